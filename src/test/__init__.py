@@ -1,0 +1,1 @@
+"""Explanation scripts (``explain_*.py``); the folder name follows the original project."""
