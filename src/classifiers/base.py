@@ -1,0 +1,165 @@
+"""The binary-classifier contract shared by every model.
+
+Every model minimises the C-form objective with per-sample weights ``s_i``
+
+    J(theta; s) = 1/2 ||w||^2 + C * sum_i s_i * loss(y_i, f(x_i; theta)),
+
+where ``y_i`` in {-1, +1} is the signed label of the binary label in {0, 1} (class ``a`` of
+a pair is 0 -> -1, class ``b`` is 1 -> +1), ``f`` is the decision function (positive scores
+predict label 1) and the bias is not regularised. A poison weight ``beta`` is a sample weight.
+
+Besides the scikit-learn estimator contract (``fit`` returns ``self``, learned state ends in
+``_``) each model exposes what the analyses need: its own per-sample loss, the gradient of
+``f`` with respect to the input, the objective value, the sensitivity of its decision function
+to the sample weights (the implicit derivative behind influence functions) and the inner
+product of its weight vectors (for the parameter deviation).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Self
+
+import numpy as np
+
+from backdoor_curves.classifiers.losses import MarginLoss, get_loss, to_signed
+
+__all__ = ["BinaryClassifier", "WeightSensitivity", "check_fit_input"]
+
+
+@dataclass(frozen=True)
+class WeightSensitivity:
+    """Derivative of the decision function with respect to sample weights.
+
+    Attributes
+    ----------
+    decision : ndarray of shape (n_eval, n_directions)
+        ``d f(x_t) / d s_j`` at the fitted optimum, for evaluation point ``t`` and weighted
+        training point ``j``. NaN when ``status != "ok"``.
+    damping : float
+        Diagonal damping added to the linear system (0.0 when none was needed).
+    condition_number : float
+        Condition number estimate of the factored system (NaN if none was factored).
+    status : str
+        ``"ok"`` or the reason why the derivative is undefined.
+    """
+
+    decision: np.ndarray
+    damping: float
+    condition_number: float
+    status: str = "ok"
+
+
+def check_fit_input(
+    X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate training data; return ``X`` (float64, 2-D), signed ``y`` and weights.
+
+    Raises
+    ------
+    ValueError
+        On wrong shapes, non-finite inputs, negative weights, or when the points with
+        positive weight do not contain both classes.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values")
+    signed = to_signed(y)
+    if signed.shape != (X.shape[0],):
+        raise ValueError(f"y has shape {np.shape(y)}, expected ({X.shape[0]},)")
+    if sample_weight is None:
+        weight = np.ones(X.shape[0])
+    else:
+        weight = np.asarray(sample_weight, dtype=np.float64)
+        if weight.shape != (X.shape[0],):
+            raise ValueError(
+                f"sample_weight has shape {weight.shape}, expected ({X.shape[0]},)"
+            )
+        if not np.isfinite(weight).all() or (weight < 0).any():
+            raise ValueError("sample_weight must be finite and >= 0")
+    positive = signed[weight > 0]
+    if not ((positive > 0).any() and (positive < 0).any()):
+        raise ValueError("the points with positive sample weight must contain both classes")
+    return X, signed, weight
+
+
+class BinaryClassifier(ABC):
+    """Base class of the binary models (see the module docstring for the objective).
+
+    Parameters
+    ----------
+    C : float
+        Inverse regularisation strength, ``C = 1 / lambda`` (> 0).
+    """
+
+    loss_name: ClassVar[str]
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.C = C
+
+    # --- hyperparameters -------------------------------------------------------------------
+    def _validate_hyperparameters(self) -> None:
+        if not (np.isfinite(self.C) and self.C > 0):
+            raise ValueError(f"C must be a positive finite number, got {self.C!r}")
+
+    @property
+    def margin_loss(self) -> MarginLoss:
+        """The model's own margin loss."""
+        return get_loss(self.loss_name)
+
+    # --- estimator contract ----------------------------------------------------------------
+    @abstractmethod
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> Self:
+        """Minimise the weighted objective on ``X`` (n, d) and binary labels ``y`` in {0, 1}."""
+
+    @abstractmethod
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Scores ``f(x)`` of shape (n,); positive predicts label 1."""
+
+    @abstractmethod
+    def input_gradient(self, X: np.ndarray) -> np.ndarray:
+        """``d f(x) / d x`` for each row of ``X``, shape (n, n_features)."""
+
+    @abstractmethod
+    def weight_norm_sq(self) -> float:
+        """Squared norm ``||w||^2`` of the weight vector (bias excluded)."""
+
+    @abstractmethod
+    def weight_inner(self, other: Self) -> float:
+        """Inner product ``<w_self, w_other>`` of two fitted models of the same kind."""
+
+    @abstractmethod
+    def weight_sensitivity(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        X_eval: np.ndarray,
+        directions: np.ndarray,
+    ) -> WeightSensitivity:
+        """Derivative of ``f(X_eval)`` w.r.t. the weights ``s_j``, ``j in directions``.
+
+        The model must have been fitted on ``(X, y, sample_weight)``; the derivative is the
+        implicit one at that optimum (``directions`` are indices into ``X``).
+        """
+
+    # --- derived quantities ----------------------------------------------------------------
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted binary labels in {0, 1}, shape (n,), int64."""
+        return (self.decision_function(X) > 0).astype(np.int64)
+
+    def loss(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The model's own per-sample loss on binary labels ``y`` in {0, 1}, shape (n,)."""
+        return self.margin_loss.value(to_signed(y), self.decision_function(X))
+
+    def objective(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        """``J = 1/2 ||w||^2 + C sum_i s_i loss_i`` at the fitted parameters."""
+        X, _, weight = check_fit_input(X, y, sample_weight)
+        return 0.5 * self.weight_norm_sq() + self.C * float(weight @ self.loss(X, y))

@@ -1,0 +1,465 @@
+"""Support vector machines in the dual, with exact KKT solutions and their derivatives.
+
+Both SVMs minimise ``1/2 ||w||^2 + C sum_i s_i max(0, 1 - y_i f(x_i))`` with
+``f(x) = sum_i alpha_i y_i k(x_i, x) + b`` and signed labels ``y`` in {-1, +1}. The dual is
+
+    min_alpha 1/2 alpha^T Q alpha - 1^T alpha   s.t.  y^T alpha = 0,  0 <= alpha_i <= u_i = C s_i,
+
+with ``Q_ij = y_i y_j k(x_i, x_j)``. At the optimum, with margins ``m_i = y_i f(x_i) - 1``,
+every point is in one of three sets: reserve ``R`` (``alpha_i = 0``, ``m_i >= 0``), margin
+support vectors ``S`` (``0 < alpha_i < u_i``, ``m_i = 0``) and error vectors ``E``
+(``alpha_i = u_i``, ``m_i <= 0``). Given the sets, ``alpha_S`` and ``b`` solve the KKT system
+
+    [[Q_SS, y_S], [y_S^T, 0]] [alpha_S; b] = [1 - Q_SE u_E; -y_E^T u_E].
+
+This module
+
+- fits with libsvm (scikit-learn ``SVC``, precomputed kernel; points with zero weight are
+  dropped by us and indices mapped back, since libsvm drops them and renumbers ``support_``),
+- polishes the result with a primal-dual active-set iteration on the KKT system, which makes
+  the optimum exact (and restarts cheaply from a nearby solution: the incremental path),
+- differentiates the optimum with respect to a sample weight (incremental SVM, Cauwenberghs
+  & Poggio): a weighted point ``j`` that violates the margin is an error vector with
+  ``alpha_j = C s_j``, so ``d alpha_j / d s_j = C``; the margin support vectors and the bias
+  re-solve the KKT system ``[[Q_SS, y_S], [y_S^T, 0]] [d alpha_S; d b] = -C [Q_Sj; y_j]``.
+
+The KKT solve is kernel-agnostic; :class:`LinearSVM` and :class:`RBFSVM` only differ in the
+kernel (and the linear model's explicit primal weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Self
+
+import numpy as np
+import scipy.linalg
+from sklearn.svm import SVC
+
+from backdoor_curves.classifiers.base import BinaryClassifier, WeightSensitivity, check_fit_input
+from backdoor_curves.classifiers.linalg import CholeskyFactor, damped_cholesky
+
+__all__ = [
+    "DualSolution",
+    "KernelSVM",
+    "LinearSVM",
+    "RBFSVM",
+    "kkt_factor",
+    "solve_dual_active_set",
+]
+
+#: Relative tolerance deciding whether ``alpha_i`` sits on a bound of its box.
+BOUND_TOL = 1e-9
+#: Absolute tolerance on margins ``m_i = y_i f(x_i) - 1`` in the KKT check.
+MARGIN_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class DualSolution:
+    """An SVM dual solution over the full training index set.
+
+    Attributes
+    ----------
+    alpha : ndarray of shape (n_samples,)
+        Dual variables ``0 <= alpha_i <= u_i``.
+    intercept : float
+        Bias ``b``.
+    converged : bool
+        Whether the KKT conditions hold to ``MARGIN_TOL`` / ``BOUND_TOL``.
+    n_iter : int
+        Active-set iterations used.
+    """
+
+    alpha: np.ndarray
+    intercept: float
+    converged: bool
+    n_iter: int
+
+
+class KKTFactor:
+    """Factorisation of the KKT matrix ``B = [[Q_SS, y_S], [y_S^T, 0]]`` over margin SVs.
+
+    Solves ``B [a; c] = [r; t]``. When ``Q_SS`` is well conditioned (typical for the RBF
+    kernel) it uses a Cholesky factor of ``Q_SS`` and the Schur complement
+    ``y_S^T Q_SS^{-1} y_S`` for ``c``. Otherwise (a linear kernel with more margin support
+    vectors than input dimensions makes ``Q_SS`` singular while ``B`` may not be) it
+    LU-factors ``B`` itself, and when ``B`` is singular too (degenerate margin sets, where
+    ``alpha`` is not unique but ``w``, ``b`` and ``f`` are) it takes the minimum-norm
+    least-squares solution. No damping is ever added, so ``damping`` is 0.
+
+    Parameters
+    ----------
+    Q_ss : ndarray of shape (k, k)
+        ``y_i y_j k(x_i, x_j)`` over the margin support vectors.
+    y_s : ndarray of shape (k,)
+        Their signed labels.
+    """
+
+    damping = 0.0
+
+    def __init__(self, Q_ss: np.ndarray, y_s: np.ndarray) -> None:
+        self._y = y_s
+        self._cholesky: CholeskyFactor | None = None
+        try:
+            self._cholesky = damped_cholesky(Q_ss, rcond_min=1e-10, allow_damping=False)
+        except np.linalg.LinAlgError:
+            self._init_bordered(Q_ss, y_s)
+            return
+        self._q_inv_y = self._cholesky.solve(y_s)
+        self._schur = float(y_s @ self._q_inv_y)
+        self.condition_number = self._cholesky.condition_number
+
+    def _init_bordered(self, Q_ss: np.ndarray, y_s: np.ndarray) -> None:
+        size = y_s.size
+        self._bordered = np.zeros((size + 1, size + 1))
+        self._bordered[:size, :size] = Q_ss
+        self._bordered[:size, size] = y_s
+        self._bordered[size, :size] = y_s
+        self._lu = scipy.linalg.lu_factor(self._bordered, check_finite=False)
+        anorm = float(np.abs(self._bordered).sum(axis=0).max())
+        rcond, _ = scipy.linalg.lapack.dgecon(self._lu[0], anorm, norm="1")
+        self.condition_number = 1.0 / rcond if rcond > 0 else np.inf
+        self._singular = not rcond > 1e-12
+
+    def solve(
+        self, rhs_s: np.ndarray, rhs_eq: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(a, c)``; ``rhs_s`` has shape (k,) or (k, m), ``rhs_eq`` () or (m,)."""
+        if self._cholesky is not None:
+            q_inv_r = self._cholesky.solve(rhs_s)
+            c = (self._y @ q_inv_r - rhs_eq) / self._schur
+            return q_inv_r - np.multiply.outer(self._q_inv_y, c), np.asarray(c)
+        rhs = np.vstack([rhs_s.reshape(self._y.size, -1), np.reshape(rhs_eq, (1, -1))])
+        if self._singular:
+            solution = scipy.linalg.lstsq(self._bordered, rhs, cond=1e-12)[0]
+        else:
+            solution = scipy.linalg.lu_solve(self._lu, rhs, check_finite=False)
+        a, c = solution[:-1], solution[-1]
+        if np.ndim(rhs_s) == 1:
+            return a[:, 0], np.asarray(c[0])
+        return a, c
+
+
+def kkt_factor(Q_ss: np.ndarray, y_s: np.ndarray) -> KKTFactor:
+    """Factor the KKT matrix over the margin support vectors (see :class:`KKTFactor`)."""
+    return KKTFactor(Q_ss, y_s)
+
+
+def dual_margins(K: np.ndarray, y: np.ndarray, alpha: np.ndarray, intercept: float) -> np.ndarray:
+    """Margins ``m_i = y_i f(x_i) - 1`` of every training point, shape (n,)."""
+    return y * (K @ (alpha * y) + intercept) - 1.0
+
+
+def dual_sets(alpha: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks ``(margin, error)`` of the free and upper-bounded dual variables."""
+    error = (upper > 0) & (alpha >= upper * (1.0 - BOUND_TOL))
+    margin = (alpha > upper * BOUND_TOL) & ~error
+    return margin, error
+
+
+def solve_dual_active_set(
+    K: np.ndarray,
+    y: np.ndarray,
+    upper: np.ndarray,
+    margin: np.ndarray,
+    error: np.ndarray,
+    *,
+    max_iter: int = 50,
+) -> DualSolution:
+    """Solve the SVM dual exactly by a primal-dual active-set iteration.
+
+    Starting from a guess of the margin set ``S`` and the error set ``E`` (everything else
+    at ``alpha = 0``), solve the KKT system for ``alpha_S`` and ``b``, then move every
+    violator: ``alpha_S < 0`` to the reserve set, ``alpha_S > u`` to ``E``, reserve points
+    with ``m < 0`` and error vectors with ``m > 0`` into ``S``. It stops when no point
+    violates the KKT conditions (an exact optimum) or after ``max_iter`` iterations (then
+    ``converged`` is False and the caller must not use the result). From a nearby optimum
+    (libsvm's, or the previous point of a path) it typically needs one to three solves.
+
+    Parameters
+    ----------
+    K : ndarray of shape (n, n)
+        Kernel matrix of the training points.
+    y : ndarray of shape (n,)
+        Signed labels in {-1, +1}.
+    upper : ndarray of shape (n,)
+        Box bounds ``u_i = C s_i``; points with ``u_i = 0`` stay at ``alpha_i = 0``.
+    margin, error : ndarray of shape (n,), bool
+        Initial guesses of ``S`` and ``E``.
+    max_iter : int
+        Iteration limit.
+    """
+    margin = margin & (upper > 0)
+    error = error & (upper > 0) & ~margin
+    alpha = np.where(error, upper, 0.0)
+    intercept = 0.0
+    for iteration in range(1, max_iter + 1):
+        free, bounded = np.flatnonzero(margin), np.flatnonzero(error)
+        if free.size == 0:
+            break
+        alpha = np.where(error, upper, 0.0)
+        Q_ss = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
+        rhs_s = 1.0 - y[free] * (K[np.ix_(free, bounded)] @ (upper[bounded] * y[bounded]))
+        rhs_eq = -float(y[bounded] @ upper[bounded])
+        try:
+            kkt = kkt_factor(Q_ss, y[free])
+        except np.linalg.LinAlgError:
+            break
+        alpha_s, intercept_arr = kkt.solve(rhs_s, rhs_eq)
+        alpha[free] = alpha_s
+        intercept = float(intercept_arr)
+        m = dual_margins(K, y, alpha, intercept)
+        to_zero = margin & (alpha < -BOUND_TOL * upper)
+        to_upper = margin & (alpha > upper * (1.0 + BOUND_TOL))
+        reserve = ~margin & ~error & (upper > 0)
+        enter = (reserve & (m < -MARGIN_TOL)) | (error & (m > MARGIN_TOL))
+        if not (to_zero.any() or to_upper.any() or enter.any()):
+            alpha[free] = np.clip(alpha[free], 0.0, upper[free])
+            return DualSolution(alpha, intercept, True, iteration)
+        margin = (margin & ~to_zero & ~to_upper) | enter
+        error = (error & ~enter) | to_upper
+    return DualSolution(alpha, intercept, False, max_iter)
+
+
+class KernelSVM(BinaryClassifier):
+    """Hinge-loss SVM solved in the dual (kernel-agnostic base class).
+
+    Parameters
+    ----------
+    C : float
+        Inverse regularisation strength (> 0); the box of point ``i`` is ``[0, C s_i]``.
+    tol : float
+        libsvm stopping tolerance (the active-set polish makes the result exact anyway).
+    polish : bool
+        Polish libsvm's solution into an exact KKT point (needed for derivatives).
+    warm_start : bool
+        On refit, start the active-set solver from the previous solution's sets (the
+        incremental path); libsvm is used only if that does not converge.
+
+    Attributes
+    ----------
+    alpha_ : ndarray of shape (n_samples,)
+        Dual variables over the full training index set (zero-weight points included).
+    dual_coef_ : ndarray of shape (n_samples,)
+        ``alpha_i y_i`` over the full training index set.
+    intercept_ : float
+        Bias ``b``.
+    upper_ : ndarray of shape (n_samples,)
+        Box bounds ``C s_i`` used in the fit.
+    support_ : ndarray of int
+        Indices (into the training set) of the support vectors.
+    support_vectors_ : ndarray of shape (n_support, n_features)
+    exact_ : bool
+        Whether the KKT conditions were verified to ``MARGIN_TOL``.
+    solver_ : str
+        ``"active-set"`` (warm start), ``"libsvm+active-set"`` or ``"libsvm"``.
+    """
+
+    loss_name: ClassVar[str] = "hinge"
+
+    def __init__(
+        self, C: float = 1.0, *, tol: float = 1e-3, polish: bool = True, warm_start: bool = False
+    ) -> None:
+        super().__init__(C)
+        self.tol = tol
+        self.polish = polish
+        self.warm_start = warm_start
+
+    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Kernel matrix ``k(A_i, B_j)``, shape (len(A), len(B))."""
+        raise NotImplementedError
+
+    # --- fitting ---------------------------------------------------------------------------
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        gram: np.ndarray | None = None,
+    ) -> Self:
+        """Fit on ``X`` (n, d), binary ``y`` and weights ``s`` (>= 0).
+
+        ``gram`` optionally passes the precomputed kernel matrix ``k(X, X)`` (n, n).
+        """
+        self._validate_hyperparameters()
+        X, signed, weight = check_fit_input(X, y, sample_weight)
+        K = self._training_gram(X, gram)
+        upper = self.C * weight
+        solution, solver = None, "active-set"
+        if self.warm_start and hasattr(self, "alpha_") and self.alpha_.shape == upper.shape:
+            margin, error = dual_sets(self.alpha_, self.upper_)
+            solution = solve_dual_active_set(K, signed, upper, margin, error)
+        if solution is None or not solution.converged:
+            solution, solver = self._fit_libsvm(K, signed, weight), "libsvm"
+            if self.polish:
+                polished = solve_dual_active_set(K, signed, upper, *dual_sets(solution.alpha, upper))
+                if polished.converged:
+                    solution, solver = polished, "libsvm+active-set"
+        self._set_solution(X, signed, upper, solution, solver)
+        return self
+
+    def _training_gram(self, X: np.ndarray, gram: np.ndarray | None) -> np.ndarray:
+        if gram is None:
+            return self.kernel(X, X)
+        gram = np.asarray(gram, dtype=np.float64)
+        if gram.shape != (X.shape[0], X.shape[0]):
+            raise ValueError(f"gram has shape {gram.shape}, expected {(X.shape[0],) * 2}")
+        return gram
+
+    def _fit_libsvm(self, K: np.ndarray, signed: np.ndarray, weight: np.ndarray) -> DualSolution:
+        # libsvm silently drops zero-weight samples and numbers support_ in the reduced set,
+        # so drop them ourselves and map the indices back.
+        keep = np.flatnonzero(weight > 0)
+        svc = SVC(C=self.C, kernel="precomputed", tol=self.tol)
+        svc.fit(K[np.ix_(keep, keep)], signed[keep] > 0, sample_weight=weight[keep])
+        alpha = np.zeros(signed.size)
+        alpha[keep[svc.support_]] = np.abs(svc.dual_coef_.ravel())
+        return DualSolution(alpha, float(svc.intercept_[0]), False, 0)
+
+    def _set_solution(
+        self,
+        X: np.ndarray,
+        signed: np.ndarray,
+        upper: np.ndarray,
+        solution: DualSolution,
+        solver: str,
+    ) -> None:
+        self.alpha_ = solution.alpha
+        self.dual_coef_ = solution.alpha * signed
+        self.intercept_ = solution.intercept
+        self.upper_ = upper
+        self.support_ = np.flatnonzero(solution.alpha > 0)
+        self.support_vectors_ = X[self.support_]
+        self.exact_ = solution.converged
+        self.solver_ = solver
+
+    # --- predictions -----------------------------------------------------------------------
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """``f(x) = sum_i alpha_i y_i k(x_i, x) + b``, shape (n,)."""
+        K = self.kernel(np.asarray(X, dtype=np.float64), self.support_vectors_)
+        return K @ self.dual_coef_[self.support_] + self.intercept_
+
+    def weight_norm_sq(self) -> float:
+        """``||w||^2 = (alpha y)^T K (alpha y)`` (in the RKHS for non-linear kernels)."""
+        return self.weight_inner(self)
+
+    def weight_inner(self, other: Self) -> float:
+        """``<w_self, w_other> = (alpha y)_self^T K(X_self, X_other) (alpha y)_other``."""
+        K = self.kernel(self.support_vectors_, other.support_vectors_)
+        return float(self.dual_coef_[self.support_] @ K @ other.dual_coef_[other.support_])
+
+    # --- derivatives -----------------------------------------------------------------------
+    def weight_sensitivity(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        X_eval: np.ndarray,
+        directions: np.ndarray,
+        *,
+        gram: np.ndarray | None = None,
+    ) -> WeightSensitivity:
+        """``d f(X_eval) / d s_j`` at the fitted optimum (incremental-SVM derivative).
+
+        Direction ``j`` moves the solution only if ``j`` is (or enters as) an error vector:
+        ``alpha_j = u_j`` with ``u_j > 0``, or ``u_j = 0`` and ``y_j f(x_j) < 1``. Then
+        ``d alpha_j / d s_j = C`` and the margin support vectors and the bias follow the KKT
+        system of the module docstring. Undefined (NaN, with a status) when there is no
+        margin support vector, since the bias is then not determined by the KKT system.
+        """
+        X, signed, weight = check_fit_input(X, y, sample_weight)
+        K = self._training_gram(X, gram)
+        directions = np.asarray(directions, dtype=np.intp)
+        X_eval = np.asarray(X_eval, dtype=np.float64)
+        decision = np.zeros((X_eval.shape[0], directions.size))
+        margin, error = dual_sets(self.alpha_, self.upper_)
+        free = np.flatnonzero(margin)
+        if free.size == 0:
+            decision[:] = np.nan
+            return WeightSensitivity(decision, 0.0, np.nan, "no margin support vectors")
+        m = dual_margins(K, signed, self.alpha_, self.intercept_)
+        entering = error[directions] | ((self.upper_[directions] == 0) & (m[directions] < 0))
+        moving = directions[entering]
+        kkt = kkt_factor(np.outer(signed[free], signed[free]) * K[np.ix_(free, free)], signed[free])
+        rhs_s = -self.C * np.outer(signed[free], signed[moving]) * K[np.ix_(free, moving)]
+        d_alpha, d_intercept = kkt.solve(rhs_s, -self.C * signed[moving])
+        decision[:, entering] = (
+            self.kernel(X_eval, X[free]) @ (d_alpha * signed[free, None])
+            + self.kernel(X_eval, X[moving]) * (self.C * signed[moving])
+            + d_intercept
+        )
+        return WeightSensitivity(decision, kkt.damping, kkt.condition_number)
+
+
+class LinearSVM(KernelSVM):
+    """Linear SVM, ``k(a, b) = a . b``; exposes the primal weights ``coef_ = X^T (alpha y)``.
+
+    See :class:`KernelSVM` for the parameters.
+    """
+
+    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Linear kernel ``A B^T``."""
+        return A @ B.T
+
+    def _set_solution(self, X, signed, upper, solution, solver) -> None:  # noqa: D102
+        super()._set_solution(X, signed, upper, solution, solver)
+        self.coef_ = self.support_vectors_.T @ self.dual_coef_[self.support_]
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """``f(x) = w . x + b``, shape (n,)."""
+        return np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_
+
+    def input_gradient(self, X: np.ndarray) -> np.ndarray:
+        """``d f / d x = w`` for every row, shape (n, n_features)."""
+        return np.broadcast_to(self.coef_, np.shape(X)).copy()
+
+    def weight_inner(self, other: Self) -> float:
+        """``w_self . w_other`` in input space."""
+        return float(self.coef_ @ other.coef_)
+
+
+class RBFSVM(KernelSVM):
+    """RBF-kernel SVM, ``k(a, b) = exp(-gamma ||a - b||^2)``.
+
+    Parameters
+    ----------
+    C : float
+        Inverse regularisation strength (> 0).
+    gamma : float
+        Kernel width (> 0).
+    **kwargs
+        See :class:`KernelSVM`.
+    """
+
+    def __init__(self, C: float = 1.0, gamma: float = 1.0, **kwargs: object) -> None:
+        super().__init__(C, **kwargs)  # type: ignore[arg-type]  # forwarded keyword options
+        self.gamma = gamma
+
+    def _validate_hyperparameters(self) -> None:
+        super()._validate_hyperparameters()
+        if not (np.isfinite(self.gamma) and self.gamma > 0):
+            raise ValueError(f"gamma must be a positive finite number, got {self.gamma!r}")
+
+    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """RBF kernel ``exp(-gamma ||a - b||^2)``."""
+        return rbf_kernel(A, B, self.gamma)
+
+    def input_gradient(self, X: np.ndarray) -> np.ndarray:
+        """``d f / d x = -2 gamma sum_i alpha_i y_i k(x_i, x) (x - x_i)``, shape (n, d)."""
+        X = np.asarray(X, dtype=np.float64)
+        weighted = self.kernel(X, self.support_vectors_) * self.dual_coef_[self.support_]
+        return -2.0 * self.gamma * (
+            weighted.sum(axis=1)[:, None] * X - weighted @ self.support_vectors_
+        )
+
+
+def squared_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Pairwise squared Euclidean distances, shape (len(A), len(B)), clipped at 0."""
+    sq = np.einsum("ij,ij->i", A, A)[:, None] + np.einsum("ij,ij->i", B, B)[None, :]
+    return np.maximum(sq - 2.0 * (A @ B.T), 0.0)
+
+
+def rbf_kernel(A: np.ndarray, B: np.ndarray, gamma: float) -> np.ndarray:
+    """``exp(-gamma ||a - b||^2)`` for all pairs of rows, shape (len(A), len(B))."""
+    return np.exp(-gamma * squared_distances(A, B))

@@ -1,0 +1,491 @@
+"""Grid engine: run independent experiment tasks locally (joblib) or on Dask, resumably.
+
+An experiment is a list of *tasks*, each a frozen dataclass instance holding the settings
+of one grid cell (dataset, pair, classifier, C, seed, ...). A worker function
+``fn(task) -> list[dict]`` computes one task and returns its rows (flat dicts of
+scalars; a task may return several rows, e.g. one per seed or per beta).
+:func:`run_grid` computes the tasks that are not finished yet, records each task's rows
+durably as soon as it finishes (:class:`~backdoor_curves.utilities.results.ResultStore`),
+and writes the consolidated, deterministically sorted table at the end.
+
+Backends
+--------
+``n_jobs=1``
+    Tasks run one after the other in this process: no pool, plain tracebacks.
+``loky`` (default, ``n_jobs != 1``)
+    A joblib process pool; BLAS/OpenMP threads are limited to one per worker so that
+    ``n_jobs`` processes do not oversubscribe the cores.
+``dask``
+    A ``dask.distributed`` cluster at ``scheduler`` (e.g. ``tcp://10.0.0.1:8786``). Without
+    a scheduler address a ``LocalCluster`` of ``n_jobs`` single-threaded worker processes is
+    started for the run (``n_jobs=-1``: one per core). Dask's nanny already limits
+    BLAS/OpenMP threads to one per worker process. The worker function and the task class
+    must be importable on the workers (define them in a module, not in a notebook cell).
+
+Interrupting a run (Ctrl-C) or a failing task stops it; the tasks finished so far are
+kept (written to ``results.csv``) and the exception propagates, so rerunning the same
+command computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import enum
+import functools
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import PurePath
+from typing import Any, TypeVar
+
+import joblib
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from backdoor_curves.utilities.results import ResultStore
+
+__all__ = [
+    "Backend",
+    "ExecutionConfig",
+    "GridReport",
+    "TaskFailedError",
+    "add_execution_arguments",
+    "execution_config_from_args",
+    "run_grid",
+    "task_key",
+]
+
+T = TypeVar("T")
+Rows = list[dict[str, Any]]
+
+# Characters that delimit the parts of a task key; a text field may not contain them.
+_KEY_DELIMITERS = frozenset("|=,(){}")
+
+
+class Backend(str, enum.Enum):
+    """Where tasks run when ``n_jobs != 1`` or a scheduler is given."""
+
+    LOKY = "loky"
+    DASK = "dask"
+
+
+def _parse_backend(value: Backend | str) -> Backend:
+    """Return ``value`` as a :class:`Backend`, or raise listing the valid names."""
+    try:
+        return Backend(value)
+    except ValueError:
+        valid = [b.value for b in Backend]
+        raise ValueError(f"unknown backend {value!r}; valid backends are {valid}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionConfig:
+    """How a grid runs.
+
+    Parameters
+    ----------
+    n_jobs : int, default=1
+        Number of parallel workers: ``1`` runs in this process, ``-1`` uses every core.
+        With ``backend="dask"`` it is the size of the ``LocalCluster`` started when no
+        ``scheduler`` is given; with a scheduler the cluster decides, so it must stay 1.
+    backend : Backend or str, default="loky"
+        ``"loky"`` (joblib processes on this machine) or ``"dask"``.
+    scheduler : str or None, default=None
+        Address of a running Dask scheduler, e.g. ``"tcp://127.0.0.1:8786"``; only with
+        ``backend="dask"``.
+    force : bool, default=False
+        Recompute tasks that are already finished; their old rows are replaced.
+    quiet : bool, default=False
+        No progress bar (it is also off when stderr is not a terminal).
+    """
+
+    n_jobs: int = 1
+    backend: Backend = Backend.LOKY
+    scheduler: str | None = None
+    force: bool = False
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        # Frozen dataclass: normalising a field needs object.__setattr__.
+        object.__setattr__(self, "backend", _parse_backend(self.backend))
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int | np.integer):
+            raise ValueError(f"n_jobs must be an integer, got {self.n_jobs!r}")
+        if self.n_jobs < 1 and self.n_jobs != -1:
+            raise ValueError(f"n_jobs must be >= 1 or -1 (all cores), got {self.n_jobs}")
+        if self.scheduler is not None:
+            if self.backend is not Backend.DASK:
+                raise ValueError(
+                    f"a scheduler address ({self.scheduler!r}) needs backend 'dask', "
+                    f"got backend {self.backend.value!r}"
+                )
+            if not isinstance(self.scheduler, str) or not self.scheduler.strip():
+                raise ValueError(f"scheduler must be an address string, got {self.scheduler!r}")
+            if self.n_jobs != 1:
+                raise ValueError(
+                    f"n_jobs={self.n_jobs} has no effect with a Dask scheduler "
+                    f"({self.scheduler}); the cluster's workers set the parallelism"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class GridReport:
+    """Outcome of :func:`run_grid`.
+
+    Attributes
+    ----------
+    n_total : int
+        Number of tasks given.
+    n_skipped : int
+        Tasks already finished in the store and not recomputed.
+    n_computed : int
+        Tasks computed by this run.
+    seconds : float
+        Wall-clock duration of the run, in seconds.
+    table : pandas.DataFrame
+        The consolidated table (``task_key`` followed by the store's columns).
+    """
+
+    n_total: int
+    n_skipped: int
+    n_computed: int
+    seconds: float
+    table: pd.DataFrame
+
+    def timings(self) -> dict[str, float | int]:
+        """Counts and wall time, in the form :meth:`ResultStore.write_manifest` takes."""
+        return {
+            "wall_seconds": self.seconds,
+            "n_total": self.n_total,
+            "n_skipped": self.n_skipped,
+            "n_computed": self.n_computed,
+        }
+
+
+class TaskFailedError(RuntimeError):
+    """A task's worker function raised; the original exception is chained as its cause.
+
+    Parameters
+    ----------
+    key : str
+        Key of the failed task.
+    reason : str
+        Type and message of the original exception.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        # Both values go to args so the exception pickles back from worker processes.
+        super().__init__(key, reason)
+        self.key = key
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"task {self.key} failed: {self.reason}"
+
+
+# ---------------------------------------------------------------------------- task keys
+
+
+def _format_key_value(name: str, value: Any) -> str:
+    """Text of one task field inside a key; raises for types that do not round-trip."""
+    if isinstance(value, enum.Enum):
+        return _format_key_value(name, value.value)
+    if value is None or isinstance(value, bool | np.bool_):
+        return str(None if value is None else bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        # repr is the shortest text that parses back to the same float.
+        return repr(float(value))
+    if isinstance(value, str | PurePath):
+        text = str(value)
+        bad = sorted(set(text) & _KEY_DELIMITERS) or [c for c in text if not c.isprintable()]
+        if bad:
+            raise ValueError(
+                f"task field {name!r} = {text!r} contains {bad!r}; task keys use "
+                f"{''.join(sorted(_KEY_DELIMITERS))!r} as delimiters"
+            )
+        return text
+    if isinstance(value, tuple):
+        return "(" + ",".join(_format_key_value(name, item) for item in value) + ")"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return "{" + task_key(value) + "}"
+    raise ValueError(
+        f"task field {name!r} has type {type(value).__name__}; task fields must be None, "
+        "bool, int, float, str, Path, Enum, tuples of these or frozen dataclasses"
+    )
+
+
+def task_key(task: Any) -> str:
+    """Stable text key of a task, e.g. ``"clf=svm|C=0.1|seed=0"``.
+
+    Fields appear in definition order as ``name=value`` joined by ``|``; floats by
+    ``repr`` (round-trips exactly), enums by their value, tuples as ``(a,b)``, nested
+    dataclasses in braces. The key depends only on the field values, so it is the same
+    in every process and every run.
+
+    Parameters
+    ----------
+    task : frozen dataclass instance
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If ``task`` is not a frozen dataclass instance, a field has an unsupported type,
+        or a text field contains one of the delimiters ``|=,(){}``.
+    """
+    if not dataclasses.is_dataclass(task) or isinstance(task, type):
+        raise ValueError(f"a task must be a dataclass instance, got {type(task).__name__}")
+    if not type(task).__dataclass_params__.frozen:  # type: ignore[attr-defined]  # dataclass internals
+        raise ValueError(
+            f"task class {type(task).__name__} must be a frozen dataclass "
+            "(@dataclass(frozen=True)), so a task cannot change after its key is taken"
+        )
+    return "|".join(
+        f"{field.name}={_format_key_value(field.name, getattr(task, field.name))}"
+        for field in dataclasses.fields(task)
+    )
+
+
+def _unique_task_keys(tasks: Sequence[Any]) -> list[str]:
+    """Keys of ``tasks`` in order; raises if two tasks share a key."""
+    keys = [task_key(task) for task in tasks]
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise ValueError(f"duplicate task {key}; every task of a grid must be distinct")
+        seen.add(key)
+    return keys
+
+
+# ---------------------------------------------------------------------------- execution
+
+
+def _run_task(fn: Callable[[T], Rows], key: str, task: T) -> tuple[str, Rows]:
+    """Compute one task (in whichever process runs it) and tag the result with its key."""
+    try:
+        return key, fn(task)
+    except Exception as exc:
+        raise TaskFailedError(key, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[str, T]]) -> Iterator[tuple]:
+    """Yield ``(key, rows)`` computing tasks one by one in this process."""
+    for key, task in pending:
+        yield _run_task(fn, key, task)
+
+
+def _run_loky(
+    fn: Callable[[T], Rows], pending: list[tuple[str, T]], n_jobs: int
+) -> Iterator[tuple]:
+    """Yield ``(key, rows)`` in completion order from a joblib/loky process pool."""
+    # inner_max_num_threads sets OMP/MKL/OpenBLAS thread variables in the worker processes.
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        outputs = parallel(joblib.delayed(_run_task)(fn, key, task) for key, task in pending)
+        # Closing the generator (on error or Ctrl-C upstream) makes joblib stop the pool.
+        with contextlib.closing(outputs):
+            yield from outputs
+
+
+def _run_dask(
+    fn: Callable[[T], Rows], pending: list[tuple[str, T]], config: ExecutionConfig
+) -> Iterator[tuple]:
+    """Yield ``(key, rows)`` in completion order from a Dask cluster."""
+    # Imported here: dask.distributed is slow to import and only needed for this backend.
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    with contextlib.ExitStack() as stack:
+        address = config.scheduler
+        if address is None:
+            n_workers = joblib.cpu_count() if config.n_jobs == -1 else config.n_jobs
+            cluster = LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            stack.callback(cluster.close)
+            address = cluster.scheduler_address
+        try:
+            client = Client(address, set_as_default=False)
+        except OSError as err:
+            raise ConnectionError(
+                f"cannot reach the Dask scheduler at {address!r}: {err}"
+            ) from err
+        stack.callback(client.close)
+        keys = [key for key, _ in pending]
+        tasks = [task for _, task in pending]
+        futures = client.map(functools.partial(_run_task, fn), keys, tasks, pure=False)
+        # Runs first on exit (LIFO): nothing keeps computing after an error or Ctrl-C.
+        stack.callback(client.cancel, futures)
+        for future in as_completed(futures, loop=client.loop):
+            yield future.result()
+
+
+def _execute(
+    fn: Callable[[T], Rows], pending: list[tuple[str, T]], config: ExecutionConfig
+) -> Iterator[tuple]:
+    """Dispatch to the backend chosen by ``config``."""
+    if config.backend is Backend.DASK:
+        return _run_dask(fn, pending, config)
+    if config.n_jobs == 1:
+        return _run_in_process(fn, pending)
+    return _run_loky(fn, pending, config.n_jobs)
+
+
+def _stderr_is_terminal() -> bool:
+    """Whether stderr is an interactive terminal (a progress bar would be readable)."""
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_grid(
+    tasks: Sequence[T],
+    fn: Callable[[T], Rows],
+    store: ResultStore,
+    config: ExecutionConfig,
+    *,
+    description: str = "",
+) -> GridReport:
+    """Compute the unfinished tasks of a grid, record each as it finishes, consolidate.
+
+    Parameters
+    ----------
+    tasks : sequence of frozen dataclass instances
+        The grid, in the order its rows should appear in the table. Keys
+        (:func:`task_key`) must be distinct.
+    fn : callable
+        ``fn(task) -> list[dict]``: at least one row per task, each with exactly the
+        store's columns and scalar values. Must be a module-level function (it is pickled
+        to worker processes).
+    store : ResultStore
+        Where rows are recorded; tasks whose key it already holds are skipped.
+    config : ExecutionConfig
+        Backend, parallelism, ``force`` and ``quiet``.
+    description : str, default=""
+        Label of the progress bar.
+
+    Returns
+    -------
+    GridReport
+        Counts, wall time and the consolidated table, rows sorted by task order.
+
+    Raises
+    ------
+    TaskFailedError
+        If a task raised (the original exception is its cause). The run stops; tasks
+        finished before are kept.
+    KeyboardInterrupt
+        Re-raised after the finished tasks are written to ``results.csv``.
+    ValueError
+        If tasks are not frozen dataclasses, repeat a key, or a task returns bad rows.
+    """
+    start = time.perf_counter()
+    keys = _unique_task_keys(tasks)
+    finished = set() if config.force else store.finished_keys()
+    pending = [(key, task) for key, task in zip(keys, tasks, strict=True) if key not in finished]
+    n_computed = 0
+    progress = tqdm(
+        total=len(pending),
+        desc=description or None,
+        unit="task",
+        file=sys.stderr,
+        disable=config.quiet or not pending or not _stderr_is_terminal(),
+        dynamic_ncols=True,
+    )
+    try:
+        if pending:
+            with contextlib.closing(_execute(fn, pending, config)) as results:
+                for key, rows in results:
+                    store.record(key, rows)
+                    n_computed += 1
+                    progress.update(1)
+    finally:
+        progress.close()
+        # Also on Ctrl-C or a failed task: whatever finished lands in results.csv.
+        table = store.consolidate(order=keys)
+    return GridReport(
+        n_total=len(keys),
+        n_skipped=len(keys) - len(pending),
+        n_computed=n_computed,
+        seconds=time.perf_counter() - start,
+        table=table,
+    )
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--n-jobs``, ``--backend``, ``--scheduler``, ``--force`` and ``--quiet``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Parser of a driver; the options go into an "execution" argument group.
+    """
+    group = parser.add_argument_group("execution")
+    group.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="parallel workers: 1 runs in-process (default), -1 uses every core; with "
+        "--backend dask and no --scheduler, the size of a local Dask cluster",
+    )
+    group.add_argument(
+        "--backend",
+        choices=[b.value for b in Backend],
+        default=Backend.LOKY.value,
+        help="loky: joblib processes on this machine (default); dask: a dask.distributed "
+        "cluster (see --scheduler)",
+    )
+    group.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786 (with "
+        "--backend dask; without it a local cluster of --n-jobs workers is started)",
+    )
+    group.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute cells already in the results folder (default: skip them, resume)",
+    )
+    group.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (it is also hidden when stderr is not a terminal)",
+    )
+
+
+def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
+    """Build the :class:`ExecutionConfig` from options added by :func:`add_execution_arguments`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    ExecutionConfig
+
+    Raises
+    ------
+    ValueError
+        For an invalid combination (e.g. ``--scheduler`` without ``--backend dask``);
+        drivers pass the message to ``parser.error``.
+    """
+    return ExecutionConfig(
+        n_jobs=args.n_jobs,
+        backend=_parse_backend(args.backend),
+        scheduler=args.scheduler,
+        force=args.force,
+        quiet=args.quiet,
+    )

@@ -1,0 +1,556 @@
+"""Result store of one experiment folder: a tidy CSV table, a crash-safe journal and a manifest.
+
+A results folder holds three files:
+
+``results.csv``
+    The consolidated table: one header line ``task_key,<columns...>`` and one line per row,
+    sorted deterministically (by the task order of the experiment, then by task key). It is
+    only ever replaced atomically (temporary file + :func:`os.replace`), so a reader never
+    sees a half-written table.
+``journal.jsonl``
+    Append-only log of finished tasks, one JSON line ``{"key": ..., "rows": [...]}`` per
+    task, each appended with a single write followed by ``fsync``. It is what makes a
+    long run resumable: a crash loses at most the line being written, and a torn last
+    line is ignored when the journal is read. :meth:`ResultStore.consolidate` merges it
+    into ``results.csv`` and removes it.
+``manifest.json``
+    Configuration, package versions, git commit, data source and timings of the run.
+
+Every cell is formatted to text once, with a fixed rule (floats by ``repr``, so they
+round-trip exactly; ``None`` as an empty field), and kept as that text afterwards. The
+bytes of ``results.csv`` therefore depend only on the rows, not on how many runs or in
+which completion order they were produced.
+
+A store is meant to be written by one process at a time (the parent of a grid run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import enum
+import importlib.metadata
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "KEY_COLUMN",
+    "ResultStore",
+    "atomic_write_text",
+    "check_writable",
+]
+
+#: Name of the column holding the task key; it is the first column of every table.
+KEY_COLUMN = "task_key"
+
+RESULTS_FILENAME = "results.csv"
+JOURNAL_FILENAME = "journal.jsonl"
+MANIFEST_FILENAME = "manifest.json"
+
+# Distributions whose versions go into every manifest; a missing one is recorded as None.
+_VERSIONED_PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "torch",
+    "torchvision",
+    "joblib",
+    "dask",
+    "distributed",
+    "backdoor-curves",
+)
+
+Scalar = bool | int | float | str | None
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Flush a directory entry to disk so that a new or renamed file survives a crash."""
+    # Directories cannot be opened on Windows; there os.replace is already durable enough.
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a UTF-8 text file atomically.
+
+    The text goes to a temporary file in the same directory, which is flushed, synced and
+    then renamed over ``path`` with :func:`os.replace`. Readers see either the old file or
+    the complete new one; an interruption leaves no partial file behind.
+
+    Parameters
+    ----------
+    path : Path
+        Destination file; its directory must exist.
+    text : str
+        Content, written verbatim (no newline translation).
+    """
+    path = Path(path)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    _fsync_directory(path.parent)
+
+
+def check_writable(directory: Path) -> None:
+    """Create ``directory`` if needed and check that files can be written in it.
+
+    Drivers call this before any computation, so that a bad ``--out-dir`` fails in a
+    second rather than after hours of work.
+
+    Parameters
+    ----------
+    directory : Path
+        Results folder.
+
+    Raises
+    ------
+    ValueError
+        If the directory cannot be created (for example, a path component is a file).
+    PermissionError
+        If the directory exists but no file can be created in it.
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:
+        raise ValueError(
+            f"results directory {str(directory)!r} cannot be created: "
+            f"{err.strerror or err} (a component of the path is a file)"
+        ) from err
+    except PermissionError as err:
+        raise PermissionError(
+            f"results directory {str(directory)!r} cannot be created: permission denied"
+        ) from err
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise PermissionError(
+            f"results directory {str(directory)!r} is not writable: {err.strerror or err}"
+        ) from err
+
+
+def _normalise_cell(key: str, column: str, value: Any) -> Scalar:
+    """Turn one row value into a JSON-able Python scalar, or raise naming the column."""
+    if isinstance(value, np.generic) and isinstance(value, np.bool_ | np.number | np.str_):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError(
+        f"task {key}: column {column!r} holds a {type(value).__name__}; "
+        "row values must be scalars (bool, int, float, str or None)"
+    )
+
+
+def _format_cell(value: Scalar) -> str:
+    """Format a scalar for the CSV; floats by ``repr`` so that they round-trip exactly."""
+    if value is None:
+        return ""
+    # repr gives the shortest text that parses back to the same float ("nan", "inf" too).
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Read a CSV file as text: its header and its rows, every cell kept verbatim."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path} is empty; expected at least a header line")
+        return header, list(reader)
+
+
+def _render_csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Render text rows as CSV with ``\\n`` line endings and minimal quoting."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _json_default(value: Any) -> Any:
+    """Encode the setting types used in configurations (enums, paths, dataclasses, numpy)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, PurePath):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    raise ValueError(f"manifest value {value!r} of type {type(value).__name__} is not JSON-able")
+
+
+def _package_versions() -> dict[str, str | None]:
+    """Versions of Python and the packages that shape the numbers (None if not installed)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        # Read metadata only: importing torch here would cost seconds for a JSON file.
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _git_output(args: Sequence[str], cwd: Path) -> str | None:
+    """Run a git command and return its stripped stdout, or None if git is unavailable."""
+    try:
+        completed = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
+def git_state(source: Path | None = None) -> dict[str, str | bool | None]:
+    """Commit and dirty flag of the git checkout holding ``source`` (this package by default).
+
+    Parameters
+    ----------
+    source : Path or None
+        A path inside the checkout; defaults to this module's folder.
+
+    Returns
+    -------
+    dict
+        ``{"git_commit": sha or None, "git_dirty": bool or None}``; both are None when
+        ``source`` is not in a git checkout (e.g. an installed wheel) or git is missing.
+        Dirty means tracked files differ from the commit (untracked files do not count).
+    """
+    folder = Path(source) if source is not None else Path(__file__).resolve().parent
+    commit = _git_output(["rev-parse", "HEAD"], folder)
+    if commit is None:
+        return {"git_commit": None, "git_dirty": None}
+    status = _git_output(["status", "--porcelain", "--untracked-files=no"], folder)
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+class ResultStore:
+    """One results folder: ``results.csv``, ``journal.jsonl`` and ``manifest.json``.
+
+    Parameters
+    ----------
+    directory : Path
+        Results folder, created on the first write. Drivers call :func:`check_writable`
+        before any work so that a bad folder fails early.
+    columns : sequence of str
+        The fixed column order of the table. Every row must have exactly these keys. The
+        store prepends the task key column ``"task_key"``, which is therefore reserved.
+
+    Notes
+    -----
+    The table of a store is the union of ``results.csv`` and the journal; a journal entry
+    replaces all rows of its key in the CSV (this is how ``--force`` overwrites old
+    results), and a later journal entry replaces an earlier one.
+    """
+
+    def __init__(self, directory: Path, columns: Sequence[str]) -> None:
+        columns = list(columns)
+        if not columns:
+            raise ValueError("columns must name at least one column")
+        bad = [c for c in columns if not isinstance(c, str) or not c]
+        if bad:
+            raise ValueError(f"column names must be non-empty strings, got {bad!r}")
+        duplicated = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"columns must be unique, got duplicates {duplicated}")
+        if KEY_COLUMN in columns:
+            raise ValueError(f"column name {KEY_COLUMN!r} is reserved for the task key")
+        self.directory = Path(directory)
+        self.columns: tuple[str, ...] = tuple(columns)
+        self._journal_tail_checked = False
+
+    @property
+    def results_path(self) -> Path:
+        """Path of the consolidated table ``results.csv``."""
+        return self.directory / RESULTS_FILENAME
+
+    @property
+    def journal_path(self) -> Path:
+        """Path of the append-only journal ``journal.jsonl``."""
+        return self.directory / JOURNAL_FILENAME
+
+    @property
+    def manifest_path(self) -> Path:
+        """Path of ``manifest.json``."""
+        return self.directory / MANIFEST_FILENAME
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        """Column order of ``results.csv``: the task key, then :attr:`columns`."""
+        return (KEY_COLUMN, *self.columns)
+
+    def __repr__(self) -> str:
+        return f"ResultStore({str(self.directory)!r}, columns={list(self.columns)!r})"
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate_rows(self, key: str, rows: Any) -> list[dict[str, Scalar]]:
+        """Check a task's rows against :attr:`columns` and normalise their values."""
+        if not isinstance(rows, list):
+            raise ValueError(
+                f"task {key}: expected a list of row dicts, got {type(rows).__name__}"
+            )
+        if not rows:
+            raise ValueError(
+                f"task {key}: returned no rows; a task must return at least one row "
+                "(report an undefined result as NaN plus a status column)"
+            )
+        expected = set(self.columns)
+        clean = []
+        for index, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise ValueError(f"task {key}: row {index} is a {type(row).__name__}, not a dict")
+            missing = [c for c in self.columns if c not in row]
+            if missing:
+                raise ValueError(f"task {key}: row {index} is missing column(s) {missing}")
+            extra = sorted(str(c) for c in row if c not in expected)
+            if extra:
+                raise ValueError(
+                    f"task {key}: row {index} has unexpected column(s) {extra}; "
+                    f"the table's columns are {list(self.columns)}"
+                )
+            clean.append({c: _normalise_cell(key, c, row[c]) for c in self.columns})
+        return clean
+
+    # ------------------------------------------------------------------ journal
+
+    def _truncate_torn_journal_tail(self) -> None:
+        """Cut an incomplete last journal line (from a killed writer) before appending."""
+        if not self.journal_path.exists():
+            return
+        data = self.journal_path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(self.journal_path, "r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def record(self, key: str, rows: list[dict]) -> None:
+        """Append one finished task to the journal, durably.
+
+        Parameters
+        ----------
+        key : str
+            Task key (see :func:`backdoor_curves.utilities.grid.task_key`).
+        rows : list of dict
+            At least one row; each with exactly the keys :attr:`columns` and scalar values
+            (bool, int, float, str, None or numpy scalars).
+
+        Raises
+        ------
+        ValueError
+            If a row misses a column, has an extra one, or holds a non-scalar value; the
+            message names the task and the column. Nothing is written in that case.
+        """
+        clean = self._validate_rows(key, rows)
+        line = json.dumps({"key": key, "rows": clean}, allow_nan=True) + "\n"
+        if not self._journal_tail_checked:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._truncate_torn_journal_tail()
+            self._journal_tail_checked = True
+        is_new = not self.journal_path.exists()
+        data = line.encode("utf-8")
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = os.write(fd, data)
+            # A single write of a regular file is complete in practice; loop for the rest.
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if is_new:
+            _fsync_directory(self.directory)
+
+    def _journal_entries(self) -> list[tuple[str, list[dict[str, Scalar]]]]:
+        """Finished tasks in the journal, in the order they were written."""
+        if not self.journal_path.exists():
+            return []
+        data = self.journal_path.read_bytes()
+        # Only newline-terminated lines are complete; the rest is a write cut short.
+        complete = data[: data.rfind(b"\n") + 1].decode("utf-8")
+        entries = []
+        for number, line in enumerate(complete.splitlines(), start=1):
+            try:
+                entry = json.loads(line)
+                key, rows = entry["key"], entry["rows"]
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise ValueError(
+                    f"{self.journal_path} line {number} is corrupt ({err}); "
+                    "delete that line to drop the task, it will be recomputed"
+                ) from err
+            entries.append((key, self._validate_rows(key, rows)))
+        return entries
+
+    # ------------------------------------------------------------------ table
+
+    def _csv_rows_by_key(self) -> dict[str, list[list[str]]]:
+        """Rows of ``results.csv`` as text, grouped by task key in file order."""
+        if not self.results_path.exists():
+            return {}
+        header, rows = _read_csv_rows(self.results_path)
+        if tuple(header) != self.header:
+            raise ValueError(
+                f"{self.results_path} has columns {header}, but this experiment writes "
+                f"{list(self.header)}; use another output directory or remove the file"
+            )
+        grouped: dict[str, list[list[str]]] = {}
+        for line_number, row in enumerate(rows, start=2):
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{self.results_path} line {line_number} has {len(row)} fields, "
+                    f"expected {len(header)}"
+                )
+            grouped.setdefault(row[0], []).append(row)
+        return grouped
+
+    def _merged_rows_by_key(self) -> dict[str, list[list[str]]]:
+        """Union of CSV and journal as text rows; journal entries replace CSV rows."""
+        grouped = self._csv_rows_by_key()
+        for key, rows in self._journal_entries():
+            grouped[key] = [[key, *(_format_cell(row[c]) for c in self.columns)] for row in rows]
+        return grouped
+
+    def finished_keys(self) -> set[str]:
+        """Keys of the tasks already done, from ``results.csv`` and the journal.
+
+        Returns
+        -------
+        set of str
+        """
+        return set(self._merged_rows_by_key())
+
+    def _sorted_text(self, order: Sequence[str] | None) -> str:
+        """The merged table as CSV text, sorted by ``order`` and then by key."""
+        grouped = self._merged_rows_by_key()
+        rank = {key: position for position, key in enumerate(order or ())}
+        keys = sorted(grouped, key=lambda k: (k not in rank, rank.get(k, 0), k))
+        return _render_csv(self.header, (row for key in keys for row in grouped[key]))
+
+    def consolidate(self, order: Sequence[str] | None = None) -> pd.DataFrame:
+        """Merge the journal into ``results.csv`` (atomically) and remove the journal.
+
+        Parameters
+        ----------
+        order : sequence of str or None
+            Task keys in experiment order. Rows are sorted by the position of their key in
+            ``order``; keys not in it (or all keys, if None) follow sorted by key. The rows
+            of one task keep the order in which the task returned them.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table as written, parsed by :func:`pandas.read_csv`; columns are
+            ``"task_key"`` followed by :attr:`columns`.
+
+        Raises
+        ------
+        ValueError
+            If a stored row misses a column or has an extra one (naming it), or the
+            existing ``results.csv`` has a different header.
+        """
+        text = self._sorted_text(order)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.results_path, text)
+        # The journal goes only after the table holding its rows is safely on disk.
+        self.journal_path.unlink(missing_ok=True)
+        self._journal_tail_checked = False
+        return pd.read_csv(io.StringIO(text))
+
+    def load(self) -> pd.DataFrame:
+        """The current table (``results.csv`` plus journal, sorted by key), without writing.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``"task_key"`` followed by :attr:`columns`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the folder holds neither ``results.csv`` nor a journal.
+        """
+        if not self.results_path.exists() and not self.journal_path.exists():
+            raise FileNotFoundError(
+                f"no results in {str(self.directory)!r}: neither {RESULTS_FILENAME} "
+                f"nor {JOURNAL_FILENAME} exists"
+            )
+        return pd.read_csv(io.StringIO(self._sorted_text(None)))
+
+    # ------------------------------------------------------------------ manifest
+
+    def write_manifest(
+        self, config: Mapping[str, Any], data_source: str, timings: Mapping[str, Any]
+    ) -> Path:
+        """Write ``manifest.json`` describing how the table was produced (atomically).
+
+        Parameters
+        ----------
+        config : Mapping
+            The experiment configuration. Enums, paths, dataclasses and numpy values are
+            converted to JSON; other non-JSON values raise ``ValueError``.
+        data_source : str
+            Where the data came from (folder, URL, generator and seed, ...).
+        timings : Mapping
+            Wall-clock figures of the run, e.g. :meth:`GridReport.timings`.
+
+        Returns
+        -------
+        Path
+            Path of the written manifest.
+
+        Notes
+        -----
+        Keys: ``config``, ``data_source``, ``timings``, ``versions`` (python and packages,
+        read from installed metadata), ``git_commit`` and ``git_dirty`` (None outside a
+        git checkout), ``created`` (UTC, ISO 8601), ``command`` (``sys.argv``),
+        ``columns`` (the table header) and ``results`` (the table's file name).
+        """
+        manifest = {
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": list(sys.argv),
+            "config": dict(config),
+            "data_source": data_source,
+            "timings": dict(timings),
+            "versions": _package_versions(),
+            **git_state(),
+            "results": RESULTS_FILENAME,
+            "columns": list(self.header),
+        }
+        text = json.dumps(manifest, indent=2, default=_json_default, allow_nan=True) + "\n"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.manifest_path, text)
+        return self.manifest_path

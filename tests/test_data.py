@@ -1,0 +1,459 @@
+"""Tests of the data sources on small files written in the real formats."""
+
+import gzip
+import pickle
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from backdoor_curves.utilities import data
+from backdoor_curves.utilities.data import (
+    DATA_DIR_ENV,
+    DATASETS,
+    EMBEDDED_MNIST_SOURCE,
+    IMAGENETTE_CLASSES,
+    PairTask,
+    dataset_info,
+    load_cifar10,
+    load_imagenette,
+    load_mnist_idx,
+    load_pair_task,
+    parse_pair,
+    resolve_data_dir,
+)
+from PIL import Image
+
+N_PER_CLASS = 10  # per class and split in the generated MNIST and CIFAR files
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers of the real formats
+# ---------------------------------------------------------------------------------------------
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int | None = None) -> Path:
+    """Write a uint8 array as an IDX file (gzipped when the name ends in .gz)."""
+    if magic is None:
+        magic = 0x0800 | array.ndim
+    header = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gz":
+        with gzip.open(path, "wb") as stream:
+            stream.write(payload)
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def mnist_like_split(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """100 images (10 per digit); pixel (0, 0) is the image's position, row 1 its digit * 20."""
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.arange(10, dtype=np.uint8), N_PER_CLASS)
+    images = rng.integers(0, 256, size=(labels.size, 28, 28), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(labels.size)
+    images[:, 1, :] = (labels * 20)[:, None]
+    return images, labels
+
+
+def write_mnist(root: Path, suffix: str = ".gz") -> Path:
+    """Write train and test IDX files in torchvision's layout under root/MNIST/raw."""
+    raw = root / "MNIST" / "raw"
+    for prefix, seed in (("train", 0), ("t10k", 1)):
+        images, labels = mnist_like_split(seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte{suffix}", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+    return raw
+
+
+def original_mnist_ids(images: np.ndarray) -> np.ndarray:
+    """Positions encoded in pixel (0, 0) of MNIST-like images."""
+    return np.rint(images[:, 0, 0, 0] * 255).astype(np.int64)
+
+
+def original_mnist_digits(images: np.ndarray) -> np.ndarray:
+    """Digits encoded in row 1 of MNIST-like images."""
+    return np.rint(images[:, 0, 1, 0] * 255 / 20).astype(np.int64)
+
+
+def write_cifar(root: Path) -> Path:
+    """Write five train batches and a test batch, pickled the way CIFAR-10's are."""
+    batch_dir = root / "cifar-10-batches-py"
+    batch_dir.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    names = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
+    for name in names:
+        labels = list(range(10)) * 2
+        pixels = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+        pixels[:, 0] = np.asarray(labels) * 20  # first red pixel carries the class
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": labels,
+            b"data": pixels,
+            b"filenames": [f"img_{index}.png".encode() for index in range(len(labels))],
+        }
+        with (batch_dir / name).open("wb") as stream:
+            pickle.dump(batch, stream, protocol=2)
+    return batch_dir
+
+
+def class_colour(class_id: int) -> tuple[int, int, int]:
+    """A solid RGB colour that identifies an Imagenette class in the generated JPEGs."""
+    return (class_id * 25, 255 - class_id * 25, 100)
+
+
+def write_imagenette(root: Path, n_train: int = 2, n_val: int = 1) -> Path:
+    """Write the ten WordNet-id folders with small solid-colour JPEGs (40x30 and 30x40 px)."""
+    base = root / "imagenette2-320"
+    for split, count in (("train", n_train), ("val", n_val)):
+        # Created in reverse order: the class id must come from sorting, not creation order.
+        for class_id, cls in reversed(list(enumerate(IMAGENETTE_CLASSES))):
+            folder = base / split / cls.wnid
+            folder.mkdir(parents=True)
+            for index in range(count):
+                size = (40, 30) if index % 2 == 0 else (30, 40)
+                image = Image.new("RGB", size, class_colour(class_id))
+                image.save(folder / f"{cls.wnid}_{index}.JPEG", quality=95)
+    return base
+
+
+def colour_class(images: np.ndarray) -> np.ndarray:
+    """Class ids read back from the red channel of solid-colour images."""
+    return np.rint(images[:, 0].mean(axis=(1, 2)) * 255 / 25).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset table and data directory
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dataset_table_describes_each_dataset():
+    assert DATASETS["mnist"].image_shape == (1, 28, 28)
+    assert DATASETS["mnist"].has_embedded_default
+    assert DATASETS["cifar10"].image_shape == (3, 32, 32)
+    assert not DATASETS["cifar10"].has_embedded_default
+    assert DATASETS["imagenette"].image_shape == (3, 224, 224)
+    assert all(info.n_classes == 10 for info in DATASETS.values())
+    wnids = [cls.wnid for cls in IMAGENETTE_CLASSES]
+    assert wnids == sorted(wnids)
+    assert [cls.name for cls in IMAGENETTE_CLASSES][6] == "garbage truck"
+
+
+def test_unknown_dataset_lists_valid_ones():
+    with pytest.raises(ValueError, match="'mnist', 'cifar10', 'imagenette'"):
+        dataset_info("svhn")
+    with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
+        load_pair_task("svhn", (0, 1))
+
+
+def test_resolve_data_dir_prefers_flag_then_env_then_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "from_env"))
+    assert resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"
+    assert resolve_data_dir(None) == tmp_path / "from_env"
+    monkeypatch.delenv(DATA_DIR_ENV)
+    assert resolve_data_dir(None) == tmp_path / "data"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairs
+# ---------------------------------------------------------------------------------------------
+
+
+def test_parse_pair_reads_two_classes():
+    assert parse_pair("7-1", 10) == (7, 1)
+    assert parse_pair(" 0 - 9 ", 10) == (0, 9)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("3-3", "equal classes"),
+        ("7-10", "out of range"),
+        ("7_1", "malformed"),
+        ("7-", "malformed"),
+        ("-1-2", "malformed"),
+        ("a-b", "malformed"),
+    ],
+)
+def test_parse_pair_rejects_bad_text(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_pair(text, 10)
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"), [((4, 4), "equal classes"), ((0, 10), "out of range"), ((1,), "two")]
+)
+def test_load_pair_task_rejects_bad_pair(tmp_path, pair, message):
+    with pytest.raises(ValueError, match=message):
+        load_pair_task("mnist", pair, data_dir=tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# MNIST IDX
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".gz", ""])
+def test_load_mnist_idx_reads_both_splits(tmp_path, suffix):
+    write_mnist(tmp_path, suffix)
+    for train, seed in ((True, 0), (False, 1)):
+        images, labels = load_mnist_idx(tmp_path, train=train)
+        expected_images, expected_labels = mnist_like_split(seed)
+        assert images.shape == (100, 1, 28, 28)
+        assert images.dtype == np.float32
+        assert images.flags.c_contiguous
+        assert images.min() >= 0.0 and images.max() <= 1.0
+        np.testing.assert_array_equal(images[:, 0], expected_images.astype(np.float32) / 255)
+        assert labels.dtype == np.int64
+        np.testing.assert_array_equal(labels, expected_labels)
+
+
+def test_pair_task_from_full_mnist_maps_labels(tmp_path):
+    raw_dir = write_mnist(tmp_path)
+    notices = []
+    task = load_pair_task(
+        "mnist", (7, 1), n_train=12, n_test=8, data_dir=tmp_path, notify=notices.append
+    )
+    assert notices == []
+    assert task.source == f"mnist-idx ({raw_dir})"
+    assert (task.n_train, task.n_test) == (12, 8)
+    assert task.image_shape == (1, 28, 28)
+    assert task.pair_label == "7-1"
+    for images, labels in ((task.X_train, task.y_train), (task.X_test, task.y_test)):
+        assert images.dtype == np.float32 and labels.dtype == np.int64
+        assert images.flags.c_contiguous and not images.flags.writeable
+        assert not labels.flags.writeable
+        digits = original_mnist_digits(images)
+        assert set(digits) <= {7, 1}
+        np.testing.assert_array_equal(labels, (digits == 1).astype(np.int64))
+    np.testing.assert_array_equal(original_mnist_ids(task.X_train), task.train_indices)
+
+
+def test_pair_task_is_deterministic_per_data_seed(tmp_path):
+    write_mnist(tmp_path)
+
+    def load(seed):
+        return load_pair_task("mnist", (3, 0), n_train=10, n_test=5, data_seed=seed,
+                              data_dir=tmp_path, notify=None)  # fmt: skip
+
+    first, again, other = load(5), load(5), load(6)
+    assert first.X_train.tobytes() == again.X_train.tobytes()
+    assert first.X_test.tobytes() == again.X_test.tobytes()
+    np.testing.assert_array_equal(first.y_train, again.y_train)
+    assert not np.array_equal(first.train_indices, other.train_indices)
+
+
+def test_pair_task_rejects_more_samples_than_exist(tmp_path):
+    write_mnist(tmp_path)
+    with pytest.raises(ValueError, match=r"requested 21 train images.*only 20"):
+        load_pair_task("mnist", (7, 1), n_train=21, n_test=5, data_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"requested 1500 train images.*only 20"):
+        load_pair_task("mnist", (7, 1), data_dir=tmp_path)
+
+
+def test_bad_idx_magic_names_file(tmp_path):
+    raw = write_mnist(tmp_path, suffix="")
+    images, _ = mnist_like_split(0)
+    bad = write_idx(raw / "train-images-idx3-ubyte", images, magic=0x0801)
+    with pytest.raises(
+        ValueError, match=rf"{re.escape(str(bad))}.*magic number 0x00000801, expected 0x00000803"
+    ):
+        load_mnist_idx(tmp_path, train=True)
+
+
+def test_truncated_idx_names_file_and_byte_counts(tmp_path):
+    raw = write_mnist(tmp_path, suffix="")
+    path = raw / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:1000])
+    expected = 16 + 100 * 28 * 28
+    with pytest.raises(
+        ValueError, match=rf"{re.escape(str(path))} is truncated.*{expected} bytes.*1000 bytes"
+    ):
+        load_mnist_idx(tmp_path, train=True)
+
+
+def test_truncated_gzip_names_file(tmp_path):
+    raw = write_mnist(tmp_path)
+    path = raw / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(ValueError, match=f"cannot read {re.escape(str(path))}"):
+        load_mnist_idx(tmp_path, train=False)
+
+
+def test_partial_mnist_names_missing_file(tmp_path):
+    raw = write_mnist(tmp_path)
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.*--download"):
+        load_pair_task("mnist", (7, 1), n_train=5, n_test=5, data_dir=tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedded MNIST
+# ---------------------------------------------------------------------------------------------
+
+
+def test_embedded_mnist_splits_pair_and_notifies(tmp_path):
+    notices = []
+    task = load_pair_task("mnist", (7, 1), data_dir=tmp_path, notify=notices.append)
+    assert task.source == EMBEDDED_MNIST_SOURCE
+    assert (task.n_train, task.n_test) == (750, 250)
+    assert task.X_train.shape == (750, 1, 28, 28) and task.X_train.dtype == np.float32
+    assert task.X_train.min() >= 0.0 and task.X_train.max() <= 1.0
+    assert task.X_train.max() == 1.0  # scaled from 0..255, not left in bytes or doubly scaled
+    # The pair's 1,000 images are all used, each once, 500 per class.
+    indices = np.concatenate([task.train_indices, task.test_indices])
+    assert np.unique(indices).size == 1000
+    assert np.concatenate([task.y_train, task.y_test]).sum() == 500
+    _, digits = data.load_mnist_embedded()
+    np.testing.assert_array_equal(task.y_train, (digits[task.train_indices] == 1).astype(np.int64))
+    assert len(notices) == 1
+    for part in ("embedded", str(tmp_path / "MNIST" / "raw"), "--download", "--data-dir",
+                 DATA_DIR_ENV):  # fmt: skip
+        assert part in notices[0]
+
+
+def test_embedded_mnist_rejects_more_than_the_pair_holds(tmp_path):
+    with pytest.raises(ValueError, match=r"n_train=800 \+ n_test=250 = 1050.*only 1000"):
+        load_pair_task("mnist", (7, 1), n_train=800, n_test=250, data_dir=tmp_path, notify=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR-10
+# ---------------------------------------------------------------------------------------------
+
+
+def test_load_cifar10_reads_channel_major_rows(tmp_path):
+    batch_dir = write_cifar(tmp_path)
+    images, labels = load_cifar10(tmp_path, train=True)
+    assert images.shape == (100, 3, 32, 32) and images.dtype == np.float32
+    assert labels.dtype == np.int64
+    with (batch_dir / "data_batch_2").open("rb") as stream:
+        batch = pickle.load(stream)
+    np.testing.assert_array_equal(images[20:40].reshape(20, -1) * 255, batch[b"data"])
+    np.testing.assert_array_equal(labels[20:40], batch[b"labels"])
+    test_images, _ = load_cifar10(tmp_path, train=False)
+    assert test_images.shape == (20, 3, 32, 32)
+
+
+def test_cifar_pair_task_maps_labels(tmp_path):
+    write_cifar(tmp_path)
+    task = load_pair_task("cifar10", (6, 0), n_train=8, n_test=4, data_dir=tmp_path)
+    assert task.image_shape == (3, 32, 32)
+    assert task.source.startswith("cifar10-batches")
+    classes = np.rint(task.X_train[:, 0, 0, 0] * 255 / 20).astype(np.int64)
+    assert set(classes) <= {6, 0}
+    np.testing.assert_array_equal(task.y_train, (classes == 0).astype(np.int64))
+
+
+def test_truncated_pickle_names_file(tmp_path):
+    batch_dir = write_cifar(tmp_path)
+    path = batch_dir / "data_batch_3"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(ValueError, match=f"CIFAR-10 batch {re.escape(str(path))}"):
+        load_cifar10(tmp_path, train=True)
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "imagenette"])
+def test_missing_data_names_path_and_remedies(tmp_path, dataset):
+    with pytest.raises(FileNotFoundError) as caught:
+        load_pair_task(dataset, (0, 9), data_dir=tmp_path, download=False)
+    message = str(caught.value)
+    expected = "cifar-10-batches-py" if dataset == "cifar10" else "imagenette2-320"
+    for part in (str(tmp_path / expected), "--download", "--data-dir", DATA_DIR_ENV):
+        assert part in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Imagenette
+# ---------------------------------------------------------------------------------------------
+
+
+def test_load_imagenette_follows_sorted_wnid_folders(tmp_path):
+    write_imagenette(tmp_path)
+    images, labels = load_imagenette(tmp_path, "train", classes=[8, 0], batch_size=3)
+    assert images.shape == (4, 3, 224, 224) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    np.testing.assert_array_equal(labels, [8, 8, 0, 0])
+    np.testing.assert_array_equal(colour_class(images), labels)
+
+
+def test_imagenette_pair_task_maps_labels(tmp_path):
+    write_imagenette(tmp_path, n_train=3, n_val=2)
+    task = load_pair_task("imagenette", (6, 0), n_train=5, n_test=3, data_dir=tmp_path)
+    assert task.image_shape == (3, 224, 224)
+    assert task.X_train.dtype == np.float32 and task.X_train.flags.c_contiguous
+    for images, labels in ((task.X_train, task.y_train), (task.X_test, task.y_test)):
+        classes = colour_class(images)
+        assert set(classes) <= {6, 0}
+        np.testing.assert_array_equal(labels, (classes == 0).astype(np.int64))
+
+
+def test_unreadable_image_names_file(tmp_path):
+    base = write_imagenette(tmp_path)
+    broken = base / "val" / IMAGENETTE_CLASSES[2].wnid / "broken.JPEG"
+    broken.write_bytes(b"not a jpeg at all")
+    with pytest.raises(ValueError, match=f"cannot decode image {re.escape(str(broken))}"):
+        load_imagenette(tmp_path, "val", classes=[2])
+
+
+def test_imagenette_rejects_unexpected_class_folders(tmp_path):
+    base = write_imagenette(tmp_path)
+    (base / "train" / IMAGENETTE_CLASSES[9].wnid).rename(base / "train" / "n03888605")
+    with pytest.raises(ValueError, match="n03888605"):
+        load_imagenette(tmp_path, "train", classes=[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads (torchvision's downloaders replaced: the tests run offline)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_download_fetches_then_reads_with_our_loader(tmp_path, monkeypatch):
+    from torchvision import datasets
+
+    calls = []
+
+    def fake_mnist(root, train, download):
+        calls.append((Path(root), download))
+        write_mnist(Path(root))
+
+    monkeypatch.setattr(datasets, "MNIST", fake_mnist)
+    task = load_pair_task("mnist", (7, 1), n_train=4, n_test=4, data_dir=tmp_path, download=True)
+    assert calls == [(tmp_path, True)]
+    assert task.source.startswith("mnist-idx")
+    load_pair_task("mnist", (7, 1), n_train=4, n_test=4, data_dir=tmp_path, download=True)
+    assert len(calls) == 1  # present data is not fetched again
+
+
+def test_failed_download_says_what_and_where(tmp_path, monkeypatch):
+    from torchvision import datasets
+
+    def offline(root, train, download):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(datasets, "CIFAR10", offline)
+    with pytest.raises(
+        RuntimeError, match=f"downloading cifar10 into {re.escape(str(tmp_path))} failed"
+    ):
+        load_pair_task("cifar10", (6, 0), data_dir=tmp_path, download=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# PairTask built from the caller's arrays
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pair_task_validates_and_leaves_caller_arrays_writable():
+    X = np.full((4, 1, 28, 28), 0.5, dtype=np.float32)
+    y = np.array([0, 1, 0, 1])
+    task = PairTask("mnist", (3, 5), X, y, X, y, source="in-memory")
+    assert X.flags.writeable and not task.X_train.flags.writeable
+    with pytest.raises(ValueError, match="float32"):
+        PairTask("mnist", (3, 5), X.astype(np.float64), y, X, y, source="in-memory")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        PairTask("mnist", (3, 5), X * 255, y, X, y, source="in-memory")
+    with pytest.raises(ValueError, match=r"\{0, 1\}"):
+        PairTask("mnist", (3, 5), X, y + 3, X, y, source="in-memory")
