@@ -41,6 +41,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 from scipy.stats import spearmanr
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "format_value",
     "load_tables",
     "main",
+    "draw_figures",
+    "load_requested_tables",
     "make_figures",
     "model_tag",
     "plot_curve_figures",
@@ -136,6 +139,9 @@ STYLE = MappingProxyType(
         "pdf.fonttype": 42,
     }
 )
+MIN_FIGURE_WIDTH = 5.6
+# x-range of a theta panel with nothing to draw (theta lies in (0, 1) when drawable).
+_EMPTY_THETA_RANGE = (1e-3, 1.0)
 # Drop the creation date from PDFs so that the same tables give the same bytes.
 _SAVE_METADATA = MappingProxyType({"pdf": {"CreationDate": None}, "png": {}})
 
@@ -195,6 +201,20 @@ def _read_table(path: Path, kind: str) -> pd.DataFrame:
             f"{kind} table {str(path)!r} lacks the columns {missing}; "
             f"the {kind} figures need {list(REQUIRED_COLUMNS[kind])}"
         )
+    required = table[list(REQUIRED_COLUMNS[kind])]
+    not_numeric = [
+        name
+        for name in required.columns
+        if name not in TEXT_COLUMNS and not pd.api.types.is_numeric_dtype(required[name])
+    ]
+    if not_numeric:
+        raise ValueError(f"{kind} table {str(path)!r} has non-numeric values in {not_numeric}")
+    try:
+        _with_labels(
+            required.drop_duplicates(["trigger", "trigger_size", "trigger_eps", "clf", "gamma"])
+        )
+    except ValueError as error:
+        raise ValueError(f"{kind} table {str(path)!r}: {error}") from error
     return table
 
 
@@ -247,8 +267,16 @@ def trigger_label(trigger: str, size: float, eps: float) -> tuple[str, str]:
 
 
 def model_tag(clf: str, gamma: float) -> str:
-    """Return the file-name part of a model: the classifier, plus ``_g<gamma>`` for ``svm-rbf``."""
+    """Return the file-name part of a model: the classifier, plus ``_g<gamma>`` for ``svm-rbf``.
+
+    Raises
+    ------
+    ValueError
+        If ``clf`` is unknown, or it is ``"svm-rbf"`` and ``gamma`` is not finite and positive.
+    """
     _check_classifier(clf)
+    if clf == "svm-rbf" and not (np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"svm-rbf rows need a finite positive gamma, got {gamma!r}")
     return f"{clf}_g{gamma:g}" if clf == "svm-rbf" else clf
 
 
@@ -306,8 +334,12 @@ def _style() -> Iterator[None]:
 
 
 def _new_figure(width: float, height: float) -> Figure:
-    """Return a constrained-layout figure on an Agg canvas (not registered with pyplot)."""
-    fig = Figure(figsize=(width, height), layout="constrained")
+    """Return a constrained-layout figure on an Agg canvas (not registered with pyplot).
+
+    The width is at least ``MIN_FIGURE_WIDTH`` inches so that titles and the figure legend of a
+    one-panel figure still fit.
+    """
+    fig = Figure(figsize=(max(width, MIN_FIGURE_WIDTH), height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -345,6 +377,9 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> li
         fig.savefig(partial, format=fmt, metadata=dict(_SAVE_METADATA[fmt]))
         os.replace(partial, path)
         written.append(path)
+        # The first save placed the axes (positions are in figure fractions, so they hold for
+        # every format); keeping them skips the costly constrained-layout pass next time.
+        fig.set_layout_engine("none")
     fig.clear()
     return written
 
@@ -385,7 +420,25 @@ def _dropped_note(rows: pd.DataFrame) -> str:
     n_dropped = int((~_drawable_theta(rows)).sum())
     if n_dropped == 0:
         return ""
-    return f"\n{n_dropped} of {len(rows)} runs not drawn (θ ≤ 0 or undefined)"
+    return f"\n{n_dropped} of {len(rows)} not drawn (θ ≤ 0 or NaN)"
+
+
+def _set_log_theta_axis(ax, theta: pd.Series) -> None:
+    """Log x-axis over the drawn theta values that always shows at least one labelled decade.
+
+    Matplotlib labels minor ticks (and they collide) when the view spans less than a decade, so
+    the view is widened down to the power of ten below the smallest value when needed.
+    """
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if theta.empty:
+        # A log axis needs positive limits even when there is nothing to draw.
+        ax.set_xlim(*_EMPTY_THETA_RANGE)
+        return
+    low, high = np.log10(theta.min()) - 0.1, np.log10(theta.max()) + 0.1
+    if math.floor(high) < math.ceil(low):
+        low = math.floor(low) - 0.1
+    ax.set_xlim(10**low, 10**high)
 
 
 def _draw_slope_panel(ax, rows: pd.DataFrame, title: str, cmap, norm: Normalize) -> None:
@@ -411,7 +464,7 @@ def _draw_slope_panel(ax, rows: pd.DataFrame, title: str, cmap, norm: Normalize)
         linewidths=0.3,
         alpha=0.9,
     )
-    ax.set_xscale("log")
+    _set_log_theta_axis(ax, drawn["theta"])
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"{title}\n{_spearman_text(rows)}")
     ax.set_xlabel(f"θ (normalised slope, log scale){_dropped_note(rows)}")
@@ -466,7 +519,7 @@ def _slope_figure(rows: pd.DataFrame, title: str) -> Figure:
 def _slope_title(values: tuple, rows: pd.DataFrame) -> str:
     dataset, pair, _, p = values
     trigger = rows["trigger_label"].iloc[0]
-    return f"{dataset} {pair}, {trigger}, p = {format_value(p)}: accuracy vs normalised slope θ"
+    return f"{dataset} {pair}, {trigger}, p = {format_value(p)}\naccuracy vs normalised slope θ"
 
 
 def plot_slope_figures(
@@ -538,9 +591,10 @@ def _draw_heatmap(ax, grid: pd.DataFrame, title: str):
     ax.set_xticks(range(grid.shape[1]), [format_value(v) for v in grid.columns], rotation=45)
     ax.set_yticks(range(grid.shape[0]), [format_value(v) for v in grid.index])
     ax.set_xlabel("λ = 1/C")
-    ax.set_ylabel("γ")
+    ax.set_ylabel("RBF kernel γ")
     ax.set_title(title)
     ax.grid(False)
+    ax.spines[:].set_visible(False)
     return image
 
 
@@ -580,7 +634,7 @@ def plot_rbf_heatmaps(
             fig.colorbar(image, ax=list(axes), label="accuracy", shrink=0.9)
             fig.suptitle(
                 f"RBF SVM, {dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
-                f"p = {format_value(p)} ({_seed_note(rows)})"
+                f"p = {format_value(p)}\n{_seed_note(rows)}"
             )
             stem = f"rbf_heatmap_{dataset}_{pair}_{tag}{p_part}"
             written += save_figure(fig, out_dir / stem, formats)
@@ -614,6 +668,7 @@ def _draw_overview_panel(ax, rows: pd.DataFrame, clf: str) -> None:
         linewidths=0.3,
     )
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(-0.03, 1.03)
 
 
@@ -652,20 +707,22 @@ def _overview_figure(rows: pd.DataFrame, title: str) -> Figure:
     pairs = sorted(rows["pair"].unique())
     clfs = [clf for clf in CLASSIFIERS if (rows["clf"] == clf).any()]
     fig = _new_figure(2.4 * len(clfs) + 0.4, 2.0 * len(pairs) + 1.0)
-    axes = fig.subplots(len(pairs), len(clfs), squeeze=False, sharey=True)
+    # One theta scale for the whole figure, so that pairs and classifiers compare at a glance.
+    axes = fig.subplots(len(pairs), len(clfs), squeeze=False, sharex=True, sharey=True)
     for i, pair in enumerate(pairs):
         for j, clf in enumerate(clfs):
             cell = rows[(rows["pair"] == pair) & (rows["clf"] == clf)]
             _draw_overview_panel(axes[i, j], cell, clf)
             axes[i, j].set_title(f"{CLASSIFIER_NAMES[clf]}, {pair}\n{_spearman_text(cell)}")
         axes[i, 0].set_ylabel("accuracy")
+    n_dropped = int((~_drawable_theta(rows)).sum())
+    if n_dropped == len(rows):
+        # The x-axis is shared: fixing one panel's limits fixes them all.
+        axes[0, 0].set_xlim(*_EMPTY_THETA_RANGE)
     for ax in axes[-1]:
         ax.set_xlabel("θ (log scale)")
-    n_dropped = int((~_drawable_theta(rows)).sum())
-    note = (
-        f"; {n_dropped} of {len(rows)} runs with θ ≤ 0 or undefined not drawn" if n_dropped else ""
-    )
-    fig.suptitle(f"{title}: accuracy vs normalised slope θ (all C, seeds, γ){note}")
+    note = f"\n{n_dropped} of {len(rows)} runs not drawn (θ ≤ 0 or NaN)" if n_dropped else ""
+    fig.suptitle(f"{title}: accuracy vs normalised slope θ\n(all C, seeds and γ){note}")
     fig.legend(handles=_accuracy_legend_handles(), loc="outside lower center", ncols=2)
     return fig
 
@@ -738,13 +795,22 @@ def _draw_curve_panel(ax, means: pd.DataFrame, colours: dict[float, tuple]) -> N
 
 
 def _curve_legend_handles(fractions: list[float], colours: dict[float, tuple]) -> list[Line2D]:
-    handles = [Line2D([], [], color=colours[p], lw=1.8, label=f"p = {p:g}") for p in fractions]
-    handles += [
+    """Legend entries laid out as two rows: the p colours, then the line-style key.
+
+    Matplotlib fills legend columns top to bottom, so the two rows are interleaved column by
+    column (short rows padded with blank entries); use ``ncols = len(handles) // 2``.
+    """
+    colour_row = [Line2D([], [], color=colours[p], lw=1.8, label=f"p = {p:g}") for p in fractions]
+    style_row = [
         Line2D([], [], color="0.25", lw=1.8, label="backdoor test loss"),
         Line2D([], [], color="0.25", lw=1.4, ls=":", label="clean test loss"),
-        Line2D([], [], color="0.25", lw=0.8, label="tangent at β = 0 (influence slope)"),
+        Line2D([], [], color="0.25", lw=0.8, label="tangent at β = 0 (influence)"),
     ]
-    return handles
+    n_cols = max(len(colour_row), len(style_row))
+    blank = Line2D([], [], ls="", label=" ")
+    colour_row += [blank] * (n_cols - len(colour_row))
+    style_row += [blank] * (n_cols - len(style_row))
+    return [handle for pair in zip(colour_row, style_row, strict=True) for handle in pair]
 
 
 def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -> Figure:
@@ -758,11 +824,8 @@ def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -
     clf = rows["clf"].iloc[0]
     axes[0].set_ylabel(f"mean test loss ({CLASSIFIER_LOSSES[clf]})")
     fractions = sorted(means["poison_fraction"].unique())
-    fig.legend(
-        handles=_curve_legend_handles(fractions, colours),
-        loc="outside lower center",
-        ncols=len(fractions) + 3,
-    )
+    handles = _curve_legend_handles(fractions, colours)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles) // 2)
     fig.suptitle(title)
     return fig
 
@@ -799,8 +862,8 @@ def plot_curve_figures(
             for (tag, model), rows in _groups(pair_rows, ["trigger_tag", "model"]):
                 label = _model_label(rows["clf"].iloc[0], rows["gamma"].iloc[0])
                 title = (
-                    f"{label}: {dataset} {pair}, {rows['trigger_label'].iloc[0]} "
-                    f"({_seed_note(rows)})"
+                    f"{label}\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
+                    f"{_seed_note(rows)}"
                 )
                 fig = _curve_figure(rows, colours, title)
                 trigger_part = _optional_part(pair_rows, "trigger_tag", tag)
@@ -832,8 +895,12 @@ def _draw_deviation_panel(ax, rows: pd.DataFrame) -> None:
     rho = means["rho"].to_numpy()
     rho = rho[np.isfinite(rho) & (rho > 0)]
     # Norms of differently regularised models can differ by orders of magnitude.
-    if rho.size and rho.max() / rho.min() > 50:
+    if rho.size and rho.max() / rho.min() > 10:
         ax.set_yscale("log")
+        # Ticks at 1, 2, 5 x 10^k in plain numbers: a span of one or two decades stays labelled.
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: format_value(value)))
+        ax.yaxis.set_minor_locator(NullLocator())
     ax.legend(loc="best")
 
 
@@ -890,8 +957,8 @@ def plot_deviation_figures(
         for (dataset, pair), pair_rows in _groups(table, ["dataset", "pair"]):
             for (tag,), rows in _groups(pair_rows, ["trigger_tag"]):
                 title = (
-                    f"Parameter deviation: {dataset} {pair}, {rows['trigger_label'].iloc[0]} "
-                    f"({_seed_note(rows)})"
+                    f"Parameter deviation\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
+                    f"{_seed_note(rows)}"
                 )
                 fig = _deviation_figure(rows, title)
                 trigger_part = _optional_part(pair_rows, "trigger_tag", tag)
@@ -911,19 +978,51 @@ PLOTTERS = MappingProxyType(
 )
 
 
-def make_figures(
-    results_dir: Path | str,
-    kinds: Sequence[str] = TABLE_KINDS,
-    formats: Sequence[str] = FORMATS,
-) -> list[Path]:
-    """Draw every figure of the given table kinds into ``results_dir/figures``.
+def load_requested_tables(
+    results_dir: Path | str, kinds: Sequence[str] = TABLE_KINDS
+) -> dict[str, pd.DataFrame]:
+    """Load the tables of the requested kinds, insisting that at least one exists.
 
     Parameters
     ----------
     results_dir : path
         Folder holding the result tables (see ``load_tables``).
     kinds : sequence of {"slope", "curves", "deviation"}
-        Table kinds to draw; kinds without tables are skipped.
+        Table kinds wanted; kinds without tables are left out of the result.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The non-empty tables among ``kinds``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``results_dir`` does not exist or holds no table of the requested kinds.
+    ValueError
+        If a kind is unknown or a table is malformed.
+    """
+    unknown = [kind for kind in kinds if kind not in TABLE_KINDS]
+    if unknown:
+        raise ValueError(f"unknown table kinds {unknown}; valid kinds are {list(TABLE_KINDS)}")
+    tables = {kind: table for kind, table in load_tables(results_dir).items() if kind in kinds}
+    if not tables:
+        expected = ", ".join(f"{kind}/**/results.csv" for kind in kinds)
+        raise FileNotFoundError(f"no result tables in {str(results_dir)!r} (looked for {expected})")
+    return tables
+
+
+def draw_figures(
+    tables: dict[str, pd.DataFrame], out_dir: Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """Draw every figure of the given tables into ``out_dir`` (created if needed).
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        Tables keyed by kind, as returned by ``load_tables``.
+    out_dir : pathlib.Path
+        Folder for the figures.
     formats : sequence of {"pdf", "png"}
         File formats to write.
 
@@ -931,29 +1030,27 @@ def make_figures(
     -------
     list of pathlib.Path
         The written files.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``results_dir`` does not exist or holds no table of the requested kinds.
-    ValueError
-        If a kind or format is unknown, or a table is malformed.
     """
-    unknown = [kind for kind in kinds if kind not in TABLE_KINDS]
-    if unknown:
-        raise ValueError(f"unknown table kinds {unknown}; valid kinds are {list(TABLE_KINDS)}")
-    tables = load_tables(results_dir)
-    present = [kind for kind in kinds if kind in tables]
-    if not present:
-        expected = ", ".join(f"{kind}/**/results.csv" for kind in kinds)
-        raise FileNotFoundError(f"no result tables in {str(results_dir)!r} (looked for {expected})")
-    out_dir = Path(results_dir) / "figures"
-    out_dir.mkdir(exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for kind in present:
+    for kind, table in tables.items():
         for plotter in PLOTTERS[kind]:
-            written += plotter(tables[kind], out_dir, formats)
+            written += plotter(table, out_dir, formats)
     return written
+
+
+def make_figures(
+    results_dir: Path | str,
+    kinds: Sequence[str] = TABLE_KINDS,
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Draw every figure of the requested kinds from ``results_dir`` into ``results_dir/figures``.
+
+    Combines ``load_requested_tables`` and ``draw_figures``; see them for the parameters and the
+    errors raised. Returns the written files.
+    """
+    tables = load_requested_tables(results_dir, kinds)
+    return draw_figures(tables, Path(results_dir) / "figures", formats)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -989,10 +1086,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     kinds = (args.only,) if args.only else TABLE_KINDS
     try:
-        written = make_figures(args.results_dir, kinds, tuple(dict.fromkeys(args.formats)))
+        tables = load_requested_tables(args.results_dir, kinds)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    formats = tuple(dict.fromkeys(args.formats))
+    written = draw_figures(tables, args.results_dir / "figures", formats)
     if not args.quiet:
         for stem, suffixes in _by_stem(written).items():
             print(f"wrote {stem} [{', '.join(suffixes)}]")

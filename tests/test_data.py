@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from backdoor_curves.utilities import data
 from backdoor_curves.utilities.data import (
     DATA_DIR_ENV,
@@ -23,7 +25,6 @@ from backdoor_curves.utilities.data import (
     parse_pair,
     resolve_data_dir,
 )
-from PIL import Image
 
 N_PER_CLASS = 10  # per class and split in the generated MNIST and CIFAR files
 

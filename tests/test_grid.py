@@ -49,8 +49,12 @@ def square_rows(task: SquareTask) -> list[dict]:
     Path(task.log_dir, f"{task.index}.{uuid.uuid4().hex}").touch()
     time.sleep(task.delay)
     return [
-        {"index": task.index, "seed": seed, "value": task.scale * task.index**2 + seed / 3,
-         "label": f"t{task.index}"}
+        {
+            "index": task.index,
+            "seed": seed,
+            "value": task.scale * task.index**2 + seed / 3,
+            "label": f"t{task.index}",
+        }
         for seed in (0, 1)
     ]
 
@@ -75,8 +79,7 @@ def make_tasks(log_dir: Path, n: int = N_TASKS, delays: bool = False) -> list[Sq
     log_dir.mkdir(exist_ok=True)
     # Later tasks finish first under parallel execution when delays are on.
     return [
-        SquareTask(i, 0.1, str(log_dir), delay=0.02 * (n - i) if delays else 0.0)
-        for i in range(n)
+        SquareTask(i, 0.1, str(log_dir), delay=0.02 * (n - i) if delays else 0.0) for i in range(n)
     ]
 
 
@@ -189,7 +192,9 @@ def test_loky_gives_same_bytes_as_in_process(tmp_path):
     assert list(report.table["index"]) == [i for i in range(N_TASKS) for _ in (0, 1)]
 
 
-def test_loky_workers_run_single_threaded_blas(tmp_path):
+def test_loky_workers_run_single_threaded_blas(tmp_path, monkeypatch):
+    # joblib would pass a parent's setting through to the workers unless told otherwise.
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
     tasks = make_tasks(tmp_path / "calls", n=2)
     store = ResultStore(tmp_path / "out", ["omp"])
     report = run_grid(tasks, thread_limit_rows, store, ExecutionConfig(n_jobs=2, quiet=True))
@@ -324,11 +329,21 @@ def test_manifest_holds_config_versions_git_and_timings(tmp_path):
     path = store.write_manifest(config, data_source="synthetic squares", timings=report.timings())
     manifest = json.loads(path.read_text())
     assert {
-        "config", "versions", "git_commit", "git_dirty", "data_source", "timings", "created",
+        "config",
+        "versions",
+        "git_commit",
+        "git_dirty",
+        "data_source",
+        "timings",
+        "created",
         "command",
     } <= set(manifest)
-    assert manifest["config"] == {"backend": "dask", "C": 0.5, "data_dir": str(tmp_path),
-                                  "grid": [1, 2]}
+    assert manifest["config"] == {
+        "backend": "dask",
+        "C": 0.5,
+        "data_dir": str(tmp_path),
+        "grid": [1, 2],
+    }
     assert {"python", "numpy", "scipy", "scikit-learn", "pandas", "torch"} <= set(
         manifest["versions"]
     )
@@ -429,8 +444,16 @@ def test_execution_arguments_round_trip():
     parser = argparse.ArgumentParser()
     add_execution_arguments(parser)
     args = parser.parse_args(
-        ["--n-jobs", "1", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:8786", "--force",
-         "--quiet"]
+        [
+            "--n-jobs",
+            "1",
+            "--backend",
+            "dask",
+            "--scheduler",
+            "tcp://127.0.0.1:8786",
+            "--force",
+            "--quiet",
+        ]
     )
     assert execution_config_from_args(args) == ExecutionConfig(
         1, Backend.DASK, "tcp://127.0.0.1:8786", force=True, quiet=True

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from backdoor_curves.utilities.metrics import accuracy, backdoor_accuracy, clean_accuracy
 
 

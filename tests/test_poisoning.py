@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from backdoor_curves.attacks.poisoning import (
     NEXT_CLASS,
     PoisonedSet,

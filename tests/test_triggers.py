@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from backdoor_curves.attacks.triggers import (
     BadNetTrigger,
     InvisibleTrigger,

@@ -71,7 +71,7 @@ class SlopeResult:
 
 
 def normalised_slope(slope: float) -> float:
-    """The paper's normalised slope ``theta = -(2 / pi) arctan(s)``, in (-1, 1)."""
+    """Return the paper's normalised slope ``theta = -(2 / pi) arctan(s)``, in (-1, 1)."""
     return float(-2.0 / np.pi * np.arctan(slope))
 
 

@@ -21,6 +21,7 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
 from backdoor_curves.attacks.triggers import Trigger
 
 __all__ = ["NEXT_CLASS", "PoisonedSet", "TargetPolicy", "backdoor_test_set", "poison_training_set"]

@@ -75,9 +75,7 @@ def check_fit_input(
     else:
         weight = np.asarray(sample_weight, dtype=np.float64)
         if weight.shape != (X.shape[0],):
-            raise ValueError(
-                f"sample_weight has shape {weight.shape}, expected ({X.shape[0]},)"
-            )
+            raise ValueError(f"sample_weight has shape {weight.shape}, expected ({X.shape[0]},)")
         if not np.isfinite(weight).all() or (weight < 0).any():
             raise ValueError("sample_weight must be finite and >= 0")
     positive = signed[weight > 0]
@@ -112,9 +110,7 @@ class BinaryClassifier(ABC):
 
     # --- estimator contract ----------------------------------------------------------------
     @abstractmethod
-    def fit(
-        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
-    ) -> Self:
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Self:
         """Minimise the weighted objective on ``X`` (n, d) and binary labels ``y`` in {0, 1}."""
 
     @abstractmethod
@@ -142,7 +138,7 @@ class BinaryClassifier(ABC):
         X_eval: np.ndarray,
         directions: np.ndarray,
     ) -> WeightSensitivity:
-        """Derivative of ``f(X_eval)`` w.r.t. the weights ``s_j``, ``j in directions``.
+        """Return the derivative of ``f(X_eval)`` w.r.t. the weights ``s_j``, ``j in directions``.
 
         The model must have been fitted on ``(X, y, sample_weight)``; the derivative is the
         implicit one at that optimum (``directions`` are indices into ``X``).
@@ -154,7 +150,7 @@ class BinaryClassifier(ABC):
         return (self.decision_function(X) > 0).astype(np.int64)
 
     def loss(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """The model's own per-sample loss on binary labels ``y`` in {0, 1}, shape (n,)."""
+        """Return the model's own per-sample loss on binary labels ``y`` in {0, 1}, shape (n,)."""
         return self.margin_loss.value(to_signed(y), self.decision_function(X))
 
     def objective(

@@ -3,15 +3,14 @@
 Both minimise ``J(theta) = 1/2 ||w||^2 + C sum_i s_i loss(y_i, w.x_i + b)`` over
 ``theta = [w, b]`` (bias unregularised) with signed labels ``y`` in {-1, +1}:
 
-- :class:`LogisticClassifier`: ``loss = log(1 + exp(-y f))``, fitted with scikit-learn's
-  ``LogisticRegression`` (L-BFGS) and polished with Newton steps on our own gradient and
-  Hessian so the optimum is accurate enough for finite-difference checks.
-- :class:`RidgeClassifier`: ``loss = (y - f)^2``, i.e. scikit-learn ``Ridge`` with
-  ``alpha = 1 / (2 C)``, solved exactly.
+- :class:`LogisticClassifier`: ``loss = log(1 + exp(-y f))``, Newton's method (warm-startable).
+- :class:`RidgeClassifier`: ``loss = (y - f)^2``, the normal equations solved exactly
+  (scikit-learn ``Ridge`` with ``alpha = 1 / (2 C)`` has the same minimiser).
 
 Derivatives (``X1 = [X, 1]``, ``f = X1 theta``):
 
-    grad J = [w, 0] + X1^T (C s * loss'(f)),        H = diag(1,..,1,0) + X1^T diag(C s loss''(f)) X1.
+    grad J = [w, 0] + X1^T (C s * loss'(f)),
+    H = diag(1,..,1,0) + X1^T diag(C s loss''(f)) X1.
 
 The sensitivity of the optimum to the weight ``s_j`` follows from differentiating the
 stationarity condition: ``d theta / d s_j = -H^{-1} C loss'(f_j) x1_j``.
@@ -19,12 +18,9 @@ stationarity condition: ``d theta / d s_j = -H^{-1} C loss'(f_j) x1_j``.
 
 from __future__ import annotations
 
-import warnings
 from typing import ClassVar, Literal, Self
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, Ridge
 
 from backdoor_curves.classifiers.base import BinaryClassifier, WeightSensitivity, check_fit_input
 from backdoor_curves.classifiers.linalg import DenseHessian, SampleSpaceHessian
@@ -89,21 +85,32 @@ class PrimalLinearModel(BinaryClassifier):
         self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> np.ndarray:
         """``grad J`` at the fitted parameters, shape (n_features + 1,)."""
-        X, signed, weight = check_fit_input(X, y, sample_weight)
-        slope = self.margin_loss.first_derivative(signed, self.decision_function(X))
-        return np.append(self.coef_, 0.0) + _with_bias(X).T @ (self.C * weight * slope)
-
-    def _curvature(self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        return self.C * weight * self.margin_loss.second_derivative(
-            signed, self.decision_function(X)
-        )
+        return self._gradient(*check_fit_input(X, y, sample_weight))
 
     def hessian_solver(
         self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> DenseHessian | SampleSpaceHessian:
-        """A solver for ``H z = r`` with the objective's Hessian at the fitted parameters."""
-        X, signed, weight = check_fit_input(X, y, sample_weight)
-        curvature = self._curvature(X, signed, weight)
+        """Return a solver for ``H z = r`` with the objective's Hessian at the fitted parameters."""
+        return self._hessian_solver(*check_fit_input(X, y, sample_weight))
+
+    # The private versions take validated arrays: X float64 2-D, signed labels, weights.
+    def _objective(self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray) -> float:
+        loss = self.margin_loss.value(signed, X @ self.coef_ + self.intercept_)
+        return 0.5 * self.weight_norm_sq() + self.C * float(weight @ loss)
+
+    def _gradient(self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        slope = self.margin_loss.first_derivative(signed, X @ self.coef_ + self.intercept_)
+        scaled = self.C * weight * slope
+        return np.append(self.coef_ + X.T @ scaled, scaled.sum())
+
+    def _hessian_solver(
+        self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray
+    ) -> DenseHessian | SampleSpaceHessian:
+        curvature = (
+            self.C
+            * weight
+            * self.margin_loss.second_derivative(signed, X @ self.coef_ + self.intercept_)
+        )
         method = self.hessian
         if method == "auto":
             method = "sample" if np.count_nonzero(curvature) < X.shape[1] else "dense"
@@ -123,7 +130,7 @@ class PrimalLinearModel(BinaryClassifier):
     ) -> WeightSensitivity:
         """``d f(X_eval) / d s_j = -x1_eval^T H^{-1} C loss'(f_j) x1_j`` (see module doc)."""
         X, signed, weight = check_fit_input(X, y, sample_weight)
-        solver = self.hessian_solver(X, y, weight)
+        solver = self._hessian_solver(X, signed, weight)
         slope = self.margin_loss.first_derivative(
             signed[directions], self.decision_function(X[directions])
         )
@@ -136,24 +143,30 @@ class PrimalLinearModel(BinaryClassifier):
 class LogisticClassifier(PrimalLinearModel):
     """Logistic regression, ``loss(y, f) = log(1 + exp(-y f))``.
 
-    Fitted with scikit-learn's L-BFGS (``LogisticRegression``, whose objective is ours up to
-    a positive factor), warm-startable from the previous fit, then polished with Newton
-    steps until the gradient of ``J`` is below ``gtol`` relative to its initial scale.
+    Fitted by Newton's method with a backtracking (Armijo) line search on our own gradient
+    and Hessian, so the optimum is exact to rounding (derivatives and finite-difference
+    checks need that) and a refit can start from the previous optimum (``warm_start``: the
+    incremental path). scikit-learn's ``LogisticRegression``, whose objective is ours up to
+    a positive factor, is the test oracle.
 
     Parameters
     ----------
     C : float
         Inverse regularisation strength (> 0).
-    tol : float
-        L-BFGS tolerance.
+    gtol : float
+        Stop when ``||grad J|| <= gtol * C * sum_i s_i ||x1_i||`` (a bound on the gradient
+        scale).
     max_iter : int
-        L-BFGS iteration limit.
-    newton_steps : int
-        Maximum number of Newton polishing steps (0 disables polishing).
+        Newton iteration limit; reaching it raises ``RuntimeError``.
     warm_start : bool
-        Start L-BFGS from the previous solution when refitting.
+        Start from the previous solution when refitting.
     hessian : {"auto", "dense", "sample"}
         Hessian solver (see :class:`PrimalLinearModel`).
+
+    Attributes
+    ----------
+    n_iter_ : int
+        Newton iterations of the last fit.
     """
 
     loss_name: ClassVar[str] = "logistic"
@@ -162,64 +175,65 @@ class LogisticClassifier(PrimalLinearModel):
         self,
         C: float = 1.0,
         *,
-        tol: float = 1e-8,
-        max_iter: int = 5000,
-        newton_steps: int = 4,
+        gtol: float = 1e-10,
+        max_iter: int = 200,
         warm_start: bool = False,
         hessian: HessianMethod = "auto",
     ) -> None:
         super().__init__(C, hessian)
-        self.tol = tol
+        self.gtol = gtol
         self.max_iter = max_iter
-        self.newton_steps = newton_steps
         self.warm_start = warm_start
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Self:
         """Fit on ``X`` (n, d), binary ``y`` and optional ``sample_weight`` (>= 0)."""
         self._validate_hyperparameters()
         X, signed, weight = check_fit_input(X, y, sample_weight)
-        keep = weight > 0
-        estimator = getattr(self, "estimator_", None)
-        if estimator is None or not self.warm_start:
-            estimator = LogisticRegression(
-                C=self.C, tol=self.tol, max_iter=self.max_iter, warm_start=self.warm_start
-            )
-        with warnings.catch_warnings():
-            # The Newton polish below finishes what L-BFGS leaves; its result is checked.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            estimator.fit(X[keep], signed[keep] > 0, sample_weight=weight[keep])
-        self.estimator_ = estimator
-        self.coef_ = estimator.coef_.ravel().astype(np.float64)
-        self.intercept_ = float(estimator.intercept_[0])
-        self.n_newton_steps_ = self._newton_polish(X, signed, weight)
-        return self
+        warm = self.warm_start and getattr(self, "coef_", np.empty(0)).shape == (X.shape[1],)
+        if not warm:
+            self._set_theta(np.zeros(X.shape[1] + 1))
+        row_norms = np.sqrt(np.einsum("ij,ij->i", X, X) + 1.0)
+        threshold = self.gtol * self.C * float(weight @ row_norms)
+        for iteration in range(self.max_iter):
+            gradient = self._gradient(X, signed, weight)
+            if np.linalg.norm(gradient) <= threshold:
+                self.n_iter_ = iteration
+                return self
+            step = self._hessian_solver(X, signed, weight).solve(gradient)
+            self._line_search(X, signed, weight, step, float(gradient @ step))
+        raise RuntimeError(
+            f"logistic Newton solver did not converge in {self.max_iter} iterations (C={self.C})"
+        )
 
-    def _newton_polish(self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray) -> int:
-        y01 = (signed > 0).astype(np.int64)
-        scale = self.C * float(weight.sum()) + 1.0
-        for step in range(self.newton_steps):
-            gradient = self.objective_gradient(X, y01, weight)
-            if np.linalg.norm(gradient) <= 1e-11 * scale:
-                return step
-            direction = self.hessian_solver(X, y01, weight).solve(gradient)
-            start = self.theta_
-            current = self.objective(X, y01, weight)
-            for shrink in (1.0, 0.5, 0.25, 0.125):
-                self._set_theta(start - shrink * direction)
-                # Near the optimum J changes below its rounding error; allow that much.
-                if self.objective(X, y01, weight) <= current + 1e-13 * abs(current):
-                    break
-            else:
-                self._set_theta(start)
-                return step
-        return self.newton_steps
+    def _line_search(
+        self,
+        X: np.ndarray,
+        signed: np.ndarray,
+        weight: np.ndarray,
+        step: np.ndarray,
+        decrease: float,
+    ) -> None:
+        start = self.theta_
+        current = self._objective(X, signed, weight)
+        shrink = 1.0
+        for _ in range(30):
+            self._set_theta(start - shrink * step)
+            # Armijo decrease, with slack for rounding error of J near the optimum.
+            slack = 1e-4 * shrink * decrease - 1e-13 * abs(current)
+            if self._objective(X, signed, weight) <= current - slack:
+                return
+            shrink *= 0.5
+        self._set_theta(start)
 
 
 class RidgeClassifier(PrimalLinearModel):
     """Ridge classification, ``loss(y, f) = (y - f)^2`` on signed targets.
 
-    ``1/2 ||w||^2 + C sum s_i (y_i - f_i)^2`` has the minimiser of scikit-learn's ``Ridge``
-    with ``alpha = 1 / (2 C)`` (its objective divided by ``2 C``), solved exactly.
+    ``1/2 ||w||^2 + C sum s_i (y_i - f_i)^2`` is quadratic, so its minimiser solves the
+    normal equations ``H theta = X1^T (2 C s y)`` with the Hessian
+    ``H = diag(1,..,1,0) + 2 C X1^T diag(s) X1``, solved exactly with the same (dense or
+    sample-space) solver as the influence computation. It equals scikit-learn's ``Ridge``
+    with ``alpha = 1 / (2 C)`` (its objective divided by ``2 C``), the test oracle.
 
     Parameters
     ----------
@@ -235,9 +249,7 @@ class RidgeClassifier(PrimalLinearModel):
         """Fit on ``X`` (n, d), binary ``y`` and optional ``sample_weight`` (>= 0)."""
         self._validate_hyperparameters()
         X, signed, weight = check_fit_input(X, y, sample_weight)
-        keep = weight > 0
-        estimator = Ridge(alpha=1.0 / (2.0 * self.C), solver="cholesky")
-        estimator.fit(X[keep], signed[keep], sample_weight=weight[keep])
-        self.coef_ = np.asarray(estimator.coef_, dtype=np.float64).ravel()
-        self.intercept_ = float(estimator.intercept_)
+        self._set_theta(np.zeros(X.shape[1] + 1))  # the Hessian does not depend on theta
+        solver = self._hessian_solver(X, signed, weight)
+        self._set_theta(solver.solve(_with_bias(X).T @ (2.0 * self.C * weight * signed)))
         return self

@@ -121,9 +121,7 @@ class KKTFactor:
         self.condition_number = 1.0 / rcond if rcond > 0 else np.inf
         self._singular = not rcond > 1e-12
 
-    def solve(
-        self, rhs_s: np.ndarray, rhs_eq: np.ndarray | float
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def solve(self, rhs_s: np.ndarray, rhs_eq: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(a, c)``; ``rhs_s`` has shape (k,) or (k, m), ``rhs_eq`` () or (m,)."""
         if self._cholesky is not None:
             q_inv_r = self._cholesky.solve(rhs_s)
@@ -164,16 +162,20 @@ def solve_dual_active_set(
     margin: np.ndarray,
     error: np.ndarray,
     *,
-    max_iter: int = 50,
+    intercept: float = 0.0,
+    max_iter: int = 100,
 ) -> DualSolution:
     """Solve the SVM dual exactly by a primal-dual active-set iteration.
 
     Starting from a guess of the margin set ``S`` and the error set ``E`` (everything else
-    at ``alpha = 0``), solve the KKT system for ``alpha_S`` and ``b``, then move every
-    violator: ``alpha_S < 0`` to the reserve set, ``alpha_S > u`` to ``E``, reserve points
-    with ``m < 0`` and error vectors with ``m > 0`` into ``S``. It stops when no point
-    violates the KKT conditions (an exact optimum) or after ``max_iter`` iterations (then
-    ``converged`` is False and the caller must not use the result). From a nearby optimum
+    at ``alpha = 0``), solve the KKT system for ``alpha_S`` and ``b``, then move the
+    violators: ``alpha_S < 0`` to the reserve set, ``alpha_S > u`` to ``E``, reserve points
+    with ``m < 0`` and error vectors with ``m > 0`` into ``S``. All violators move at once;
+    if a set configuration repeats (cycling), only the worst violator moves from then on.
+    An empty ``S`` (the bias is then free) is seeded with the point whose margin under
+    ``intercept`` is closest to zero. The iteration stops when no point violates the KKT
+    conditions (an exact optimum, ``converged=True``) or after ``max_iter`` iterations
+    (``converged=False``: the caller must not use the result). From a nearby optimum
     (libsvm's, or the previous point of a path) it typically needs one to three solves.
 
     Parameters
@@ -186,36 +188,51 @@ def solve_dual_active_set(
         Box bounds ``u_i = C s_i``; points with ``u_i = 0`` stay at ``alpha_i = 0``.
     margin, error : ndarray of shape (n,), bool
         Initial guesses of ``S`` and ``E``.
+    intercept : float
+        Bias used to seed an empty ``S``.
     max_iter : int
         Iteration limit.
     """
-    margin = margin & (upper > 0)
-    error = error & (upper > 0) & ~margin
+    movable = upper > 0
+    margin = margin & movable
+    error = error & movable & ~margin
     alpha = np.where(error, upper, 0.0)
-    intercept = 0.0
+    seen: set[bytes] = set()
+    single_moves = False
     for iteration in range(1, max_iter + 1):
+        if not margin.any():
+            m = dual_margins(K, y, np.where(error, upper, 0.0), intercept)
+            candidates = np.flatnonzero(movable)
+            margin = margin.copy()
+            margin[candidates[np.argmin(np.abs(m[candidates]))]] = True
+            error = error & ~margin
         free, bounded = np.flatnonzero(margin), np.flatnonzero(error)
-        if free.size == 0:
-            break
         alpha = np.where(error, upper, 0.0)
         Q_ss = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
         rhs_s = 1.0 - y[free] * (K[np.ix_(free, bounded)] @ (upper[bounded] * y[bounded]))
         rhs_eq = -float(y[bounded] @ upper[bounded])
-        try:
-            kkt = kkt_factor(Q_ss, y[free])
-        except np.linalg.LinAlgError:
-            break
-        alpha_s, intercept_arr = kkt.solve(rhs_s, rhs_eq)
+        alpha_s, intercept_arr = kkt_factor(Q_ss, y[free]).solve(rhs_s, rhs_eq)
         alpha[free] = alpha_s
         intercept = float(intercept_arr)
         m = dual_margins(K, y, alpha, intercept)
-        to_zero = margin & (alpha < -BOUND_TOL * upper)
-        to_upper = margin & (alpha > upper * (1.0 + BOUND_TOL))
-        reserve = ~margin & ~error & (upper > 0)
-        enter = (reserve & (m < -MARGIN_TOL)) | (error & (m > MARGIN_TOL))
+        # Violation amounts (positive = violated) of each kind of move.
+        below = np.where(margin, -alpha / np.maximum(upper, 1e-300), 0.0)
+        above = np.where(margin, alpha / np.maximum(upper, 1e-300) - 1.0, 0.0)
+        reserve_in = np.where(~margin & ~error & movable, -m, 0.0)
+        error_in = np.where(error, m, 0.0)
+        to_zero, to_upper = below > BOUND_TOL, above > BOUND_TOL
+        enter = (reserve_in > MARGIN_TOL) | (error_in > MARGIN_TOL)
         if not (to_zero.any() or to_upper.any() or enter.any()):
             alpha[free] = np.clip(alpha[free], 0.0, upper[free])
             return DualSolution(alpha, intercept, True, iteration)
+        state = margin.tobytes() + error.tobytes()
+        single_moves = single_moves or state in seen
+        seen.add(state)
+        if single_moves:
+            worst = np.argmax(np.maximum.reduce([below, above, reserve_in, error_in]))
+            keep = np.zeros_like(margin)
+            keep[worst] = True
+            to_zero, to_upper, enter = to_zero & keep, to_upper & keep, enter & keep
         margin = (margin & ~to_zero & ~to_upper) | enter
         error = (error & ~enter) | to_upper
     return DualSolution(alpha, intercept, False, max_iter)
@@ -289,11 +306,19 @@ class KernelSVM(BinaryClassifier):
         solution, solver = None, "active-set"
         if self.warm_start and hasattr(self, "alpha_") and self.alpha_.shape == upper.shape:
             margin, error = dual_sets(self.alpha_, self.upper_)
-            solution = solve_dual_active_set(K, signed, upper, margin, error)
+            solution = solve_dual_active_set(
+                K, signed, upper, margin, error, intercept=self.intercept_
+            )
         if solution is None or not solution.converged:
             solution, solver = self._fit_libsvm(K, signed, weight), "libsvm"
             if self.polish:
-                polished = solve_dual_active_set(K, signed, upper, *dual_sets(solution.alpha, upper))
+                polished = solve_dual_active_set(
+                    K,
+                    signed,
+                    upper,
+                    *dual_sets(solution.alpha, upper),
+                    intercept=solution.intercept,
+                )
                 if polished.converged:
                     solution, solver = polished, "libsvm+active-set"
         self._set_solution(X, signed, upper, solution, solver)
@@ -449,8 +474,10 @@ class RBFSVM(KernelSVM):
         """``d f / d x = -2 gamma sum_i alpha_i y_i k(x_i, x) (x - x_i)``, shape (n, d)."""
         X = np.asarray(X, dtype=np.float64)
         weighted = self.kernel(X, self.support_vectors_) * self.dual_coef_[self.support_]
-        return -2.0 * self.gamma * (
-            weighted.sum(axis=1)[:, None] * X - weighted @ self.support_vectors_
+        return (
+            -2.0
+            * self.gamma
+            * (weighted.sum(axis=1)[:, None] * X - weighted @ self.support_vectors_)
         )
 
 

@@ -36,7 +36,7 @@ import enum
 import functools
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import PurePath
 from typing import Any, TypeVar
 
@@ -60,12 +60,14 @@ __all__ = [
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
+# What the backends yield: (task key, rows) pairs, in completion order.
+_Results = Generator[tuple[str, Rows], None, None]
 
 # Characters that delimit the parts of a task key; a text field may not contain them.
 _KEY_DELIMITERS = frozenset("|=,(){}")
 
 
-class Backend(str, enum.Enum):
+class Backend(enum.StrEnum):
     """Where tasks run when ``n_jobs != 1`` or a scheduler is given."""
 
     LOKY = "loky"
@@ -155,7 +157,7 @@ class GridReport:
     table: pd.DataFrame
 
     def timings(self) -> dict[str, float | int]:
-        """Counts and wall time, in the form :meth:`ResultStore.write_manifest` takes."""
+        """Return counts and wall time, in the form :meth:`ResultStore.write_manifest` takes."""
         return {
             "wall_seconds": self.seconds,
             "n_total": self.n_total,
@@ -275,15 +277,13 @@ def _run_task(fn: Callable[[T], Rows], key: str, task: T) -> tuple[str, Rows]:
         raise TaskFailedError(key, f"{type(exc).__name__}: {exc}") from exc
 
 
-def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[str, T]]) -> Iterator[tuple]:
+def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[str, T]]) -> _Results:
     """Yield ``(key, rows)`` computing tasks one by one in this process."""
     for key, task in pending:
         yield _run_task(fn, key, task)
 
 
-def _run_loky(
-    fn: Callable[[T], Rows], pending: list[tuple[str, T]], n_jobs: int
-) -> Iterator[tuple]:
+def _run_loky(fn: Callable[[T], Rows], pending: list[tuple[str, T]], n_jobs: int) -> _Results:
     """Yield ``(key, rows)`` in completion order from a joblib/loky process pool."""
     # inner_max_num_threads sets OMP/MKL/OpenBLAS thread variables in the worker processes.
     with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
@@ -296,7 +296,7 @@ def _run_loky(
 
 def _run_dask(
     fn: Callable[[T], Rows], pending: list[tuple[str, T]], config: ExecutionConfig
-) -> Iterator[tuple]:
+) -> _Results:
     """Yield ``(key, rows)`` in completion order from a Dask cluster."""
     # Imported here: dask.distributed is slow to import and only needed for this backend.
     from dask.distributed import Client, LocalCluster, as_completed
@@ -313,9 +313,7 @@ def _run_dask(
         try:
             client = Client(address, set_as_default=False)
         except OSError as err:
-            raise ConnectionError(
-                f"cannot reach the Dask scheduler at {address!r}: {err}"
-            ) from err
+            raise ConnectionError(f"cannot reach the Dask scheduler at {address!r}: {err}") from err
         stack.callback(client.close)
         keys = [key for key, _ in pending]
         tasks = [task for _, task in pending]
@@ -328,7 +326,7 @@ def _run_dask(
 
 def _execute(
     fn: Callable[[T], Rows], pending: list[tuple[str, T]], config: ExecutionConfig
-) -> Iterator[tuple]:
+) -> _Results:
     """Dispatch to the backend chosen by ``config``."""
     if config.backend is Backend.DASK:
         return _run_dask(fn, pending, config)

@@ -188,7 +188,7 @@ def _read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def _render_csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Render text rows as CSV with ``\\n`` line endings and minimal quoting."""
+    """Render text rows as CSV with newline (LF) line endings and minimal quoting."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -320,9 +320,7 @@ class ResultStore:
     def _validate_rows(self, key: str, rows: Any) -> list[dict[str, Scalar]]:
         """Check a task's rows against :attr:`columns` and normalise their values."""
         if not isinstance(rows, list):
-            raise ValueError(
-                f"task {key}: expected a list of row dicts, got {type(rows).__name__}"
-            )
+            raise ValueError(f"task {key}: expected a list of row dicts, got {type(rows).__name__}")
         if not rows:
             raise ValueError(
                 f"task {key}: returned no rows; a task must return at least one row "
@@ -454,7 +452,7 @@ class ResultStore:
         return set(self._merged_rows_by_key())
 
     def _sorted_text(self, order: Sequence[str] | None) -> str:
-        """The merged table as CSV text, sorted by ``order`` and then by key."""
+        """Render the merged table as CSV text, sorted by ``order`` and then by key."""
         grouped = self._merged_rows_by_key()
         rank = {key: position for position, key in enumerate(order or ())}
         keys = sorted(grouped, key=lambda k: (k not in rank, rank.get(k, 0), k))
@@ -491,7 +489,7 @@ class ResultStore:
         return pd.read_csv(io.StringIO(text))
 
     def load(self) -> pd.DataFrame:
-        """The current table (``results.csv`` plus journal, sorted by key), without writing.
+        """Read the current table (``results.csv`` plus journal, sorted by key) without writing.
 
         Returns
         -------

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from backdoor_curves.attacks.triggers import Trigger
 
 if TYPE_CHECKING:

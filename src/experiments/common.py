@@ -1,0 +1,148 @@
+"""What the experiment drivers share: cached data, poisoned problems, features, fitting.
+
+A :class:`PoisonedProblem` is one (pair, trigger, poison fraction, seed) instance as the binary
+models see it: 2-D float64 feature matrices of the poisoned training set, the clean test
+set and the backdoor test set, with the explicit poison mask.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
+from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
+from backdoor_curves.classifiers.base import BinaryClassifier
+from backdoor_curves.classifiers.svm import KernelSVM
+from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
+
+__all__ = [
+    "DataRequest",
+    "PoisonedProblem",
+    "fit_model",
+    "load_pair_cached",
+    "poisoned_problem",
+    "to_features",
+    "trigger_columns",
+    "trigger_slug",
+]
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """Which binary task to load: dataset, pair ``"a-b"``, subset sizes, data seed."""
+
+    dataset: str
+    pair: str
+    n_train: int | None
+    n_test: int | None
+    data_seed: int
+
+
+@functools.lru_cache(maxsize=4)
+def load_pair_cached(
+    request: DataRequest, data_dir: str | None, *, verbose: bool = False
+) -> PairTask:
+    """Load (once per process) the pair task of ``request`` from ``data_dir``."""
+    info = dataset_info(request.dataset)
+    return load_pair_task(
+        request.dataset,
+        parse_pair(request.pair, info.n_classes),
+        n_train=request.n_train,
+        n_test=request.n_test,
+        data_seed=request.data_seed,
+        data_dir=data_dir,
+        notify=None if not verbose else functools.partial(print, "notice:"),
+    )
+
+
+def to_features(images: np.ndarray, features: str) -> np.ndarray:
+    """Map images (n, C, H, W) to the models' 2-D float64 inputs.
+
+    ``"pixels"`` flattens the images. Deep features (``"alexnet"``) are computed by the
+    feature extractor, which is not part of this release yet.
+    """
+    if features == "pixels":
+        return np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    raise ValueError(
+        f"features {features!r} are not available yet; this release supports 'pixels' (MNIST)"
+    )
+
+
+@dataclass(frozen=True)
+class PoisonedProblem:
+    """One poisoned binary problem as 2-D float64 arrays.
+
+    Attributes
+    ----------
+    X_train, y_train : ndarray of shape (n_train, n_features), (n_train,)
+        Poisoned training set (poisons replace points) and its labels in {0, 1}.
+    is_poison : ndarray of shape (n_train,), bool
+        Poison mask.
+    X_test, y_test : ndarray
+        Clean test set.
+    X_backdoor, y_backdoor : ndarray
+        Backdoor test set (triggered test points, target labels).
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    is_poison: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_backdoor: np.ndarray
+    y_backdoor: np.ndarray
+
+
+def poisoned_problem(
+    task: PairTask, trigger: TriggerSpec, fraction: float, seed: int, features: str
+) -> PoisonedProblem:
+    """Build the trigger and the poisoned training set of ``seed``, and the test sets.
+
+    The trigger patterns and the poison choice come, in that order, from
+    ``np.random.default_rng(seed)``, so a seed fixes both.
+    """
+    rng = np.random.default_rng(seed)
+    built = trigger.build(task.image_shape, 2, rng)
+    poisoned = poison_training_set(task.X_train, task.y_train, built, fraction, rng, n_classes=2)
+    X_backdoor, y_backdoor = backdoor_test_set(task.X_test, task.y_test, built, n_classes=2)
+    return PoisonedProblem(
+        X_train=to_features(poisoned.X, features),
+        y_train=np.asarray(poisoned.y),
+        is_poison=np.asarray(poisoned.is_poison),
+        X_test=to_features(task.X_test, features),
+        y_test=np.asarray(task.y_test),
+        X_backdoor=to_features(X_backdoor, features),
+        y_backdoor=np.asarray(y_backdoor),
+    )
+
+
+def fit_model(
+    model: BinaryClassifier,
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    gram: np.ndarray | None = None,
+) -> BinaryClassifier:
+    """Fit ``model``, passing a precomputed kernel matrix to the SVMs."""
+    if isinstance(model, KernelSVM):
+        return model.fit(X, y, sample_weight, gram=gram)
+    return model.fit(X, y, sample_weight)
+
+
+def trigger_slug(trigger: TriggerSpec) -> str:
+    """Short file-name label: ``badnet3`` or ``invisible75`` (eps in 1/255 units)."""
+    if trigger.kind is TriggerKind.BADNET:
+        return f"badnet{trigger.size}"
+    return f"invisible{round(float(trigger.eps) * 255)}"
+
+
+def trigger_columns(trigger: TriggerSpec) -> dict[str, object]:
+    """Return the ``trigger``, ``trigger_size``, ``trigger_eps`` columns (None if undefined)."""
+    return {
+        "trigger": trigger.kind.value,
+        "trigger_size": trigger.size if trigger.kind is TriggerKind.BADNET else None,
+        "trigger_eps": trigger.eps if trigger.kind is TriggerKind.INVISIBLE else None,
+    }

@@ -1,0 +1,271 @@
+"""Dataset configurations of the experiments: pairs, triggers, grids (SPEC sections 5.1-5.2).
+
+One frozen :class:`DatasetConfig` per dataset, built by a factory (``mnist_config``,
+``cifar10_config``, ``imagenette_config``) plus a tiny ``smoke`` variant for tests and quick
+looks. Drivers take a config and differ by nothing else. Each factory's docstring names the
+command that runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from backdoor_curves.attacks.triggers import TriggerSpec
+from backdoor_curves.classifiers.registry import ClassifierName
+
+__all__ = [
+    "PAPER_BETAS",
+    "CurveModel",
+    "CurvesGrid",
+    "DatasetConfig",
+    "SlopeGrid",
+    "cifar10_config",
+    "get_config",
+    "imagenette_config",
+    "mnist_config",
+    "smoke_config",
+]
+
+PAPER_BETAS: tuple[float, ...] = (
+    0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.10, 0.13,
+    0.16, 0.19, 0.24, 0.29, 0.36, 0.44, 0.54, 0.66, 0.81, 0.99,
+)  # fmt: skip
+"""The 20 poison weights of the paper's learning curves."""
+
+PAPER_SEEDS: tuple[int, ...] = (1, 10, 11, 100, 101)
+
+
+def _geomspace(start: float, stop: float, num: int) -> tuple[float, ...]:
+    # Rounded to 12 significant digits so values print (and key results) stably.
+    return tuple(float(f"{v:.12g}") for v in np.geomspace(start, stop, num))
+
+
+@dataclass(frozen=True)
+class SlopeGrid:
+    """Hyperparameter grid of the slope sweep.
+
+    Attributes
+    ----------
+    linear_C : tuple of float
+        ``C`` values of svm, logistic and ridge.
+    rbf_C : tuple of float
+        ``C`` values of svm-rbf.
+    rbf_gamma : tuple of float
+        ``gamma`` values of svm-rbf.
+    """
+
+    linear_C: tuple[float, ...]
+    rbf_C: tuple[float, ...]
+    rbf_gamma: tuple[float, ...]
+
+    def C_values(self, clf: ClassifierName) -> tuple[float, ...]:
+        """Return the ``C`` grid of a classifier."""
+        return self.rbf_C if clf.uses_gamma else self.linear_C
+
+    def gamma_values(self, clf: ClassifierName) -> tuple[float | None, ...]:
+        """Return the ``gamma`` grid of a classifier (``(None,)`` for the linear models)."""
+        return self.rbf_gamma if clf.uses_gamma else (None,)
+
+
+@dataclass(frozen=True)
+class CurveModel:
+    """One model of the learning-curve figure: a classifier, its gamma and two lambdas."""
+
+    clf: ClassifierName
+    lambdas: tuple[float, ...]
+    gamma: float | None = None
+
+    @property
+    def label(self) -> str:
+        """``svm``, or ``svm-rbf_g0.0005`` for the RBF SVM."""
+        return self.clf.value if self.gamma is None else f"{self.clf.value}_g{self.gamma:g}"
+
+
+@dataclass(frozen=True)
+class CurvesGrid:
+    """Grid of the learning curves and parameter deviation (SPEC 5.2, 5.3)."""
+
+    models: tuple[CurveModel, ...]
+    trigger: TriggerSpec
+    poison_fractions: tuple[float, ...] = (0.01, 0.1, 0.2)
+    deviation_fraction: float = 0.1
+    betas: tuple[float, ...] = PAPER_BETAS
+    seeds: tuple[int, ...] = (1,)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Everything that differs between datasets.
+
+    Attributes
+    ----------
+    dataset : str
+        Data source name (see :mod:`backdoor_curves.utilities.data`).
+    pairs : tuple of str
+        Class pairs ``"a-b"`` (class a -> label 0, b -> label 1).
+    features : str
+        ``"pixels"`` (flattened images) or ``"alexnet"`` (frozen fc7 features).
+    main_trigger, double_trigger : TriggerSpec
+        The paper's main trigger and its double-size (or fainter) variant.
+    slope_grid : SlopeGrid
+        Grid of the slope sweep.
+    curves : CurvesGrid
+        Grid of the learning curves.
+    seeds : tuple of int
+        Experiment seeds (trigger patterns and poison choice).
+    poison_fraction : float
+        Fraction of the training set replaced by poisons in the slope sweep.
+    n_train, n_test : int or None
+        Subset sizes; None takes the data source's default.
+    data_seed : int
+        Seed of the train/test subset draw.
+    """
+
+    dataset: str
+    pairs: tuple[str, ...]
+    features: str
+    main_trigger: TriggerSpec
+    double_trigger: TriggerSpec
+    slope_grid: SlopeGrid
+    curves: CurvesGrid
+    seeds: tuple[int, ...] = PAPER_SEEDS
+    poison_fraction: float = 0.1
+    n_train: int | None = None
+    n_test: int | None = None
+    data_seed: int = 999
+
+
+_SVM, _LOG, _RIDGE, _RBF = (
+    ClassifierName.SVM,
+    ClassifierName.LOGISTIC,
+    ClassifierName.RIDGE,
+    ClassifierName.SVM_RBF,
+)
+
+
+def mnist_config() -> DatasetConfig:
+    """Build the MNIST config (pixels; 7-1, 3-0, 5-2).
+
+    Run by ``./run_mnist.sh all`` and ``python incremental_curves.py``.
+    """
+    return DatasetConfig(
+        dataset="mnist",
+        pairs=("7-1", "3-0", "5-2"),
+        features="pixels",
+        main_trigger=TriggerSpec.badnet(3),
+        double_trigger=TriggerSpec.badnet(6),
+        slope_grid=SlopeGrid(
+            linear_C=_geomspace(1e-4, 1e3, 10),
+            rbf_C=_geomspace(0.1, 100, 10),
+            rbf_gamma=_geomspace(5e-4, 5e-2, 5),
+        ),
+        curves=CurvesGrid(
+            models=(
+                CurveModel(_SVM, (100.0, 0.1)),
+                CurveModel(_LOG, (10.0, 0.01)),
+                CurveModel(_RIDGE, (1000.0, 1.0)),
+                CurveModel(_RBF, (1.0, 0.01), gamma=5e-4),
+                CurveModel(_RBF, (1.0, 0.01), gamma=5e-3),
+            ),
+            trigger=TriggerSpec.badnet(6),
+        ),
+    )
+
+
+def cifar10_config() -> DatasetConfig:
+    """Build the CIFAR-10 config (AlexNet features; 6-0, 2-5, 0-9): ``./run_cifar.sh all``."""
+    return DatasetConfig(
+        dataset="cifar10",
+        pairs=("6-0", "2-5", "0-9"),
+        features="alexnet",
+        main_trigger=TriggerSpec.badnet(8),
+        double_trigger=TriggerSpec.badnet(16),
+        slope_grid=SlopeGrid(
+            linear_C=_geomspace(1e-4, 100, 10),
+            rbf_C=_geomspace(0.1, 100, 10),
+            rbf_gamma=_geomspace(1e-4, 1e-2, 5),
+        ),
+        curves=CurvesGrid(
+            models=(
+                CurveModel(_SVM, (1e4, 0.1)),
+                CurveModel(_LOG, (1e4, 100.0)),
+                CurveModel(_RIDGE, (1e4, 1.0)),
+                CurveModel(_RBF, (100.0, 1.0), gamma=1e-4),
+                CurveModel(_RBF, (100.0, 1.0), gamma=1e-3),
+            ),
+            trigger=TriggerSpec.badnet(16),
+        ),
+    )
+
+
+def imagenette_config() -> DatasetConfig:
+    """Build the Imagenette config (AlexNet features; 6-0, 2-5, 0-9).
+
+    Run by ``./run_imagenette.sh all``.
+    """
+    return DatasetConfig(
+        dataset="imagenette",
+        pairs=("6-0", "2-5", "0-9"),
+        features="alexnet",
+        main_trigger=TriggerSpec.invisible(75 / 255),
+        double_trigger=TriggerSpec.invisible(10 / 255),
+        slope_grid=SlopeGrid(
+            linear_C=_geomspace(1e-5, 100, 10),
+            rbf_C=_geomspace(0.1, 1e3, 10),
+            rbf_gamma=_geomspace(1e-5, 1e-3, 5),
+        ),
+        curves=CurvesGrid(
+            models=(
+                CurveModel(_SVM, (1e4, 0.01)),
+                CurveModel(_LOG, (1e4, 0.01)),
+                CurveModel(_RIDGE, (1e4, 0.01)),
+                CurveModel(_RBF, (10.0, 0.01), gamma=1e-5),
+                CurveModel(_RBF, (10.0, 0.01), gamma=1e-4),
+            ),
+            trigger=TriggerSpec.invisible(10 / 255),
+        ),
+    )
+
+
+def smoke_config() -> DatasetConfig:
+    """Build a tiny MNIST variant for tests and quick looks (``--profile smoke``)."""
+    base = mnist_config()
+    return replace(
+        base,
+        pairs=("7-1",),
+        slope_grid=SlopeGrid(linear_C=(1e-3, 1.0), rbf_C=(1.0,), rbf_gamma=(5e-3,)),
+        curves=replace(
+            base.curves,
+            models=(
+                CurveModel(_SVM, (1.0,)),
+                CurveModel(_LOG, (1.0,)),
+                CurveModel(_RIDGE, (1.0,)),
+                CurveModel(_RBF, (1.0,), gamma=5e-3),
+            ),
+            poison_fractions=(0.1,),
+            betas=(0.0, 0.01, 0.1, 0.5, 1.0),
+        ),
+        seeds=(1, 2),
+        n_train=120,
+        n_test=60,
+    )
+
+
+_FACTORIES: dict[str, Callable[[], DatasetConfig]] = {
+    "mnist": mnist_config,
+    "cifar10": cifar10_config,
+    "imagenette": imagenette_config,
+    "smoke": smoke_config,
+}
+
+
+def get_config(name: str) -> DatasetConfig:
+    """Return the configuration called ``name``; unknown names raise listing the valid ones."""
+    try:
+        return _FACTORIES[name]()
+    except KeyError:
+        valid = ", ".join(_FACTORIES)
+        raise ValueError(f"unknown configuration {name!r}; valid: {valid}") from None

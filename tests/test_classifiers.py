@@ -1,0 +1,530 @@
+"""Tests of the margin losses, the Hessian solvers and the binary models' derivatives.
+
+Every derivative is checked against central differences of the quantity it differentiates;
+the solvers against scikit-learn (libsvm, LogisticRegression, Ridge) as oracles.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.svm import SVC
+
+from backdoor_curves.classifiers.base import check_fit_input
+from backdoor_curves.classifiers.linalg import (
+    DenseHessian,
+    SampleSpaceHessian,
+    damped_cholesky,
+    primal_hessian,
+)
+from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
+from backdoor_curves.classifiers.losses import get_loss, to_signed
+from backdoor_curves.classifiers.svm import (
+    RBFSVM,
+    LinearSVM,
+    dual_margins,
+    dual_sets,
+    rbf_kernel,
+    solve_dual_active_set,
+)
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def blobs(n=30, d=3, seed=0, shift=1.0):
+    """Two gaussian blobs separated along feature 0; labels alternate 0, 1, 0, ..."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, d))
+    X[:, 0] += np.where(y == 1, shift, -shift)
+    return X, y
+
+
+def uneven_weights(n, seed=1, zeros=(2, 7)):
+    """Sample weights in [0.2, 2] with a few exact zeros (at points of both classes)."""
+    weight = np.random.default_rng(seed).uniform(0.2, 2.0, n)
+    weight[list(zeros)] = 0.0
+    return weight
+
+
+def central_difference(func, x, step):
+    """Jacobian of ``func`` at ``x`` by central differences, shape func(x).shape + x.shape."""
+    columns = []
+    for k in range(x.size):
+        offset = np.zeros_like(x)
+        offset[k] = step
+        columns.append((np.asarray(func(x + offset)) - np.asarray(func(x - offset))) / (2 * step))
+    return np.stack(columns, axis=-1)
+
+
+def with_theta(model, theta):
+    """A copy of a fitted primal model with parameters ``theta = [w, b]``."""
+    clone = copy.copy(model)
+    clone.coef_ = np.array(theta[:-1])
+    clone.intercept_ = float(theta[-1])
+    return clone
+
+
+def theta_of(model):
+    return np.append(model.coef_, model.intercept_)
+
+
+PRIMAL_MODELS = {
+    "logistic": lambda: LogisticClassifier(C=0.7),
+    "ridge": lambda: RidgeClassifier(C=0.7),
+}
+SVM_MODELS = {
+    "linear-svm": lambda: LinearSVM(C=1.0),
+    "rbf-svm": lambda: RBFSVM(C=2.0, gamma=0.4),
+}
+ALL_MODELS = PRIMAL_MODELS | SVM_MODELS
+
+
+def sklearn_svc(model):
+    if isinstance(model, RBFSVM):
+        return SVC(C=model.C, kernel="rbf", gamma=model.gamma, tol=1e-10)
+    return SVC(C=model.C, kernel="linear", tol=1e-10)
+
+
+def gram(model, X):
+    return model.kernel(X, X)
+
+
+# ------------------------------------------------------------------------------ losses
+
+
+@pytest.mark.parametrize(
+    ("name", "y", "f", "expected"),
+    [
+        ("hinge", 1.0, 0.5, 0.5),
+        ("hinge", -1.0, 0.5, 1.5),
+        ("hinge", 1.0, 2.0, 0.0),
+        ("logistic", 1.0, 0.0, np.log(2.0)),
+        ("logistic", -1.0, 1.0, np.log1p(np.e)),
+        ("logistic", 1.0, -1000.0, 1000.0),
+        ("squared", 1.0, 0.5, 0.25),
+        ("squared", -1.0, 0.5, 2.25),
+    ],
+)
+def test_loss_values_at_known_points(name, y, f, expected):
+    value = get_loss(name).value(np.array([y]), np.array([f]))
+    np.testing.assert_allclose(value, [expected], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["hinge", "logistic", "squared"])
+def test_loss_derivatives_match_central_differences(name):
+    rng = np.random.default_rng(0)
+    loss = get_loss(name)
+    y = np.where(rng.random(200) < 0.5, -1.0, 1.0)
+    f = rng.uniform(-3.0, 3.0, 200)
+    away_from_kink = np.abs(y * f - 1.0) > 0.05
+    y, f = y[away_from_kink], f[away_from_kink]
+    step = 1e-6
+
+    def value(t):
+        return loss.value(y, f + t)
+
+    def first(t):
+        return loss.first_derivative(y, f + t)
+
+    first_fd = (value(step) - value(-step)) / (2 * step)
+    second_fd = (first(step) - first(-step)) / (2 * step)
+    np.testing.assert_allclose(loss.first_derivative(y, f), first_fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(loss.second_derivative(y, f), second_fd, rtol=1e-6, atol=1e-8)
+    # Both derivatives must be informative on this grid, not vanish everywhere.
+    assert np.abs(first_fd).max() > 0.1
+
+
+def test_hinge_derivative_uses_the_active_set():
+    loss = get_loss("hinge")
+    y = np.array([1.0, 1.0, -1.0, -1.0])
+    f = np.array([0.5, 1.5, 0.5, -1.5])
+    np.testing.assert_array_equal(loss.first_derivative(y, f), [-1.0, 0.0, 1.0, 0.0])
+
+
+def test_logistic_loss_is_stable_for_large_scores():
+    loss = get_loss("logistic")
+    y = np.array([1.0, 1.0, -1.0])
+    f = np.array([-800.0, 800.0, 800.0])
+    # Underflow to 0 is the right answer; overflow or NaN would be a bug.
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        np.testing.assert_allclose(loss.value(y, f), [800.0, 0.0, 800.0], atol=1e-300)
+        np.testing.assert_allclose(loss.first_derivative(y, f), [-1.0, 0.0, 1.0])
+        np.testing.assert_allclose(loss.second_derivative(y, f), [0.0, 0.0, 0.0])
+
+
+def test_get_loss_rejects_unknown_name():
+    with pytest.raises(ValueError, match=r"unknown loss 'cubic'.*hinge, logistic, squared"):
+        get_loss("cubic")
+
+
+def test_to_signed_maps_binary_labels():
+    np.testing.assert_array_equal(to_signed(np.array([0, 1, 1, 0])), [-1.0, 1.0, 1.0, -1.0])
+
+
+# ------------------------------------------------------------------------------ linear algebra
+
+
+def curvature_with_zeros(n, seed):
+    rng = np.random.default_rng(seed)
+    curvature = rng.uniform(0.1, 2.0, n)
+    curvature[rng.permutation(n)[: n // 3]] = 0.0
+    return curvature
+
+
+def test_primal_hessian_matches_its_definition():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(7, 3))
+    curvature = curvature_with_zeros(7, 1)
+    X1 = np.hstack([X, np.ones((7, 1))])
+    expected = np.diag([1.0, 1.0, 1.0, 0.0]) + X1.T @ np.diag(curvature) @ X1
+    np.testing.assert_allclose(primal_hessian(X, curvature), expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize(("n_samples", "n_features"), [(6, 15), (25, 4)])
+def test_sample_space_and_dense_hessian_give_the_same_solves(n_samples, n_features):
+    rng = np.random.default_rng(n_features)
+    X = rng.normal(size=(n_samples, n_features))
+    curvature = curvature_with_zeros(n_samples, 2)
+    oracle = primal_hessian(X, curvature)
+    dense = DenseHessian(X, curvature)
+    sample = SampleSpaceHessian(X, curvature)
+    assert dense.damping == 0.0
+    assert sample.damping == 0.0
+    for rhs in (rng.normal(size=n_features + 1), rng.normal(size=(n_features + 1, 3))):
+        expected = np.linalg.solve(oracle, rhs)
+        for solver in (dense, sample):
+            solution = solver.solve(rhs)
+            assert solution.shape == rhs.shape
+            np.testing.assert_allclose(solution, expected, rtol=1e-9, atol=1e-11)
+
+
+def test_damped_cholesky_damps_a_singular_matrix():
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(5, 2))
+    singular = basis @ basis.T  # PSD with rank 2
+    factor = damped_cholesky(singular)
+    assert factor.damping > 0.0
+    assert np.isfinite(factor.condition_number)
+    damped = singular + factor.damping * np.eye(5)
+    assert factor.condition_number <= np.linalg.cond(damped, 1) * (1 + 1e-9)
+    assert factor.condition_number >= np.linalg.cond(damped, 1) / 3.0
+    # The damped system is ill conditioned, so check the backward error of the solve.
+    rhs = rng.normal(size=5)
+    solution = factor.solve(rhs)
+    residual = np.linalg.norm(damped @ solution - rhs)
+    assert residual <= 1e-12 * np.linalg.norm(damped, 2) * np.linalg.norm(solution)
+
+
+def test_damped_cholesky_leaves_a_well_conditioned_matrix_alone():
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(5, 5))
+    matrix = basis @ basis.T + 5.0 * np.eye(5)
+    factor = damped_cholesky(matrix)
+    assert factor.damping == 0.0
+    true_condition = np.linalg.cond(matrix, 1)
+    # LAPACK's estimate is a lower bound, usually within a small factor of the truth.
+    assert true_condition / 3.0 <= factor.condition_number <= true_condition * (1 + 1e-9)
+    np.testing.assert_allclose(factor.lower @ factor.lower.T, matrix, rtol=1e-12)
+    rhs = rng.normal(size=(5, 2))
+    np.testing.assert_allclose(factor.solve(rhs), np.linalg.solve(matrix, rhs), rtol=1e-10)
+
+
+def test_damped_cholesky_without_damping_raises_on_a_singular_matrix():
+    basis = np.random.default_rng(0).normal(size=(5, 2))
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        damped_cholesky(basis @ basis.T, allow_damping=False)
+
+
+# ------------------------------------------------------------------------------ primal models
+
+
+def objective_in_theta(model, X, y, weight):
+    return lambda theta: with_theta(model, theta).objective(X, y, weight)
+
+
+def gradient_in_theta(model, X, y, weight):
+    return lambda theta: with_theta(model, theta).objective_gradient(X, y, weight)
+
+
+@pytest.mark.parametrize("name", PRIMAL_MODELS)
+def test_objective_gradient_matches_central_differences(name):
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    model = PRIMAL_MODELS[name]().fit(X, y, weight)
+    # Away from the optimum, where the gradient is large.
+    theta = theta_of(model) + np.random.default_rng(3).normal(scale=0.5, size=X.shape[1] + 1)
+    gradient = with_theta(model, theta).objective_gradient(X, y, weight)
+    expected = central_difference(objective_in_theta(model, X, y, weight), theta, 1e-6)
+    assert np.linalg.norm(gradient) > 1.0
+    np.testing.assert_allclose(gradient, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["dense", "sample"])
+@pytest.mark.parametrize("name", PRIMAL_MODELS)
+def test_hessian_matches_central_differences_of_the_gradient(name, method):
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    model = PRIMAL_MODELS[name]().fit(X, y, weight)
+    model.hessian = method
+    theta = theta_of(model) + np.random.default_rng(4).normal(scale=0.5, size=X.shape[1] + 1)
+    moved = with_theta(model, theta)
+    expected = central_difference(gradient_in_theta(model, X, y, weight), theta, 1e-5)
+    scale = np.abs(expected).max()
+    curvature = (
+        model.C
+        * weight
+        * model.margin_loss.second_derivative(to_signed(y), moved.decision_function(X))
+    )
+    np.testing.assert_allclose(primal_hessian(X, curvature), expected, atol=1e-7 * scale)
+    solver = moved.hessian_solver(X, y, weight)
+    identity = np.eye(X.shape[1] + 1)
+    np.testing.assert_allclose(solver.solve(expected), identity, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", PRIMAL_MODELS)
+def test_gradient_vanishes_at_the_fitted_optimum(name):
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    model = PRIMAL_MODELS[name]().fit(X, y, weight)
+    gradient = model.objective_gradient(X, y, weight)
+    # Scale: the gradient's size one step away from the optimum.
+    moved = with_theta(model, theta_of(model) + 0.1)
+    reference = np.linalg.norm(moved.objective_gradient(X, y, weight))
+    assert np.linalg.norm(gradient) <= 1e-10 * reference
+
+
+def test_logistic_matches_scikit_learn():
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    keep = weight > 0
+    model = LogisticClassifier(C=0.7).fit(X, y, weight)
+    oracle = LogisticRegression(C=0.7, tol=1e-12, max_iter=10_000)
+    oracle.fit(X[keep], y[keep], sample_weight=weight[keep])
+    np.testing.assert_allclose(model.coef_, oracle.coef_.ravel(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.intercept_, oracle.intercept_[0], rtol=1e-5, atol=1e-7)
+
+
+def test_ridge_matches_scikit_learn():
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    keep = weight > 0
+    model = RidgeClassifier(C=0.7).fit(X, y, weight)
+    oracle = Ridge(alpha=1.0 / (2 * 0.7), solver="cholesky")
+    oracle.fit(X[keep], to_signed(y[keep]), sample_weight=weight[keep])
+    np.testing.assert_allclose(model.coef_, oracle.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.intercept_, oracle.intercept_, rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ SVMs
+
+
+@pytest.mark.parametrize("name", SVM_MODELS)
+def test_svm_decision_function_matches_libsvm(name):
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    keep = weight > 0
+    model = SVM_MODELS[name]().fit(X, y, weight)
+    oracle = sklearn_svc(model).fit(X[keep], y[keep], sample_weight=weight[keep])
+    X_eval = np.random.default_rng(5).normal(size=(15, X.shape[1]))
+    np.testing.assert_allclose(
+        model.decision_function(X_eval), oracle.decision_function(X_eval), atol=1e-5
+    )
+    # support_ points into the full training set, libsvm's into the reduced one.
+    np.testing.assert_array_equal(model.support_, np.sort(np.flatnonzero(keep)[oracle.support_]))
+
+
+@pytest.mark.parametrize("name", SVM_MODELS)
+def test_svm_lays_out_the_dual_over_the_full_index_set(name):
+    X, y = blobs()
+    weight = uneven_weights(len(y), zeros=(0, 1, 5, 12))
+    model = SVM_MODELS[name]().fit(X, y, weight)
+    n = len(y)
+    assert model.alpha_.shape == (n,)
+    assert model.dual_coef_.shape == (n,)
+    np.testing.assert_array_equal(model.alpha_[weight == 0], 0.0)
+    np.testing.assert_allclose(model.upper_, model.C * weight)
+    np.testing.assert_array_equal(model.support_, np.flatnonzero(model.alpha_ > 0))
+    assert (weight[model.support_] > 0).all()
+    np.testing.assert_array_equal(model.support_vectors_, X[model.support_])
+    np.testing.assert_array_equal(model.dual_coef_, model.alpha_ * to_signed(y))
+
+
+def assert_kkt(model, X, y, tol=1e-8):
+    """The fitted dual solution is an optimum: feasible, complementary margins."""
+    signed = to_signed(y)
+    alpha, upper = model.alpha_, model.upper_
+    margins = dual_margins(gram(model, X), signed, alpha, model.intercept_)
+    free, bounded = dual_sets(alpha, upper)
+    reserve = ~free & ~bounded & (upper > 0)
+    assert (alpha >= 0).all() and (alpha <= upper).all()
+    assert abs(signed @ alpha) <= tol * upper.sum()
+    assert margins[reserve].min() >= -tol
+    assert np.abs(margins[free]).max() <= tol
+    assert margins[bounded].max() <= tol
+
+
+@pytest.mark.parametrize("name", SVM_MODELS)
+def test_svm_solution_satisfies_the_kkt_conditions(name):
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    model = SVM_MODELS[name]().fit(X, y, weight)
+    assert model.exact_
+    free, bounded = dual_sets(model.alpha_, model.upper_)
+    assert free.any() and bounded.any() and (~free & ~bounded).any()
+    assert_kkt(model, X, y)
+
+
+@pytest.mark.parametrize("name", SVM_MODELS)
+def test_active_set_from_wrong_sets_never_reports_a_wrong_optimum(name):
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    model = SVM_MODELS[name]().fit(X, y, weight)
+    K, signed, upper, n = gram(model, X), to_signed(y), model.upper_, len(y)
+    reference = solve_dual_active_set(K, signed, upper, *dual_sets(model.alpha_, upper))
+    assert reference.converged
+    assert reference.n_iter <= 2
+    rng = np.random.default_rng(6)
+    starts = [
+        (np.zeros(n, bool), np.zeros(n, bool)),
+        (np.ones(n, bool), np.zeros(n, bool)),
+        (np.zeros(n, bool), np.ones(n, bool)),
+    ] + [(rng.random(n) < 0.3, rng.random(n) < 0.3) for _ in range(6)]
+    n_converged = 0
+    for margin, error in starts:
+        solution = solve_dual_active_set(K, signed, upper, margin, error)
+        if solution.converged:
+            n_converged += 1
+            np.testing.assert_allclose(solution.alpha, reference.alpha, atol=1e-9)
+            np.testing.assert_allclose(solution.intercept, reference.intercept, atol=1e-9)
+    if name == "rbf-svm":
+        # With a positive definite kernel the iteration recovers from most guesses.
+        assert n_converged >= len(starts) // 2
+
+
+WARM_START_BUG = (
+    "source bug: solve_dual_active_set reports converged=True without checking the margins "
+    "of the free set; with more free SVs than d+1 (linear kernel) KKTFactor returns a "
+    "least-squares solution of an inconsistent system, leaving |m_S| ~ 0.03"
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "linear-svm",
+            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=WARM_START_BUG),
+        ),
+        "rbf-svm",
+    ],
+)
+def test_svm_warm_start_matches_a_cold_fit(name):
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    changed = weight.copy()
+    changed[5] *= 1.05
+    changed[2] = 0.01  # a zero-weight point enters
+    warm = SVM_MODELS[name]()
+    warm.warm_start = True
+    warm.fit(X, y, weight).fit(X, y, changed)
+    cold = SVM_MODELS[name]().fit(X, y, changed)
+    assert warm.solver_ == "active-set"
+    assert warm.exact_ and cold.exact_
+    assert_kkt(warm, X, y)
+    X_eval = np.random.default_rng(7).normal(size=(15, X.shape[1]))
+    np.testing.assert_allclose(
+        warm.decision_function(X_eval), cold.decision_function(X_eval), rtol=1e-9, atol=1e-10
+    )
+    # The change was big enough to move the solution.
+    before = SVM_MODELS[name]().fit(X, y, weight).decision_function(X_eval)
+    assert np.abs(before - cold.decision_function(X_eval)).max() > 1e-4
+
+
+def test_rbf_kernel_matches_its_definition():
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(4, 3)), rng.normal(size=(5, 3))
+    expected = np.exp(-0.3 * ((A[:, None, :] - B[None, :, :]) ** 2).sum(axis=-1))
+    np.testing.assert_allclose(rbf_kernel(A, B, 0.3), expected, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------ all models
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_input_gradient_matches_central_differences(name):
+    X, y = blobs()
+    model = ALL_MODELS[name]().fit(X, y)
+    X_eval = np.random.default_rng(8).normal(size=(5, X.shape[1]))
+    gradient = model.input_gradient(X_eval)
+    assert gradient.shape == X_eval.shape
+    for row, point in enumerate(X_eval):
+        expected = central_difference(lambda x: model.decision_function(x[None, :])[0], point, 1e-6)
+        np.testing.assert_allclose(gradient[row], expected, rtol=1e-6, atol=1e-8)
+    assert np.abs(gradient).max() > 1e-2
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_fit_returns_self_and_predicts_the_blobs(name):
+    X, y = blobs(n=40, shift=2.0)
+    model = ALL_MODELS[name]()
+    assert model.fit(X, y) is model
+    assert (model.predict(X) == y).mean() >= 0.9
+    np.testing.assert_allclose(model.weight_norm_sq(), model.weight_inner(model))
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def test_check_fit_input_accepts_good_input():
+    X, y = blobs(n=6)
+    X_checked, signed, weight = check_fit_input(X.astype(np.float32), y, None)
+    assert X_checked.dtype == np.float64
+    np.testing.assert_array_equal(signed, to_signed(y))
+    np.testing.assert_array_equal(weight, np.ones(6))
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "weight", "message"),
+    [
+        (np.zeros(4), [0, 1, 0, 1], None, r"X must be 2-D.*\(4,\)"),
+        ([[0.0], [np.nan], [1.0], [2.0]], [0, 1, 0, 1], None, "NaN or infinite"),
+        ([[0.0], [1.0], [2.0], [3.0]], [0, 1, 0], None, r"y has shape \(3,\), expected \(4,\)"),
+        ([[0.0], [1.0], [2.0], [3.0]], [0, 1, 0, 2], None, r"must be 0 or 1, got \[2\]"),
+        ([[0.0], [1.0], [2.0], [3.0]], [0, 1, 0, 1], [1, -1, 1, 1], "finite and >= 0"),
+        ([[0.0], [1.0], [2.0], [3.0]], [0, 1, 0, 1], [1, 1, 1], r"sample_weight has shape"),
+        ([[0.0], [1.0], [2.0], [3.0]], [0, 1, 0, 1], [1, 0, 1, 0], "both classes"),
+        ([[0.0], [1.0], [2.0], [3.0]], [0, 0, 0, 0], None, "both classes"),
+    ],
+)
+def test_check_fit_input_rejects_bad_input(X, y, weight, message):
+    weight = None if weight is None else np.asarray(weight, dtype=float)
+    with pytest.raises(ValueError, match=message):
+        check_fit_input(np.asarray(X, dtype=float), np.asarray(y), weight)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("C", [0.0, -1.0, np.inf])
+def test_fit_rejects_non_positive_c(name, C):
+    X, y = blobs(n=10)
+    model = ALL_MODELS[name]()
+    model.C = C
+    with pytest.raises(ValueError, match=r"C must be a positive finite number"):
+        model.fit(X, y)
+
+
+@pytest.mark.parametrize("gamma", [0.0, -0.5, np.nan])
+def test_rbf_svm_rejects_non_positive_gamma(gamma):
+    X, y = blobs(n=10)
+    with pytest.raises(ValueError, match=r"gamma must be a positive finite number"):
+        RBFSVM(gamma=gamma).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_fit_rejects_a_third_label(name):
+    X, y = blobs(n=10)
+    y = y.copy()
+    y[3] = 2
+    with pytest.raises(ValueError, match=r"must be 0 or 1, got \[2\]"):
+        ALL_MODELS[name]().fit(X, y)

@@ -1,0 +1,256 @@
+"""Tests of the plotting step: figures come from the CSV tables alone."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import itertools
+import sys
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import pytest
+
+from backdoor_curves import plots
+
+BETAS = (0.0, 0.1, 0.4, 0.99)
+FRACTIONS = (0.01, 0.1, 0.2)
+RBF_GAMMAS = (5e-4, 5e-3)
+MODELS = (("svm", np.nan), *(("svm-rbf", gamma) for gamma in RBF_GAMMAS))
+BADNET3 = {"trigger": "badnet", "trigger_size": 3.0, "trigger_eps": np.nan}
+EXPECTED_STEMS = {
+    "slope_mnist_7-1_badnet3",
+    "rbf_heatmap_mnist_7-1_badnet3",
+    "slope_overview_mnist_badnet3",
+    "curves_mnist_7-1_svm",
+    "curves_mnist_7-1_svm-rbf_g0.0005",
+    "curves_mnist_7-1_svm-rbf_g0.005",
+    "deviation_mnist_7-1",
+}
+
+
+def slope_rows(trigger: dict = BADNET3) -> pd.DataFrame:
+    """Slope table: BA and theta rise with C; one undefined theta."""
+    rows = []
+    grid = [("svm", c, np.nan) for c in (1e-3, 1e-1, 10.0)]
+    grid += [("svm-rbf", c, g) for g in RBF_GAMMAS for c in (0.1, 1.0, 10.0)]
+    for (clf, c, gamma), seed in itertools.product(grid, (1, 10)):
+        x = np.log10(c) + seed / 100
+        theta = 10 ** (-2 + 0.5 * x)
+        rows.append(
+            {"dataset": "mnist", "data_source": "embedded", "pair": "7-1", "n_train": 100,
+             "n_test": 50, **trigger, "clf": clf, "C": c, "gamma": gamma, "seed": seed,
+             "poison_fraction": 0.1, "clean_acc_clean_model": 0.99, "clean_acc": 0.98,
+             "backdoor_acc": 1 / (1 + np.exp(-2 * x)), "train_acc": 1.0,
+             "slope": -np.tan(np.pi / 2 * theta), "theta": theta, "influence_mean": -0.1,
+             "influence_abs_mean": 0.1, "backdoor_loss": 1.0, "damping": 0.0,
+             "condition_number": 10.0, "status": "ok", "seconds": 0.01}
+        )  # fmt: skip
+    rows[0].update(theta=np.nan, slope=np.nan, status="no margin support vectors")
+    return pd.DataFrame(rows)
+
+
+def path_rows(
+    kind: str,
+    trigger: dict = BADNET3,
+    models: tuple = MODELS,
+    lambdas: tuple = (10.0, 0.1),
+    fractions: tuple = FRACTIONS,
+) -> pd.DataFrame:
+    """Curves or deviation table: backdoor loss falls with beta, faster for small lambda."""
+    rows = []
+    for (clf, gamma), lam, p, seed, beta in itertools.product(
+        models, lambdas, fractions, (1, 10), BETAS
+    ):
+        rate = 10 * p / np.sqrt(lam)
+        common = {"dataset": "mnist", "data_source": "embedded", "pair": "7-1", **trigger,
+                  "clf": clf, "C": 1 / lam, "lambda": lam, "gamma": gamma,
+                  "poison_fraction": p, "seed": seed, "beta": beta,
+                  "backdoor_acc": 1 - np.exp(-rate * beta)}  # fmt: skip
+        if kind == "curves":
+            common |= {"clean_loss": 0.1, "backdoor_loss": 1.2 * np.exp(-rate * beta),
+                       "clean_acc": 0.98, "slope_if": -1.2 * rate, "slope_fd": -1.2 * rate,
+                       "tangent_valid_until": 0.05}  # fmt: skip
+        else:
+            common |= {"nu": 0.1 * (1 - np.exp(-rate * beta)), "rho": (1 + beta) / lam}
+        rows.append(common)
+    return pd.DataFrame(rows)
+
+
+def write_table(results_dir: Path, kind: str, run: str, table: pd.DataFrame) -> Path:
+    run_dir = results_dir / kind / run
+    run_dir.mkdir(parents=True)
+    table.to_csv(run_dir / "results.csv", index=False)
+    (run_dir / "manifest.json").write_text("{}")
+    return run_dir / "results.csv"
+
+
+def write_results(root: Path, small: bool) -> Path:
+    """Write one table of each kind; ``small`` keeps one lambda and one p (quick to draw)."""
+    sizes = {"lambdas": (10.0,), "fractions": (0.1,)} if small else {}
+    write_table(root, "slope", "mnist_7-1_badnet3", slope_rows())
+    write_table(root, "curves", "mnist_7-1", path_rows("curves", **sizes))
+    write_table(root, "deviation", "mnist_7-1", path_rows("deviation", **sizes))
+    return root
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    return write_results(tmp_path / "results", small=True)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory) -> tuple[Path, int, str]:
+    """Every figure of the full synthetic tables, drawn once for the tests that inspect them."""
+    root = write_results(tmp_path_factory.mktemp("full") / "results", small=False)
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = plots.main([str(root)])
+    return root, code, stdout.getvalue()
+
+
+def figure_files(results_dir: Path) -> set[str]:
+    return {path.name for path in (results_dir / "figures").iterdir()}
+
+
+def test_main_writes_every_figure_as_pdf_and_png(full_run):
+    root, code, _ = full_run
+    assert code == 0
+    expected = {f"{stem}.{fmt}" for stem in EXPECTED_STEMS for fmt in ("pdf", "png")}
+    assert figure_files(root) == expected
+    for name in expected:
+        head = (root / "figures" / name).read_bytes()[:8]
+        assert head.startswith(b"%PDF" if name.endswith(".pdf") else b"\x89PNG")
+
+
+def test_main_prints_one_line_per_figure(full_run):
+    root, _, stdout = full_run
+    lines = stdout.splitlines()
+    assert sorted(lines) == sorted(
+        f"wrote {root / 'figures' / stem} [pdf, png]" for stem in EXPECTED_STEMS
+    )
+
+
+def test_quiet_prints_nothing_and_format_selects_files(results_dir, capsys):
+    assert plots.main([str(results_dir), "--only", "deviation", "--format", "png", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    assert figure_files(results_dir) == {"deviation_mnist_7-1.png"}
+
+
+def test_only_curves_writes_only_curve_figures(results_dir):
+    assert plots.main([str(results_dir), "--only", "curves", "--format", "png", "--quiet"]) == 0
+    names = figure_files(results_dir)
+    assert names == {f"{s}.png" for s in EXPECTED_STEMS if s.startswith("curves_")}
+
+
+@pytest.mark.parametrize("make_dir", [False, True])
+def test_missing_or_empty_results_dir_exits_2_with_one_line(tmp_path, capsys, make_dir):
+    target = tmp_path / "nothing_here"
+    if make_dir:
+        target.mkdir()
+    assert plots.main([str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error:") and "nothing_here" in err[0]
+    assert not (target / "figures").exists()
+
+
+def test_only_kind_without_tables_exits_2(results_dir, capsys):
+    for kind in ("curves", "deviation"):
+        for path in (results_dir / kind).rglob("results.csv"):
+            path.unlink()
+    assert plots.main([str(results_dir), "--only", "curves"]) == 2
+    assert "curves/**/results.csv" in capsys.readouterr().err
+
+
+def test_table_missing_a_column_exits_2_naming_file_and_column(tmp_path, capsys):
+    path = write_table(tmp_path, "deviation", "run", path_rows("deviation").drop(columns="rho"))
+    assert plots.main([str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "'rho'" in err
+
+
+def test_load_tables_concatenates_runs_and_skips_header_only_tables(tmp_path):
+    write_table(tmp_path, "slope", "a", slope_rows())
+    write_table(tmp_path, "slope", "nested/b", slope_rows())
+    write_table(tmp_path, "curves", "empty", path_rows("curves").iloc[:0])
+    tables = plots.load_tables(tmp_path)
+    assert set(tables) == {"slope"}
+    assert len(tables["slope"]) == 2 * len(slope_rows())
+    assert set(tables["slope"]["pair"]) == {"7-1"}
+    assert tables["slope"]["theta"].isna().sum() == 2
+
+
+def test_plotting_needs_no_experiment_code_or_data(results_dir, monkeypatch):
+    # Blocked modules raise ImportError on import: the step must run from the tables alone.
+    for name in ("backdoor_curves.attacks", "backdoor_curves.classifiers",
+                 "backdoor_curves.experiments", "sklearn", "torch", "torchvision"):  # fmt: skip
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.chdir(results_dir.parent)
+    module = importlib.reload(plots)
+    assert module.main(["results", "--only", "deviation", "--format", "png", "--quiet"]) == 0
+    assert figure_files(results_dir) == {"deviation_mnist_7-1.png"}
+
+
+def test_import_and_plotting_leave_matplotlib_state_alone(results_dir):
+    import matplotlib.pyplot as plt
+
+    before = dict(mpl.rcParams)
+    backend = mpl.get_backend()
+    importlib.reload(plots)
+    assert plots.main([str(results_dir), "--only", "deviation", "--format", "png", "--quiet"]) == 0
+    assert dict(mpl.rcParams) == before
+    assert mpl.get_backend() == backend
+    assert plt.get_fignums() == []
+
+
+def test_several_triggers_get_distinct_stems(tmp_path):
+    invisible = {"trigger": "invisible", "trigger_size": np.nan, "trigger_eps": 10 / 255}
+    small = {"models": MODELS[:1], "fractions": (0.1,)}
+    write_table(tmp_path, "deviation", "badnet", path_rows("deviation", **small))
+    write_table(tmp_path, "deviation", "faint", path_rows("deviation", invisible, **small))
+    assert plots.main([str(tmp_path), "--format", "png", "--quiet"]) == 0
+    assert figure_files(tmp_path) == {
+        "deviation_mnist_7-1_badnet3.png",
+        "deviation_mnist_7-1_invisible10.png",
+    }
+
+
+def test_trigger_labels_and_model_tags():
+    assert plots.trigger_label("badnet", 3.0, np.nan) == ("badnet 3x3", "badnet3")
+    assert plots.trigger_label("invisible", np.nan, 75 / 255) == ("invisible 75/255", "invisible75")
+    assert plots.model_tag("svm-rbf", 5e-4) == "svm-rbf_g0.0005"
+    assert plots.model_tag("ridge", np.nan) == "ridge"
+    with pytest.raises(ValueError, match="valid triggers are"):
+        plots.trigger_label("blend", 3.0, np.nan)
+    with pytest.raises(ValueError, match="finite trigger_size"):
+        plots.trigger_label("badnet", np.nan, np.nan)
+    with pytest.raises(ValueError, match="valid classifiers are"):
+        plots.model_tag("svm-poly", 1.0)
+
+
+def test_format_value_is_compact():
+    values = (5e-4, 5e-5, 2.1544, 100.0, 1000.0)
+    assert [plots.format_value(v) for v in values] == ["0.0005", "5e-5", "2.15", "100", "1e3"]
+
+
+def test_tangent_beta_range_clips_to_the_band():
+    # Falling tangent 1 - 2 beta leaves [0, 2] at beta = 0.5.
+    assert plots.tangent_beta_range(1.0, -2.0, 1.0, 0.0, 2.0) == pytest.approx((0.0, 0.5))
+    # Rising tangent 1 + beta stays inside until beta_max.
+    assert plots.tangent_beta_range(1.0, 1.0, 0.8, 0.0, 2.0) == pytest.approx((0.0, 0.8))
+    # Starts above the band and enters it at beta = 0.25.
+    assert plots.tangent_beta_range(3.0, -4.0, 1.0, 0.0, 2.0) == pytest.approx((0.25, 0.75))
+    assert plots.tangent_beta_range(3.0, 0.0, 1.0, 0.0, 2.0) is None
+    assert plots.tangent_beta_range(1.0, np.nan, 1.0, 0.0, 2.0) is None
+
+
+def test_save_figure_rejects_unknown_format(tmp_path):
+    from matplotlib.figure import Figure
+
+    with pytest.raises(ValueError, match="valid formats are"):
+        plots.save_figure(Figure(), tmp_path / "x", ["svg"])
+    assert list(tmp_path.iterdir()) == []
