@@ -28,10 +28,11 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import numpy as np
@@ -44,15 +45,18 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 from scipy.stats import spearmanr
 
+if TYPE_CHECKING:  # matplotlib.typing.RcKeyType only exists in recent matplotlib versions.
+    from matplotlib.typing import RcKeyType
+
 __all__ = [
     "FORMATS",
     "TABLE_KINDS",
     "build_parser",
+    "draw_figures",
     "format_value",
+    "load_requested_tables",
     "load_tables",
     "main",
-    "draw_figures",
-    "load_requested_tables",
     "make_figures",
     "model_tag",
     "plot_curve_figures",
@@ -119,7 +123,7 @@ REQUIRED_COLUMNS = MappingProxyType(
     }
 )
 
-STYLE = MappingProxyType(
+STYLE: Mapping[RcKeyType, Any] = MappingProxyType(
     {
         "font.size": 9,
         "axes.titlesize": 9,
@@ -201,6 +205,9 @@ def _read_table(path: Path, kind: str) -> pd.DataFrame:
             f"{kind} table {str(path)!r} lacks the columns {missing}; "
             f"the {kind} figures need {list(REQUIRED_COLUMNS[kind])}"
         )
+    if table.empty:
+        # A header-only table (a run that has not finished a cell yet) holds nothing to check.
+        return table
     required = table[list(REQUIRED_COLUMNS[kind])]
     not_numeric = [
         name
@@ -913,6 +920,9 @@ def _deviation_figure(rows: pd.DataFrame, title: str) -> Figure:
         for j, model in enumerate(models):
             cell = rows[(rows["poison_fraction"] == p) & (rows["model"] == model)]
             ax = axes[i, j]
+            if cell.empty:
+                ax.set_visible(False)
+                continue
             _draw_deviation_panel(ax, cell)
             label = _model_label(cell["clf"].iloc[0], cell["gamma"].iloc[0])
             ax.set_title(f"{label}, p = {p:g}")

@@ -41,14 +41,33 @@ def slope_rows(trigger: dict = BADNET3) -> pd.DataFrame:
         x = np.log10(c) + seed / 100
         theta = 10 ** (-2 + 0.5 * x)
         rows.append(
-            {"dataset": "mnist", "data_source": "embedded", "pair": "7-1", "n_train": 100,
-             "n_test": 50, **trigger, "clf": clf, "C": c, "gamma": gamma, "seed": seed,
-             "poison_fraction": 0.1, "clean_acc_clean_model": 0.99, "clean_acc": 0.98,
-             "backdoor_acc": 1 / (1 + np.exp(-2 * x)), "train_acc": 1.0,
-             "slope": -np.tan(np.pi / 2 * theta), "theta": theta, "influence_mean": -0.1,
-             "influence_abs_mean": 0.1, "backdoor_loss": 1.0, "damping": 0.0,
-             "condition_number": 10.0, "status": "ok", "seconds": 0.01}
-        )  # fmt: skip
+            {
+                "dataset": "mnist",
+                "data_source": "embedded",
+                "pair": "7-1",
+                "n_train": 100,
+                "n_test": 50,
+                **trigger,
+                "clf": clf,
+                "C": c,
+                "gamma": gamma,
+                "seed": seed,
+                "poison_fraction": 0.1,
+                "clean_acc_clean_model": 0.99,
+                "clean_acc": 0.98,
+                "backdoor_acc": 1 / (1 + np.exp(-2 * x)),
+                "train_acc": 1.0,
+                "slope": -np.tan(np.pi / 2 * theta),
+                "theta": theta,
+                "influence_mean": -0.1,
+                "influence_abs_mean": 0.1,
+                "backdoor_loss": 1.0,
+                "damping": 0.0,
+                "condition_number": 10.0,
+                "status": "ok",
+                "seconds": 0.01,
+            }
+        )
     rows[0].update(theta=np.nan, slope=np.nan, status="no margin support vectors")
     return pd.DataFrame(rows)
 
@@ -66,14 +85,29 @@ def path_rows(
         models, lambdas, fractions, (1, 10), BETAS
     ):
         rate = 10 * p / np.sqrt(lam)
-        common = {"dataset": "mnist", "data_source": "embedded", "pair": "7-1", **trigger,
-                  "clf": clf, "C": 1 / lam, "lambda": lam, "gamma": gamma,
-                  "poison_fraction": p, "seed": seed, "beta": beta,
-                  "backdoor_acc": 1 - np.exp(-rate * beta)}  # fmt: skip
+        common = {
+            "dataset": "mnist",
+            "data_source": "embedded",
+            "pair": "7-1",
+            **trigger,
+            "clf": clf,
+            "C": 1 / lam,
+            "lambda": lam,
+            "gamma": gamma,
+            "poison_fraction": p,
+            "seed": seed,
+            "beta": beta,
+            "backdoor_acc": 1 - np.exp(-rate * beta),
+        }
         if kind == "curves":
-            common |= {"clean_loss": 0.1, "backdoor_loss": 1.2 * np.exp(-rate * beta),
-                       "clean_acc": 0.98, "slope_if": -1.2 * rate, "slope_fd": -1.2 * rate,
-                       "tangent_valid_until": 0.05}  # fmt: skip
+            common |= {
+                "clean_loss": 0.1,
+                "backdoor_loss": 1.2 * np.exp(-rate * beta),
+                "clean_acc": 0.98,
+                "slope_if": -1.2 * rate,
+                "slope_fd": -1.2 * rate,
+                "tangent_valid_until": 0.05,
+            }
         else:
             common |= {"nu": 0.1 * (1 - np.exp(-rate * beta)), "rho": (1 + beta) / lam}
         rows.append(common)
@@ -173,6 +207,23 @@ def test_table_missing_a_column_exits_2_naming_file_and_column(tmp_path, capsys)
     assert str(path) in err and "'rho'" in err
 
 
+def test_unknown_classifier_in_a_table_exits_2_naming_file(tmp_path, capsys):
+    table = path_rows("curves", models=MODELS[:1], fractions=(0.1,)).assign(clf="svm-poly")
+    path = write_table(tmp_path, "curves", "run", table)
+    assert plots.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "valid classifiers are" in err
+
+
+def test_panels_without_drawable_theta_still_render(tmp_path):
+    invisible = {"trigger": "invisible", "trigger_size": np.nan, "trigger_eps": 75 / 255}
+    table = slope_rows(invisible)
+    table.loc[table["clf"] == "svm-rbf", "theta"] = -0.2
+    written = plots.plot_slope_figures(table, tmp_path, ["png"])
+    assert written == [tmp_path / "slope_mnist_7-1_invisible75.png"]
+    assert written[0].stat().st_size > 0
+
+
 def test_load_tables_concatenates_runs_and_skips_header_only_tables(tmp_path):
     write_table(tmp_path, "slope", "a", slope_rows())
     write_table(tmp_path, "slope", "nested/b", slope_rows())
@@ -186,8 +237,14 @@ def test_load_tables_concatenates_runs_and_skips_header_only_tables(tmp_path):
 
 def test_plotting_needs_no_experiment_code_or_data(results_dir, monkeypatch):
     # Blocked modules raise ImportError on import: the step must run from the tables alone.
-    for name in ("backdoor_curves.attacks", "backdoor_curves.classifiers",
-                 "backdoor_curves.experiments", "sklearn", "torch", "torchvision"):  # fmt: skip
+    for name in (
+        "backdoor_curves.attacks",
+        "backdoor_curves.classifiers",
+        "backdoor_curves.experiments",
+        "sklearn",
+        "torch",
+        "torchvision",
+    ):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.chdir(results_dir.parent)
     module = importlib.reload(plots)
@@ -217,6 +274,14 @@ def test_several_triggers_get_distinct_stems(tmp_path):
         "deviation_mnist_7-1_badnet3.png",
         "deviation_mnist_7-1_invisible10.png",
     }
+
+
+def test_deviation_grid_with_a_missing_model_and_p_cell(tmp_path):
+    svm = path_rows("deviation", models=MODELS[:1], fractions=(0.1, 0.2))
+    rbf = path_rows("deviation", models=MODELS[1:2], fractions=(0.1,))
+    write_table(tmp_path, "deviation", "run", pd.concat([svm, rbf]))
+    assert plots.main([str(tmp_path), "--format", "png", "--quiet"]) == 0
+    assert figure_files(tmp_path) == {"deviation_mnist_7-1.png"}
 
 
 def test_trigger_labels_and_model_tags():

@@ -156,13 +156,22 @@ class SampleSpaceHessian:
         Training inputs.
     curvature : ndarray of shape (n_samples,)
         ``c_i = C s_i loss''(f_i) >= 0``.
+    gram : ndarray of shape (n_samples, n_samples), optional
+        Precomputed ``X X^T``; then forming the m x m system costs O(m^2), not O(m^2 d),
+        which makes repeated solves (Newton steps, a C sweep) cheap.
     """
 
-    def __init__(self, X: np.ndarray, curvature: np.ndarray) -> None:
+    def __init__(
+        self, X: np.ndarray, curvature: np.ndarray, gram: np.ndarray | None = None
+    ) -> None:
         active = curvature > 0
         root = np.sqrt(curvature[active])
         self._R = X[active] * root[:, None]
-        self._factor = damped_cholesky(np.eye(root.size) + self._R @ self._R.T)
+        if gram is None:
+            inner = self._R @ self._R.T
+        else:
+            inner = gram[np.ix_(active, active)] * np.outer(root, root)
+        self._factor = damped_cholesky(np.eye(root.size) + inner)
         self._root = root
         m_inv_root = self._factor.solve(root) if root.size else root
         schur = float(root @ m_inv_root)

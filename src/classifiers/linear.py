@@ -34,6 +34,12 @@ def _with_bias(X: np.ndarray) -> np.ndarray:
     return np.hstack([X, np.ones((X.shape[0], 1))])
 
 
+def _checked_gram(gram: np.ndarray | None, X: np.ndarray) -> np.ndarray | None:
+    if gram is not None and np.shape(gram) != (X.shape[0], X.shape[0]):
+        raise ValueError(f"gram has shape {np.shape(gram)}, expected {(X.shape[0],) * 2}")
+    return gram
+
+
 class PrimalLinearModel(BinaryClassifier):
     """Linear model ``f(x) = w.x + b`` with a twice-differentiable loss.
 
@@ -54,6 +60,10 @@ class PrimalLinearModel(BinaryClassifier):
     def __init__(self, C: float = 1.0, hessian: HessianMethod = "auto") -> None:
         super().__init__(C)
         self.hessian = hessian
+
+    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Linear kernel ``A B^T`` (pass ``kernel(X, X)`` as ``gram`` to reuse it)."""
+        return A @ B.T
 
     @property
     def theta_(self) -> np.ndarray:
@@ -104,7 +114,11 @@ class PrimalLinearModel(BinaryClassifier):
         return np.append(self.coef_ + X.T @ scaled, scaled.sum())
 
     def _hessian_solver(
-        self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray
+        self,
+        X: np.ndarray,
+        signed: np.ndarray,
+        weight: np.ndarray,
+        gram: np.ndarray | None = None,
     ) -> DenseHessian | SampleSpaceHessian:
         curvature = (
             self.C
@@ -113,11 +127,12 @@ class PrimalLinearModel(BinaryClassifier):
         )
         method = self.hessian
         if method == "auto":
-            method = "sample" if np.count_nonzero(curvature) < X.shape[1] else "dense"
+            few_points = np.count_nonzero(curvature) < X.shape[1]
+            method = "sample" if few_points or gram is not None else "dense"
         if method == "dense":
             return DenseHessian(X, curvature)
         if method == "sample":
-            return SampleSpaceHessian(X, curvature)
+            return SampleSpaceHessian(X, curvature, _checked_gram(gram, X))
         raise ValueError(f"unknown hessian method {method!r}; valid: auto, dense, sample")
 
     def weight_sensitivity(
@@ -127,10 +142,15 @@ class PrimalLinearModel(BinaryClassifier):
         sample_weight: np.ndarray | None,
         X_eval: np.ndarray,
         directions: np.ndarray,
+        *,
+        gram: np.ndarray | None = None,
     ) -> WeightSensitivity:
-        """``d f(X_eval) / d s_j = -x1_eval^T H^{-1} C loss'(f_j) x1_j`` (see module doc)."""
+        """``d f(X_eval) / d s_j = -x1_eval^T H^{-1} C loss'(f_j) x1_j`` (see module doc).
+
+        ``gram`` optionally passes the precomputed ``X X^T`` (sample-space solve).
+        """
         X, signed, weight = check_fit_input(X, y, sample_weight)
-        solver = self._hessian_solver(X, signed, weight)
+        solver = self._hessian_solver(X, signed, weight, gram)
         slope = self.margin_loss.first_derivative(
             signed[directions], self.decision_function(X[directions])
         )
@@ -185,8 +205,18 @@ class LogisticClassifier(PrimalLinearModel):
         self.max_iter = max_iter
         self.warm_start = warm_start
 
-    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Self:
-        """Fit on ``X`` (n, d), binary ``y`` and optional ``sample_weight`` (>= 0)."""
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        gram: np.ndarray | None = None,
+    ) -> Self:
+        """Fit on ``X`` (n, d), binary ``y`` and optional ``sample_weight`` (>= 0).
+
+        ``gram`` optionally passes the precomputed ``X X^T`` (cheaper sample-space solves).
+        """
         self._validate_hyperparameters()
         X, signed, weight = check_fit_input(X, y, sample_weight)
         warm = self.warm_start and getattr(self, "coef_", np.empty(0)).shape == (X.shape[1],)
@@ -199,7 +229,7 @@ class LogisticClassifier(PrimalLinearModel):
             if np.linalg.norm(gradient) <= threshold:
                 self.n_iter_ = iteration
                 return self
-            step = self._hessian_solver(X, signed, weight).solve(gradient)
+            step = self._hessian_solver(X, signed, weight, gram).solve(gradient)
             self._line_search(X, signed, weight, step, float(gradient @ step))
         raise RuntimeError(
             f"logistic Newton solver did not converge in {self.max_iter} iterations (C={self.C})"
@@ -245,11 +275,21 @@ class RidgeClassifier(PrimalLinearModel):
 
     loss_name: ClassVar[str] = "squared"
 
-    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Self:
-        """Fit on ``X`` (n, d), binary ``y`` and optional ``sample_weight`` (>= 0)."""
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        gram: np.ndarray | None = None,
+    ) -> Self:
+        """Fit on ``X`` (n, d), binary ``y`` and optional ``sample_weight`` (>= 0).
+
+        ``gram`` optionally passes the precomputed ``X X^T`` (cheaper sample-space solves).
+        """
         self._validate_hyperparameters()
         X, signed, weight = check_fit_input(X, y, sample_weight)
         self._set_theta(np.zeros(X.shape[1] + 1))  # the Hessian does not depend on theta
-        solver = self._hessian_solver(X, signed, weight)
+        solver = self._hessian_solver(X, signed, weight, gram)
         self._set_theta(solver.solve(_with_bias(X).T @ (2.0 * self.C * weight * signed)))
         return self

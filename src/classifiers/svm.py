@@ -222,6 +222,10 @@ def solve_dual_active_set(
         error_in = np.where(error, m, 0.0)
         to_zero, to_upper = below > BOUND_TOL, above > BOUND_TOL
         enter = (reserve_in > MARGIN_TOL) | (error_in > MARGIN_TOL)
+        if np.abs(m[free]).max() > MARGIN_TOL:
+            # Singular, inconsistent KKT system (a least-squares answer): no optimum has
+            # these sets, and no move rule applies; report failure rather than guess.
+            break
         if not (to_zero.any() or to_upper.any() or enter.any()):
             alpha[free] = np.clip(alpha[free], 0.0, upper[free])
             return DualSolution(alpha, intercept, True, iteration)
@@ -360,6 +364,10 @@ class KernelSVM(BinaryClassifier):
         self.solver_ = solver
 
     # --- predictions -----------------------------------------------------------------------
+    def decision_from_gram(self, K_eval: np.ndarray) -> np.ndarray:
+        """``f`` from a precomputed kernel ``K_eval = k(X_eval, X_train)`` (n_eval, n_train)."""
+        return K_eval[:, self.support_] @ self.dual_coef_[self.support_] + self.intercept_
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """``f(x) = sum_i alpha_i y_i k(x_i, x) + b``, shape (n,)."""
         K = self.kernel(np.asarray(X, dtype=np.float64), self.support_vectors_)
@@ -384,37 +392,71 @@ class KernelSVM(BinaryClassifier):
         directions: np.ndarray,
         *,
         gram: np.ndarray | None = None,
+        eval_gram: np.ndarray | None = None,
     ) -> WeightSensitivity:
         """``d f(X_eval) / d s_j`` at the fitted optimum (incremental-SVM derivative).
 
         Direction ``j`` moves the solution only if ``j`` is (or enters as) an error vector:
         ``alpha_j = u_j`` with ``u_j > 0``, or ``u_j = 0`` and ``y_j f(x_j) < 1``. Then
         ``d alpha_j / d s_j = C`` and the margin support vectors and the bias follow the KKT
-        system of the module docstring. Undefined (NaN, with a status) when there is no
-        margin support vector, since the bias is then not determined by the KKT system.
+        system of the module docstring. Undefined (NaN, with a status) when no support
+        vector lies on the margin (the bias is then not determined by the KKT system) or
+        when the margin set is degenerate (bounded points on the margin would leave their
+        box, so the active set changes right at this point).
+
+        ``gram`` (``k(X, X)``) and ``eval_gram`` (``k(X_eval, X)``) may pass precomputed
+        kernel matrices.
         """
         X, signed, weight = check_fit_input(X, y, sample_weight)
         K = self._training_gram(X, gram)
         directions = np.asarray(directions, dtype=np.intp)
         X_eval = np.asarray(X_eval, dtype=np.float64)
         decision = np.zeros((X_eval.shape[0], directions.size))
-        margin, error = dual_sets(self.alpha_, self.upper_)
-        free = np.flatnonzero(margin)
+        m = self._margins_from_gram(K, signed)
+        free = self._sensitivity_margin_set(m)
         if free.size == 0:
             decision[:] = np.nan
             return WeightSensitivity(decision, 0.0, np.nan, "no margin support vectors")
-        m = dual_margins(K, signed, self.alpha_, self.intercept_)
+        _, error = dual_sets(self.alpha_, self.upper_)
         entering = error[directions] | ((self.upper_[directions] == 0) & (m[directions] < 0))
         moving = directions[entering]
         kkt = kkt_factor(np.outer(signed[free], signed[free]) * K[np.ix_(free, free)], signed[free])
         rhs_s = -self.C * np.outer(signed[free], signed[moving]) * K[np.ix_(free, moving)]
         d_alpha, d_intercept = kkt.solve(rhs_s, -self.C * signed[moving])
+        if not self._one_sided_feasible(free, d_alpha.sum(axis=1)):
+            decision[:] = np.nan
+            status = "degenerate margin set: the active set changes at this point"
+            return WeightSensitivity(decision, kkt.damping, kkt.condition_number, status)
+        K_eval = self.kernel(X_eval, X) if eval_gram is None else eval_gram
         decision[:, entering] = (
-            self.kernel(X_eval, X[free]) @ (d_alpha * signed[free, None])
-            + self.kernel(X_eval, X[moving]) * (self.C * signed[moving])
+            K_eval[:, free] @ (d_alpha * signed[free, None])
+            + K_eval[:, moving] * (self.C * signed[moving])
             + d_intercept
         )
         return WeightSensitivity(decision, kkt.damping, kkt.condition_number)
+
+    def _margins_from_gram(self, K: np.ndarray, signed: np.ndarray) -> np.ndarray:
+        return dual_margins(K, signed, self.alpha_, self.intercept_)
+
+    def _sensitivity_margin_set(self, m: np.ndarray) -> np.ndarray:
+        """Margin set ``S`` of the derivative: the free support vectors.
+
+        When no dual variable is strictly inside its box, the points lying on the margin
+        (``|m_i| <= MARGIN_TOL``) at a bound are taken as ``S`` instead; the resulting
+        direction is then checked for one-sided feasibility.
+        """
+        margin, _ = dual_sets(self.alpha_, self.upper_)
+        if margin.any():
+            return np.flatnonzero(margin)
+        return np.flatnonzero((self.upper_ > 0) & (np.abs(m) <= MARGIN_TOL))
+
+    def _one_sided_feasible(self, free: np.ndarray, d_alpha: np.ndarray) -> bool:
+        """Whether bounded members of ``S`` move into their box (not out of it)."""
+        alpha, upper = self.alpha_[free], self.upper_[free]
+        tol = 1e-9 * max(float(np.abs(d_alpha).max(initial=0.0)), 1e-300)
+        at_zero = alpha <= upper * BOUND_TOL
+        at_upper = alpha >= upper * (1.0 - BOUND_TOL)
+        return not ((at_zero & (d_alpha < -tol)).any() or (at_upper & (d_alpha > tol)).any())
 
 
 class LinearSVM(KernelSVM):

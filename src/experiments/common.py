@@ -15,7 +15,6 @@ import numpy as np
 from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
-from backdoor_curves.classifiers.svm import KernelSVM
 from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
 
 __all__ = [
@@ -126,10 +125,8 @@ def fit_model(
     sample_weight: np.ndarray | None = None,
     gram: np.ndarray | None = None,
 ) -> BinaryClassifier:
-    """Fit ``model``, passing a precomputed kernel matrix to the SVMs."""
-    if isinstance(model, KernelSVM):
-        return model.fit(X, y, sample_weight, gram=gram)
-    return model.fit(X, y, sample_weight)
+    """Fit ``model``, passing a precomputed kernel matrix ``model.kernel(X, X)`` if given."""
+    return model.fit(X, y, sample_weight, gram=gram)  # type: ignore[call-arg]  # all models take gram
 
 
 def trigger_slug(trigger: TriggerSpec) -> str:

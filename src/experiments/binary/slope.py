@@ -80,11 +80,28 @@ class SlopeTask:
     seeds: tuple[int, ...]
 
 
-def _gram(task: SlopeTask, X: np.ndarray) -> np.ndarray | None:
-    """Kernel matrix of the SVMs (computed once, shared by every ``C``); None otherwise."""
-    if not task.clf.value.startswith("svm"):
-        return None
-    return make_classifier(task.clf, 1.0, task.gamma).kernel(X, X)  # type: ignore[attr-defined]  # SVMs only
+def _gram(task: SlopeTask, A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
+    """Kernel matrix ``k(A, B)`` of the task's model (linear for svm, logistic, ridge)."""
+    kernel = make_classifier(task.clf, 1.0, task.gamma).kernel  # type: ignore[attr-defined]
+    return kernel(A, A if B is None else B)
+
+
+class _Evaluator:
+    """Predictions on fixed sets; the RBF SVM reuses precomputed test-train kernels."""
+
+    def __init__(self, task: SlopeTask, X_train: np.ndarray, gram: np.ndarray, **sets: np.ndarray):
+        self._sets = sets
+        self._kernels = {"train": gram}
+        if task.clf.uses_gamma:
+            self._kernels |= {name: _gram(task, X, X_train) for name, X in sets.items()}
+
+    def predict(self, model: BinaryClassifier, name: str) -> np.ndarray:
+        if name in self._kernels and hasattr(model, "decision_from_gram"):
+            return (model.decision_from_gram(self._kernels[name]) > 0).astype(np.int64)
+        return model.predict(self._sets[name])
+
+    def kernel(self, name: str) -> np.ndarray | None:
+        return self._kernels.get(name) if len(self._kernels) > 1 else None
 
 
 def _clean_model_accuracy(
@@ -93,11 +110,12 @@ def _clean_model_accuracy(
     """Clean test accuracy of the model fitted on the unpoisoned training set, per ``C``."""
     model = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
     gram = _gram(task, X)
+    evaluator = _Evaluator(task, X, gram, train=X, test=problem.X_test)
     result = {}
     for C in sorted(task.C_values):
         model.C = C
         fit_model(model, X, y, gram=gram)
-        result[C] = accuracy(problem.y_test, model.predict(problem.X_test))
+        result[C] = accuracy(problem.y_test, evaluator.predict(model, "test"))
     return result
 
 
@@ -119,7 +137,17 @@ def _seed_rows(
 ) -> list[dict[str, object]]:
     """Rows of one seed: the ``C`` sweep with warm starts, in increasing ``C``."""
     gram = _gram(task, problem.X_train)
-    sensitivity_options = {} if gram is None else {"gram": gram}
+    evaluator = _Evaluator(
+        task,
+        problem.X_train,
+        gram,
+        train=problem.X_train,
+        test=problem.X_test,
+        backdoor=problem.X_backdoor,
+    )
+    sensitivity_options: dict[str, np.ndarray | None] = {"gram": gram}
+    if task.clf.uses_gamma:
+        sensitivity_options["eval_gram"] = evaluator.kernel("backdoor")
     clean_weight = (~problem.is_poison).astype(np.float64)
     at_zero = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
     at_one = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
@@ -148,9 +176,9 @@ def _seed_rows(
             "seed": seed,
             "n_poison": int(problem.is_poison.sum()),
             "clean_acc_clean_model": clean_acc[C],
-            "clean_acc": accuracy(problem.y_test, at_one.predict(problem.X_test)),
-            "backdoor_acc": accuracy(problem.y_backdoor, at_one.predict(problem.X_backdoor)),
-            "train_acc": accuracy(problem.y_train, at_one.predict(problem.X_train)),
+            "clean_acc": accuracy(problem.y_test, evaluator.predict(at_one, "test")),
+            "backdoor_acc": accuracy(problem.y_backdoor, evaluator.predict(at_one, "backdoor")),
+            "train_acc": accuracy(problem.y_train, evaluator.predict(at_one, "train")),
             "slope": slope.slope,
             "theta": slope.theta,
             "influence_mean": slope.influence_mean,
