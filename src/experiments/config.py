@@ -122,6 +122,8 @@ class DatasetConfig:
         Subset sizes; None takes the data source's default.
     data_seed : int
         Seed of the train/test subset draw.
+
+    The results folder is ``results/<results_name>`` (``mnist``, ``cifar``, ``imagenette``).
     """
 
     dataset: str
@@ -136,6 +138,16 @@ class DatasetConfig:
     n_train: int | None = None
     n_test: int | None = None
     data_seed: int = 999
+    results_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.results_name:
+            object.__setattr__(self, "results_name", self.dataset)
+
+    @property
+    def results_dir(self) -> str:
+        """Default results folder, e.g. ``results/cifar``."""
+        return f"results/{self.results_name}"
 
 
 _SVM, _LOG, _RIDGE, _RBF = (
@@ -179,6 +191,7 @@ def cifar10_config() -> DatasetConfig:
     """Build the CIFAR-10 config (AlexNet features; 6-0, 2-5, 0-9): ``./run_cifar.sh all``."""
     return DatasetConfig(
         dataset="cifar10",
+        results_name="cifar",
         pairs=("6-0", "2-5", "0-9"),
         features="alexnet",
         main_trigger=TriggerSpec.badnet(8),

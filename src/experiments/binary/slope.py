@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="results sub-folder (default: PAIR_TRIGGER, e.g. 7-1_badnet3)",
     )
-    add_common_arguments(parser, default_out="results/<dataset>/slope")
+    add_common_arguments(parser, default_out="results/{mnist,cifar,imagenette}/slope")
     return parser
 
 
@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = [p.strip() for p in args.pair.split(",")] if args.pair else list(config.pairs)
     for pair in pairs:
         parse_pair(pair, n_classes)
-    out_dir = Path(args.out_dir or f"results/{config.dataset}/slope")
+    out_dir = Path(args.out_dir or f"{config.results_dir}/slope")
     runs = []
     for pair in pairs:
         request = DataRequest(

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Backdoor learning slope on Imagenette AlexNet features: ./run_imagenette.sh {all|imagenette_60|imagenette_25|imagenette_09|imagenette_full}
+DATASET=imagenette
+RESULTS=results/imagenette
+declare -A JOBS=(
+    [imagenette_60]="-pair 6-0"
+    [imagenette_25]="-pair 2-5"
+    [imagenette_09]="-pair 0-9"
+    [imagenette_full]="--double-trigger"
+)
+ALL_JOBS=(imagenette_60 imagenette_25 imagenette_09 imagenette_full)
+HELP="usage: ./run_imagenette.sh {all|imagenette_60|imagenette_25|imagenette_09|imagenette_full} [DRIVER FLAGS...]
+
+Backdoor learning slope sweeps on Imagenette class pairs (invisible trigger 75/255;
+imagenette_full: all three pairs with the faint 10/255 trigger) on frozen AlexNet fc7 features.
+Needs imagenette2-320 under --data-dir, or --download. NOTE: the AlexNet feature extractor is
+not part of this release yet; the driver stops with a clear message until it is."
+source "$(dirname "$0")/scripts/slope_driver.sh"

