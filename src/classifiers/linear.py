@@ -139,6 +139,19 @@ class PrimalLinearModel(BinaryClassifier):
             return SampleSpaceHessian(X, curvature, _checked_gram(gram, X))
         raise ValueError(f"unknown hessian method {method!r}; valid: auto, dense, sample")
 
+    def _solver_from_fit(self, weight: np.ndarray) -> DenseHessian | SampleSpaceHessian | None:
+        """The Hessian factored by the last fit, if it was at these weights and this ``C``.
+
+        The sensitivity contract says the model was fitted on the same data, so a fit whose
+        Hessian does not depend on ``theta`` (ridge) can hand its factorisation over.
+        """
+        cached = getattr(self, "_fit_hessian", None)
+        if cached is None:
+            return None
+        C, fit_weight, solver = cached
+        same = C == self.C and np.array_equal(fit_weight, weight)
+        return solver if same else None
+
     def weight_sensitivity(
         self,
         X: np.ndarray,
@@ -154,7 +167,7 @@ class PrimalLinearModel(BinaryClassifier):
         ``gram`` optionally passes the precomputed ``X X^T`` (sample-space solve).
         """
         X, signed, weight = check_fit_input(X, y, sample_weight)
-        solver = self._hessian_solver(X, signed, weight, gram)
+        solver = self._solver_from_fit(weight) or self._hessian_solver(X, signed, weight, gram)
         slope = self.margin_loss.first_derivative(
             signed[directions], self.decision_function(X[directions])
         )
@@ -296,4 +309,5 @@ class RidgeClassifier(PrimalLinearModel):
         self._set_theta(np.zeros(X.shape[1] + 1))  # the Hessian does not depend on theta
         solver = self._hessian_solver(X, signed, weight, gram)
         self._set_theta(solver.solve(_with_bias(X).T @ (2.0 * self.C * weight * signed)))
+        self._fit_hessian = (self.C, weight.copy(), solver)
         return self

@@ -74,6 +74,7 @@ class DualSolution:
     intercept: float
     converged: bool
     n_iter: int
+    kkt: KKTFactor | None = None
 
 
 class KKTFactor:
@@ -211,7 +212,8 @@ def solve_dual_active_set(
         Q_ss = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
         rhs_s = 1.0 - y[free] * (K[np.ix_(free, bounded)] @ (upper[bounded] * y[bounded]))
         rhs_eq = -float(y[bounded] @ upper[bounded])
-        alpha_s, intercept_arr = kkt_factor(Q_ss, y[free]).solve(rhs_s, rhs_eq)
+        kkt = kkt_factor(Q_ss, y[free])
+        alpha_s, intercept_arr = kkt.solve(rhs_s, rhs_eq)
         alpha[free] = alpha_s
         intercept = float(intercept_arr)
         m = dual_margins(K, y, alpha, intercept)
@@ -228,7 +230,7 @@ def solve_dual_active_set(
             break
         if not (to_zero.any() or to_upper.any() or enter.any()):
             alpha[free] = np.clip(alpha[free], 0.0, upper[free])
-            return DualSolution(alpha, intercept, True, iteration)
+            return DualSolution(alpha, intercept, True, iteration, kkt)
         state = margin.tobytes() + error.tobytes()
         single_moves = single_moves or state in seen
         seen.add(state)
@@ -362,6 +364,8 @@ class KernelSVM(BinaryClassifier):
         self.support_vectors_ = X[self.support_]
         self.exact_ = solution.converged
         self.solver_ = solver
+        # The final KKT factor, reused by weight_sensitivity when its margin set matches.
+        self._kkt = (np.flatnonzero(dual_sets(solution.alpha, upper)[0]), solution.kkt)
 
     # --- predictions -----------------------------------------------------------------------
     def decision_from_gram(self, K_eval: np.ndarray) -> np.ndarray:
@@ -420,7 +424,7 @@ class KernelSVM(BinaryClassifier):
         _, error = dual_sets(self.alpha_, self.upper_)
         entering = error[directions] | ((self.upper_[directions] == 0) & (m[directions] < 0))
         moving = directions[entering]
-        kkt = kkt_factor(np.outer(signed[free], signed[free]) * K[np.ix_(free, free)], signed[free])
+        kkt = self._kkt_for(free, K, signed)
         rhs_s = -self.C * np.outer(signed[free], signed[moving]) * K[np.ix_(free, moving)]
         d_alpha, d_intercept = kkt.solve(rhs_s, -self.C * signed[moving])
         if not self._one_sided_feasible(free, d_alpha.sum(axis=1)):
@@ -434,6 +438,15 @@ class KernelSVM(BinaryClassifier):
             + d_intercept
         )
         return WeightSensitivity(decision, kkt.damping, kkt.condition_number)
+
+    def _kkt_for(self, free: np.ndarray, K: np.ndarray, signed: np.ndarray) -> KKTFactor:
+        """The KKT factor over ``free``: the fit's own when its margin set is the same."""
+        fit_free, fit_kkt = getattr(self, "_kkt", (None, None))
+        if fit_kkt is not None and np.array_equal(fit_free, free):
+            return fit_kkt
+        return kkt_factor(
+            np.outer(signed[free], signed[free]) * K[np.ix_(free, free)], signed[free]
+        )
 
     def _margins_from_gram(self, K: np.ndarray, signed: np.ndarray) -> np.ndarray:
         return dual_margins(K, signed, self.alpha_, self.intercept_)

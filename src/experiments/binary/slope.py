@@ -7,10 +7,11 @@ trigger, fit the model on the clean points (``beta = 0``), compute the exact lea
 ``s = d L_bt / d beta`` and its pairwise influences, fit the poisoned model (``beta = 1``) and
 the model of the unpoisoned training set, and record clean and backdoor accuracy.
 
-One grid task is a (pair, trigger, classifier, gamma) sweep over the ``C`` grid and the seeds:
-``C`` runs in increasing order with warm starts (the previous optimum is the next start),
-kernel matrices are computed once per seed, and the clean-data model once per task. A task
-returns one row per (C, seed). Example::
+One grid task is a (pair, trigger, classifier, gamma, seed) sweep over the ``C`` grid: ``C``
+runs in increasing order with warm starts (the previous optimum is the next start) and the
+kernel (Gram) matrix is computed once. The model of the unpoisoned training set does not
+depend on the seed; each worker process computes its ``C`` sweep once and reuses it. A task
+returns one row per ``C``. Example::
 
     python -m backdoor_curves.experiments.binary.slope --dataset mnist -pair 7-1 -clf svm \\
         -trigger_size 3 --n-jobs 2
@@ -22,7 +23,7 @@ import argparse
 import functools
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ SLOPE_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class SlopeTask:
-    """One grid task: a classifier (and gamma) swept over ``C_values`` and ``seeds``."""
+    """One grid task: a classifier (and gamma) swept over ``C_values`` for one seed."""
 
     data: DataRequest
     features: str
@@ -77,7 +78,7 @@ class SlopeTask:
     clf: ClassifierName
     gamma: float | None
     C_values: tuple[float, ...]
-    seeds: tuple[int, ...]
+    seed: int | None
 
 
 def _gram(task: SlopeTask, A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
@@ -104,18 +105,23 @@ class _Evaluator:
         return self._kernels.get(name) if len(self._kernels) > 1 else None
 
 
-def _clean_model_accuracy(
-    task: SlopeTask, X: np.ndarray, y: np.ndarray, problem: PoisonedProblem
-) -> dict[float, float]:
-    """Clean test accuracy of the model fitted on the unpoisoned training set, per ``C``."""
+@functools.lru_cache(maxsize=16)
+def _clean_model_accuracy(task: SlopeTask, data_dir: str | None) -> dict[float, float]:
+    """Clean test accuracy of the model fitted on the unpoisoned training set, per ``C``.
+
+    ``task.seed`` must be None: the result is shared by every seed (and cached per process).
+    """
+    pair_task = load_pair_cached(task.data, data_dir)
+    X = to_features(pair_task.X_train, task.features)
+    X_test = to_features(pair_task.X_test, task.features)
     model = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
     gram = _gram(task, X)
-    evaluator = _Evaluator(task, X, gram, train=X, test=problem.X_test)
+    evaluator = _Evaluator(task, X, gram, train=X, test=X_test)
     result = {}
     for C in sorted(task.C_values):
         model.C = C
-        fit_model(model, X, y, gram=gram)
-        result[C] = accuracy(problem.y_test, evaluator.predict(model, "test"))
+        fit_model(model, X, np.asarray(pair_task.y_train), gram=gram)
+        result[C] = accuracy(pair_task.y_test, evaluator.predict(model, "test"))
     return result
 
 
@@ -218,19 +224,16 @@ def _identity_columns(task: SlopeTask, source: str) -> dict[str, object]:
 
 def run_slope_task(task: SlopeTask, *, data_dir: str | None = None) -> list[dict[str, object]]:
     """Compute one grid task (see the module docstring); rows follow ``SLOPE_COLUMNS``."""
+    if task.seed is None:
+        raise ValueError("a slope task needs a seed")
     pair_task = load_pair_cached(task.data, data_dir)
-    X_clean = to_features(pair_task.X_train, task.features)
-    rows: list[dict[str, object]] = []
-    clean_acc: dict[float, float] | None = None
-    for seed in task.seeds:
-        problem = poisoned_problem(
-            pair_task, task.trigger, task.poison_fraction, seed, task.features
-        )
-        if clean_acc is None:
-            clean_acc = _clean_model_accuracy(task, X_clean, np.asarray(pair_task.y_train), problem)
-        for row in _seed_rows(task, problem, clean_acc, seed, pair_task.source):
-            row["n_train"], row["n_test"] = pair_task.n_train, pair_task.n_test
-            rows.append(row)
+    problem = poisoned_problem(
+        pair_task, task.trigger, task.poison_fraction, task.seed, task.features
+    )
+    clean_acc = _clean_model_accuracy(replace(task, seed=None), data_dir)
+    rows = _seed_rows(task, problem, clean_acc, task.seed, pair_task.source)
+    for row in rows:
+        row["n_train"], row["n_test"] = pair_task.n_train, pair_task.n_test
     return rows
 
 
@@ -368,11 +371,12 @@ def _tasks(
         C_values = args.C_values or config.slope_grid.C_values(clf)
         gammas = (args.gamma_values or config.slope_grid.rbf_gamma) if clf.uses_gamma else (None,)
         for gamma in gammas:
-            tasks.append(
+            tasks += [
                 SlopeTask(
-                    request, config.features, trigger, fraction, clf, gamma, tuple(C_values), seeds
+                    request, config.features, trigger, fraction, clf, gamma, tuple(C_values), seed
                 )
-            )
+                for seed in seeds
+            ]
     return tasks
 
 
