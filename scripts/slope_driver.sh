@@ -2,8 +2,9 @@
 # Shared body of run_mnist.sh, run_cifar.sh and run_imagenette.sh: source it after setting
 #   DATASET  dataset name for --dataset and results/<dir>
 #   RESULTS  results folder (results/mnist, ...)
-#   JOBS     associative array: job name -> slope-driver arguments ("" for the special job "all")
-#   ALL_JOBS the jobs "all" runs, in order
+#   JOBS     associative array: job name -> slope-driver arguments
+#   ALL_RUNS the driver argument lists that "all" runs, in order (pairs of one trigger share
+#            one invocation, so the worker pool and its caches are reused)
 #   HELP     text printed by --help
 # It bootstraps the environment, runs the job(s) with the slope driver, then draws the figures.
 
@@ -33,20 +34,19 @@ source scripts/bootstrap.sh
 # Extra arguments (e.g. --data-dir, --n-jobs 4, --force, --quiet) go to every run; the
 # default runs one worker per core.
 default_jobs="$(nproc 2>/dev/null || echo 1)"
-_run_job() {
-    local name="$1"
+_run_slope() {
+    local job_args="$1"
     shift
-    echo "[$DATASET] job $name" >&2
-    # shellcheck disable=SC2086  # JOBS entries are word lists on purpose
+    # shellcheck disable=SC2086  # job arguments are word lists on purpose
     "$PYTHON" -m backdoor_curves.experiments.binary.slope --dataset "$DATASET" \
-        --n-jobs "$default_jobs" ${JOBS[$name]} "$@"
+        --n-jobs "$default_jobs" $job_args "$@"
 }
 
 if [ "$job" = all ]; then
-    for name in "${ALL_JOBS[@]}"; do
-        _run_job "$name" "$@"
+    for run in "${ALL_RUNS[@]}"; do
+        _run_slope "$run" "$@"
     done
 else
-    _run_job "$job" "$@"
+    _run_slope "${JOBS[$job]}" "$@"
 fi
 "$PYTHON" -m backdoor_curves.plots "$RESULTS" --only slope

@@ -165,16 +165,21 @@ class SampleSpaceHessian:
         self, X: np.ndarray, curvature: np.ndarray, gram: np.ndarray | None = None
     ) -> None:
         active = curvature > 0
+        everyone = bool(active.all())
         root = np.sqrt(curvature[active])
-        self._R = X[active] * root[:, None]
-        if gram is None:
-            inner = self._R @ self._R.T
-        else:
-            inner = gram[np.ix_(active, active)] * np.outer(root, root)
-        self._factor = damped_cholesky(np.eye(root.size) + inner)
+        # R = diag(root) X_active is never formed: R v = root * (X_active v).
+        self._X = X if everyone else X[active]
         self._root = root
-        m_inv_root = self._factor.solve(root) if root.size else root
-        schur = float(root @ m_inv_root)
+        if gram is None:
+            system = (self._X * root[:, None]) @ (self._X * root[:, None]).T
+        else:
+            system = gram * root if everyone else gram[np.ix_(active, active)] * root
+            system *= root[:, None]
+        system.flat[:: root.size + 1] += 1.0
+        self._factor = damped_cholesky(system)
+        self._coupling = self._X.T @ curvature[active]  # u = X^T c, the weight-bias block
+        self._a_inv_coupling = self._solve_weights(self._coupling)
+        schur = float(root @ self._factor.solve(root)) if root.size else 0.0
         scale = float(curvature.sum()) or 1.0
         self.damping = self._factor.damping
         if schur <= 1e-12 * scale:
@@ -184,17 +189,17 @@ class SampleSpaceHessian:
         self.condition_number = self._factor.condition_number
 
     def _solve_weights(self, rhs: np.ndarray) -> np.ndarray:
+        """Apply ``A^{-1} = I - R^T M^{-1} R`` to a vector or matrix."""
         if self._root.size == 0:
             return rhs
-        return rhs - self._R.T @ self._factor.solve(self._R @ rhs)
+        root = self._root if rhs.ndim == 1 else self._root[:, None]
+        return rhs - self._X.T @ (root * self._factor.solve(root * (self._X @ rhs)))
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve ``H z = rhs``; ``rhs`` has shape (d+1,) or (d+1, k)."""
         matrix = rhs.reshape(rhs.shape[0], -1)
         rhs_w, rhs_b = matrix[:-1], matrix[-1]
-        coupling = self._R.T @ self._root  # u = X^T c, the weight-bias block of H
         a_inv_rhs = self._solve_weights(rhs_w)
-        a_inv_coupling = self._solve_weights(coupling)
-        z_b = (rhs_b - coupling @ a_inv_rhs) / self._schur
-        z_w = a_inv_rhs - np.outer(a_inv_coupling, z_b)
+        z_b = (rhs_b - self._coupling @ a_inv_rhs) / self._schur
+        z_w = a_inv_rhs - np.outer(self._a_inv_coupling, z_b)
         return np.vstack([z_w, z_b[None, :]]).reshape(rhs.shape)

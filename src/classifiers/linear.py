@@ -140,7 +140,7 @@ class PrimalLinearModel(BinaryClassifier):
         raise ValueError(f"unknown hessian method {method!r}; valid: auto, dense, sample")
 
     def _solver_from_fit(self, weight: np.ndarray) -> DenseHessian | SampleSpaceHessian | None:
-        """The Hessian factored by the last fit, if it was at these weights and this ``C``.
+        """Return the Hessian factored by the last fit, if it was at these weights and this ``C``.
 
         The sensitivity contract says the model was fitted on the same data, so a fit whose
         Hessian does not depend on ``theta`` (ridge) can hand its factorisation over.

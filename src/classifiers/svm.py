@@ -440,7 +440,7 @@ class KernelSVM(BinaryClassifier):
         return WeightSensitivity(decision, kkt.damping, kkt.condition_number)
 
     def _kkt_for(self, free: np.ndarray, K: np.ndarray, signed: np.ndarray) -> KKTFactor:
-        """The KKT factor over ``free``: the fit's own when its margin set is the same."""
+        """Return the KKT factor over ``free``: the fit's own when its margin set is the same."""
         fit_free, fit_kkt = getattr(self, "_kkt", (None, None))
         if fit_kkt is not None and np.array_equal(fit_free, free):
             return fit_kkt

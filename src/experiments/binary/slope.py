@@ -442,4 +442,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run main() from the importable module, not from __main__, so that process pools
+    # pickle the worker function by reference.
+    from backdoor_curves.experiments.binary import slope
+
+    raise SystemExit(slope.main())
