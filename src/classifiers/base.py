@@ -18,6 +18,7 @@ product of its weight vectors (for the parameter deviation).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from backdoor_curves.classifiers.losses import MarginLoss, get_loss, to_signed
 
-__all__ = ["BinaryClassifier", "WeightSensitivity", "check_fit_input"]
+__all__ = ["BinaryClassifier", "WeightSensitivity", "check_beta_path", "check_fit_input"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,30 @@ def check_fit_input(
     return X, signed, weight
 
 
+def check_beta_path(X: np.ndarray, is_poison: np.ndarray, betas: Sequence[float]) -> np.ndarray:
+    """Validate a beta path; return the poison mask as a bool array.
+
+    Raises
+    ------
+    ValueError
+        Empty grid, a beta outside [0, 1], or a mask of the wrong shape / with no poison.
+    """
+    is_poison = np.asarray(is_poison)
+    if is_poison.dtype != bool or is_poison.shape != (np.shape(X)[0],):
+        raise ValueError(
+            f"is_poison must be a bool mask of shape ({np.shape(X)[0]},), "
+            f"got {is_poison.dtype} {is_poison.shape}"
+        )
+    if not is_poison.any():
+        raise ValueError("is_poison flags no training point; a beta path needs poisons")
+    if len(betas) == 0:
+        raise ValueError("the beta grid is empty")
+    bad = [b for b in betas if not (np.isfinite(b) and 0.0 <= b <= 1.0)]
+    if bad:
+        raise ValueError(f"beta values must lie in [0, 1], got {bad}")
+    return is_poison
+
+
 class BinaryClassifier(ABC):
     """Base class of the binary models (see the module docstring for the objective).
 
@@ -110,8 +135,65 @@ class BinaryClassifier(ABC):
 
     # --- estimator contract ----------------------------------------------------------------
     @abstractmethod
-    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Self:
-        """Minimise the weighted objective on ``X`` (n, d) and binary labels ``y`` in {0, 1}."""
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        gram: np.ndarray | None = None,
+    ) -> Self:
+        """Minimise the weighted objective on ``X`` (n, d) and binary labels ``y`` in {0, 1}.
+
+        ``gram`` optionally passes the precomputed kernel matrix ``self.kernel(X, X)``.
+        """
+
+    @abstractmethod
+    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Return the model's kernel ``k(A_i, B_j)`` (``A B^T`` for the linear models)."""
+
+    def beta_path(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        is_poison: np.ndarray,
+        betas: Sequence[float],
+        *,
+        gram: np.ndarray | None = None,
+    ) -> Iterator[Self]:
+        """Follow the optimum ``theta*(beta)`` along a grid of poison weights.
+
+        The weights are ``s_i = 1`` for clean points and ``beta`` for poisons. Each fit starts
+        from the previous optimum (the incremental learning of the paper); models with a
+        closed-form path override this. The model itself is refitted and yielded after each
+        ``beta``: copy what you need before advancing the iterator.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Poisoned training set.
+        y : ndarray of shape (n_samples,)
+            Binary labels in {0, 1}.
+        is_poison : ndarray of shape (n_samples,), bool
+            Poison mask.
+        betas : sequence of float
+            Poison weights in [0, 1], visited in the given order (increasing is fastest).
+        gram : ndarray of shape (n_samples, n_samples), optional
+            Precomputed ``self.kernel(X, X)``.
+
+        Yields
+        ------
+        BinaryClassifier
+            ``self``, fitted at the current ``beta``.
+        """
+        is_poison = check_beta_path(X, is_poison, betas)
+        warm = getattr(self, "warm_start", None)
+        self.warm_start = True
+        try:
+            for beta in betas:
+                yield self.fit(X, y, np.where(is_poison, beta, 1.0), gram=gram)
+        finally:
+            self.warm_start = warm
 
     @abstractmethod
     def decision_function(self, X: np.ndarray) -> np.ndarray:

@@ -18,11 +18,17 @@ stationarity condition: ``d theta / d s_j = -H^{-1} C loss'(f_j) x1_j``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import ClassVar, Literal, Self
 
 import numpy as np
 
-from backdoor_curves.classifiers.base import BinaryClassifier, WeightSensitivity, check_fit_input
+from backdoor_curves.classifiers.base import (
+    BinaryClassifier,
+    WeightSensitivity,
+    check_beta_path,
+    check_fit_input,
+)
 from backdoor_curves.classifiers.linalg import DenseHessian, SampleSpaceHessian
 
 __all__ = ["LogisticClassifier", "PrimalLinearModel", "RidgeClassifier"]
@@ -311,3 +317,46 @@ class RidgeClassifier(PrimalLinearModel):
         self._set_theta(solver.solve(_with_bias(X).T @ (2.0 * self.C * weight * signed)))
         self._fit_hessian = (self.C, weight.copy(), solver)
         return self
+
+    def beta_path(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        is_poison: np.ndarray,
+        betas: Sequence[float],
+        *,
+        gram: np.ndarray | None = None,
+    ) -> Iterator[Self]:
+        """Exact ridge path ``theta*(beta)`` for every beta from one factorisation.
+
+        With ``A = Lambda + 2C X1_c^T X1_c`` (the clean Hessian, factored once),
+        ``U = sqrt(2C) X1_P^T`` and the right-hand sides ``b0 = 2C X1_c^T y_c``,
+        ``b1 = 2C X1_P^T y_P``, the optimum solves ``(A + beta U U^T) theta = b0 + beta b1``.
+        Woodbury and one eigendecomposition ``U^T A^{-1} U = Q diag(l) Q^T`` give, for each
+        beta in O(n_poison (d + n_poison)),
+
+            theta(beta) = theta0 + beta t1 - V Q diag(beta / (1 + beta l)) Q^T (a0 + beta a1)
+
+        with ``theta0 = A^{-1} b0``, ``t1 = A^{-1} b1``, ``V = A^{-1} U``, ``a = U^T t``.
+        See :meth:`BinaryClassifier.beta_path` for the parameters.
+        """
+        is_poison = check_beta_path(X, is_poison, betas)
+        self._validate_hyperparameters()
+        clean_weight = (~is_poison).astype(np.float64)
+        X, signed, _ = check_fit_input(X, y, clean_weight)
+        self._set_theta(np.zeros(X.shape[1] + 1))  # the Hessian does not depend on theta
+        solver = self._hessian_solver(X, signed, clean_weight, _checked_gram(gram, X))
+        X1 = _with_bias(X)
+        U = np.sqrt(2.0 * self.C) * X1[is_poison].T
+        V = solver.solve(U)
+        eigenvalues, Q = np.linalg.eigh(U.T @ V)
+        theta0 = solver.solve(X1.T @ (2.0 * self.C * clean_weight * signed))
+        t1 = solver.solve(X1[is_poison].T @ (2.0 * self.C * signed[is_poison]))
+        VQ = V @ Q
+        qa0, qa1 = Q.T @ (U.T @ theta0), Q.T @ (U.T @ t1)
+        for beta in betas:
+            shrink = beta / (1.0 + beta * eigenvalues)
+            self._set_theta(theta0 + beta * t1 - VQ @ (shrink * (qa0 + beta * qa1)))
+            weight = np.where(is_poison, beta, 1.0)
+            self._fit_hessian = (self.C, weight, solver) if beta == 0 else None
+            yield self
