@@ -15,13 +15,17 @@ import numpy as np
 from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
+from backdoor_curves.classifiers.registry import ClassifierName, make_classifier
+from backdoor_curves.classifiers.svm import KernelSVM, LinearSVM
 from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
 
 __all__ = [
     "DataRequest",
+    "Evaluator",
     "PoisonedProblem",
     "fit_model",
     "load_pair_cached",
+    "model_gram",
     "poisoned_problem",
     "to_features",
     "trigger_columns",
@@ -127,6 +131,58 @@ def fit_model(
 ) -> BinaryClassifier:
     """Fit ``model``, passing a precomputed kernel matrix ``model.kernel(X, X)`` if given."""
     return model.fit(X, y, sample_weight, gram=gram)  # type: ignore[call-arg]  # all models take gram
+
+
+def model_gram(
+    clf: ClassifierName, gamma: float | None, A: np.ndarray, B: np.ndarray | None = None
+) -> np.ndarray:
+    """Kernel matrix ``k(A, B)`` of a classifier (linear ``A B^T`` except for svm-rbf)."""
+    kernel = make_classifier(clf, 1.0, gamma).kernel
+    return kernel(A, A if B is None else B)
+
+
+class Evaluator:
+    """Scores of fitted models on fixed point sets, reusing kernel matrices.
+
+    For kernel models (the RBF SVM) the kernels between each set and the training set are
+    computed once and every model's scores come from them; the linear models score
+    directly (``X w + b`` is cheaper than any kernel). The training set itself is the set
+    ``"train"``, scored from the training Gram matrix.
+
+    Parameters
+    ----------
+    model : BinaryClassifier
+        Any model of the kind that will be evaluated (decides whether kernels pay off).
+    X_train : ndarray of shape (n_train, n_features)
+        Training inputs.
+    gram : ndarray of shape (n_train, n_train)
+        ``model.kernel(X_train, X_train)``.
+    **sets : ndarray
+        Named evaluation sets, e.g. ``test=X_test``.
+    """
+
+    def __init__(
+        self, model: BinaryClassifier, X_train: np.ndarray, gram: np.ndarray, **sets: np.ndarray
+    ) -> None:
+        self._sets = {"train": X_train, **sets}
+        self._kernels: dict[str, np.ndarray] = {}
+        if isinstance(model, KernelSVM) and not isinstance(model, LinearSVM):
+            self._kernels = {"train": gram}
+            self._kernels |= {name: model.kernel(X, X_train) for name, X in sets.items()}
+
+    def decision(self, model: BinaryClassifier, name: str) -> np.ndarray:
+        """Scores ``f(x)`` of ``model`` on the set called ``name``."""
+        if name in self._kernels:
+            return model.decision_from_gram(self._kernels[name])  # type: ignore[attr-defined]
+        return model.decision_function(self._sets[name])
+
+    def predict(self, model: BinaryClassifier, name: str) -> np.ndarray:
+        """Predicted labels in {0, 1} on the set called ``name``."""
+        return (self.decision(model, name) > 0).astype(np.int64)
+
+    def sensitivity_options(self, name: str) -> dict[str, np.ndarray]:
+        """``eval_gram`` for ``weight_sensitivity`` on set ``name`` (kernel models only)."""
+        return {"eval_gram": self._kernels[name]} if name in self._kernels else {}
 
 
 def trigger_slug(trigger: TriggerSpec) -> str:

@@ -34,9 +34,11 @@ from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.registry import ClassifierName, make_classifier, parse_classifier
 from backdoor_curves.experiments.common import (
     DataRequest,
+    Evaluator,
     PoisonedProblem,
     fit_model,
     load_pair_cached,
+    model_gram,
     poisoned_problem,
     to_features,
     trigger_columns,
@@ -81,30 +83,6 @@ class SlopeTask:
     seed: int | None
 
 
-def _gram(task: SlopeTask, A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
-    """Kernel matrix ``k(A, B)`` of the task's model (linear for svm, logistic, ridge)."""
-    kernel = make_classifier(task.clf, 1.0, task.gamma).kernel  # type: ignore[attr-defined]
-    return kernel(A, A if B is None else B)
-
-
-class _Evaluator:
-    """Predictions on fixed sets; the RBF SVM reuses precomputed test-train kernels."""
-
-    def __init__(self, task: SlopeTask, X_train: np.ndarray, gram: np.ndarray, **sets: np.ndarray):
-        self._sets = sets
-        self._kernels = {"train": gram}
-        if task.clf.uses_gamma:
-            self._kernels |= {name: _gram(task, X, X_train) for name, X in sets.items()}
-
-    def predict(self, model: BinaryClassifier, name: str) -> np.ndarray:
-        if name in self._kernels and hasattr(model, "decision_from_gram"):
-            return (model.decision_from_gram(self._kernels[name]) > 0).astype(np.int64)
-        return model.predict(self._sets[name])
-
-    def kernel(self, name: str) -> np.ndarray | None:
-        return self._kernels.get(name) if len(self._kernels) > 1 else None
-
-
 @functools.lru_cache(maxsize=16)
 def _clean_model_accuracy(task: SlopeTask, data_dir: str | None) -> dict[float, float]:
     """Clean test accuracy of the model fitted on the unpoisoned training set, per ``C``.
@@ -115,8 +93,8 @@ def _clean_model_accuracy(task: SlopeTask, data_dir: str | None) -> dict[float, 
     X = to_features(pair_task.X_train, task.features)
     X_test = to_features(pair_task.X_test, task.features)
     model = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
-    gram = _gram(task, X)
-    evaluator = _Evaluator(task, X, gram, train=X, test=X_test)
+    gram = model_gram(task.clf, task.gamma, X)
+    evaluator = Evaluator(model, X, gram, test=X_test)
     result = {}
     for C in sorted(task.C_values):
         model.C = C
@@ -142,21 +120,14 @@ def _seed_rows(
     task: SlopeTask, problem: PoisonedProblem, clean_acc: dict[float, float], seed: int, source: str
 ) -> list[dict[str, object]]:
     """Rows of one seed: the ``C`` sweep with warm starts, in increasing ``C``."""
-    gram = _gram(task, problem.X_train)
-    evaluator = _Evaluator(
-        task,
-        problem.X_train,
-        gram,
-        train=problem.X_train,
-        test=problem.X_test,
-        backdoor=problem.X_backdoor,
-    )
-    sensitivity_options: dict[str, np.ndarray | None] = {"gram": gram}
-    if task.clf.uses_gamma:
-        sensitivity_options["eval_gram"] = evaluator.kernel("backdoor")
-    clean_weight = (~problem.is_poison).astype(np.float64)
     at_zero = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
     at_one = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
+    gram = model_gram(task.clf, task.gamma, problem.X_train)
+    evaluator = Evaluator(
+        at_zero, problem.X_train, gram, test=problem.X_test, backdoor=problem.X_backdoor
+    )
+    sensitivity_options = {"gram": gram, **evaluator.sensitivity_options("backdoor")}
+    clean_weight = (~problem.is_poison).astype(np.float64)
     rows = []
     for C in sorted(task.C_values):
         watch = _Stopwatch()
