@@ -1,0 +1,504 @@
+"""End-to-end tests of the slope driver (SPEC 5.1, 6): table, manifest, flags, errors, resume.
+
+Every run is tiny (pair 7-1 of the embedded MNIST digits, 60 train / 30 test points, two
+seeds, two ``C`` values, one RBF ``gamma``) and goes through ``main([...])`` in this process,
+so the digits are loaded once per process. The shell driver is only run for its cheap paths
+(``--help`` and an unknown job), which exit before the environment bootstrap.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backdoor_curves.experiments.binary import slope
+from backdoor_curves.experiments.config import smoke_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+REQUIRED_COLUMNS = (
+    "dataset", "data_source", "pair", "n_train", "n_test", "trigger", "trigger_size",
+    "trigger_eps", "clf", "C", "gamma", "seed", "poison_fraction", "clean_acc_clean_model",
+    "clean_acc", "backdoor_acc", "train_acc", "slope", "theta", "influence_mean",
+    "influence_abs_mean", "backdoor_loss", "damping", "condition_number", "status", "seconds",
+)  # fmt: skip
+TIMING_COLUMNS = ("seconds", "fit_seconds", "influence_seconds", "eval_seconds")
+ACCURACY_COLUMNS = ("clean_acc_clean_model", "clean_acc", "backdoor_acc", "train_acc")
+
+LINEAR = ("svm", "logistic", "ridge")
+N_TRAIN, N_TEST = 60, 30
+SEEDS = (1, 2)
+C_VALUES = ("0.01", "1.0")
+GAMMAS = ("0.005",)
+# 3 linear classifiers x 2 seeds + svm-rbf x 1 gamma x 2 seeds; each task sweeps C.
+N_TASKS = len(LINEAR) * len(SEEDS) + len(GAMMAS) * len(SEEDS)
+RUN_NAME = "7-1_badnet3"
+
+
+def grid_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
+    """Driver arguments of the tiny reference grid (all four classifiers)."""
+    return [
+        "-pair", "7-1",
+        "-clf", "svm,svm-rbf,logistic,ridge",
+        "--n-train", str(N_TRAIN),
+        "--n-test", str(N_TEST),
+        "--seeds", ",".join(map(str, SEEDS)),
+        "--C", ",".join(C_VALUES),
+        "--gamma", ",".join(GAMMAS),
+        "--data-dir", str(data_dir),
+        "--out-dir", str(out_dir),
+        "--quiet",
+        *extra,
+    ]  # fmt: skip
+
+
+def exit_status(argv: Sequence[str]) -> int:
+    """Return what ``main`` returns, or the status of argparse's ``SystemExit``."""
+    try:
+        return slope.main(list(argv))
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+def read_text_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file, every cell as written."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], rows[1:]
+
+
+def without_timing(path: Path) -> list[list[str]]:
+    """Rows of ``results.csv`` as text, header first, without the timing columns."""
+    header, rows = read_text_rows(path)
+    keep = [i for i, name in enumerate(header) if name not in TIMING_COLUMNS]
+    return [[line[i] for i in keep] for line in [header, *rows]]
+
+
+def frame_without_timing(path: Path) -> pd.DataFrame:
+    """The table as pandas reads it, without the timing columns, sorted by task and C."""
+    table = pd.read_csv(path).drop(columns=list(TIMING_COLUMNS))
+    return table.sort_values(["task_key", "C"], kind="stable").reset_index(drop=True)
+
+
+def assert_same_rows_across_processes(path: Path, reference: Path) -> None:
+    """Same rows up to BLAS rounding (worker processes may use other thread counts)."""
+    pd.testing.assert_frame_equal(
+        frame_without_timing(path), frame_without_timing(reference), rtol=1e-9, atol=1e-12
+    )
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty data folder: full MNIST is absent, so the embedded digits are used."""
+    return tmp_path_factory.mktemp("no-mnist")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """Results folder of one uninterrupted in-process run of the reference grid (read only)."""
+    out_dir = tmp_path_factory.mktemp("reference")
+    assert slope.main(grid_args(out_dir, data_dir)) == 0
+    return out_dir / RUN_NAME
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def test_table_has_the_required_columns_and_one_row_per_cell(reference: Path) -> None:
+    header, rows = read_text_rows(reference / "results.csv")
+    assert set(REQUIRED_COLUMNS) <= set(header)
+    assert header == ["task_key", *slope.SLOPE_COLUMNS]
+    cells = [
+        tuple(row[header.index(name)] for name in ("clf", "C", "gamma", "seed")) for row in rows
+    ]
+    expected = {(clf, C, "", str(seed)) for clf in LINEAR for C in C_VALUES for seed in SEEDS}
+    expected |= {("svm-rbf", C, g, str(seed)) for C in C_VALUES for g in GAMMAS for seed in SEEDS}
+    assert len(cells) == len(expected)
+    assert set(cells) == expected
+    assert len({row[0] for row in rows}) == N_TASKS
+
+
+def test_table_values_are_sane(reference: Path) -> None:
+    table = pd.read_csv(reference / "results.csv")
+    assert (table["dataset"] == "mnist").all()
+    assert table["data_source"].str.contains("mnist-embedded").all()
+    assert (table["pair"] == "7-1").all()
+    assert (table["n_train"] == N_TRAIN).all() and (table["n_test"] == N_TEST).all()
+    assert (table["trigger"] == "badnet").all() and (table["trigger_size"] == 3).all()
+    assert table["trigger_eps"].isna().all()
+    assert (table["poison_fraction"] == 0.1).all()
+    assert (table["n_poison"] == round(0.1 * N_TRAIN)).all()
+    for column in ACCURACY_COLUMNS:
+        assert table[column].between(0.0, 1.0).all(), column
+    ok = table["status"] == "ok"
+    assert ok.any()
+    assert np.isfinite(table.loc[ok, "slope"]).all()
+    np.testing.assert_allclose(
+        table.loc[ok, "theta"], -(2 / np.pi) * np.arctan(table.loc[ok, "slope"]), rtol=1e-12
+    )
+    assert not ok[table["slope"].isna()].any()
+    assert (table.loc[ok, "influence_abs_mean"] >= table.loc[ok, "influence_mean"].abs()).all()
+    assert (table["damping"] >= 0).all()
+    assert (table[list(TIMING_COLUMNS)] >= 0).all().all()
+    linear_gamma = table.loc[table["clf"] != "svm-rbf", "gamma"]
+    assert linear_gamma.isna().all()
+
+
+def test_manifest_records_config_versions_source_and_commit(reference: Path) -> None:
+    manifest = json.loads((reference / "manifest.json").read_text(encoding="utf-8"))
+    assert "mnist-embedded" in manifest["data_source"]
+    assert manifest["config"]["driver"] == "slope"
+    assert len(manifest["config"]["tasks"]) == N_TASKS
+    assert manifest["config"]["tasks"][0]["data"]["n_train"] == N_TRAIN
+    assert manifest["versions"]["numpy"] == np.__version__
+    assert manifest["versions"]["pandas"] == pd.__version__
+    assert manifest["timings"]["n_computed"] == N_TASKS
+    assert manifest["columns"] == ["task_key", *slope.SLOPE_COLUMNS]
+    assert "git_commit" in manifest
+    if (REPO_ROOT / ".git").exists():
+        assert re.fullmatch(r"[0-9a-f]{40}", manifest["git_commit"])
+
+
+def test_undefined_slope_is_written_as_nan_with_its_status(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = slope.learning_slope
+    reason = "no margin support vectors"
+
+    def undefined_slope(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)
+        return dataclasses.replace(result, slope=math.nan, theta=math.nan, status=reason)
+
+    monkeypatch.setattr(slope, "learning_slope", undefined_slope)
+    argv = grid_args(tmp_path, data_dir, "-clf", "svm", "--seeds", "1")
+    assert slope.main(argv) == 0
+    table = pd.read_csv(tmp_path / RUN_NAME / "results.csv")
+    assert len(table) == len(C_VALUES)
+    assert (table["status"] == reason).all()
+    assert table["slope"].isna().all() and table["theta"].isna().all()
+    assert table["clean_acc"].between(0.0, 1.0).all()
+
+
+def test_smoke_profile_runs_its_grid(tmp_path: Path, data_dir: Path) -> None:
+    config = smoke_config()
+    argv = ["--profile", "smoke", "--data-dir", str(data_dir), "--out-dir", str(tmp_path)]
+    assert slope.main([*argv, "--quiet"]) == 0
+    (pair,) = config.pairs
+    table = pd.read_csv(tmp_path / f"{pair}_badnet3" / "results.csv")
+    grid = config.slope_grid
+    n_linear = len(LINEAR) * len(grid.linear_C)
+    assert len(table) == len(config.seeds) * (n_linear + len(grid.rbf_C) * len(grid.rbf_gamma))
+    assert set(table["seed"]) == set(config.seeds)
+    assert (table["n_train"] == config.n_train).all() and (table["n_test"] == config.n_test).all()
+
+
+# ------------------------------------------------------------------------------ flags
+
+
+def small_run_args(out_dir: Path, data_dir: Path) -> list[str]:
+    return [
+        "--n-train", str(N_TRAIN), "--n-test", str(N_TEST), "--seeds", "1", "--C", "1",
+        "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--quiet",
+    ]  # fmt: skip
+
+
+def test_original_single_dash_command_works(tmp_path: Path, data_dir: Path) -> None:
+    original = ["-pair", "7-1", "-clf", "svm", "-trigger_size", "3", "-ppoison", "0.1"]
+    argv = [*original, "--save_results", *small_run_args(tmp_path, data_dir)]
+    assert slope.main(argv) == 0
+    table = pd.read_csv(tmp_path / RUN_NAME / "results.csv")
+    assert len(table) == 1
+    assert table.loc[0, "clf"] == "svm" and table.loc[0, "pair"] == "7-1"
+    assert table.loc[0, "trigger_size"] == 3 and table.loc[0, "poison_fraction"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        ["-pair", "3-0", "-clf", "ridge", "-trigger_size", "4", "-ppoison", "0.2"],
+        ["-pair=3-0", "-clf=ridge", "-trigger_size=4", "-ppoison=0.2"],
+        ["--pair", "3-0", "--clf", "ridge", "--trigger-size", "4", "--poison-fraction", "0.2"],
+    ],
+    ids=["single-dash", "single-dash-equals", "double-dash"],
+)
+def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_dir: Path) -> None:
+    assert slope.main([*spelling, *small_run_args(tmp_path, data_dir)]) == 0
+    table = pd.read_csv(tmp_path / "3-0_badnet4" / "results.csv")
+    assert len(table) == 1
+    assert table.loc[0, "pair"] == "3-0" and table.loc[0, "clf"] == "ridge"
+    assert table.loc[0, "trigger_size"] == 4 and table.loc[0, "poison_fraction"] == 0.2
+    assert table.loc[0, "n_poison"] == round(0.2 * N_TRAIN)
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def assert_one_line_error(
+    argv: list[str], needle: str, out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``argv`` exits with 2, one stderr line naming ``needle``, and creates no ``out_dir``."""
+    capsys.readouterr()
+    assert exit_status(argv) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert needle in lines[0]
+    assert not out_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["-pair", "7-7"], "7-7"),
+        (["-pair", "7-12"], "7-12"),
+        (["-pair", "7-1,x"], "'x'"),
+        (["-clf", "foo"], "foo"),
+        (["-ppoison", "1.5"], "1.5"),
+        (["-ppoison", "0"], "got 0.0"),
+        (["-trigger_size", "40"], "40"),
+        (["--C", "abc"], "abc"),
+        (["--C", "0"], "[0.0]"),
+        (["--gamma", "-1"], "[-1.0]"),
+        (["--seeds", "x"], "'x'"),
+        (["--n-test", "100000"], "100000"),
+        (["--n-jobs", "0"], "got 0"),
+        (["--scheduler", "tcp://127.0.0.1:1"], "tcp://127.0.0.1:1"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    flags: list[str],
+    needle: str,
+    tmp_path: Path,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out_dir = tmp_path / "out"
+    argv = [*grid_args(out_dir, data_dir), *flags]
+    assert_one_line_error(argv, needle, out_dir, capsys)
+
+
+def test_unwritable_out_dir_is_one_line_and_writes_nothing(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file\n", encoding="utf-8")
+    out_dir = blocker / "out"
+    assert_one_line_error(grid_args(out_dir, data_dir), str(out_dir), out_dir, capsys)
+    assert blocker.read_text(encoding="utf-8") == "a file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="duplicate seeds/classifiers are only caught by run_grid after check_writable "
+    "created the results folder, and the message shows the task key, not the repeated value",
+)
+@pytest.mark.parametrize(
+    ("flags", "needle"), [(["--seeds", "1,1"], "1,1"), (["-clf", "svm,svm"], "svm,svm")]
+)
+def test_duplicate_grid_values_are_rejected_before_writing(
+    flags: list[str],
+    needle: str,
+    tmp_path: Path,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out_dir = tmp_path / "out"
+    assert_one_line_error([*grid_args(out_dir, data_dir), *flags], needle, out_dir, capsys)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="--C 1,1 is accepted and writes two identical rows for the same (clf, C, seed)",
+)
+def test_duplicate_C_values_give_one_row_per_cell_or_an_error(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    argv = [*grid_args(tmp_path, data_dir), "-clf", "svm", "--seeds", "1", "--C", "1,1"]
+    status = exit_status(argv)
+    results = tmp_path / RUN_NAME / "results.csv"
+    if status == 0:
+        assert len(pd.read_csv(results)) == 1
+    else:
+        assert status == 2 and not results.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="--n-train 0 / --n-test 0 silently fall back to the default sizes "
+    "(slope.main uses `args.n_train or config.n_train`)",
+)
+@pytest.mark.parametrize("flag", ["--n-train", "--n-test"])
+def test_zero_subset_size_is_an_error(
+    flag: str, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    assert_one_line_error([*grid_args(out_dir, data_dir), flag, "0"], "0", out_dir, capsys)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="an empty -clf list runs zero tasks and writes an empty table"
+)
+def test_empty_classifier_list_is_an_error(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    assert_one_line_error([*grid_args(out_dir, data_dir), "-clf="], "-clf", out_dir, capsys)
+
+
+def run_shell_driver(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO_ROOT / "run_mnist.sh"), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_shell_driver_help_prints_usage() -> None:
+    completed = run_shell_driver("--help")
+    assert completed.returncode == 0
+    assert completed.stdout.startswith("usage: ./run_mnist.sh")
+    for job in ("all", "mnist_71", "mnist_30", "mnist_52", "double_trigger"):
+        assert job in completed.stdout
+
+
+def test_shell_driver_unknown_job_is_one_line_error() -> None:
+    completed = run_shell_driver("mnist_99")
+    assert completed.returncode == 2
+    lines = [line for line in completed.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "mnist_99" in lines[0]
+    assert completed.stdout == ""
+
+
+# ------------------------------------------------------------------------------ resume
+
+
+def copy_of(reference: Path, tmp_path: Path) -> Path:
+    """A writable copy of the reference results; returns its ``--out-dir``."""
+    out_dir = tmp_path / "copy"
+    shutil.copytree(reference, out_dir / RUN_NAME)
+    return out_dir
+
+
+def summary_line(stdout: str) -> str:
+    (line,) = [line for line in stdout.splitlines() if "task(s) computed" in line]
+    return line
+
+
+def test_rerun_computes_nothing_and_keeps_the_table(
+    reference: Path, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = copy_of(reference, tmp_path)
+    before = (out_dir / RUN_NAME / "results.csv").read_bytes()
+    capsys.readouterr()
+    assert slope.main(grid_args(out_dir, data_dir)) == 0
+    assert f"0 task(s) computed, {N_TASKS} skipped" in summary_line(capsys.readouterr().out)
+    assert (out_dir / RUN_NAME / "results.csv").read_bytes() == before
+    manifest = json.loads((out_dir / RUN_NAME / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["timings"]["n_skipped"] == N_TASKS
+
+
+def test_force_recomputes_everything_with_the_same_results(
+    reference: Path, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = copy_of(reference, tmp_path)
+    capsys.readouterr()
+    assert slope.main(grid_args(out_dir, data_dir, "--force")) == 0
+    assert f"{N_TASKS} task(s) computed, 0 skipped" in summary_line(capsys.readouterr().out)
+    results = out_dir / RUN_NAME / "results.csv"
+    assert without_timing(results) == without_timing(reference / "results.csv")
+
+
+def test_interrupted_run_keeps_finished_tasks_and_resumes(
+    reference: Path,
+    tmp_path: Path,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    real = slope.run_slope_task
+    calls: list[slope.SlopeTask] = []
+
+    def interrupted_on_third(task: slope.SlopeTask, **options: object) -> list[dict]:
+        calls.append(task)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(task, **options)
+
+    monkeypatch.setattr(slope, "run_slope_task", interrupted_on_third)
+    assert slope.main(grid_args(tmp_path, data_dir)) == 130
+    assert "interrupted" in capsys.readouterr().err
+    run_dir = tmp_path / RUN_NAME
+    assert sorted(p.name for p in run_dir.iterdir()) == ["results.csv"]
+    header, rows = read_text_rows(run_dir / "results.csv")
+    assert all(len(row) == len(header) for row in rows)
+    assert len({row[0] for row in rows}) == 2 and len(rows) == 2 * len(C_VALUES)
+    expected = without_timing(reference / "results.csv")
+    partial = without_timing(run_dir / "results.csv")
+    assert partial[0] == expected[0]
+    assert all(row in expected[1:] for row in partial[1:])
+
+    calls.clear()
+
+    def counted(task: slope.SlopeTask, **options: object) -> list[dict]:
+        calls.append(task)
+        return real(task, **options)
+
+    monkeypatch.setattr(slope, "run_slope_task", counted)
+    assert slope.main(grid_args(tmp_path, data_dir)) == 0
+    assert len(calls) == N_TASKS - 2
+    assert f"{N_TASKS - 2} task(s) computed, 2 skipped" in summary_line(capsys.readouterr().out)
+    assert without_timing(run_dir / "results.csv") == expected
+
+
+def test_two_runs_give_the_same_table(reference: Path, tmp_path: Path, data_dir: Path) -> None:
+    assert slope.main(grid_args(tmp_path, data_dir)) == 0
+    results = tmp_path / RUN_NAME / "results.csv"
+    assert without_timing(results) == without_timing(reference / "results.csv")
+    pd.testing.assert_frame_equal(
+        frame_without_timing(results), frame_without_timing(reference / "results.csv")
+    )
+
+
+# ------------------------------------------------------------------------------ backends
+
+
+@pytest.mark.slow
+def test_joblib_two_workers_match_in_process(
+    reference: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    assert slope.main(grid_args(tmp_path, data_dir, "--n-jobs", "2")) == 0
+    assert_same_rows_across_processes(tmp_path / RUN_NAME / "results.csv", reference / "results.csv")
+
+
+def test_dask_scheduler_matches_in_process(
+    reference: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        flags = ("--backend", "dask", "--scheduler", cluster.scheduler_address)
+        assert slope.main(grid_args(tmp_path, data_dir, *flags)) == 0
+    assert_same_rows_across_processes(tmp_path / RUN_NAME / "results.csv", reference / "results.csv")
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_matches_in_process(
+    reference: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    assert slope.main(grid_args(tmp_path, data_dir, "--backend", "dask", "--n-jobs", "2")) == 0
+    assert_same_rows_across_processes(tmp_path / RUN_NAME / "results.csv", reference / "results.csv")
