@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Backdoor learning slope on CIFAR-10 AlexNet features: ./run_cifar.sh {all|cifar_60|cifar_25|cifar_09|double_trigger}
 DATASET=cifar10
-RESULTS=results/cifar
+RESULTS="${BACKDOOR_CURVES_RESULTS:-results}/cifar"
 declare -A JOBS=(
     [cifar_60]="-pair 6-0"
     [cifar_25]="-pair 2-5"

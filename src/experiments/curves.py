@@ -55,6 +55,7 @@ from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
     float_list,
+    name_list,
     report_errors,
 )
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
@@ -296,9 +297,10 @@ def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
 
 
 def _curve_models(args: argparse.Namespace, config: DatasetConfig) -> tuple[CurveModel, ...]:
-    if args.models is None:
+    names = name_list(args.models, "models")
+    if names is None:
         return config.curves.models
-    wanted = {parse_classifier(name.strip()) for name in args.models.split(",") if name.strip()}
+    wanted = {parse_classifier(name) for name in names}
     return tuple(model for model in config.curves.models if model.clf in wanted)
 
 
@@ -327,14 +329,16 @@ def _plan(args: argparse.Namespace, config: DatasetConfig) -> list[_Run]:
     trigger = _trigger(args, config)
     models = _curve_models(args, config)
     n_classes = dataset_info(config.dataset).n_classes
-    pairs = [p.strip() for p in args.pairs.split(",")] if args.pairs else list(config.pairs)
+    pairs = name_list(args.pairs, "pairs") or config.pairs
     for pair in pairs:
         parse_pair(pair, n_classes)
     out_dir = Path(args.out_dir or config.results_dir)
     runs = []
     for pair in pairs:
         request = DataRequest(
-            config.dataset, pair, args.n_train or config.n_train, args.n_test or config.n_test,
+            config.dataset, pair,
+            config.n_train if args.n_train is None else args.n_train,
+            config.n_test if args.n_test is None else args.n_test,
             args.data_seed if args.data_seed is not None else config.data_seed,
         )  # fmt: skip
         pair_task = load_pair_cached(request, args.data_dir, verbose=True)

@@ -12,8 +12,10 @@ from backdoor_curves.utilities.grid import add_execution_arguments
 __all__ = [
     "DriverParser",
     "add_common_arguments",
+    "check_unique",
     "float_list",
     "int_list",
+    "name_list",
     "report_errors",
 ]
 
@@ -31,11 +33,40 @@ def _number_list(text: str, kind: Callable[[str], float | int], what: str) -> tu
     if not items:
         raise argparse.ArgumentTypeError(f"empty list of {what}")
     try:
-        return tuple(kind(item) for item in items)
+        values = tuple(kind(item) for item in items)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a comma-separated list of {what}"
         ) from None
+    try:
+        check_unique(values, what)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return values
+
+
+def check_unique(values: Sequence[object], what: str) -> None:
+    """Raise ``ValueError`` naming the repeated entries of ``values`` (a list of ``what``)."""
+    repeated = sorted({str(v) for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise ValueError(f"repeated {what}: {', '.join(repeated)}")
+
+
+def name_list(text: str | None, what: str) -> tuple[str, ...] | None:
+    """Split a comma-separated list of names (None stays None).
+
+    Raises
+    ------
+    ValueError
+        If the list is empty or repeats a name.
+    """
+    if text is None:
+        return None
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise ValueError(f"empty list of {what}")
+    check_unique(names, what)
+    return names
 
 
 def float_list(text: str) -> tuple[float, ...]:

@@ -1,1 +1,1 @@
-"""Package placeholder docstring."""
+"""Binary (class-pair) experiments: the learning-slope sweep."""

@@ -49,6 +49,7 @@ from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
     float_list,
+    name_list,
     report_errors,
 )
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
@@ -319,9 +320,8 @@ def _trigger(args: argparse.Namespace, config: DatasetConfig) -> TriggerSpec:
 
 
 def _classifiers(text: str | None) -> tuple[ClassifierName, ...]:
-    if text is None:
-        return tuple(ClassifierName)
-    return tuple(parse_classifier(name.strip()) for name in text.split(",") if name.strip())
+    names = name_list(text, "classifiers")
+    return tuple(ClassifierName) if names is None else tuple(map(parse_classifier, names))
 
 
 def _positive(values: tuple[float, ...] | None, what: str) -> None:
@@ -364,7 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _positive(args.C_values, "--C")
     _positive(args.gamma_values, "--gamma")
     n_classes = dataset_info(config.dataset).n_classes
-    pairs = [p.strip() for p in args.pair.split(",")] if args.pair else list(config.pairs)
+    pairs = name_list(args.pair, "pairs") or config.pairs
+    if args.gamma_values is not None and not any(c.uses_gamma for c in _classifiers(args.clf)):
+        raise ValueError("--gamma applies to svm-rbf only, which -clf does not include")
     for pair in pairs:
         parse_pair(pair, n_classes)
     out_dir = Path(args.out_dir or f"{config.results_dir}/slope")
@@ -373,8 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         request = DataRequest(
             config.dataset,
             pair,
-            args.n_train or config.n_train,
-            args.n_test or config.n_test,
+            config.n_train if args.n_train is None else args.n_train,
+            config.n_test if args.n_test is None else args.n_test,
             args.data_seed if args.data_seed is not None else config.data_seed,
         )
         pair_task = load_pair_cached(request, args.data_dir, verbose=True)

@@ -1,1 +1,1 @@
-"""Package placeholder docstring."""
+"""Neural-network experiments (ResNet fine-tuning with beta-weighted poisons): not yet built."""
