@@ -52,6 +52,8 @@ __all__ = [
 BOUND_TOL = 1e-9
 #: Absolute tolerance on margins ``m_i = y_i f(x_i) - 1`` in the KKT check.
 MARGIN_TOL = 1e-9
+#: libsvm tolerance of the second cold attempt when the polish of the first one fails.
+POLISH_RETRY_TOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ def solve_dual_active_set(
         if np.abs(m[free]).max() > MARGIN_TOL:
             # Singular, inconsistent KKT system (a least-squares answer): no optimum has
             # these sets, and no move rule applies; report failure rather than guess.
-            break
+            return DualSolution(alpha, intercept, False, iteration)
         if not (to_zero.any() or to_upper.any() or enter.any()):
             alpha[free] = np.clip(alpha[free], 0.0, upper[free])
             return DualSolution(alpha, intercept, True, iteration, kkt)
@@ -316,19 +318,33 @@ class KernelSVM(BinaryClassifier):
                 K, signed, upper, margin, error, intercept=self.intercept_
             )
         if solution is None or not solution.converged:
-            solution, solver = self._fit_libsvm(K, signed, weight), "libsvm"
-            if self.polish:
-                polished = solve_dual_active_set(
-                    K,
-                    signed,
-                    upper,
-                    *dual_sets(solution.alpha, upper),
-                    intercept=solution.intercept,
-                )
-                if polished.converged:
-                    solution, solver = polished, "libsvm+active-set"
+            solution, solver = self._fit_cold(K, signed, weight, upper)
         self._set_solution(X, signed, upper, solution, solver)
         return self
+
+    def _fit_cold(
+        self, K: np.ndarray, signed: np.ndarray, weight: np.ndarray, upper: np.ndarray
+    ) -> tuple[DualSolution, str]:
+        """libsvm, then the active-set polish from its sets.
+
+        If the polish fails from libsvm's ``tol`` solution (degenerate margin sets, e.g. a
+        linear kernel in few dimensions), libsvm is rerun at ``POLISH_RETRY_TOL``, whose sets
+        are then almost always the optimal ones; if that fails too, libsvm's solution is
+        kept and ``exact_`` is False.
+        """
+        solution = self._fit_libsvm(K, signed, weight, self.tol)
+        if not self.polish:
+            return solution, "libsvm"
+        for attempt, tol in enumerate((self.tol, POLISH_RETRY_TOL)):
+            if attempt:
+                solution = self._fit_libsvm(K, signed, weight, min(tol, self.tol))
+            margin, error = dual_sets(solution.alpha, upper)
+            polished = solve_dual_active_set(
+                K, signed, upper, margin, error, intercept=solution.intercept
+            )
+            if polished.converged:
+                return polished, "libsvm+active-set"
+        return solution, "libsvm"
 
     def _training_gram(self, X: np.ndarray, gram: np.ndarray | None) -> np.ndarray:
         if gram is None:
@@ -338,11 +354,13 @@ class KernelSVM(BinaryClassifier):
             raise ValueError(f"gram has shape {gram.shape}, expected {(X.shape[0],) * 2}")
         return gram
 
-    def _fit_libsvm(self, K: np.ndarray, signed: np.ndarray, weight: np.ndarray) -> DualSolution:
+    def _fit_libsvm(
+        self, K: np.ndarray, signed: np.ndarray, weight: np.ndarray, tol: float
+    ) -> DualSolution:
         # libsvm silently drops zero-weight samples and numbers support_ in the reduced set,
         # so drop them ourselves and map the indices back.
         keep = np.flatnonzero(weight > 0)
-        svc = SVC(C=self.C, kernel="precomputed", tol=self.tol)
+        svc = SVC(C=self.C, kernel="precomputed", tol=tol)
         svc.fit(K[np.ix_(keep, keep)], signed[keep] > 0, sample_weight=weight[keep])
         alpha = np.zeros(signed.size)
         alpha[keep[svc.support_]] = np.abs(svc.dual_coef_.ravel())
