@@ -227,7 +227,15 @@ def test_logistic_path_needs_fewer_newton_steps_than_cold_fits(low_dim: Problem)
     assert sum(path_steps) < sum(cold_steps)
 
 
-@pytest.mark.parametrize("name", ["svm", "svm-rbf", "logistic"])
+def test_logistic_path_leaves_warm_start_alone(low_dim: Problem) -> None:
+    # The logistic path continues by its own predictor-corrector, not through warm_start.
+    model = build("logistic")
+    for _ in model.beta_path(low_dim.X, low_dim.y, low_dim.is_poison, GRID[:3]):
+        assert model.warm_start is False
+    assert model.warm_start is False
+
+
+@pytest.mark.parametrize("name", ["svm", "svm-rbf"])
 def test_beta_path_restores_warm_start(name: str, low_dim: Problem) -> None:
     model = build(name)
     assert model.warm_start is False

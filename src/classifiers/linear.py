@@ -218,7 +218,7 @@ class LogisticClassifier(PrimalLinearModel):
         self,
         C: float = 1.0,
         *,
-        gtol: float = 1e-10,
+        gtol: float = 1e-12,
         max_iter: int = 200,
         warm_start: bool = False,
         hessian: HessianMethod = "auto",
@@ -245,14 +245,88 @@ class LogisticClassifier(PrimalLinearModel):
         warm = self.warm_start and getattr(self, "coef_", np.empty(0)).shape == (X.shape[1],)
         if not warm:
             self._set_theta(np.zeros(X.shape[1] + 1))
+        self._newton(X, signed, weight, gram)
+        return self
+
+    def beta_path(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        is_poison: np.ndarray,
+        betas: Sequence[float],
+        *,
+        gram: np.ndarray | None = None,
+    ) -> Iterator[Self]:
+        """Follow ``theta*(beta)`` by predictor-corrector continuation.
+
+        Between grid points the optimum is predicted with the tangent of the path,
+        ``d theta / d beta = -H^{-1} X1_P^T (C loss'(f_P))``, using the Hessian factored in
+        the last Newton step (no extra factorisation), and Newton's method corrects it to the
+        exact optimum, reusing that factorisation while it converges fast. The prediction is
+        dropped when it raises the objective. See :meth:`BinaryClassifier.beta_path` for the
+        parameters.
+        """
+        is_poison = check_beta_path(X, is_poison, betas)
+        self._validate_hyperparameters()
+        X, signed, _ = check_fit_input(X, y, np.where(is_poison, 0.0, 1.0))
+        self._set_theta(np.zeros(X.shape[1] + 1))
+        X1_poison = _with_bias(X[is_poison])
+        previous = None
+        for beta in betas:
+            weight = np.where(is_poison, beta, 1.0)
+            if previous is not None:
+                self._predict_along_path(X, signed, weight, X1_poison, is_poison, beta - previous)
+            self._newton(X, signed, weight, gram, reuse_factor=previous is not None)
+            previous = beta
+            yield self
+
+    def _predict_along_path(
+        self,
+        X: np.ndarray,
+        signed: np.ndarray,
+        weight: np.ndarray,
+        X1_poison: np.ndarray,
+        is_poison: np.ndarray,
+        step: float,
+    ) -> None:
+        start = self.theta_
+        slope = self.margin_loss.first_derivative(signed[is_poison], X1_poison @ start)
+        tangent = -self._last_solver.solve(X1_poison.T @ (self.C * slope))
+        current = self._objective(X, signed, weight)
+        self._set_theta(start + step * tangent)
+        if self._objective(X, signed, weight) > current:
+            self._set_theta(start)
+
+    def _newton(
+        self,
+        X: np.ndarray,
+        signed: np.ndarray,
+        weight: np.ndarray,
+        gram: np.ndarray | None,
+        *,
+        reuse_factor: bool = False,
+    ) -> None:
+        """Newton's method with an Armijo line search from the current parameters.
+
+        With ``reuse_factor`` the Hessian factored last (on the path, at a nearby optimum) is
+        kept for the steps as long as each step shrinks the gradient at least fourfold; the
+        Hessian is refactored otherwise. Convergence is judged on the exact gradient either
+        way, so the optimum is the same.
+        """
         row_norms = np.sqrt(np.einsum("ij,ij->i", X, X) + 1.0)
         threshold = self.gtol * self.C * float(weight @ row_norms)
+        solver = getattr(self, "_last_solver", None) if reuse_factor else None
+        previous_norm = np.inf
         for iteration in range(self.max_iter):
             gradient = self._gradient(X, signed, weight)
-            if np.linalg.norm(gradient) <= threshold:
+            norm = float(np.linalg.norm(gradient))
+            if norm <= threshold:
                 self.n_iter_ = iteration
-                return self
-            step = self._hessian_solver(X, signed, weight, gram).solve(gradient)
+                return
+            if solver is None or norm > 0.25 * previous_norm:
+                solver = self._last_solver = self._hessian_solver(X, signed, weight, gram)
+            previous_norm = norm
+            step = solver.solve(gradient)
             self._line_search(X, signed, weight, step, float(gradient @ step))
         raise RuntimeError(
             f"logistic Newton solver did not converge in {self.max_iter} iterations (C={self.C})"
