@@ -157,9 +157,9 @@ def duplicated_margin_problem():
     return X, y, is_poison, X_backdoor, y_backdoor
 
 
-# Duplicated margin SVs make the KKT matrix exactly singular: scipy's LU warns before the
-# code detects it by the condition estimate and switches to least squares.
-@pytest.mark.filterwarnings("ignore:Diagonal number:scipy.linalg.LinAlgWarning")
+# Duplicated margin SVs make the KKT matrix exactly singular; the code detects it by the
+# condition estimate and switches to least squares (without leaking LAPACK's warning).
+@pytest.mark.filterwarnings("error::scipy.linalg.LinAlgWarning")
 def test_degenerate_linear_svm_slope_matches_finite_differences():
     problem = duplicated_margin_problem()
     X, y, is_poison, X_backdoor, y_backdoor = problem

@@ -29,6 +29,7 @@ kernel (and the linear model's explicit primal weights).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -118,7 +119,11 @@ class KKTFactor:
         self._bordered[:size, :size] = Q_ss
         self._bordered[:size, size] = y_s
         self._bordered[size, :size] = y_s
-        self._lu = scipy.linalg.lu_factor(self._bordered, check_finite=False)
+        with warnings.catch_warnings():
+            # An exactly singular B makes LAPACK warn; the condition estimate below detects
+            # it and switches to least squares, so the warning carries no information.
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            self._lu = scipy.linalg.lu_factor(self._bordered, check_finite=False)
         anorm = float(np.abs(self._bordered).sum(axis=0).max())
         rcond, _ = scipy.linalg.lapack.dgecon(self._lu[0], anorm, norm="1")
         self.condition_number = 1.0 / rcond if rcond > 0 else np.inf
