@@ -82,6 +82,8 @@ def learning_slope(
     is_poison: np.ndarray,
     X_backdoor: np.ndarray,
     y_backdoor: np.ndarray,
+    *,
+    backdoor_scores: np.ndarray | None = None,
     **sensitivity_options: object,
 ) -> SlopeResult:
     """Backdoor learning slope of a model fitted at ``beta = 0``.
@@ -101,6 +103,8 @@ def learning_slope(
         Backdoor test set (triggered test points).
     y_backdoor : ndarray of shape (n_test,)
         Target labels in {0, 1}.
+    backdoor_scores : ndarray of shape (n_test,), optional
+        ``model.decision_function(X_backdoor)`` if already computed.
     **sensitivity_options
         Passed to ``model.weight_sensitivity`` (e.g. a precomputed ``gram``).
 
@@ -124,7 +128,7 @@ def learning_slope(
         **sensitivity_options,
     )
     signed = to_signed(y_backdoor)
-    scores = model.decision_function(X_backdoor)
+    scores = model.decision_function(X_backdoor) if backdoor_scores is None else backdoor_scores
     loss = model.margin_loss
     influence = loss.first_derivative(signed, scores)[:, None] * sensitivity.decision
     slope = float(influence.sum(axis=1).mean())

@@ -454,13 +454,20 @@ class KernelSVM(BinaryClassifier):
             decision[:] = np.nan
             status = "degenerate margin set: the active set changes at this point"
             return WeightSensitivity(decision, kkt.damping, kkt.condition_number, status)
-        K_eval = self.kernel(X_eval, X) if eval_gram is None else eval_gram
         decision[:, entering] = (
-            K_eval[:, free] @ (d_alpha * signed[free, None])
-            + K_eval[:, moving] * (self.C * signed[moving])
+            self._eval_kernel(X_eval, X, free, eval_gram) @ (d_alpha * signed[free, None])
+            + self._eval_kernel(X_eval, X, moving, eval_gram) * (self.C * signed[moving])
             + d_intercept
         )
         return WeightSensitivity(decision, kkt.damping, kkt.condition_number)
+
+    def _eval_kernel(
+        self, X_eval: np.ndarray, X: np.ndarray, columns: np.ndarray, eval_gram: np.ndarray | None
+    ) -> np.ndarray:
+        """``k(X_eval, X[columns])``, sliced from ``eval_gram`` when it is given."""
+        if eval_gram is not None:
+            return eval_gram[:, columns]
+        return self.kernel(X_eval, X[columns])
 
     def _kkt_for(self, free: np.ndarray, K: np.ndarray, signed: np.ndarray) -> KKTFactor:
         """Return the KKT factor over ``free``: the fit's own when its margin set is the same."""

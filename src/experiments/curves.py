@@ -173,6 +173,7 @@ def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, obje
             slope = learning_slope(
                 fitted, problem.X_train, problem.y_train, problem.is_poison,
                 problem.X_backdoor, problem.y_backdoor,
+                backdoor_scores=evaluator.decision(fitted, "backdoor"),
                 gram=gram, **evaluator.sensitivity_options("backdoor"),
             )  # fmt: skip
         f_test, f_backdoor = (

@@ -142,6 +142,7 @@ def _seed_rows(
             problem.is_poison,
             problem.X_backdoor,
             problem.y_backdoor,
+            backdoor_scores=evaluator.decision(at_zero, "backdoor"),
             **sensitivity_options,
         )
         watch.lap("influence")
