@@ -403,8 +403,6 @@ def test_active_set_from_wrong_sets_never_reports_a_wrong_optimum(name):
         assert n_converged >= len(starts) // 2
 
 
-
-
 @pytest.mark.parametrize(
     "name",
     [

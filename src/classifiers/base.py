@@ -187,7 +187,7 @@ class BinaryClassifier(ABC):
             ``self``, fitted at the current ``beta``.
         """
         is_poison = check_beta_path(X, is_poison, betas)
-        warm = getattr(self, "warm_start", None)
+        warm = bool(getattr(self, "warm_start", False))
         self.warm_start = True
         try:
             for beta in betas:

@@ -432,5 +432,8 @@ class RidgeClassifier(PrimalLinearModel):
             shrink = beta / (1.0 + beta * eigenvalues)
             self._set_theta(theta0 + beta * t1 - VQ @ (shrink * (qa0 + beta * qa1)))
             weight = np.where(is_poison, beta, 1.0)
-            self._fit_hessian = (self.C, weight, solver) if beta == 0 else None
+            if beta == 0:
+                self._fit_hessian = (self.C, weight, solver)
+            elif hasattr(self, "_fit_hessian"):
+                del self._fit_hessian
             yield self

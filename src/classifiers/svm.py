@@ -471,7 +471,7 @@ class KernelSVM(BinaryClassifier):
 
     def _kkt_for(self, free: np.ndarray, K: np.ndarray, signed: np.ndarray) -> KKTFactor:
         """Return the KKT factor over ``free``: the fit's own when its margin set is the same."""
-        fit_free, fit_kkt = getattr(self, "_kkt", (None, None))
+        fit_free, fit_kkt = getattr(self, "_kkt", (np.empty(0, dtype=np.intp), None))
         if fit_kkt is not None and np.array_equal(fit_free, free):
             return fit_kkt
         return kkt_factor(

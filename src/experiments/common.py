@@ -130,7 +130,7 @@ def fit_model(
     gram: np.ndarray | None = None,
 ) -> BinaryClassifier:
     """Fit ``model``, passing a precomputed kernel matrix ``model.kernel(X, X)`` if given."""
-    return model.fit(X, y, sample_weight, gram=gram)  # type: ignore[call-arg]  # all models take gram
+    return model.fit(X, y, sample_weight, gram=gram)
 
 
 def model_gram(
@@ -173,7 +173,7 @@ class Evaluator:
     def decision(self, model: BinaryClassifier, name: str) -> np.ndarray:
         """Scores ``f(x)`` of ``model`` on the set called ``name``."""
         if name in self._kernels:
-            return model.decision_from_gram(self._kernels[name])  # type: ignore[attr-defined]
+            return model.decision_from_gram(self._kernels[name])
         return model.decision_function(self._sets[name])
 
     def predict(self, model: BinaryClassifier, name: str) -> np.ndarray:
