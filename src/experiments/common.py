@@ -7,6 +7,7 @@ set and the backdoor test set, with the explicit poison mask.
 
 from __future__ import annotations
 
+import argparse
 import functools
 from dataclasses import dataclass
 
@@ -17,10 +18,22 @@ from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.registry import ClassifierName, make_classifier
 from backdoor_curves.classifiers.svm import KernelSVM, LinearSVM
-from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
+from backdoor_curves.experiments.config import DatasetConfig, get_config
+from backdoor_curves.utilities.cli import name_list
+from backdoor_curves.utilities.data import (
+    DATASETS,
+    PairTask,
+    dataset_info,
+    load_pair_task,
+    parse_pair,
+)
 
 __all__ = [
     "DataRequest",
+    "add_dataset_arguments",
+    "config_from_args",
+    "data_request",
+    "pairs_from_args",
     "Evaluator",
     "PoisonedProblem",
     "fit_model",
@@ -42,6 +55,46 @@ class DataRequest:
     n_train: int | None
     n_test: int | None
     data_seed: int
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--dataset`` and ``--profile`` (the configuration a driver runs)."""
+    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="dataset")
+    parser.add_argument(
+        "--profile",
+        choices=("paper", "smoke"),
+        default="paper",
+        help="paper grids (default) or a tiny smoke grid (MNIST only)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> DatasetConfig:
+    """Return the configuration chosen by ``--dataset`` and ``--profile``."""
+    if args.profile == "smoke":
+        if args.dataset != "mnist":
+            raise ValueError("--profile smoke exists for mnist only")
+        return get_config("smoke")
+    return get_config(args.dataset)
+
+
+def pairs_from_args(text: str | None, config: DatasetConfig) -> tuple[str, ...]:
+    """Return the pairs of a comma-separated flag, validated (default: the config's pairs)."""
+    pairs = name_list(text, "pairs") or config.pairs
+    n_classes = dataset_info(config.dataset).n_classes
+    for pair in pairs:
+        parse_pair(pair, n_classes)
+    return tuple(pairs)
+
+
+def data_request(args: argparse.Namespace, config: DatasetConfig, pair: str) -> DataRequest:
+    """Return the data request of ``pair`` (``--n-train``, ``--n-test``, ``--data-seed``)."""
+    return DataRequest(
+        config.dataset,
+        pair,
+        config.n_train if args.n_train is None else args.n_train,
+        config.n_test if args.n_test is None else args.n_test,
+        config.data_seed if args.data_seed is None else args.data_seed,
+    )
 
 
 @functools.lru_cache(maxsize=4)

@@ -44,13 +44,17 @@ from backdoor_curves.experiments.common import (
     DataRequest,
     Evaluator,
     PoisonedProblem,
+    add_dataset_arguments,
+    config_from_args,
+    data_request,
     load_pair_cached,
     model_gram,
+    pairs_from_args,
     poisoned_problem,
     trigger_columns,
     trigger_slug,
 )
-from backdoor_curves.experiments.config import CurveModel, DatasetConfig, get_config
+from backdoor_curves.experiments.config import CurveModel, DatasetConfig
 from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
@@ -58,7 +62,6 @@ from backdoor_curves.utilities.cli import (
     name_list,
     report_errors,
 )
-from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
 from backdoor_curves.utilities.grid import execution_config_from_args, run_grid
 from backdoor_curves.utilities.metrics import accuracy
 from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
@@ -240,11 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backdoor learning curves (loss vs poison weight beta, followed "
         "incrementally) and parameter deviation, then figures F2 and F6.",
     )
-    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="dataset")
-    parser.add_argument(
-        "--profile", choices=("paper", "smoke"), default="paper",
-        help="paper grids (default) or a tiny smoke grid (MNIST only)",
-    )  # fmt: skip
+    add_dataset_arguments(parser)
     parser.add_argument(
         "--pairs", "-pair", "--pair", dest="pairs", default=None,
         help="class pairs a-b, comma-separated (default: the dataset's three pairs)",
@@ -271,14 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add_common_arguments(parser, default_out="results/{mnist,cifar,imagenette}")
     return parser
-
-
-def _config(args: argparse.Namespace) -> DatasetConfig:
-    if args.profile == "smoke":
-        if args.dataset != "mnist":
-            raise ValueError("--profile smoke exists for mnist only")
-        return get_config("smoke")
-    return get_config(args.dataset)
 
 
 def _check_betas(betas: tuple[float, ...]) -> tuple[float, ...]:
@@ -329,19 +320,11 @@ def _plan(args: argparse.Namespace, config: DatasetConfig) -> list[_Run]:
     seeds = tuple(args.seeds) if args.seeds else config.curves.seeds
     trigger = _trigger(args, config)
     models = _curve_models(args, config)
-    n_classes = dataset_info(config.dataset).n_classes
-    pairs = name_list(args.pairs, "pairs") or config.pairs
-    for pair in pairs:
-        parse_pair(pair, n_classes)
+    pairs = pairs_from_args(args.pairs, config)
     out_dir = Path(args.out_dir or config.results_dir)
     runs = []
     for pair in pairs:
-        request = DataRequest(
-            config.dataset, pair,
-            config.n_train if args.n_train is None else args.n_train,
-            config.n_test if args.n_test is None else args.n_test,
-            args.data_seed if args.data_seed is not None else config.data_seed,
-        )  # fmt: skip
+        request = data_request(args, config, pair)
         pair_task = load_pair_cached(request, args.data_dir, verbose=True)
         for fraction in fractions:  # validates the trigger and the poison counts
             poisoned_problem(pair_task, trigger, fraction, 0, config.features)
@@ -378,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the learning curves and parameter deviation; return the exit status."""
     args = build_parser().parse_args(argv)
     execution = execution_config_from_args(args)
-    config = _config(args)
+    config = config_from_args(args)
     runs = _plan(args, config)
     for run in runs:
         check_writable(run.curves_dir)

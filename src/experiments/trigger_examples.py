@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.experiments.common import DataRequest, load_pair_cached
+from backdoor_curves.experiments.common import DataRequest, load_pair_cached, pairs_from_args
 from backdoor_curves.experiments.config import get_config
 from backdoor_curves.utilities.cli import DriverParser, report_errors
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Draw the figure; return the exit status."""
     args = build_parser().parse_args(argv)
     config = get_config(args.dataset)
-    pair = args.pair or config.pairs[0]
+    (pair,) = pairs_from_args(args.pair or config.pairs[0], config)
     classes = parse_pair(pair, dataset_info(config.dataset).n_classes)
     request = DataRequest(config.dataset, pair, config.n_train, config.n_test, config.data_seed)
     task = load_pair_cached(request, args.data_dir, verbose=True)

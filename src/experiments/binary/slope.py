@@ -36,15 +36,19 @@ from backdoor_curves.experiments.common import (
     DataRequest,
     Evaluator,
     PoisonedProblem,
+    add_dataset_arguments,
+    config_from_args,
+    data_request,
     fit_model,
     load_pair_cached,
     model_gram,
+    pairs_from_args,
     poisoned_problem,
     to_features,
     trigger_columns,
     trigger_slug,
 )
-from backdoor_curves.experiments.config import DatasetConfig, get_config
+from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
@@ -52,7 +56,6 @@ from backdoor_curves.utilities.cli import (
     name_list,
     report_errors,
 )
-from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
 from backdoor_curves.utilities.grid import execution_config_from_args, run_grid
 from backdoor_curves.utilities.metrics import accuracy
 from backdoor_curves.utilities.results import ResultStore, check_writable
@@ -218,13 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backdoor learning slope sweep: influence-function slope at beta=0, "
         "clean and backdoor accuracy of the poisoned models, over the paper's grids.",
     )
-    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="dataset")
-    parser.add_argument(
-        "--profile",
-        choices=("paper", "smoke"),
-        default="paper",
-        help="paper grids (default) or a tiny smoke grid (MNIST only)",
-    )
+    add_dataset_arguments(parser)
     parser.add_argument(
         "-pair",
         "--pair",
@@ -298,14 +295,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> DatasetConfig:
-    if args.profile == "smoke":
-        if args.dataset != "mnist":
-            raise ValueError("--profile smoke exists for mnist only")
-        return get_config("smoke")
-    return get_config(args.dataset)
-
-
 def _trigger(args: argparse.Namespace, config: DatasetConfig) -> TriggerSpec:
     base = config.double_trigger if args.double_trigger else config.main_trigger
     kind = TriggerKind(args.trigger_type) if args.trigger_type else base.kind
@@ -357,29 +346,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the slope sweep; return the exit status."""
     args = build_parser().parse_args(argv)
     execution = execution_config_from_args(args)
-    config = _config(args)
+    config = config_from_args(args)
     trigger = _trigger(args, config)
     fraction = config.poison_fraction if args.poison_fraction is None else args.poison_fraction
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"-ppoison must be in (0, 1), got {fraction}")
     _positive(args.C_values, "--C")
     _positive(args.gamma_values, "--gamma")
-    n_classes = dataset_info(config.dataset).n_classes
-    pairs = name_list(args.pair, "pairs") or config.pairs
+    pairs = pairs_from_args(args.pair, config)
     if args.gamma_values is not None and not any(c.uses_gamma for c in _classifiers(args.clf)):
         raise ValueError("--gamma applies to svm-rbf only, which -clf does not include")
-    for pair in pairs:
-        parse_pair(pair, n_classes)
     out_dir = Path(args.out_dir or f"{config.results_dir}/slope")
     runs = []
     for pair in pairs:
-        request = DataRequest(
-            config.dataset,
-            pair,
-            config.n_train if args.n_train is None else args.n_train,
-            config.n_test if args.n_test is None else args.n_test,
-            args.data_seed if args.data_seed is not None else config.data_seed,
-        )
+        request = data_request(args, config, pair)
         pair_task = load_pair_cached(request, args.data_dir, verbose=True)
         poisoned_problem(pair_task, trigger, fraction, 0, config.features)  # validates all
         runs.append((request, pair_task))
