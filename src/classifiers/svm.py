@@ -512,7 +512,15 @@ class LinearSVM(KernelSVM):
         """Linear kernel ``A B^T``."""
         return A @ B.T
 
-    def _set_solution(self, X, signed, upper, solution, solver) -> None:  # noqa: D102
+    def _set_solution(
+        self,
+        X: np.ndarray,
+        signed: np.ndarray,
+        upper: np.ndarray,
+        solution: DualSolution,
+        solver: str,
+    ) -> None:
+        """Store the dual solution and the primal weights ``w = X^T (alpha y)``."""
         super()._set_solution(X, signed, upper, solution, solver)
         self.coef_ = self.support_vectors_.T @ self.dual_coef_[self.support_]
 

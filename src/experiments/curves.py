@@ -31,6 +31,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -157,7 +158,7 @@ def _deviation(reference: BinaryClassifier, model: BinaryClassifier) -> tuple[fl
     return float(0.5 * (1.0 - cosine)), rho
 
 
-def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, object]]:
+def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, Any]]:
     """Follow the beta path; one row per beta (without the per-curve columns)."""
     model = make_classifier(task.clf, 1.0 / task.lam, task.gamma)
     gram = model_gram(task.clf, task.gamma, problem.X_train)
@@ -165,7 +166,7 @@ def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, obje
         model, problem.X_train, gram, test=problem.X_test, backdoor=problem.X_backdoor
     )
     test_signed, backdoor_signed = to_signed(problem.y_test), to_signed(problem.y_backdoor)
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     reference: BinaryClassifier | None = None
     path = model.beta_path(
         problem.X_train, problem.y_train, problem.is_poison, task.betas, gram=gram
@@ -198,9 +199,9 @@ def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, obje
     return rows
 
 
-def _tangent_columns(rows: list[dict[str, object]], betas: tuple[float, ...]) -> dict[str, float]:
-    losses = [float(row["backdoor_loss"]) for row in rows]  # type: ignore[arg-type]
-    slope_if = float(rows[0]["slope_if"])  # type: ignore[arg-type]
+def _tangent_columns(rows: list[dict[str, Any]], betas: tuple[float, ...]) -> dict[str, float]:
+    losses = [float(row["backdoor_loss"]) for row in rows]
+    slope_if = float(rows[0]["slope_if"])
     slope_fd = (losses[1] - losses[0]) / betas[1] if len(betas) > 1 else float("nan")
     ratio = slope_if / slope_fd if slope_fd != 0 else float("nan")
     return {
