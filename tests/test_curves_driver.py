@@ -78,12 +78,6 @@ def curve_groups(table: pd.DataFrame):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty data folder: full MNIST is absent, so the embedded digits are used."""
-    return tmp_path_factory.mktemp("no-mnist")
-
-
-@pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """Results folder of one run of the small smoke grid (read only)."""
     out_dir = tmp_path_factory.mktemp("curves")
@@ -279,18 +273,6 @@ def test_second_run_computes_nothing_and_keeps_the_bytes(
 # ------------------------------------------------------------------------------ bad input
 
 
-def assert_one_line_error(
-    argv: list[str], needle: str, out_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``argv`` exits with 2, one stderr line naming ``needle``, and creates no ``out_dir``."""
-    capsys.readouterr()
-    assert exit_status(argv) == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert needle in lines[0], lines[0]
-    assert not out_dir.exists()
-
-
 @pytest.mark.parametrize(
     ("flags", "needle"),
     [
@@ -322,10 +304,10 @@ def test_bad_input_is_one_line_and_writes_nothing(
     needle: str,
     tmp_path: Path,
     data_dir: Path,
-    capsys: pytest.CaptureFixture[str],
+    one_line_error,
 ) -> None:
     out_dir = tmp_path / "out"
-    assert_one_line_error([*run_args(out_dir, data_dir), *flags], needle, out_dir, capsys)
+    one_line_error(curves.main, [*run_args(out_dir, data_dir), *flags], needle, out_dir)
 
 
 # ------------------------------------------------------------------------------ tangent

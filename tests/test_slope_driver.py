@@ -107,12 +107,6 @@ def assert_same_rows_across_processes(path: Path, reference: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty data folder: full MNIST is absent, so the embedded digits are used."""
-    return tmp_path_factory.mktemp("no-mnist")
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """Results folder of one uninterrupted in-process run of the reference grid (read only)."""
     out_dir = tmp_path_factory.mktemp("reference")
@@ -252,18 +246,6 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
 # ------------------------------------------------------------------------------ bad input
 
 
-def assert_one_line_error(
-    argv: list[str], needle: str, out_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``argv`` exits with 2, one stderr line naming ``needle``, and creates no ``out_dir``."""
-    capsys.readouterr()
-    assert exit_status(argv) == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert needle in lines[0]
-    assert not out_dir.exists()
-
-
 @pytest.mark.parametrize(
     ("flags", "needle"),
     [
@@ -288,20 +270,20 @@ def test_bad_input_is_one_line_and_writes_nothing(
     needle: str,
     tmp_path: Path,
     data_dir: Path,
-    capsys: pytest.CaptureFixture[str],
+    one_line_error,
 ) -> None:
     out_dir = tmp_path / "out"
     argv = [*grid_args(out_dir, data_dir), *flags]
-    assert_one_line_error(argv, needle, out_dir, capsys)
+    one_line_error(slope.main, argv, needle, out_dir)
 
 
 def test_unwritable_out_dir_is_one_line_and_writes_nothing(
-    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, data_dir: Path, one_line_error
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file\n", encoding="utf-8")
     out_dir = blocker / "out"
-    assert_one_line_error(grid_args(out_dir, data_dir), str(out_dir), out_dir, capsys)
+    one_line_error(slope.main, grid_args(out_dir, data_dir), str(out_dir), out_dir)
     assert blocker.read_text(encoding="utf-8") == "a file\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
 
@@ -314,10 +296,10 @@ def test_duplicate_grid_values_are_rejected_before_writing(
     needle: str,
     tmp_path: Path,
     data_dir: Path,
-    capsys: pytest.CaptureFixture[str],
+    one_line_error,
 ) -> None:
     out_dir = tmp_path / "out"
-    assert_one_line_error([*grid_args(out_dir, data_dir), *flags], needle, out_dir, capsys)
+    one_line_error(slope.main, [*grid_args(out_dir, data_dir), *flags], needle, out_dir)
 
 
 def test_duplicate_C_values_give_one_row_per_cell_or_an_error(
@@ -334,21 +316,19 @@ def test_duplicate_C_values_give_one_row_per_cell_or_an_error(
 
 @pytest.mark.parametrize("flag", ["--n-train", "--n-test"])
 def test_zero_subset_size_is_an_error(
-    flag: str, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+    flag: str, tmp_path: Path, data_dir: Path, one_line_error
 ) -> None:
     out_dir = tmp_path / "out"
     # One ridge fit, so that the buggy fallback to the full subset stays cheap.
     cheap = ("-clf", "ridge", "--seeds", "1", "--C", "1")
     argv = grid_args(out_dir, data_dir, *cheap, flag, "0")
-    assert_one_line_error(argv, flag.strip("-").replace("-", "_"), out_dir, capsys)
+    one_line_error(slope.main, argv, flag.strip("-").replace("-", "_"), out_dir)
 
 
-def test_empty_classifier_list_is_an_error(
-    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_empty_classifier_list_is_an_error(tmp_path: Path, data_dir: Path, one_line_error) -> None:
     out_dir = tmp_path / "out"
-    assert_one_line_error(
-        [*grid_args(out_dir, data_dir), "-clf="], "empty list of classifiers", out_dir, capsys
+    one_line_error(
+        slope.main, [*grid_args(out_dir, data_dir), "-clf="], "empty list of classifiers", out_dir
     )
 
 
