@@ -33,14 +33,13 @@ fi
 source scripts/bootstrap.sh
 
 # Extra arguments (e.g. --data-dir, --n-jobs 4, --force, --quiet) go to every run; the
-# default runs one worker per core.
-default_jobs="$(nproc 2>/dev/null || echo 1)"
+# driver runs one worker per core unless told otherwise.
 _run_slope() {
     local job_args="$1"
     shift
     # shellcheck disable=SC2086  # job arguments are word lists on purpose
     "$PYTHON" -m backdoor_curves.experiments.binary.slope --dataset "$DATASET" \
-        --n-jobs "$default_jobs" --out-dir "$RESULTS/slope" $job_args "$@"
+        --out-dir "$RESULTS/slope" $job_args "$@"
 }
 
 if [ "$job" = all ]; then

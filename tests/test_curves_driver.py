@@ -50,6 +50,7 @@ def run_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
         "--data-dir", str(data_dir),
         "--out-dir", str(out_dir),
         "--quiet",
+        "--n-jobs", "1",
         *extra,
     ]  # fmt: skip
 

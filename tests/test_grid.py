@@ -459,4 +459,6 @@ def test_execution_arguments_round_trip():
         1, Backend.DASK, "tcp://127.0.0.1:8786", force=True, quiet=True
     )
     defaults = execution_config_from_args(parser.parse_args([]))
-    assert defaults == ExecutionConfig()
+    assert defaults == ExecutionConfig(n_jobs=-1)  # drivers use every core by default
+    with_scheduler = parser.parse_args(["--backend", "dask", "--scheduler", "tcp://h:1"])
+    assert execution_config_from_args(with_scheduler).n_jobs == 1

@@ -67,6 +67,7 @@ def grid_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
         "--data-dir", str(data_dir),
         "--out-dir", str(out_dir),
         "--quiet",
+        "--n-jobs", "1",
         *extra,
     ]  # fmt: skip
 
@@ -195,7 +196,7 @@ def test_undefined_slope_is_written_as_nan_with_its_status(
 def test_smoke_profile_runs_its_grid(tmp_path: Path, data_dir: Path) -> None:
     config = smoke_config()
     argv = ["--profile", "smoke", "--data-dir", str(data_dir), "--out-dir", str(tmp_path)]
-    assert slope.main([*argv, "--quiet"]) == 0
+    assert slope.main([*argv, "--quiet", "--n-jobs", "1"]) == 0
     (pair,) = config.pairs
     table = pd.read_csv(tmp_path / f"{pair}_badnet3" / "results.csv")
     grid = config.slope_grid
@@ -211,7 +212,7 @@ def test_smoke_profile_runs_its_grid(tmp_path: Path, data_dir: Path) -> None:
 def small_run_args(out_dir: Path, data_dir: Path) -> list[str]:
     return [
         "--n-train", str(N_TRAIN), "--n-test", str(N_TEST), "--seeds", "1", "--C", "1",
-        "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--quiet",
+        "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--quiet", "--n-jobs", "1",
     ]  # fmt: skip
 
 

@@ -432,10 +432,11 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--n-jobs",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="parallel workers: 1 runs in-process (default), -1 uses every core; with "
-        "--backend dask and no --scheduler, the size of a local Dask cluster",
+        help="parallel worker processes (default: one per core; 1 runs in-process, handy "
+        "for debugging); with --backend dask and no --scheduler, the size of a local Dask "
+        "cluster; with --scheduler the cluster decides",
     )
     group.add_argument(
         "--backend",
@@ -473,6 +474,7 @@ def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
     Returns
     -------
     ExecutionConfig
+        Without ``--n-jobs``: one worker per core, or 1 with a Dask scheduler.
 
     Raises
     ------
@@ -480,8 +482,11 @@ def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
         For an invalid combination (e.g. ``--scheduler`` without ``--backend dask``);
         drivers pass the message to ``parser.error``.
     """
+    n_jobs = args.n_jobs
+    if n_jobs is None:
+        n_jobs = 1 if args.scheduler else -1
     return ExecutionConfig(
-        n_jobs=args.n_jobs,
+        n_jobs=n_jobs,
         backend=_parse_backend(args.backend),
         scheduler=args.scheduler,
         force=args.force,
