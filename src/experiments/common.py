@@ -36,7 +36,6 @@ __all__ = [
     "pairs_from_args",
     "Evaluator",
     "PoisonedProblem",
-    "fit_model",
     "load_pair_cached",
     "model_gram",
     "poisoned_problem",
@@ -173,17 +172,6 @@ def poisoned_problem(
         X_backdoor=to_features(X_backdoor, features),
         y_backdoor=np.asarray(y_backdoor),
     )
-
-
-def fit_model(
-    model: BinaryClassifier,
-    X: np.ndarray,
-    y: np.ndarray,
-    sample_weight: np.ndarray | None = None,
-    gram: np.ndarray | None = None,
-) -> BinaryClassifier:
-    """Fit ``model``, passing a precomputed kernel matrix ``model.kernel(X, X)`` if given."""
-    return model.fit(X, y, sample_weight, gram=gram)
 
 
 def model_gram(

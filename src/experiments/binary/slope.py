@@ -39,7 +39,6 @@ from backdoor_curves.experiments.common import (
     add_dataset_arguments,
     config_from_args,
     data_request,
-    fit_model,
     load_pair_cached,
     model_gram,
     pairs_from_args,
@@ -102,7 +101,7 @@ def _clean_model_accuracy(task: SlopeTask, data_dir: str | None) -> dict[float, 
     result = {}
     for C in sorted(task.C_values):
         model.C = C
-        fit_model(model, X, np.asarray(pair_task.y_train), gram=gram)
+        model.fit(X, np.asarray(pair_task.y_train), gram=gram)
         result[C] = accuracy(pair_task.y_test, evaluator.predict(model, "test"))
     return result
 
@@ -136,7 +135,7 @@ def _seed_rows(
     for C in sorted(task.C_values):
         watch = _Stopwatch()
         at_zero.C = at_one.C = C
-        fit_model(at_zero, problem.X_train, problem.y_train, clean_weight, gram)
+        at_zero.fit(problem.X_train, problem.y_train, clean_weight, gram=gram)
         watch.lap("fit")
         slope = learning_slope(
             at_zero,
@@ -149,7 +148,7 @@ def _seed_rows(
             **sensitivity_options,
         )
         watch.lap("influence")
-        fit_model(at_one, problem.X_train, problem.y_train, None, gram)
+        at_one.fit(problem.X_train, problem.y_train, gram=gram)
         watch.lap("fit")
         row = {
             **_identity_columns(task, source),
