@@ -115,15 +115,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -
 def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:
     """Wrap a driver's ``main``: user errors become one line on stderr and exit status 2.
 
-    ``ValueError``, ``FileNotFoundError`` and ``PermissionError`` are the errors our code
-    raises for bad input (with messages meant for the user); anything else is a bug and
-    keeps its traceback. Ctrl-C exits with 130 after the grid engine saved finished cells.
+    ``ValueError``, ``FileNotFoundError``, ``PermissionError`` and ``ConnectionError`` (an
+    unreachable Dask scheduler) are the errors our code raises for bad input, with messages
+    meant for the user; anything else is a bug and keeps its traceback. Ctrl-C exits with 130 after the grid engine saved finished cells.
     """
 
     def wrapped(argv: Sequence[str] | None = None) -> int:
         try:
             return main(argv)
-        except (ValueError, FileNotFoundError, PermissionError) as error:
+        except (ValueError, FileNotFoundError, PermissionError, ConnectionError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
