@@ -448,29 +448,36 @@ def _set_log_theta_axis(ax, theta: pd.Series) -> None:
     ax.set_xlim(10**low, 10**high)
 
 
+def _scatter_accuracies(
+    ax,
+    drawn: pd.DataFrame,
+    colours,
+    *,
+    size: float,
+    clean: tuple[float, float],
+    backdoor_alpha: float,
+) -> None:
+    """CA as hollow squares and BA as filled circles against theta.
+
+    ``colours`` is one colour or one per row; ``clean`` is the (edge width, alpha) of the CA
+    markers.
+    """
+    width, alpha = clean
+    ax.scatter(
+        drawn["theta"], drawn["clean_acc"], marker="s", s=size, facecolors="none",
+        edgecolors=colours, linewidths=width, alpha=alpha,
+    )  # fmt: skip
+    ax.scatter(
+        drawn["theta"], drawn["backdoor_acc"], marker="o", s=size, color=colours,
+        edgecolors="0.15", linewidths=0.3, alpha=backdoor_alpha,
+    )  # fmt: skip
+
+
 def _draw_slope_panel(ax, rows: pd.DataFrame, title: str, cmap, norm: Normalize) -> None:
     """Scatter CA (hollow squares) and BA (filled circles) against theta, coloured by log10 C."""
     drawn = rows[_drawable_theta(rows)].sort_values("C")
     colours = cmap(norm(np.log10(drawn["C"].to_numpy())))
-    ax.scatter(
-        drawn["theta"],
-        drawn["clean_acc"],
-        marker="s",
-        s=22,
-        facecolors="none",
-        edgecolors=colours,
-        linewidths=0.9,
-    )
-    ax.scatter(
-        drawn["theta"],
-        drawn["backdoor_acc"],
-        marker="o",
-        s=22,
-        c=colours,
-        edgecolors="0.15",
-        linewidths=0.3,
-        alpha=0.9,
-    )
+    _scatter_accuracies(ax, drawn, colours, size=22, clean=(0.9, 1.0), backdoor_alpha=0.9)
     _set_log_theta_axis(ax, drawn["theta"])
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"{title}\n{_spearman_text(rows)}")
@@ -655,25 +662,7 @@ def _draw_overview_panel(ax, rows: pd.DataFrame, clf: str) -> None:
     """BA (classifier colour) and CA (light) against theta on a log axis."""
     drawn = rows[_drawable_theta(rows)]
     colour = CLASSIFIER_COLOURS[clf]
-    ax.scatter(
-        drawn["theta"],
-        drawn["clean_acc"],
-        marker="s",
-        s=14,
-        facecolors="none",
-        edgecolors=colour,
-        linewidths=0.6,
-        alpha=0.35,
-    )
-    ax.scatter(
-        drawn["theta"],
-        drawn["backdoor_acc"],
-        marker="o",
-        s=14,
-        color=colour,
-        edgecolors="0.15",
-        linewidths=0.3,
-    )
+    _scatter_accuracies(ax, drawn, colour, size=14, clean=(0.6, 0.35), backdoor_alpha=1.0)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(-0.03, 1.03)
