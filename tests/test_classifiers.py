@@ -5,6 +5,7 @@ the solvers against scikit-learn (libsvm, LogisticRegression, Ridge) as oracles.
 """
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -25,8 +26,10 @@ from backdoor_curves.classifiers.svm import (
     LinearSVM,
     dual_margins,
     dual_sets,
+    kkt_violation,
     rbf_kernel,
     solve_dual_active_set,
+    solve_dual_primal_active_set,
 )
 
 # ------------------------------------------------------------------------------ helpers
@@ -517,3 +520,36 @@ def test_fit_rejects_a_third_label(name):
     y[3] = 2
     with pytest.raises(ValueError, match=r"must be 0 or 1, got \[2\]"):
         ALL_MODELS[name]().fit(X, y)
+
+
+# ------------------------------------------------------------------------------ primal active set
+
+
+@pytest.mark.parametrize("name", SVM_MODELS)
+@pytest.mark.parametrize("shape", [(30, 3), (60, 2)])
+def test_primal_active_set_from_zero_reaches_the_optimum(name, shape):
+    # alpha = 0 is feasible for any box; the method must end at the exact optimum that the
+    # libsvm + polish fit finds, including on the degenerate 2-D data (60 points).
+    X, y = blobs(*shape)
+    weight = uneven_weights(len(y))
+    fitted = SVM_MODELS[name]().fit(X, y, weight)
+    K, signed, upper = fitted.kernel(X, X), to_signed(y), fitted.C * weight
+    solution = solve_dual_primal_active_set(K, signed, upper, np.zeros(len(y)))
+    assert solution.converged
+    assert kkt_violation(K, signed, upper, solution) <= 1e-9
+    np.testing.assert_allclose(solution.intercept, fitted.intercept_, atol=1e-8)
+    scores = K @ (solution.alpha * signed) + solution.intercept
+    np.testing.assert_allclose(scores, fitted.decision_function(X), atol=1e-8)
+
+
+def test_kkt_violation_is_zero_at_the_optimum_and_positive_elsewhere():
+    X, y = blobs()
+    weight = uneven_weights(len(y))
+    fitted = LinearSVM(C=1.0).fit(X, y, weight)
+    K, signed, upper = X @ X.T, to_signed(y), weight.copy()
+    optimum = solve_dual_active_set(
+        K, signed, upper, *dual_sets(fitted.alpha_, upper), intercept=fitted.intercept_
+    )
+    assert kkt_violation(K, signed, upper, optimum) <= 1e-9
+    shifted = dataclasses.replace(optimum, intercept=optimum.intercept + 0.1)
+    assert kkt_violation(K, signed, upper, shifted) > 0.05

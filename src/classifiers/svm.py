@@ -47,6 +47,8 @@ __all__ = [
     "RBFSVM",
     "kkt_factor",
     "solve_dual_active_set",
+    "solve_dual_primal_active_set",
+    "kkt_violation",
 ]
 
 #: Relative tolerance deciding whether ``alpha_i`` sits on a bound of its box.
@@ -78,6 +80,27 @@ class DualSolution:
     converged: bool
     n_iter: int
     kkt: KKTFactor | None = None
+
+
+def kkt_violation(K: np.ndarray, y: np.ndarray, upper: np.ndarray, solution: DualSolution) -> float:
+    """Largest violation of the SVM optimality conditions by ``solution`` (0 at an optimum).
+
+    Margins ``m_i`` must be >= 0 at ``alpha_i = 0``, <= 0 at ``alpha_i = u_i`` and 0 in
+    between; the box and ``y^T alpha = 0`` must hold.
+    """
+    alpha, m = solution.alpha, dual_margins(K, y, solution.alpha, solution.intercept)
+    at_zero = alpha <= BOUND_TOL * upper
+    at_upper = (upper > 0) & (alpha >= upper * (1.0 - BOUND_TOL))
+    free = ~at_zero & ~at_upper
+    violations = [
+        np.max(-m[at_zero & (upper > 0)], initial=0.0),
+        np.max(m[at_upper], initial=0.0),
+        np.max(np.abs(m[free]), initial=0.0),
+        np.max(alpha - upper, initial=0.0),
+        np.max(-alpha, initial=0.0),
+        abs(float(y @ alpha)) / max(float(upper.sum()), 1.0),
+    ]
+    return float(max(violations))
 
 
 class KKTFactor:
@@ -251,6 +274,112 @@ def solve_dual_active_set(
     return DualSolution(alpha, intercept, False, max_iter)
 
 
+def _equality_qp_step(
+    Q_ff: np.ndarray, y_f: np.ndarray, g_f: np.ndarray
+) -> tuple[np.ndarray, float, bool]:
+    """Step of the equality-constrained subproblem over the free set ``F``.
+
+    Solves ``[[Q_FF, y_F], [y_F^T, 0]] [p; nu] = [-g_F; 0]``. When that system is singular
+    and inconsistent the subproblem is unbounded below; the least-squares residual is then a
+    direction ``z`` with ``Q_FF z = -nu y_F``, ``y_F^T z = 0`` and ``g_F^T z < 0`` (zero
+    curvature, descent), returned with ``bounded = False``.
+    """
+    size = y_f.size
+    system = np.zeros((size + 1, size + 1))
+    system[:size, :size] = Q_ff
+    system[:size, size] = y_f
+    system[size, :size] = y_f
+    rhs = np.append(-g_f, 0.0)
+    solution = scipy.linalg.lstsq(system, rhs, cond=1e-12)[0]
+    residual = rhs - system @ solution
+    if np.linalg.norm(residual) > 1e-9 * (1.0 + np.linalg.norm(rhs)):
+        return residual[:size], float("nan"), False
+    return solution[:size], float(solution[size]), True
+
+
+def solve_dual_primal_active_set(
+    K: np.ndarray,
+    y: np.ndarray,
+    upper: np.ndarray,
+    alpha: np.ndarray,
+    *,
+    max_iter: int = 1000,
+) -> DualSolution:
+    """Solve the SVM dual by a primal (feasible) active-set method from a feasible ``alpha``.
+
+    Robust where :func:`solve_dual_active_set` is not (degenerate, singular margin sets of
+    linear kernels): every iteration keeps ``alpha`` feasible and does not increase the dual
+    objective. Variables on a bound form the working set; the others take the step of the
+    equality-constrained subproblem (or its descent direction when it is unbounded), cut by
+    a ratio test that adds the first blocking variable to the working set. With a zero step
+    the multipliers (the margins ``m_i``) of the working set are checked and the most
+    violating variable is released; when none violates, ``alpha`` is optimal.
+
+    Parameters
+    ----------
+    K, y, upper
+        As in :func:`solve_dual_active_set`.
+    alpha : ndarray of shape (n,)
+        Feasible start: ``0 <= alpha <= upper`` and ``y^T alpha = 0`` (e.g. the optimum for
+        a smaller box).
+    max_iter : int
+        Iteration limit (then ``converged`` is False).
+    """
+    alpha = np.clip(np.asarray(alpha, dtype=np.float64), 0.0, upper)
+    tol = BOUND_TOL * np.maximum(upper, 1e-300)
+    at_bound = (alpha <= tol) | (alpha >= upper - tol)
+    intercept = 0.0
+    for iteration in range(1, max_iter + 1):
+        free = np.flatnonzero(~at_bound)
+        gradient = y * (K @ (alpha * y)) - 1.0  # g = Q alpha - 1
+        if free.size:
+            Q_ff = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
+            step, nu, bounded = _equality_qp_step(Q_ff, y[free], gradient[free])
+        else:
+            step, nu, bounded = np.zeros(0), float("nan"), True
+        if bounded and np.abs(step).max(initial=0.0) <= 1e-12 * (1.0 + np.abs(alpha).max()):
+            if free.size:
+                intercept = nu
+            released = _most_violating_bound(gradient + y * intercept, alpha, upper, at_bound)
+            if released is None:
+                return DualSolution(alpha, intercept, free.size > 0, iteration)
+            at_bound[released] = False
+            continue
+        length, blocking = _ratio_test(alpha[free], step, upper[free], bounded)
+        alpha[free] += length * step
+        if blocking is not None:
+            index = free[blocking]
+            alpha[index] = 0.0 if step[blocking] < 0 else upper[index]
+            at_bound[index] = True
+    return DualSolution(alpha, intercept, False, max_iter)
+
+
+def _ratio_test(
+    alpha_f: np.ndarray, step: np.ndarray, upper_f: np.ndarray, bounded: bool
+) -> tuple[float, int | None]:
+    """Longest feasible step length (at most 1 for a bounded step) and the blocking index."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        limits = np.where(
+            step < 0, -alpha_f / step, np.where(step > 0, (upper_f - alpha_f) / step, np.inf)
+        )
+    blocking = int(np.argmin(limits)) if limits.size else None
+    if blocking is None or (bounded and limits[blocking] >= 1.0):
+        return 1.0, None
+    return float(max(limits[blocking], 0.0)), blocking
+
+
+def _most_violating_bound(
+    margins: np.ndarray, alpha: np.ndarray, upper: np.ndarray, at_bound: np.ndarray
+) -> int | None:
+    """Working-set variable whose margin violates its bound's KKT condition the most."""
+    movable = at_bound & (upper > 0)
+    at_zero = movable & (alpha <= BOUND_TOL * upper)
+    at_upper = movable & ~at_zero
+    violation = np.where(at_zero, -margins, 0.0) + np.where(at_upper, margins, 0.0)
+    worst = int(np.argmax(violation))
+    return worst if violation[worst] > MARGIN_TOL else None
+
+
 class KernelSVM(BinaryClassifier):
     """Hinge-loss SVM solved in the dual (kernel-agnostic base class).
 
@@ -282,7 +411,8 @@ class KernelSVM(BinaryClassifier):
     exact_ : bool
         Whether the KKT conditions were verified to ``MARGIN_TOL``.
     solver_ : str
-        ``"active-set"`` (warm start), ``"libsvm+active-set"`` or ``"libsvm"``.
+        ``"active-set"`` or ``"primal-active-set"`` (warm starts), ``"libsvm+active-set"``
+        or ``"libsvm"`` (cold fits).
     """
 
     loss_name: ClassVar[str] = "hinge"
@@ -318,14 +448,34 @@ class KernelSVM(BinaryClassifier):
         upper = self.C * weight
         solution, solver = None, "active-set"
         if self.warm_start and hasattr(self, "alpha_") and self.alpha_.shape == upper.shape:
-            margin, error = dual_sets(self.alpha_, self.upper_)
-            solution = solve_dual_active_set(
-                K, signed, upper, margin, error, intercept=self.intercept_
-            )
+            solution, solver = self._fit_warm(K, signed, upper)
         if solution is None or not solution.converged:
             solution, solver = self._fit_cold(K, signed, weight, upper)
         self._set_solution(X, signed, upper, solution, solver)
         return self
+
+    def _fit_warm(
+        self, K: np.ndarray, signed: np.ndarray, upper: np.ndarray
+    ) -> tuple[DualSolution, str]:
+        """Restart from the previous optimum.
+
+        First the primal-dual active set from the previous sets (fast, one to three solves);
+        if it fails on a degenerate margin set and the previous ``alpha`` is feasible for
+        the new box (a growing poison weight), the primal active-set method from it.
+        """
+        margin, error = dual_sets(self.alpha_, self.upper_)
+        solution = solve_dual_active_set(K, signed, upper, margin, error, intercept=self.intercept_)
+        if solution.converged:
+            return solution, "active-set"
+        previous = self.alpha_
+        feasible = np.all(previous <= upper * (1.0 + BOUND_TOL)) and abs(
+            float(signed @ previous)
+        ) <= BOUND_TOL * max(float(upper.sum()), 1.0)
+        if feasible:
+            solution = solve_dual_primal_active_set(K, signed, upper, previous)
+            if solution.converged and kkt_violation(K, signed, upper, solution) <= MARGIN_TOL:
+                return solution, "primal-active-set"
+        return solution, "active-set"
 
     def _fit_cold(
         self, K: np.ndarray, signed: np.ndarray, weight: np.ndarray, upper: np.ndarray
