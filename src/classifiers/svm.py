@@ -30,6 +30,7 @@ kernel (and the linear model's explicit primal weights).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -425,9 +426,31 @@ class KernelSVM(BinaryClassifier):
         self.polish = polish
         self.warm_start = warm_start
 
+    _on_path = False  # True while beta_path refits (small warm-start steps)
+
     def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """Kernel matrix ``k(A_i, B_j)``, shape (len(A), len(B))."""
         raise NotImplementedError
+
+    def beta_path(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        is_poison: np.ndarray,
+        betas: Sequence[float],
+        *,
+        gram: np.ndarray | None = None,
+    ) -> Iterator[Self]:
+        """Warm-started path (see :meth:`BinaryClassifier.beta_path`).
+
+        While it runs, a failed primal-dual restart continues with the primal active-set
+        method instead of a cold fit.
+        """
+        self._on_path = True
+        try:
+            yield from super().beta_path(X, y, is_poison, betas, gram=gram)
+        finally:
+            self._on_path = False
 
     # --- fitting ---------------------------------------------------------------------------
     def fit(
@@ -459,13 +482,18 @@ class KernelSVM(BinaryClassifier):
     ) -> tuple[DualSolution, str]:
         """Restart from the previous optimum.
 
-        First the primal-dual active set from the previous sets (fast, one to three solves);
-        if it fails on a degenerate margin set and the previous ``alpha`` is feasible for
-        the new box (a growing poison weight), the primal active-set method from it.
+        First the primal-dual active set from the previous sets (fast, one to three solves).
+        On a beta path (small steps), if that fails on a degenerate margin set and the
+        previous ``alpha`` is feasible for the new box (a growing poison weight), the primal
+        active-set method continues from it; it moves one variable per iteration, so for
+        far restarts such as a C sweep a cold fit is cheaper and is used instead.
         """
         margin, error = dual_sets(self.alpha_, self.upper_)
         solution = solve_dual_active_set(K, signed, upper, margin, error, intercept=self.intercept_)
         if solution.converged:
+            return solution, "active-set"
+        if not self._on_path:
+            # Far restarts (a C sweep) would need many single moves: a cold fit is cheaper.
             return solution, "active-set"
         previous = self.alpha_
         feasible = np.all(previous <= upper * (1.0 + BOUND_TOL)) and abs(

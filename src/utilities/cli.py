@@ -117,7 +117,8 @@ def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., 
 
     ``ValueError``, ``FileNotFoundError``, ``PermissionError`` and ``ConnectionError`` (an
     unreachable Dask scheduler) are the errors our code raises for bad input, with messages
-    meant for the user; anything else is a bug and keeps its traceback. Ctrl-C exits with 130 after the grid engine saved finished cells.
+    meant for the user; anything else is a bug and keeps its traceback. Ctrl-C exits with
+    130 after the grid engine saved the finished cells.
     """
 
     def wrapped(argv: Sequence[str] | None = None) -> int:
