@@ -30,7 +30,7 @@ PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 BETAS = (0.0, 0.05, 0.5, 1.0)
 SEEDS = (1, 2)
 FRACTION = 0.1
-RUN_NAME = "7-1_badnet6"
+RUN_NAME = "7-1_badnet6_smoke"
 REQUIRED_CURVE_COLUMNS = (
     "dataset", "data_source", "pair", "trigger", "trigger_size", "trigger_eps", "clf", "C",
     "gamma", "poison_fraction", "seed", "beta", "clean_loss", "backdoor_loss", "clean_acc",

@@ -43,7 +43,8 @@ C_VALUES = ("0.01", "1.0")
 GAMMAS = ("0.005",)
 # 3 linear classifiers x 2 seeds + svm-rbf x 1 gamma x 2 seeds; each task sweeps C.
 N_TASKS = len(LINEAR) * len(SEEDS) + len(GAMMAS) * len(SEEDS)
-RUN_NAME = "7-1_badnet3"
+# Runs on other subset sizes than the configuration's get their own folder.
+RUN_NAME = f"7-1_badnet3_n{N_TRAIN}-{N_TEST}"
 
 
 def grid_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
@@ -198,7 +199,7 @@ def test_smoke_profile_runs_its_grid(tmp_path: Path, data_dir: Path) -> None:
     argv = ["--profile", "smoke", "--data-dir", str(data_dir), "--out-dir", str(tmp_path)]
     assert slope.main([*argv, "--quiet", "--n-jobs", "1"]) == 0
     (pair,) = config.pairs
-    table = pd.read_csv(tmp_path / f"{pair}_badnet3" / "results.csv")
+    table = pd.read_csv(tmp_path / f"{pair}_badnet3_smoke" / "results.csv")
     grid = config.slope_grid
     n_linear = len(LINEAR) * len(grid.linear_C)
     assert len(table) == len(config.seeds) * (n_linear + len(grid.rbf_C) * len(grid.rbf_gamma))
@@ -237,7 +238,7 @@ def test_original_single_dash_command_works(tmp_path: Path, data_dir: Path) -> N
 )
 def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_dir: Path) -> None:
     assert slope.main([*spelling, *small_run_args(tmp_path, data_dir)]) == 0
-    table = pd.read_csv(tmp_path / "3-0_badnet4" / "results.csv")
+    table = pd.read_csv(tmp_path / f"3-0_badnet4_n{N_TRAIN}-{N_TEST}" / "results.csv")
     assert len(table) == 1
     assert table.loc[0, "pair"] == "3-0" and table.loc[0, "clf"] == "ridge"
     assert table.loc[0, "trigger_size"] == 4 and table.loc[0, "poison_fraction"] == 0.2
@@ -483,3 +484,24 @@ def test_dask_local_cluster_matches_in_process(
     assert_same_rows_across_processes(
         tmp_path / RUN_NAME / "results.csv", reference / "results.csv"
     )
+
+
+def test_runs_on_other_data_get_their_own_folder(tmp_path: Path, data_dir: Path) -> None:
+    argv = grid_args(tmp_path, data_dir, "-clf", "ridge", "--seeds", "1", "--data-seed", "5")
+    assert slope.main(argv) == 0
+    assert (tmp_path / f"{RUN_NAME}_ds5" / "results.csv").exists()
+    assert not (tmp_path / RUN_NAME).exists()
+
+
+def test_a_table_of_other_data_is_not_extended(
+    tmp_path: Path, data_dir: Path, one_line_error
+) -> None:
+    argv = grid_args(tmp_path, data_dir, "-clf", "ridge", "--seeds", "1")
+    assert slope.main(argv) == 0
+    results = tmp_path / RUN_NAME / "results.csv"
+    table = pd.read_csv(results, dtype=str, keep_default_na=False)
+    table["data_source"] = "mnist-idx (/somewhere/MNIST/raw)"
+    table.to_csv(results, index=False)
+    before = results.read_bytes()
+    one_line_error(slope.main, argv, "mnist-idx (/somewhere/MNIST/raw)", tmp_path / "absent")
+    assert results.read_bytes() == before

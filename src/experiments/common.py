@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
@@ -31,6 +33,7 @@ from backdoor_curves.utilities.data import (
 __all__ = [
     "DataRequest",
     "add_dataset_arguments",
+    "check_same_data",
     "config_from_args",
     "data_request",
     "pairs_from_args",
@@ -39,6 +42,7 @@ __all__ = [
     "load_pair_cached",
     "model_gram",
     "poisoned_problem",
+    "run_folder_name",
     "to_features",
     "trigger_columns",
     "trigger_slug",
@@ -224,6 +228,50 @@ class Evaluator:
     def sensitivity_options(self, name: str) -> dict[str, np.ndarray]:
         """``eval_gram`` for ``weight_sensitivity`` on set ``name`` (kernel models only)."""
         return {"eval_gram": self._kernels[name]} if name in self._kernels else {}
+
+
+def run_folder_name(
+    request: DataRequest, trigger: TriggerSpec, config: DatasetConfig, profile: str
+) -> str:
+    """Results sub-folder of one pair: ``<pair>_<trigger>``, e.g. ``7-1_badnet3``.
+
+    Runs on other data than the configuration's get their own folder, so tables never mix
+    data: ``_smoke`` for the smoke profile, ``_n<train>-<test>`` for other subset sizes and
+    ``_ds<seed>`` for another data seed.
+    """
+    parts = [request.pair, trigger_slug(trigger)]
+    if profile != "paper":
+        parts.append(profile)
+    if (request.n_train, request.n_test) != (config.n_train, config.n_test):
+        sizes = ["default" if n is None else str(n) for n in (request.n_train, request.n_test)]
+        parts.append("n" + "-".join(sizes))
+    if request.data_seed != config.data_seed:
+        parts.append(f"ds{request.data_seed}")
+    return "_".join(parts)
+
+
+def check_same_data(results_dir: Path, source: str) -> None:
+    """Refuse to add rows computed on other data to an existing table.
+
+    Raises
+    ------
+    ValueError
+        If ``results_dir/results.csv`` holds rows whose ``data_source`` differs from
+        ``source`` (e.g. the embedded digits, then full MNIST).
+    """
+    table = results_dir / "results.csv"
+    if not table.exists():
+        return
+    try:
+        sources = set(pd.read_csv(table, usecols=["data_source"])["data_source"].dropna())
+    except (ValueError, pd.errors.EmptyDataError):
+        return  # header-only or foreign table: the result store reports real problems
+    others = sorted(sources - {source})
+    if others:
+        raise ValueError(
+            f"{results_dir} holds results computed on {others[0]!r}, but this run uses "
+            f"{source!r}; choose another --out-dir or --run-name"
+        )
 
 
 def trigger_slug(trigger: TriggerSpec) -> str:

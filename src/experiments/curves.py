@@ -46,14 +46,15 @@ from backdoor_curves.experiments.common import (
     Evaluator,
     PoisonedProblem,
     add_dataset_arguments,
+    check_same_data,
     config_from_args,
     data_request,
     load_pair_cached,
     model_gram,
     pairs_from_args,
     poisoned_problem,
+    run_folder_name,
     trigger_columns,
-    trigger_slug,
 )
 from backdoor_curves.experiments.config import CurveModel, DatasetConfig
 from backdoor_curves.utilities.cli import (
@@ -338,7 +339,7 @@ def _plan(args: argparse.Namespace, config: DatasetConfig) -> list[_Run]:
             for p in fractions
             for seed in seeds
         )
-        name = f"{pair}_{trigger_slug(trigger)}"
+        name = run_folder_name(request, trigger, config, args.profile)
         runs.append(
             _Run(request, pair_task.source, tasks, out_dir / "curves" / name,
                  out_dir / "deviation" / name)
@@ -365,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args)
     runs = _plan(args, config)
     for run in runs:
+        check_same_data(run.curves_dir, run.source)
         check_writable(run.curves_dir)
         check_writable(run.deviation_dir)
     for run in runs:

@@ -37,15 +37,16 @@ from backdoor_curves.experiments.common import (
     Evaluator,
     PoisonedProblem,
     add_dataset_arguments,
+    check_same_data,
     config_from_args,
     data_request,
     load_pair_cached,
     model_gram,
     pairs_from_args,
     poisoned_problem,
+    run_folder_name,
     to_features,
     trigger_columns,
-    trigger_slug,
 )
 from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.utilities.cli import (
@@ -288,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--run-name",
         default=None,
-        help="results sub-folder (default: PAIR_TRIGGER, e.g. 7-1_badnet3)",
+        help="results sub-folder (default: PAIR_TRIGGER, e.g. 7-1_badnet3, with a suffix "
+        "for non-default data: _smoke, _n<train>-<test>, _ds<seed>)",
     )
     add_common_arguments(parser, default_out="results/{mnist,cifar,imagenette}/slope")
     return parser
@@ -363,10 +365,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         poisoned_problem(pair_task, trigger, fraction, 0, config.features)  # validates all
         runs.append((request, pair_task))
     tasks_per_run = [_tasks(args, config, request, trigger, fraction) for request, _ in runs]
-    for request, _ in runs:
-        check_writable(out_dir / (args.run_name or f"{request.pair}_{trigger_slug(trigger)}"))
-    for (request, pair_task), tasks in zip(runs, tasks_per_run, strict=True):
-        run_dir = out_dir / (args.run_name or f"{request.pair}_{trigger_slug(trigger)}")
+    run_dirs = [
+        out_dir / (args.run_name or run_folder_name(request, trigger, config, args.profile))
+        for request, _ in runs
+    ]
+    for run_dir, (_, pair_task) in zip(run_dirs, runs, strict=True):
+        check_same_data(run_dir, pair_task.source)
+        check_writable(run_dir)
+    for run_dir, (request, pair_task), tasks in zip(run_dirs, runs, tasks_per_run, strict=True):
         print(
             f"[slope] {config.dataset} {request.pair} {trigger.label}: data {pair_task.source}, "
             f"{pair_task.n_train} train / {pair_task.n_test} test -> {run_dir}"
