@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,14 +52,6 @@ def run_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
         "--n-jobs", "1",
         *extra,
     ]  # fmt: skip
-
-
-def exit_status(argv: Sequence[str]) -> int:
-    """Return what ``main`` returns, or the status of argparse's ``SystemExit``."""
-    try:
-        return curves.main(list(argv))
-    except SystemExit as stop:
-        return int(stop.code or 0)
 
 
 def expected_models() -> set[tuple[str, float, float]]:

@@ -15,7 +15,6 @@ import math
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,14 +70,6 @@ def grid_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
         "--n-jobs", "1",
         *extra,
     ]  # fmt: skip
-
-
-def exit_status(argv: Sequence[str]) -> int:
-    """Return what ``main`` returns, or the status of argparse's ``SystemExit``."""
-    try:
-        return slope.main(list(argv))
-    except SystemExit as stop:
-        return int(stop.code or 0)
 
 
 def read_text_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -265,6 +256,10 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
         (["--n-test", "100000"], "100000"),
         (["--n-jobs", "0"], "got 0"),
         (["--scheduler", "tcp://127.0.0.1:1"], "tcp://127.0.0.1:1"),
+        # Repeated grid values are refused before anything is written.
+        (["--seeds", "1,1"], "repeated integers: 1"),
+        (["-clf", "svm,svm"], "repeated classifiers: svm"),
+        (["--C", "1,1"], "repeated numbers: 1.0"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -288,32 +283,6 @@ def test_unwritable_out_dir_is_one_line_and_writes_nothing(
     one_line_error(slope.main, grid_args(out_dir, data_dir), str(out_dir), out_dir)
     assert blocker.read_text(encoding="utf-8") == "a file\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
-
-
-@pytest.mark.parametrize(
-    ("flags", "needle"), [(["--seeds", "1,1"], "1"), (["-clf", "svm,svm"], "svm")]
-)
-def test_duplicate_grid_values_are_rejected_before_writing(
-    flags: list[str],
-    needle: str,
-    tmp_path: Path,
-    data_dir: Path,
-    one_line_error,
-) -> None:
-    out_dir = tmp_path / "out"
-    one_line_error(slope.main, [*grid_args(out_dir, data_dir), *flags], needle, out_dir)
-
-
-def test_duplicate_C_values_give_one_row_per_cell_or_an_error(
-    tmp_path: Path, data_dir: Path
-) -> None:
-    argv = grid_args(tmp_path, data_dir, "-clf", "svm", "--seeds", "1", "--C", "1,1")
-    status = exit_status(argv)
-    results = tmp_path / RUN_NAME / "results.csv"
-    if status == 0:
-        assert len(pd.read_csv(results)) == 1
-    else:
-        assert status == 2 and not results.exists()
 
 
 @pytest.mark.parametrize("flag", ["--n-train", "--n-test"])

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,8 @@ from backdoor_curves.utilities.data import (
     load_pair_task,
     parse_pair,
 )
+from backdoor_curves.utilities.grid import ExecutionConfig, GridReport, run_grid
+from backdoor_curves.utilities.results import ResultStore
 
 __all__ = [
     "DataRequest",
@@ -42,6 +46,7 @@ __all__ = [
     "load_pair_cached",
     "model_gram",
     "poisoned_problem",
+    "record_run",
     "run_folder_name",
     "to_features",
     "trigger_columns",
@@ -272,6 +277,39 @@ def check_same_data(results_dir: Path, source: str) -> None:
             f"{results_dir} holds results computed on {others[0]!r}, but this run uses "
             f"{source!r}; choose another --out-dir or --run-name"
         )
+
+
+def record_run(
+    driver: str,
+    tasks: Sequence[Any],
+    worker: Callable[..., list[dict[str, Any]]],
+    store: ResultStore,
+    args: argparse.Namespace,
+    execution: ExecutionConfig,
+    source: str,
+    description: str,
+) -> tuple[GridReport, dict[str, Any]]:
+    """Run a driver's grid into ``store`` and write its manifest.
+
+    ``worker(task, data_dir=...)`` computes one task. Returns the grid report and the
+    manifest's ``config`` part (drivers that derive further tables reuse it).
+    """
+    report = run_grid(
+        tasks,
+        functools.partial(worker, data_dir=args.data_dir),
+        store,
+        execution,
+        description=description,
+    )
+    manifest = {
+        "driver": driver,
+        "profile": args.profile,
+        "device": args.device,
+        "execution": asdict(execution),
+        "tasks": [asdict(task) for task in tasks],
+    }
+    store.write_manifest(config=manifest, data_source=source, timings=report.timings())
+    return report, manifest
 
 
 def trigger_slug(trigger: TriggerSpec) -> str:

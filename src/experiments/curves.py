@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ from backdoor_curves.experiments.common import (
     model_gram,
     pairs_from_args,
     poisoned_problem,
+    record_run,
     run_folder_name,
     trigger_columns,
 )
@@ -64,7 +64,7 @@ from backdoor_curves.utilities.cli import (
     name_list,
     report_errors,
 )
-from backdoor_curves.utilities.grid import execution_config_from_args, run_grid
+from backdoor_curves.utilities.grid import execution_config_from_args
 from backdoor_curves.utilities.metrics import accuracy
 from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
 
@@ -373,15 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[curves] {config.dataset} {run.request.pair}: data {run.source}, "
               f"{len(run.tasks)} curves -> {run.curves_dir}")  # fmt: skip
         store = ResultStore(run.curves_dir, CURVE_COLUMNS)
-        worker = functools.partial(run_curve_task, data_dir=args.data_dir)
-        report = run_grid(
-            run.tasks, worker, store, execution, description=f"curves {run.request.pair}"
-        )
-        manifest = {
-            "driver": "incremental_curves", "profile": args.profile, "device": args.device,
-            "execution": asdict(execution), "tasks": [asdict(task) for task in run.tasks],
-        }  # fmt: skip
-        store.write_manifest(config=manifest, data_source=run.source, timings=report.timings())
+        report, manifest = record_run(
+            "incremental_curves", run.tasks, run_curve_task, store, args, execution, run.source,
+            description=f"curves {run.request.pair}",
+        )  # fmt: skip
         fraction = config.curves.deviation_fraction
         if not _write_deviation(
             run,

@@ -23,7 +23,7 @@ import argparse
 import functools
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ from backdoor_curves.experiments.common import (
     model_gram,
     pairs_from_args,
     poisoned_problem,
+    record_run,
     run_folder_name,
     to_features,
     trigger_columns,
@@ -56,7 +57,7 @@ from backdoor_curves.utilities.cli import (
     name_list,
     report_errors,
 )
-from backdoor_curves.utilities.grid import execution_config_from_args, run_grid
+from backdoor_curves.utilities.grid import execution_config_from_args
 from backdoor_curves.utilities.metrics import accuracy
 from backdoor_curves.utilities.results import ResultStore, check_writable
 
@@ -378,21 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{pair_task.n_train} train / {pair_task.n_test} test -> {run_dir}"
         )
         store = ResultStore(run_dir, SLOPE_COLUMNS)
-        worker = functools.partial(run_slope_task, data_dir=args.data_dir)
-        report = run_grid(
-            tasks, worker, store, execution, description=f"slope {request.pair} {trigger.label}"
-        )
-        store.write_manifest(
-            config={
-                "driver": "slope",
-                "profile": args.profile,
-                "device": args.device,
-                "tasks": [asdict(task) for task in tasks],
-                "execution": asdict(execution),
-            },
-            data_source=pair_task.source,
-            timings=report.timings(),
-        )
+        report, _ = record_run(
+            "slope", tasks, run_slope_task, store, args, execution, pair_task.source,
+            description=f"slope {request.pair} {trigger.label}",
+        )  # fmt: skip
         print(
             f"[slope] {report.n_computed} task(s) computed, {report.n_skipped} skipped, "
             f"{report.seconds:.1f} s -> {store.results_path}"
