@@ -419,10 +419,11 @@ def test_svm_warm_start_matches_a_cold_fit(name):
     changed = weight.copy()
     changed[:12:3] *= 1.5
     changed[2] = 0.01  # a zero-weight point enters
-    warm = SVM_MODELS[name]()
-    warm.warm_start = True
-    warm.fit(X, y, weight).fit(X, y, changed)
+    previous = SVM_MODELS[name]().fit(X, y, weight)
+    warm = SVM_MODELS[name]().fit(X, y, changed, init=previous)
     cold = SVM_MODELS[name]().fit(X, y, changed)
+    if name == "rbf-svm":  # the linear kernel's margin set is degenerate here: libsvm restarts
+        assert warm.solver_ == "active-set"
     assert warm.exact_ and cold.exact_
     assert_kkt(warm, X, y)
     X_eval = np.random.default_rng(7).normal(size=(15, X.shape[1]))
@@ -500,8 +501,7 @@ def test_check_fit_input_rejects_bad_input(X, y, weight, message):
 @pytest.mark.parametrize("C", [0.0, -1.0, np.inf])
 def test_fit_rejects_non_positive_c(name, C):
     X, y = blobs(n=10)
-    model = ALL_MODELS[name]()
-    model.C = C
+    model = ALL_MODELS[name]().with_params(C=C)
     with pytest.raises(ValueError, match=r"C must be a positive finite number"):
         model.fit(X, y)
 
@@ -553,3 +553,84 @@ def test_kkt_violation_is_zero_at_the_optimum_and_positive_elsewhere():
     assert kkt_violation(K, signed, upper, optimum) <= 1e-9
     shifted = dataclasses.replace(optimum, intercept=optimum.intercept + 0.1)
     assert kkt_violation(K, signed, upper, shifted) > 0.05
+
+
+# ------------------------------------------------------------------------- model contract
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_with_params_derives_a_new_unfitted_model(name):
+    X, y = blobs()
+    model = ALL_MODELS[name]().fit(X, y)
+    derived = model.with_params(C=7.0)
+    assert derived is not model and type(derived) is type(model)
+    assert derived.C == 7.0 and model.C != 7.0
+    assert derived.get_params() == model.get_params() | {"C": 7.0}
+    assert not hasattr(derived, "intercept_")
+    with pytest.raises(ValueError, match=r"no parameter bogus; valid parameters: C"):
+        model.with_params(bogus=1)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_fitted_model_reports_exact_and_scores_from_its_gram(name):
+    X, y = blobs()
+    model = ALL_MODELS[name]().fit(X, y, uneven_weights(len(y)))
+    assert model.exact_ is True
+    X_eval = np.random.default_rng(3).normal(size=(9, X.shape[1]))
+    np.testing.assert_allclose(
+        model.decision_from_gram(model.kernel(X_eval, X)),
+        model.decision_function(X_eval),
+        rtol=1e-7,
+        atol=1e-8,
+    )
+
+
+def test_only_the_rbf_svm_scores_from_a_precomputed_gram():
+    flags = {name: type(model()).scores_from_gram for name, model in ALL_MODELS.items()}
+    assert flags == {name: name == "rbf-svm" for name in ALL_MODELS}
+
+
+@pytest.mark.parametrize("name", ["logistic", "linear-svm", "rbf-svm"])
+def test_warm_start_from_init_reaches_the_cold_optimum(name):
+    X, y = blobs()
+    weight, changed = uneven_weights(len(y)), uneven_weights(len(y), seed=5)
+    previous = ALL_MODELS[name]().fit(X, y, weight)
+    warm = ALL_MODELS[name]().fit(X, y, changed, init=previous)
+    cold = ALL_MODELS[name]().fit(X, y, changed)
+    np.testing.assert_allclose(
+        warm.decision_function(X), cold.decision_function(X), rtol=1e-8, atol=1e-9
+    )
+    assert previous.decision_function(X) != pytest.approx(cold.decision_function(X))
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_init_of_another_model_class_is_rejected(name):
+    X, y = blobs()
+    other = next(model for key, model in ALL_MODELS.items() if key != name)
+    with pytest.raises(ValueError, match=r"init must be a fitted"):
+        ALL_MODELS[name]().fit(X, y, init=other().fit(X, y))
+
+
+@pytest.mark.parametrize("name", ["ridge", "linear-svm", "rbf-svm"])
+def test_cached_factor_is_not_reused_for_other_data(name):
+    # The fit caches its factorisation for weight_sensitivity; asked about other data (here
+    # the same shapes, moved points), the answer must be the uncached one.
+    X, y = blobs(d=10)  # more features than margin vectors: f moves with the weights
+    weight = uneven_weights(len(y))
+    model = ALL_MODELS[name]().fit(X, y, weight)
+    moved = X + np.random.default_rng(4).normal(scale=0.05, size=X.shape)
+    directions = np.arange(len(y))
+    uncached = copy.deepcopy(model)
+    for attribute in ("_fit_hessian", "_kkt"):
+        if hasattr(uncached, attribute):
+            delattr(uncached, attribute)
+    if name != "ridge":
+        uncached._kkt = (None, np.empty(0, dtype=np.intp), None)
+    got = model.weight_sensitivity(moved, y, weight, X[:4], directions)
+    expected = uncached.weight_sensitivity(moved, y, weight, X[:4], directions)
+    np.testing.assert_array_equal(got.decision, expected.decision)
+    # On the fit's own data the cached factor gives the same derivative as a fresh one.
+    same = model.weight_sensitivity(X, y, weight, X[:4], directions)
+    fresh = uncached.weight_sensitivity(X, y, weight, X[:4], directions)
+    np.testing.assert_allclose(same.decision, fresh.decision, rtol=1e-8, atol=1e-10)
+    assert np.abs(got.decision - same.decision).max() > 1e-6

@@ -130,8 +130,7 @@ def test_slope_with_every_support_vector_bounded(name):
     # KKT system alone does not fix the bias; points exactly on the margin (if any) may.
     problem = backdoor_problem()
     X, y, is_poison, X_backdoor, y_backdoor = problem
-    model = MODELS[name]()
-    model.C = 1e-4
+    model = MODELS[name]().with_params(C=1e-4)
     model.fit(X, y, poison_weight(is_poison, 0.0))
     margin, error = dual_sets(model.alpha_, model.upper_)
     assert not margin.any()
@@ -139,9 +138,7 @@ def test_slope_with_every_support_vector_bounded(name):
     result = learning_slope(model, X, y, is_poison, X_backdoor, y_backdoor)
 
     def make():
-        fresh = MODELS[name]()
-        fresh.C = 1e-4
-        return fresh
+        return MODELS[name]().with_params(C=1e-4)
 
     assert_fd_slope_or_undefined(result, finite_difference_slope(make, problem, delta=1e-6))
 

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
+from backdoor_curves.analyses.deviation import parameter_deviation
 from backdoor_curves.classifiers.base import BinaryClassifier, check_beta_path
 from backdoor_curves.classifiers.registry import make_classifier
-from backdoor_curves.experiments.curves import _deviation
 
 GAMMAS = {"svm": None, "svm-rbf": 0.05, "logistic": None, "ridge": None}
 MODELS = tuple(GAMMAS)
@@ -219,25 +219,20 @@ def test_logistic_path_needs_fewer_newton_steps_than_cold_fits(low_dim: Problem)
     assert sum(path_steps) < sum(cold_steps)
 
 
-def test_logistic_path_leaves_warm_start_alone(low_dim: Problem) -> None:
-    # The logistic path continues by its own predictor-corrector, not through warm_start.
-    model = build("logistic")
-    for _ in model.beta_path(low_dim.X, low_dim.y, low_dim.is_poison, GRID[:3]):
-        assert model.warm_start is False
-    assert model.warm_start is False
-
-
-@pytest.mark.parametrize("name", ["svm", "svm-rbf"])
-def test_beta_path_restores_warm_start(name: str, low_dim: Problem) -> None:
-    model = build(name)
-    assert model.warm_start is False
-    for _ in model.beta_path(low_dim.X, low_dim.y, low_dim.is_poison, GRID[:3]):
-        assert model.warm_start is True
-    assert model.warm_start is False
-    abandoned = model.beta_path(low_dim.X, low_dim.y, low_dim.is_poison, GRID)
-    next(abandoned)
-    abandoned.close()
-    assert model.warm_start is False
+@pytest.mark.parametrize("name", ["svm", "svm-rbf", "logistic", "ridge"])
+def test_beta_path_starts_cold_whatever_the_model_holds(name: str, low_dim: Problem) -> None:
+    # A path never warm-starts from a fit made before it: a model fitted elsewhere first
+    # follows the same path as a fresh one.
+    fresh = [
+        fitted.decision_function(low_dim.X)
+        for fitted in build(name).beta_path(low_dim.X, low_dim.y, low_dim.is_poison, GRID[:4])
+    ]
+    used = build(name).fit(low_dim.X, low_dim.y, weights(low_dim.is_poison, 1.0))
+    again = [
+        fitted.decision_function(low_dim.X)
+        for fitted in used.beta_path(low_dim.X, low_dim.y, low_dim.is_poison, GRID[:4])
+    ]
+    np.testing.assert_array_equal(np.array(again), np.array(fresh))
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -293,7 +288,7 @@ def deviation_path(name: str, problem: Problem, betas) -> tuple[np.ndarray, np.n
     nu, rho = [], []
     for fitted in model.beta_path(problem.X, problem.y, problem.is_poison, betas):
         reference = reference or copy.deepcopy(fitted)
-        point = _deviation(reference, fitted)
+        point = parameter_deviation(reference, fitted)
         nu.append(point[0])
         rho.append(point[1])
     return np.array(nu), np.array(rho)

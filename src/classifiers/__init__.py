@@ -2,19 +2,26 @@
 
 ``J(theta; s) = 1/2 ||w||^2 + C sum_i s_i loss(y_i, f(x_i))`` for the linear SVM and RBF SVM
 (hinge, dual, exact KKT), logistic regression and ridge classification (primal, Newton /
-normal equations). See :mod:`backdoor_curves.classifiers.base` for the shared contract.
+normal equations). See :mod:`backdoor_curves.classifiers.base` for the shared contract and
+:mod:`backdoor_curves.classifiers.registry` for adding a model by name.
 """
 
-from backdoor_curves.classifiers.base import BinaryClassifier, WeightSensitivity
+from backdoor_curves.classifiers.base import BinaryClassifier, FitData, WeightSensitivity
 from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
 from backdoor_curves.classifiers.losses import Loss, MarginLoss, get_loss
-from backdoor_curves.classifiers.registry import ClassifierName, make_classifier, parse_classifier
+from backdoor_curves.classifiers.registry import (
+    classifier_names,
+    make_classifier,
+    parse_classifier,
+    register_classifier,
+    uses_gamma,
+)
 from backdoor_curves.classifiers.svm import RBFSVM, KernelSVM, LinearSVM
 
 __all__ = [
     "RBFSVM",
     "BinaryClassifier",
-    "ClassifierName",
+    "FitData",
     "KernelSVM",
     "LinearSVM",
     "LogisticClassifier",
@@ -22,7 +29,10 @@ __all__ = [
     "MarginLoss",
     "RidgeClassifier",
     "WeightSensitivity",
+    "classifier_names",
     "get_loss",
     "make_classifier",
     "parse_classifier",
+    "register_classifier",
+    "uses_gamma",
 ]

@@ -13,20 +13,45 @@ Besides the scikit-learn estimator contract (``fit`` returns ``self``, learned s
 ``f`` with respect to the input, the objective value, the sensitivity of its decision function
 to the sample weights (the implicit derivative behind influence functions) and the inner
 product of its weight vectors (for the parameter deviation).
+
+The contract every model keeps (a new model subclasses :class:`BinaryClassifier` and registers
+its name with :func:`backdoor_curves.classifiers.registry.register_classifier`):
+
+- ``__init__`` only stores hyperparameters; :meth:`BinaryClassifier.with_params` derives a new,
+  unfitted model with some of them changed (a fitted model is never mutated into another one);
+- ``fit(X, y, sample_weight=None, *, init=None, gram=None)`` returns ``self``; ``init`` is a
+  fitted model of the same class whose optimum the solver starts from (a warm start; the
+  optimum reached is the same, only cheaper), ``gram`` the precomputed ``kernel(X, X)``;
+- ``exact_`` (bool) says whether the optimum was verified exact (a KKT point for the SVMs, a
+  Newton / normal-equation solution for the primal models);
+- ``kernel(A, B)`` is the model's kernel and ``decision_from_gram(K_eval)`` scores from a
+  precomputed ``K_eval = kernel(X_eval, X_train)``; the class flag ``scores_from_gram`` says
+  whether that is cheaper than :meth:`BinaryClassifier.decision_function` (evaluators read the
+  flag instead of testing the model's type);
+- factorisations a fit caches for :meth:`BinaryClassifier.weight_sensitivity` are keyed on
+  the :class:`FitData` they came from and never reused for other data.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from backdoor_curves.classifiers.losses import MarginLoss, get_loss, to_signed
 
-__all__ = ["BinaryClassifier", "WeightSensitivity", "check_beta_path", "check_fit_input"]
+__all__ = [
+    "BinaryClassifier",
+    "FitData",
+    "WeightSensitivity",
+    "check_beta_path",
+    "check_fit_input",
+]
 
 
 @dataclass(frozen=True)
@@ -85,6 +110,40 @@ def check_fit_input(
     return X, signed, weight
 
 
+@dataclass(frozen=True, eq=False)
+class FitData:
+    """Copies of the data a fit saw: the key of the factorisations it caches.
+
+    A cached factor is reused only when :meth:`matches` confirms the same values (copies, so
+    changing the caller's arrays in place cannot fool it).
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    signed : ndarray of shape (n_samples,)
+        Labels in {-1, +1}.
+    upper : ndarray of shape (n_samples,)
+        ``C s_i``: the regularisation and the sample weights in one array.
+    """
+
+    X: np.ndarray
+    signed: np.ndarray
+    upper: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray, signed: np.ndarray, upper: np.ndarray) -> FitData:
+        """Copy the arrays."""
+        return cls(np.array(X), np.array(signed), np.array(upper))
+
+    def matches(self, X: np.ndarray, signed: np.ndarray, upper: np.ndarray) -> bool:
+        """Whether ``(X, signed, upper)`` has exactly the stored values."""
+        return (
+            np.array_equal(self.upper, upper)
+            and np.array_equal(self.signed, signed)
+            and np.array_equal(self.X, X)
+        )
+
+
 def check_beta_path(X: np.ndarray, is_poison: np.ndarray, betas: Sequence[float]) -> np.ndarray:
     """Validate a beta path; return the poison mask as a bool array.
 
@@ -119,9 +178,55 @@ class BinaryClassifier(ABC):
     """
 
     loss_name: ClassVar[str]
+    #: Whether scoring from a precomputed ``kernel(X_eval, X_train)`` (``decision_from_gram``)
+    #: is cheaper than ``decision_function`` (true for kernel expansions such as the RBF SVM).
+    scores_from_gram: ClassVar[bool] = False
 
     def __init__(self, C: float = 1.0) -> None:
         self.C = C
+
+    # --- parameters ------------------------------------------------------------------------
+    @classmethod
+    def parameter_names(cls) -> tuple[str, ...]:
+        """Names of the hyperparameters (the keyword arguments of ``__init__``)."""
+        signature = inspect.signature(cls.__init__)
+        return tuple(
+            name
+            for name, parameter in signature.parameters.items()
+            if name != "self"
+            and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        )
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as ``{name: value}`` (what ``__init__`` stored)."""
+        return {name: getattr(self, name) for name in self.parameter_names()}
+
+    def with_params(self, **changes: Any) -> Self:
+        """Return a new, unfitted model of the same class with some hyperparameters changed.
+
+        Raises
+        ------
+        ValueError
+            If a name in ``changes`` is not a hyperparameter of this model.
+        """
+        valid = self.parameter_names()
+        unknown = sorted(set(changes) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no parameter {', '.join(unknown)}; "
+                f"valid parameters: {', '.join(valid)}"
+            )
+        return type(self)(**(self.get_params() | changes))
+
+    def _check_init(self, init: BinaryClassifier | None) -> Self | None:
+        """Validate a warm start: ``None`` or a fitted model of this very class."""
+        if init is None:
+            return None
+        if type(init) is not type(self):
+            raise ValueError(
+                f"init must be a fitted {type(self).__name__}, got {type(init).__name__}"
+            )
+        return init
 
     # --- hyperparameters -------------------------------------------------------------------
     def _validate_hyperparameters(self) -> None:
@@ -141,16 +246,26 @@ class BinaryClassifier(ABC):
         y: np.ndarray,
         sample_weight: np.ndarray | None = None,
         *,
+        init: BinaryClassifier | None = None,
         gram: np.ndarray | None = None,
     ) -> Self:
         """Minimise the weighted objective on ``X`` (n, d) and binary labels ``y`` in {0, 1}.
 
-        ``gram`` optionally passes the precomputed kernel matrix ``self.kernel(X, X)``.
+        ``init`` is a fitted model of the same class to warm-start from (it may be ``self``;
+        it is read before being overwritten); ``gram`` optionally passes the precomputed
+        kernel matrix ``self.kernel(X, X)``.
         """
 
     @abstractmethod
     def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """Return the model's kernel ``k(A_i, B_j)`` (``A B^T`` for the linear models)."""
+
+    @abstractmethod
+    def decision_from_gram(self, K_eval: np.ndarray) -> np.ndarray:
+        """Scores ``f`` of shape (n_eval,) from ``K_eval = self.kernel(X_eval, X_train)``.
+
+        ``X_train`` is the training set of the last fit (all its rows, zero weights included).
+        """
 
     def beta_path(
         self,
@@ -165,8 +280,8 @@ class BinaryClassifier(ABC):
 
         The weights are ``s_i = 1`` for clean points and ``beta`` for poisons. Each fit starts
         from the previous optimum (the incremental learning of the paper); models with a
-        closed-form path override this. The model itself is refitted and yielded after each
-        ``beta``: copy what you need before advancing the iterator.
+        closed-form path override this. The first fit starts cold. The model itself is refitted
+        and yielded after each ``beta``: copy what you need before advancing the iterator.
 
         Parameters
         ----------
@@ -187,13 +302,11 @@ class BinaryClassifier(ABC):
             ``self``, fitted at the current ``beta``.
         """
         is_poison = check_beta_path(X, is_poison, betas)
-        warm = bool(getattr(self, "warm_start", False))
-        self.warm_start = True
-        try:
-            for beta in betas:
-                yield self.fit(X, y, np.where(is_poison, beta, 1.0), gram=gram)
-        finally:
-            self.warm_start = warm
+        previous: Self | None = None
+        for beta in betas:
+            self.fit(X, y, np.where(is_poison, beta, 1.0), init=previous, gram=gram)
+            previous = copy.copy(self)
+            yield self
 
     @abstractmethod
     def decision_function(self, X: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 Both minimise ``J(theta) = 1/2 ||w||^2 + C sum_i s_i loss(y_i, w.x_i + b)`` over
 ``theta = [w, b]`` (bias unregularised) with signed labels ``y`` in {-1, +1}:
 
-- :class:`LogisticClassifier`: ``loss = log(1 + exp(-y f))``, Newton's method (warm-startable).
+- :class:`LogisticClassifier`: ``loss = log(1 + exp(-y f))``, Newton's method (warm-startable
+  with ``fit(..., init=previous)``).
 - :class:`RidgeClassifier`: ``loss = (y - f)^2``, the normal equations solved exactly
   (scikit-learn ``Ridge`` with ``alpha = 1 / (2 C)`` has the same minimiser).
 
@@ -14,6 +15,9 @@ Derivatives (``X1 = [X, 1]``, ``f = X1 theta``):
 
 The sensitivity of the optimum to the weight ``s_j`` follows from differentiating the
 stationarity condition: ``d theta / d s_j = -H^{-1} C loss'(f_j) x1_j``.
+
+Stationarity also gives the representer form ``w = X^T c`` with ``c_i = -C s_i loss'(f_i)``
+(``dual_coef_``), so ``f(x) = k(x, X) c + b`` with the linear kernel (``decision_from_gram``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 from backdoor_curves.classifiers.base import (
     BinaryClassifier,
+    FitData,
     WeightSensitivity,
     check_beta_path,
     check_fit_input,
@@ -61,6 +66,10 @@ class PrimalLinearModel(BinaryClassifier):
     ----------
     coef_ : ndarray of shape (n_features,)
     intercept_ : float
+    dual_coef_ : ndarray of shape (n_samples,)
+        ``c_i = -C s_i loss'(y_i, f_i)``, with ``coef_ = X^T c`` at the optimum.
+    exact_ : bool
+        Always True: the optimum is a Newton / normal-equation solution.
     """
 
     def __init__(self, C: float = 1.0, hessian: HessianMethod = "auto") -> None:
@@ -70,6 +79,20 @@ class PrimalLinearModel(BinaryClassifier):
     def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """Linear kernel ``A B^T`` (pass ``kernel(X, X)`` as ``gram`` to reuse it)."""
         return A @ B.T
+
+    def decision_from_gram(self, K_eval: np.ndarray) -> np.ndarray:
+        """``f = K_eval c + b`` with ``K_eval = X_eval X_train^T`` (representer form).
+
+        Equal to :meth:`decision_function` up to the solver's gradient tolerance; that one is
+        cheaper (``scores_from_gram`` is False).
+        """
+        return K_eval @ self.dual_coef_ + self.intercept_
+
+    def _set_optimum(self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray) -> None:
+        """Record the fitted optimum's representer coefficients and exactness."""
+        slope = self.margin_loss.first_derivative(signed, X @ self.coef_ + self.intercept_)
+        self.dual_coef_ = -self.C * weight * slope
+        self.exact_ = True
 
     @property
     def theta_(self) -> np.ndarray:
@@ -145,18 +168,19 @@ class PrimalLinearModel(BinaryClassifier):
             return SampleSpaceHessian(X, curvature, _checked_gram(gram, X))
         raise ValueError(f"unknown hessian method {method!r}; valid: auto, dense, sample")
 
-    def _solver_from_fit(self, weight: np.ndarray) -> DenseHessian | SampleSpaceHessian | None:
-        """Return the Hessian factored by the last fit, if it was at these weights and this ``C``.
+    def _solver_from_fit(
+        self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray
+    ) -> DenseHessian | SampleSpaceHessian | None:
+        """Return the Hessian factored by the last fit if it came from this very data.
 
-        The sensitivity contract says the model was fitted on the same data, so a fit whose
-        Hessian does not depend on ``theta`` (ridge) can hand its factorisation over.
+        A fit whose Hessian does not depend on ``theta`` (ridge) can hand its factorisation
+        over; it is keyed on the fit's :class:`FitData` (inputs, labels, ``C s``).
         """
         cached = getattr(self, "_fit_hessian", None)
         if cached is None:
             return None
-        C, fit_weight, solver = cached
-        same = C == self.C and np.array_equal(fit_weight, weight)
-        return solver if same else None
+        fit_data, solver = cached
+        return solver if fit_data.matches(X, signed, self.C * weight) else None
 
     def weight_sensitivity(
         self,
@@ -173,7 +197,9 @@ class PrimalLinearModel(BinaryClassifier):
         ``gram`` optionally passes the precomputed ``X X^T`` (sample-space solve).
         """
         X, signed, weight = check_fit_input(X, y, sample_weight)
-        solver = self._solver_from_fit(weight) or self._hessian_solver(X, signed, weight, gram)
+        solver = self._solver_from_fit(X, signed, weight) or self._hessian_solver(
+            X, signed, weight, gram
+        )
         slope = self.margin_loss.first_derivative(
             signed[directions], self.decision_function(X[directions])
         )
@@ -188,8 +214,8 @@ class LogisticClassifier(PrimalLinearModel):
 
     Fitted by Newton's method with a backtracking (Armijo) line search on our own gradient
     and Hessian, so the optimum is exact to rounding (derivatives and finite-difference
-    checks need that) and a refit can start from the previous optimum (``warm_start``: the
-    incremental path). scikit-learn's ``LogisticRegression``, whose objective is ours up to
+    checks need that) and a refit can start from a previous optimum (``fit(..., init=)``:
+    the incremental path). scikit-learn's ``LogisticRegression``, whose objective is ours up to
     a positive factor, is the test oracle.
 
     Parameters
@@ -201,8 +227,6 @@ class LogisticClassifier(PrimalLinearModel):
         scale).
     max_iter : int
         Newton iteration limit; reaching it raises ``RuntimeError``.
-    warm_start : bool
-        Start from the previous solution when refitting.
     hessian : {"auto", "dense", "sample"}
         Hessian solver (see :class:`PrimalLinearModel`).
 
@@ -220,13 +244,11 @@ class LogisticClassifier(PrimalLinearModel):
         *,
         gtol: float = 1e-12,
         max_iter: int = 200,
-        warm_start: bool = False,
         hessian: HessianMethod = "auto",
     ) -> None:
         super().__init__(C, hessian)
         self.gtol = gtol
         self.max_iter = max_iter
-        self.warm_start = warm_start
 
     def fit(
         self,
@@ -234,18 +256,24 @@ class LogisticClassifier(PrimalLinearModel):
         y: np.ndarray,
         sample_weight: np.ndarray | None = None,
         *,
+        init: BinaryClassifier | None = None,
         gram: np.ndarray | None = None,
     ) -> Self:
         """Fit on ``X`` (n, d), binary ``y`` and optional ``sample_weight`` (>= 0).
 
-        ``gram`` optionally passes the precomputed ``X X^T`` (cheaper sample-space solves).
+        Newton's method starts from the parameters of ``init`` (a fitted logistic model on
+        as many features) or from zero. ``gram`` optionally passes the precomputed ``X X^T``
+        (cheaper sample-space solves).
         """
         self._validate_hyperparameters()
+        previous = self._check_init(init)
         X, signed, weight = check_fit_input(X, y, sample_weight)
-        warm = self.warm_start and getattr(self, "coef_", np.empty(0)).shape == (X.shape[1],)
-        if not warm:
+        if previous is not None and previous.coef_.shape == (X.shape[1],):
+            self._set_theta(previous.theta_)
+        else:
             self._set_theta(np.zeros(X.shape[1] + 1))
         self._newton(X, signed, weight, gram)
+        self._set_optimum(X, signed, weight)
         return self
 
     def beta_path(
@@ -277,6 +305,7 @@ class LogisticClassifier(PrimalLinearModel):
             if previous is not None:
                 self._predict_along_path(X, signed, weight, X1_poison, is_poison, beta - previous)
             self._newton(X, signed, weight, gram, reuse_factor=previous is not None)
+            self._set_optimum(X, signed, weight)
             previous = beta
             yield self
 
@@ -378,18 +407,23 @@ class RidgeClassifier(PrimalLinearModel):
         y: np.ndarray,
         sample_weight: np.ndarray | None = None,
         *,
+        init: BinaryClassifier | None = None,
         gram: np.ndarray | None = None,
     ) -> Self:
         """Fit on ``X`` (n, d), binary ``y`` and optional ``sample_weight`` (>= 0).
 
-        ``gram`` optionally passes the precomputed ``X X^T`` (cheaper sample-space solves).
+        The normal equations are solved exactly, so ``init`` is only validated (a warm start
+        has nothing to save). ``gram`` optionally passes the precomputed ``X X^T`` (cheaper
+        sample-space solves).
         """
         self._validate_hyperparameters()
+        self._check_init(init)
         X, signed, weight = check_fit_input(X, y, sample_weight)
         self._set_theta(np.zeros(X.shape[1] + 1))  # the Hessian does not depend on theta
         solver = self._hessian_solver(X, signed, weight, gram)
         self._set_theta(solver.solve(_with_bias(X).T @ (2.0 * self.C * weight * signed)))
-        self._fit_hessian = (self.C, weight.copy(), solver)
+        self._fit_hessian = (FitData.of(X, signed, self.C * weight), solver)
+        self._set_optimum(X, signed, weight)
         return self
 
     def beta_path(
@@ -433,7 +467,8 @@ class RidgeClassifier(PrimalLinearModel):
             self._set_theta(theta0 + beta * t1 - VQ @ (shrink * (qa0 + beta * qa1)))
             weight = np.where(is_poison, beta, 1.0)
             if beta == 0:
-                self._fit_hessian = (self.C, weight, solver)
+                self._fit_hessian = (FitData.of(X, signed, self.C * weight), solver)
             elif hasattr(self, "_fit_hessian"):
                 del self._fit_hessian
+            self._set_optimum(X, signed, weight)
             yield self

@@ -1,68 +1,145 @@
-"""Names of the binary models and how to build them."""
+"""The model registry: names of the binary models and how to build them.
+
+A model plugs in by registering its name, in its own module::
+
+    @register_classifier("toy", label="Toy model")
+    class ToyClassifier(BinaryClassifier): ...
+
+The registered object (a class or a factory function) is called as ``factory(C=C)``, or
+``factory(C=C, gamma=gamma)`` for models registered with ``uses_gamma=True``, and must return
+an unfitted :class:`~backdoor_curves.classifiers.base.BinaryClassifier`. The models of the
+paper (SPEC section 4) are registered at the end of this module, in the order the drivers
+sweep them: ``svm``, ``svm-rbf``, ``logistic``, ``ridge``.
+"""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
 from backdoor_curves.classifiers.svm import RBFSVM, LinearSVM
+from backdoor_curves.naming import register_model_label
 
-__all__ = ["ClassifierName", "make_classifier", "parse_classifier"]
+__all__ = [
+    "RegisteredClassifier",
+    "classifier_names",
+    "make_classifier",
+    "parse_classifier",
+    "register_classifier",
+    "uses_gamma",
+]
 
-
-class ClassifierName(StrEnum):
-    """The binary models of the paper (SPEC section 4)."""
-
-    SVM = "svm"
-    SVM_RBF = "svm-rbf"
-    LOGISTIC = "logistic"
-    RIDGE = "ridge"
-
-    @property
-    def uses_gamma(self) -> bool:
-        """Whether the model has a kernel width ``gamma``."""
-        return self is ClassifierName.SVM_RBF
+Factory = Callable[..., BinaryClassifier]
+F = TypeVar("F", bound=Factory)
 
 
-def parse_classifier(name: str | ClassifierName) -> ClassifierName:
-    """Return the classifier called ``name``; unknown names raise listing the valid ones."""
-    try:
-        return ClassifierName(name)
-    except ValueError:
-        valid = ", ".join(c.value for c in ClassifierName)
-        raise ValueError(f"unknown classifier {name!r}; valid classifiers: {valid}") from None
+@dataclass(frozen=True)
+class RegisteredClassifier:
+    """A registry entry.
+
+    Attributes
+    ----------
+    name : str
+        The model's name (the ``clf`` column of the result tables, ``--classifiers`` values).
+    factory : callable
+        Builds an unfitted model from ``C`` (and ``gamma`` when ``uses_gamma``).
+    uses_gamma : bool
+        Whether the model has a kernel width ``gamma`` (the grids sweep it).
+    """
+
+    name: str
+    factory: Factory
+    uses_gamma: bool
 
 
-def make_classifier(
-    name: str | ClassifierName,
-    C: float,
-    gamma: float | None = None,
-    *,
-    warm_start: bool = False,
-) -> BinaryClassifier:
+_REGISTRY: dict[str, RegisteredClassifier] = {}
+
+
+def register_classifier(
+    name: str, *, uses_gamma: bool = False, label: str | None = None
+) -> Callable[[F], F]:
+    """Return a decorator registering a model class or factory under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        New, non-empty model name.
+    uses_gamma : bool
+        The factory takes ``gamma`` (a kernel width) besides ``C``.
+    label : str, optional
+        Readable name for figures (:func:`backdoor_curves.naming.register_model_label`);
+        without one the figures derive a readable default from ``name``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is empty or already registered.
+    """
+    if not name:
+        raise ValueError("a classifier name must be non-empty")
+    if name in _REGISTRY:
+        raise ValueError(f"classifier {name!r} is already registered")
+
+    def decorator(factory: F) -> F:
+        _REGISTRY[name] = RegisteredClassifier(name, factory, uses_gamma)
+        if label is not None:
+            register_model_label(name, label)
+        return factory
+
+    return decorator
+
+
+def classifier_names() -> tuple[str, ...]:
+    """Names of the registered models, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def parse_classifier(name: str) -> str:
+    """Return ``name`` if a model is registered under it.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the valid ones.
+    """
+    if name not in _REGISTRY:
+        valid = ", ".join(_REGISTRY)
+        raise ValueError(f"unknown classifier {name!r}; valid classifiers: {valid}")
+    return name
+
+
+def uses_gamma(name: str) -> bool:
+    """Whether the model called ``name`` has a kernel width ``gamma``."""
+    return _REGISTRY[parse_classifier(name)].uses_gamma
+
+
+def make_classifier(name: str, C: float, gamma: float | None = None) -> BinaryClassifier:
     """Build an unfitted model.
 
     Parameters
     ----------
     name : str
-        One of ``svm``, ``svm-rbf``, ``logistic``, ``ridge``.
+        A registered name (:func:`classifier_names`).
     C : float
         Inverse regularisation strength (> 0).
     gamma : float, optional
-        RBF kernel width; required for ``svm-rbf`` and rejected otherwise.
-    warm_start : bool
-        Refits start from the previous solution (ignored by ridge, which is solved exactly).
+        Kernel width; required by models registered with ``uses_gamma`` and rejected by
+        the others.
     """
-    kind = parse_classifier(name)
-    if kind.uses_gamma and gamma is None:
-        raise ValueError("svm-rbf needs gamma")
-    if not kind.uses_gamma and gamma is not None:
-        raise ValueError(f"{kind.value} has no gamma (got gamma={gamma!r})")
-    if kind is ClassifierName.SVM:
-        return LinearSVM(C, warm_start=warm_start)
-    if kind is ClassifierName.SVM_RBF:
-        return RBFSVM(C, gamma=float(gamma), warm_start=warm_start)  # type: ignore[arg-type]  # checked above
-    if kind is ClassifierName.LOGISTIC:
-        return LogisticClassifier(C, warm_start=warm_start)
-    return RidgeClassifier(C)
+    entry = _REGISTRY[parse_classifier(name)]
+    if entry.uses_gamma and gamma is None:
+        raise ValueError(f"{name} needs gamma")
+    if not entry.uses_gamma and gamma is not None:
+        raise ValueError(f"{name} has no gamma (got gamma={gamma!r})")
+    if entry.uses_gamma:
+        return entry.factory(C=C, gamma=float(gamma))  # type: ignore[arg-type]  # checked above
+    return entry.factory(C=C)
+
+
+register_classifier("svm")(LinearSVM)
+register_classifier("svm-rbf", uses_gamma=True)(RBFSVM)
+register_classifier("logistic")(LogisticClassifier)
+register_classifier("ridge")(RidgeClassifier)

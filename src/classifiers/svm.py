@@ -35,7 +35,13 @@ from typing import ClassVar, Self
 import numpy as np
 from sklearn.svm import SVC
 
-from backdoor_curves.classifiers.base import BinaryClassifier, WeightSensitivity, check_fit_input
+from backdoor_curves.classifiers.base import (
+    BinaryClassifier,
+    FitData,
+    WeightSensitivity,
+    check_beta_path,
+    check_fit_input,
+)
 from backdoor_curves.classifiers.dual import (
     BOUND_TOL,
     MARGIN_TOL,
@@ -80,9 +86,9 @@ class KernelSVM(BinaryClassifier):
         libsvm stopping tolerance (the active-set polish makes the result exact anyway).
     polish : bool
         Polish libsvm's solution into an exact KKT point (needed for derivatives).
-    warm_start : bool
-        On refit, start the active-set solver from the previous solution's sets (the
-        incremental path); libsvm is used only if that does not converge.
+
+    A warm start (``fit(..., init=previous)``) starts the active-set solver from the sets of
+    ``previous`` (the incremental path); libsvm is used only if that does not converge.
 
     Attributes
     ----------
@@ -106,15 +112,10 @@ class KernelSVM(BinaryClassifier):
 
     loss_name: ClassVar[str] = "hinge"
 
-    def __init__(
-        self, C: float = 1.0, *, tol: float = 1e-3, polish: bool = True, warm_start: bool = False
-    ) -> None:
+    def __init__(self, C: float = 1.0, *, tol: float = 1e-3, polish: bool = True) -> None:
         super().__init__(C)
         self.tol = tol
         self.polish = polish
-        self.warm_start = warm_start
-
-    _on_path = False  # True while beta_path refits (small warm-start steps)
 
     def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """Kernel matrix ``k(A_i, B_j)``, shape (len(A), len(B))."""
@@ -131,14 +132,17 @@ class KernelSVM(BinaryClassifier):
     ) -> Iterator[Self]:
         """Warm-started path (see :meth:`BinaryClassifier.beta_path`).
 
-        While it runs, a failed primal-dual restart continues with the primal active-set
-        method instead of a cold fit.
+        Each fit starts from the previous optimum (the first one cold); on the path (small
+        steps) a failed primal-dual restart continues with the primal active-set method
+        instead of a cold fit.
         """
-        self._on_path = True
-        try:
-            yield from super().beta_path(X, y, is_poison, betas, gram=gram)
-        finally:
-            self._on_path = False
+        is_poison = check_beta_path(X, is_poison, betas)
+        previous: Self | None = None
+        for beta in betas:
+            weight = np.where(is_poison, beta, 1.0)
+            self._fit(X, y, weight, init=previous, gram=gram, small_step=True)
+            previous = self
+            yield self
 
     # --- fitting ---------------------------------------------------------------------------
     def fit(
@@ -147,28 +151,50 @@ class KernelSVM(BinaryClassifier):
         y: np.ndarray,
         sample_weight: np.ndarray | None = None,
         *,
+        init: BinaryClassifier | None = None,
         gram: np.ndarray | None = None,
     ) -> Self:
         """Fit on ``X`` (n, d), binary ``y`` and weights ``s`` (>= 0).
 
-        ``gram`` optionally passes the precomputed kernel matrix ``k(X, X)`` (n, n).
+        ``init`` (a fitted SVM of the same class) warm-starts the active-set solver from its
+        sets; an ``init`` fitted on another number of points is ignored (cold fit). ``gram``
+        optionally passes the precomputed kernel matrix ``k(X, X)`` (n, n).
         """
+        return self._fit(X, y, sample_weight, init=init, gram=gram, small_step=False)
+
+    def _fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        *,
+        init: BinaryClassifier | None,
+        gram: np.ndarray | None,
+        small_step: bool,
+    ) -> Self:
+        """:meth:`fit`; ``small_step`` allows the primal active-set fallback of a path."""
         self._validate_hyperparameters()
+        previous = self._check_init(init)
         X, signed, weight = check_fit_input(X, y, sample_weight)
         K = self._training_gram(X, gram)
         upper = self.C * weight
         solution, solver = None, "active-set"
-        if self.warm_start and hasattr(self, "alpha_") and self.alpha_.shape == upper.shape:
-            solution, solver = self._fit_warm(K, signed, upper)
+        if previous is not None and previous.alpha_.shape == upper.shape:
+            solution, solver = self._fit_warm(K, signed, upper, previous, small_step)
         if solution is None or not solution.converged:
             solution, solver = self._fit_cold(K, signed, weight, upper)
         self._set_solution(X, signed, upper, solution, solver)
         return self
 
     def _fit_warm(
-        self, K: np.ndarray, signed: np.ndarray, upper: np.ndarray
+        self,
+        K: np.ndarray,
+        signed: np.ndarray,
+        upper: np.ndarray,
+        previous: KernelSVM,
+        small_step: bool,
     ) -> tuple[DualSolution, str]:
-        """Restart from the previous optimum.
+        """Restart from the optimum of ``previous``.
 
         First the primal-dual active set from the previous sets (fast, one to three solves).
         On a beta path (small steps), if that fails on a degenerate margin set and the
@@ -176,19 +202,21 @@ class KernelSVM(BinaryClassifier):
         active-set method continues from it; it moves one variable per iteration, so for
         far restarts such as a C sweep a cold fit is cheaper and is used instead.
         """
-        margin, error = dual_sets(self.alpha_, self.upper_)
-        solution = solve_dual_active_set(K, signed, upper, margin, error, intercept=self.intercept_)
+        margin, error = dual_sets(previous.alpha_, previous.upper_)
+        solution = solve_dual_active_set(
+            K, signed, upper, margin, error, intercept=previous.intercept_
+        )
         if solution.converged:
             return solution, "active-set"
-        if not self._on_path:
+        if not small_step:
             # Far restarts (a C sweep) would need many single moves: a cold fit is cheaper.
             return solution, "active-set"
-        previous = self.alpha_
-        feasible = np.all(previous <= upper * (1.0 + BOUND_TOL)) and abs(
-            float(signed @ previous)
+        start = previous.alpha_
+        feasible = np.all(start <= upper * (1.0 + BOUND_TOL)) and abs(
+            float(signed @ start)
         ) <= BOUND_TOL * max(float(upper.sum()), 1.0)
         if feasible:
-            solution = solve_dual_primal_active_set(K, signed, upper, previous)
+            solution = solve_dual_primal_active_set(K, signed, upper, start)
             if solution.converged and kkt_violation(K, signed, upper, solution) <= MARGIN_TOL:
                 return solution, "primal-active-set"
         return solution, "active-set"
@@ -253,8 +281,9 @@ class KernelSVM(BinaryClassifier):
         self.support_vectors_ = X[self.support_]
         self.exact_ = solution.converged
         self.solver_ = solver
-        # The final KKT factor, reused by weight_sensitivity when its margin set matches.
-        self._kkt = (np.flatnonzero(dual_sets(solution.alpha, upper)[0]), solution.kkt)
+        # The final KKT factor, reused by weight_sensitivity for the same data and margin set.
+        margin = np.flatnonzero(dual_sets(solution.alpha, upper)[0])
+        self._kkt = (FitData.of(X, signed, upper), margin, solution.kkt)
 
     # --- predictions -----------------------------------------------------------------------
     def decision_from_gram(self, K_eval: np.ndarray) -> np.ndarray:
@@ -313,7 +342,7 @@ class KernelSVM(BinaryClassifier):
         _, error = dual_sets(self.alpha_, self.upper_)
         entering = error[directions] | ((self.upper_[directions] == 0) & (m[directions] < 0))
         moving = directions[entering]
-        kkt = self._kkt_for(free, K, signed)
+        kkt = self._kkt_for(free, K, X, signed, weight)
         rhs_s = -self.C * np.outer(signed[free], signed[moving]) * K[np.ix_(free, moving)]
         d_alpha, d_intercept = kkt.solve(rhs_s, -self.C * signed[moving])
         if not self._one_sided_feasible(free, d_alpha.sum(axis=1)):
@@ -335,10 +364,25 @@ class KernelSVM(BinaryClassifier):
             return eval_gram[:, columns]
         return self.kernel(X_eval, X[columns])
 
-    def _kkt_for(self, free: np.ndarray, K: np.ndarray, signed: np.ndarray) -> KKTFactor:
-        """Return the KKT factor over ``free``: the fit's own when its margin set is the same."""
-        fit_free, fit_kkt = getattr(self, "_kkt", (np.empty(0, dtype=np.intp), None))
-        if fit_kkt is not None and np.array_equal(fit_free, free):
+    def _kkt_for(
+        self,
+        free: np.ndarray,
+        K: np.ndarray,
+        X: np.ndarray,
+        signed: np.ndarray,
+        weight: np.ndarray,
+    ) -> KKTFactor:
+        """Return the KKT factor over ``free``.
+
+        The fit's own factor is reused when it came from the same data (inputs, labels and
+        box ``C s``) and the same margin set; otherwise it is computed afresh from ``K``.
+        """
+        fit_data, fit_free, fit_kkt = self._kkt
+        if (
+            fit_kkt is not None
+            and np.array_equal(fit_free, free)
+            and fit_data.matches(X, signed, self.C * weight)
+        ):
             return fit_kkt
         return kkt_factor(
             np.outer(signed[free], signed[free]) * K[np.ix_(free, free)], signed[free]
@@ -412,12 +456,16 @@ class RBFSVM(KernelSVM):
         Inverse regularisation strength (> 0).
     gamma : float
         Kernel width (> 0).
-    **kwargs
+    tol, polish
         See :class:`KernelSVM`.
     """
 
-    def __init__(self, C: float = 1.0, gamma: float = 1.0, **kwargs: object) -> None:
-        super().__init__(C, **kwargs)  # type: ignore[arg-type]  # forwarded keyword options
+    scores_from_gram: ClassVar[bool] = True
+
+    def __init__(
+        self, C: float = 1.0, gamma: float = 1.0, *, tol: float = 1e-3, polish: bool = True
+    ) -> None:
+        super().__init__(C, tol=tol, polish=polish)
         self.gamma = gamma
 
     def _validate_hyperparameters(self) -> None:
