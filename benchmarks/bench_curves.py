@@ -26,14 +26,9 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from backdoor_curves.classifiers.registry import make_classifier
-from backdoor_curves.experiments.common import (
-    DataRequest,
-    load_pair_cached,
-    model_gram,
-    poisoned_problem,
-)
 from backdoor_curves.experiments.config import mnist_config
 from backdoor_curves.experiments.curves import CurveTask
+from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,11 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def compare_path(task: CurveTask) -> dict[str, object]:
     """Fit one curve warm and cold; return timings and the largest differences."""
     problem = poisoned_problem(
-        load_pair_cached(task.data, None), task.trigger, task.poison_fraction, task.seed, "pixels"
+        load_pair(task.data, None), task.trigger, task.poison_fraction, task.seed, "pixels"
     )
     X, y, is_poison = problem.X_train, problem.y_train, problem.is_poison
-    gram = model_gram(task.clf, task.gamma, X)
     C = 1.0 / task.lam
+    gram = make_classifier(task.clf, C, task.gamma).kernel(X, X)
     path = make_classifier(task.clf, C, task.gamma).beta_path(
         X, y, is_poison, task.betas, gram=gram
     )
@@ -67,7 +62,7 @@ def compare_path(task: CurveTask) -> dict[str, object]:
         )
         score_gap = max(score_gap, float(np.abs(f_warm - f_cold).max()))
         flips += int(np.count_nonzero((f_warm > 0) != (f_cold > 0)))
-    model = task.clf.value if task.gamma is None else f"{task.clf.value} g={task.gamma:g}"
+    model = task.clf if task.gamma is None else f"{task.clf} g={task.gamma:g}"
     return {
         "model": model,
         "warm_seconds": warm_seconds,

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backdoor_curves.analyses.tangent import tangent_valid_until
 from backdoor_curves.classifiers.losses import get_loss, to_signed
-from backdoor_curves.classifiers.registry import ClassifierName, make_classifier
+from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments import curves
-from backdoor_curves.experiments.common import DataRequest, load_pair_cached, poisoned_problem
 from backdoor_curves.experiments.config import smoke_config
+from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
@@ -57,7 +58,7 @@ def run_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
 def expected_models() -> set[tuple[str, float, float]]:
     """``(clf, C, gamma)`` of every smoke curve (gamma NaN for the linear models)."""
     return {
-        (model.clf.value, 1.0 / lam, np.nan if model.gamma is None else model.gamma)
+        (model.clf, 1.0 / lam, np.nan if model.gamma is None else model.gamma)
         for model in smoke_config().curves.models
         for lam in model.lambdas
     }
@@ -150,7 +151,7 @@ def test_per_curve_columns_follow_from_the_curve(curve_table: pd.DataFrame) -> N
         if first["slope_status"] == "ok":
             assert np.isfinite(first["slope_if"]), key
             assert first["slope_ratio"] == pytest.approx(first["slope_if"] / slope_fd, rel=1e-9)
-            expected = curves.tangent_valid_until(BETAS, losses, first["slope_if"])
+            expected = tangent_valid_until(BETAS, losses, first["slope_if"])
             assert first["tangent_valid_until"] == expected, key
             assert expected in BETAS
         else:
@@ -204,20 +205,20 @@ def test_no_figures_flag_writes_tables_only(smoke_run: Path) -> None:
 def test_curve_rows_match_independent_cold_fits(
     clf: str, curve_table: pd.DataFrame, data_dir: Path
 ) -> None:
-    (model,) = (m for m in smoke_config().curves.models if m.clf.value == clf)
+    (model,) = (m for m in smoke_config().curves.models if m.clf == clf)
     (lam,) = model.lambdas
     config = smoke_config()
     seed = SEEDS[-1]
     request = DataRequest("mnist", "7-1", config.n_train, config.n_test, config.data_seed)
     problem = poisoned_problem(
-        load_pair_cached(request, str(data_dir)),
+        load_pair(request, str(data_dir)),
         config.curves.trigger,
         FRACTION,
         seed,
         config.features,
     )
     rows = curve_table[(curve_table["clf"] == clf) & (curve_table["seed"] == seed)]
-    loss = get_loss(make_classifier(ClassifierName(clf), 1.0, model.gamma).loss_name)
+    loss = get_loss(make_classifier(clf, 1.0, model.gamma).loss_name)
     reference = None
     for beta, row in zip(BETAS, rows.sort_values("beta").itertuples(), strict=True):
         fitted = make_classifier(clf, 1.0 / lam, model.gamma).fit(
@@ -302,48 +303,6 @@ def test_bad_input_is_one_line_and_writes_nothing(
     one_line_error(curves.main, [*run_args(out_dir, data_dir), *flags], needle, out_dir)
 
 
-# ------------------------------------------------------------------------------ tangent
-
-
-TANGENT_BETAS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
-
-
-def line(slope: float, start: float = 2.0) -> list[float]:
-    return [start + slope * beta for beta in TANGENT_BETAS]
-
-
-@pytest.mark.parametrize(
-    ("losses", "slope", "expected"),
-    [
-        (line(-0.5), -0.5, 1.0),
-        # follows the tangent up to beta = 0.1, then flattens out
-        ([2.0, 1.975, 1.95, 1.94, 1.93, 1.93], -0.5, 0.1),
-        # the actual drop is 10x the predicted one at the first positive beta
-        (line(-5.0), -0.5, 0.0),
-        # within 10% everywhere (predicted drop 5% larger than the actual one)
-        (line(-0.5), -0.525, 1.0),
-        # misses at 0.2, agrees again at 0.5 and 1.0: validity ends at 0.1
-        ([2.0, 1.975, 1.95, 1.96, 1.75, 1.5], -0.5, 0.1),
-        # flat curve, zero slope: both drops vanish
-        ([2.0] * len(TANGENT_BETAS), 0.0, 1.0),
-        # flat curve, but a non-zero slope: misses at once
-        ([2.0] * len(TANGENT_BETAS), -0.5, 0.0),
-    ],
-    ids=["line", "bends", "misses-first", "within-tolerance", "no-return", "flat", "flat-miss"],
-)
-def test_tangent_valid_until(losses: list[float], slope: float, expected: float) -> None:
-    assert curves.tangent_valid_until(TANGENT_BETAS, losses, slope) == expected
-
-
-def test_tangent_valid_until_is_nan_for_an_undefined_slope() -> None:
-    assert np.isnan(curves.tangent_valid_until(TANGENT_BETAS, line(-0.5), float("nan")))
-
-
-def test_tangent_tolerance_is_a_parameter() -> None:
-    losses = [2.0, 1.975, 1.95, 1.94, 1.93, 1.93]
-    assert curves.tangent_valid_until(TANGENT_BETAS, losses, -0.5, tolerance=1.0) == 0.2
-
-
 # ------------------------------------------------------------------------------ entry point
 
 
@@ -367,7 +326,7 @@ def test_smoke_run_with_figures_writes_the_figures(tmp_path: Path, data_dir: Pat
     argv = [*run_args(tmp_path, data_dir), "--seeds", "1"]
     assert curves.main(argv) == 0
     figures = tmp_path / "figures"
-    models = [model.label for model in smoke_config().curves.models]
+    models = [model.tag for model in smoke_config().curves.models]
     stems = [f"curves_mnist_7-1_{label}" for label in models] + ["deviation_mnist_7-1"]
     for stem in stems:
         for suffix in (".png", ".pdf"):

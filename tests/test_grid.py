@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backdoor_curves.utilities.cli import add_execution_arguments, execution_config_from_args
 from backdoor_curves.utilities.grid import (
     Backend,
     ExecutionConfig,
     TaskFailedError,
-    add_execution_arguments,
-    execution_config_from_args,
     run_grid,
     task_key,
 )

@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 
 from backdoor_curves.attacks import TriggerSpec, learning_slope
-from backdoor_curves.classifiers import ClassifierName, make_classifier
-from backdoor_curves.experiments.common import (
-    DataRequest,
-    load_pair_cached,
-    model_gram,
-    poisoned_problem,
-)
+from backdoor_curves.classifiers import make_classifier
+from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
 # (classifier, C, gamma, delta, relative tolerance): hinge paths are piecewise linear in beta,
 # so the SVM difference quotient is exact while the active set holds; the smooth losses carry
@@ -29,15 +24,15 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def problem():
-    task = load_pair_cached(DataRequest("mnist", "7-1", None, None, 999), None)
-    return poisoned_problem(task, TriggerSpec.badnet(3), 0.1, 1, "pixels")
+    pair_data = load_pair(DataRequest("mnist", "7-1", None, None, 999), None)
+    return poisoned_problem(pair_data, TriggerSpec.badnet(3), 0.1, 1, "pixels")
 
 
 @pytest.mark.parametrize(("name", "C", "gamma", "delta", "rtol"), CASES)
 def test_slope_matches_retraining_on_mnist(problem, name, C, gamma, delta, rtol):
     X, y, is_poison = problem.X_train, problem.y_train, problem.is_poison
     assert X.shape == (750, 784) and is_poison.sum() == 75
-    gram = model_gram(ClassifierName(name), gamma, X)
+    gram = make_classifier(name, C, gamma).kernel(X, X)
     clean = make_classifier(name, C, gamma).fit(X, y, (~is_poison).astype(float), gram=gram)
     result = learning_slope(
         clean, X, y, is_poison, problem.X_backdoor, problem.y_backdoor, gram=gram

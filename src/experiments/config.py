@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.registry import ClassifierName
+from backdoor_curves.classifiers.registry import uses_gamma
+from backdoor_curves.naming import model_tag
 
 __all__ = [
     "PAPER_BETAS",
@@ -61,27 +62,27 @@ class SlopeGrid:
     rbf_C: tuple[float, ...]
     rbf_gamma: tuple[float, ...]
 
-    def C_values(self, clf: ClassifierName) -> tuple[float, ...]:
-        """Return the ``C`` grid of a classifier."""
-        return self.rbf_C if clf.uses_gamma else self.linear_C
+    def C_values(self, clf: str) -> tuple[float, ...]:
+        """Return the ``C`` grid of a classifier (the RBF grid for models with a gamma)."""
+        return self.rbf_C if uses_gamma(clf) else self.linear_C
 
-    def gamma_values(self, clf: ClassifierName) -> tuple[float | None, ...]:
-        """Return the ``gamma`` grid of a classifier (``(None,)`` for the linear models)."""
-        return self.rbf_gamma if clf.uses_gamma else (None,)
+    def gamma_values(self, clf: str) -> tuple[float | None, ...]:
+        """Return the ``gamma`` grid of a classifier (``(None,)`` for models without one)."""
+        return self.rbf_gamma if uses_gamma(clf) else (None,)
 
 
 @dataclass(frozen=True)
 class CurveModel:
     """One model of the learning-curve figure: a classifier, its gamma and two lambdas."""
 
-    clf: ClassifierName
+    clf: str
     lambdas: tuple[float, ...]
     gamma: float | None = None
 
     @property
-    def label(self) -> str:
-        """``svm``, or ``svm-rbf_g0.0005`` for the RBF SVM."""
-        return self.clf.value if self.gamma is None else f"{self.clf.value}_g{self.gamma:g}"
+    def tag(self) -> str:
+        """File-name tag: ``svm``, or ``svm-rbf_g0.0005`` for the RBF SVM (``naming.model_tag``)."""
+        return model_tag(self.clf, self.gamma)
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,7 @@ class DatasetConfig:
         return f"results/{self.results_name}"
 
 
-_SVM, _LOG, _RIDGE, _RBF = (
-    ClassifierName.SVM,
-    ClassifierName.LOGISTIC,
-    ClassifierName.RIDGE,
-    ClassifierName.SVM_RBF,
-)
+_SVM, _LOG, _RIDGE, _RBF = "svm", "logistic", "ridge", "svm-rbf"
 
 
 def mnist_config() -> DatasetConfig:

@@ -8,15 +8,16 @@ own loss), CA, BA and the parameter deviation
 
     nu(beta) = 1/2 (1 - cos(w(0), w(beta))),    rho(beta) = ||w(beta)||
 
-(primal weights without bias; the RKHS norm and inner product for the RBF SVM, computed from
-each model's own support vectors, so coefficients can never be misaligned).
+(primal weights without bias; the RKHS norm and inner product for the RBF SVM), computed by
+:func:`backdoor_curves.analyses.deviation.parameter_deviation`.
 
 Beyond influence functions, made measurable: the influence slope ``slope_if`` (the exact
 derivative at beta = 0, :func:`learning_slope`) is compared with the curve's first finite
 difference ``slope_fd = (L(beta_1) - L(0)) / beta_1`` (``slope_ratio = slope_if / slope_fd``),
 and ``tangent_valid_until`` is the largest grid beta up to which the tangent's predicted
 drop ``-slope_if * beta`` stays within 10% of the actual drop ``L(0) - L(beta)`` (0 when it
-already misses at the first positive beta; NaN when the slope is undefined).
+already misses at the first positive beta; NaN when the slope is undefined); the equations
+live in :mod:`backdoor_curves.analyses.tangent`. This module only orchestrates.
 
 Tables: ``results/<dataset>/curves/<pair>_<trigger>/results.csv`` (one row per beta) and
 ``results/<dataset>/deviation/<pair>_<trigger>/results.csv`` (the rows with
@@ -35,36 +36,45 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backdoor_curves.analyses.deviation import parameter_deviation
+from backdoor_curves.analyses.tangent import (
+    TANGENT_TOLERANCE,
+    slope_fd,
+    slope_ratio,
+    tangent_valid_until,
+)
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.losses import to_signed
-from backdoor_curves.classifiers.registry import ClassifierName, make_classifier, parse_classifier
-from backdoor_curves.experiments.common import (
+from backdoor_curves.classifiers.registry import make_classifier, parse_classifier
+from backdoor_curves.experiments.config import CurveModel, DatasetConfig
+from backdoor_curves.experiments.problem import (
     DataRequest,
     Evaluator,
     PoisonedProblem,
-    add_dataset_arguments,
-    check_same_data,
-    config_from_args,
-    data_request,
-    load_pair_cached,
-    model_gram,
-    pairs_from_args,
+    load_pair,
     poisoned_problem,
+)
+from backdoor_curves.experiments.recording import (
+    check_same_data,
     record_run,
     run_folder_name,
     trigger_columns,
 )
-from backdoor_curves.experiments.config import CurveModel, DatasetConfig
 from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
+    add_dataset_arguments,
+    config_from_args,
+    data_request_from_args,
+    execution_config_from_args,
     float_list,
     name_list,
+    pairs_from_args,
     report_errors,
+    run_settings_from_args,
 )
-from backdoor_curves.utilities.grid import execution_config_from_args
 from backdoor_curves.utilities.metrics import accuracy
 from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
 
@@ -75,7 +85,6 @@ __all__ = [
     "build_parser",
     "main",
     "run_curve_task",
-    "tangent_valid_until",
 ]
 
 _IDENTITY = (
@@ -92,9 +101,6 @@ CURVE_COLUMNS: tuple[str, ...] = (
 DEVIATION_COLUMNS: tuple[str, ...] = (*_IDENTITY, "beta", "nu", "rho", "backdoor_acc")
 """Columns of the parameter-deviation table."""
 
-TANGENT_TOLERANCE = 0.1
-"""Relative miss of the tangent's predicted loss drop that ends its validity."""
-
 
 @dataclass(frozen=True)
 class CurveTask:
@@ -103,7 +109,7 @@ class CurveTask:
     data: DataRequest
     features: str
     trigger: TriggerSpec
-    clf: ClassifierName
+    clf: str
     gamma: float | None
     lam: float
     poison_fraction: float
@@ -111,58 +117,10 @@ class CurveTask:
     betas: tuple[float, ...]
 
 
-def tangent_valid_until(
-    betas: Sequence[float], losses: Sequence[float], slope: float, tolerance: float = 0.1
-) -> float:
-    """Largest beta up to which the tangent ``L(0) + slope * beta`` predicts the drop.
-
-    The tangent is valid at ``beta`` when ``|(-slope * beta) - (L(0) - L(beta))|`` is at most
-    ``tolerance * |L(0) - L(beta)|`` (both drops below 1e-12 count as agreement).
-
-    Parameters
-    ----------
-    betas : sequence of float
-        Increasing grid starting at 0.
-    losses : sequence of float
-        ``L(beta)`` on that grid.
-    slope : float
-        ``dL/dbeta`` at 0.
-    tolerance : float
-        Relative tolerance.
-
-    Returns
-    -------
-    float
-        The largest grid beta such that the tangent is valid at every grid beta up to it;
-        0.0 if it misses at the first positive beta; NaN if ``slope`` is NaN.
-    """
-    if not np.isfinite(slope):
-        return float("nan")
-    valid_until = 0.0
-    for beta, loss in zip(betas[1:], losses[1:], strict=True):
-        actual = losses[0] - loss
-        predicted = -slope * beta
-        miss = abs(predicted - actual)
-        if miss > tolerance * abs(actual) and max(abs(actual), abs(predicted)) > 1e-12:
-            break
-        valid_until = float(beta)
-    return valid_until
-
-
-def _deviation(reference: BinaryClassifier, model: BinaryClassifier) -> tuple[float, float]:
-    """``(nu, rho)`` of ``model`` against the beta = 0 model (NaN nu for a zero vector)."""
-    norm_ref = np.sqrt(reference.weight_norm_sq())
-    rho = float(np.sqrt(model.weight_norm_sq()))
-    if norm_ref == 0 or rho == 0:
-        return float("nan"), rho
-    cosine = np.clip(reference.weight_inner(model) / (norm_ref * rho), -1.0, 1.0)
-    return float(0.5 * (1.0 - cosine)), rho
-
-
 def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, Any]]:
     """Follow the beta path; one row per beta (without the per-curve columns)."""
     model = make_classifier(task.clf, 1.0 / task.lam, task.gamma)
-    gram = model_gram(task.clf, task.gamma, problem.X_train)
+    gram = model.kernel(problem.X_train, problem.X_train)
     evaluator = Evaluator(
         model, problem.X_train, gram, test=problem.X_test, backdoor=problem.X_backdoor
     )
@@ -175,7 +133,7 @@ def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, Any]
     for beta, fitted in zip(task.betas, path, strict=True):
         if reference is None:
             reference = copy.deepcopy(fitted)
-            slope = learning_slope(
+            slope_result = learning_slope(
                 fitted, problem.X_train, problem.y_train, problem.is_poison,
                 problem.X_backdoor, problem.y_backdoor,
                 backdoor_scores=evaluator.decision(fitted, "backdoor"),
@@ -185,7 +143,7 @@ def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, Any]
             evaluator.decision(fitted, "test"),
             evaluator.decision(fitted, "backdoor"),
         )
-        nu, rho = _deviation(reference, fitted)
+        nu, rho = parameter_deviation(reference, fitted)
         rows.append({
             "beta": beta,
             "clean_loss": float(fitted.margin_loss.value(test_signed, f_test).mean()),
@@ -194,38 +152,38 @@ def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, Any]
             "backdoor_acc": accuracy(problem.y_backdoor, (f_backdoor > 0).astype(np.int64)),
             "nu": nu,
             "rho": rho,
-            "slope_if": slope.slope,
-            "slope_status": slope.status,
+            "slope_if": slope_result.slope,
+            "slope_status": slope_result.status,
         })  # fmt: skip
     return rows
 
 
 def _tangent_columns(rows: list[dict[str, Any]], betas: tuple[float, ...]) -> dict[str, float]:
+    """Return the per-curve columns of the tangent check (``analyses.tangent``)."""
     losses = [float(row["backdoor_loss"]) for row in rows]
     slope_if = float(rows[0]["slope_if"])
-    slope_fd = (losses[1] - losses[0]) / betas[1] if len(betas) > 1 else float("nan")
-    ratio = slope_if / slope_fd if slope_fd != 0 else float("nan")
+    finite_difference = slope_fd(betas, losses)
     return {
-        "slope_fd": slope_fd,
-        "slope_ratio": ratio,
+        "slope_fd": finite_difference,
+        "slope_ratio": slope_ratio(slope_if, finite_difference),
         "tangent_valid_until": tangent_valid_until(betas, losses, slope_if, TANGENT_TOLERANCE),
     }
 
 
 def run_curve_task(task: CurveTask, *, data_dir: str | None = None) -> list[dict[str, object]]:
     """Compute one learning curve (see the module docstring); rows follow ``CURVE_COLUMNS``."""
-    pair_task = load_pair_cached(task.data, data_dir)
+    pair_data = load_pair(task.data, data_dir)
     problem = poisoned_problem(
-        pair_task, task.trigger, task.poison_fraction, task.seed, task.features
+        pair_data, task.trigger, task.poison_fraction, task.seed, task.features
     )
     identity = {
         "dataset": task.data.dataset,
-        "data_source": pair_task.source,
+        "data_source": pair_data.source,
         "pair": task.data.pair,
-        "n_train": pair_task.n_train,
-        "n_test": pair_task.n_test,
+        "n_train": pair_data.n_train,
+        "n_test": pair_data.n_test,
         **trigger_columns(task.trigger),
-        "clf": task.clf.value,
+        "clf": task.clf,
         "C": 1.0 / task.lam,
         "lambda": task.lam,
         "gamma": task.gamma,
@@ -326,10 +284,10 @@ def _plan(args: argparse.Namespace, config: DatasetConfig) -> list[_Run]:
     out_dir = Path(args.out_dir or config.results_dir)
     runs = []
     for pair in pairs:
-        request = data_request(args, config, pair)
-        pair_task = load_pair_cached(request, args.data_dir, verbose=True)
+        request = data_request_from_args(args, config, pair)
+        pair_data = load_pair(request, args.data_dir, verbose=True)
         for fraction in fractions:  # validates the trigger and the poison counts
-            poisoned_problem(pair_task, trigger, fraction, 0, config.features)
+            poisoned_problem(pair_data, trigger, fraction, 0, config.features)
         tasks = tuple(
             CurveTask(
                 request, config.features, trigger, model.clf, model.gamma, lam, p, seed, betas
@@ -341,7 +299,7 @@ def _plan(args: argparse.Namespace, config: DatasetConfig) -> list[_Run]:
         )
         name = run_folder_name(request, trigger, config, args.profile)
         runs.append(
-            _Run(request, pair_task.source, tasks, out_dir / "curves" / name,
+            _Run(request, pair_data.source, tasks, out_dir / "curves" / name,
                  out_dir / "deviation" / name)
         )  # fmt: skip
     return runs
@@ -365,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     execution = execution_config_from_args(args)
     config = config_from_args(args)
     runs = _plan(args, config)
+    settings = run_settings_from_args(args, "incremental_curves", execution)
     for run in runs:
         check_same_data(run.curves_dir, run.source)
         check_writable(run.curves_dir)
@@ -374,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{len(run.tasks)} curves -> {run.curves_dir}")  # fmt: skip
         store = ResultStore(run.curves_dir, CURVE_COLUMNS)
         report, manifest = record_run(
-            "incremental_curves", run.tasks, run_curve_task, store, args, execution, run.source,
+            run.tasks, run_curve_task, store, settings, run.source,
             description=f"curves {run.request.pair}",
         )  # fmt: skip
         fraction = config.curves.deviation_fraction

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.experiments.common import DataRequest, load_pair_cached, pairs_from_args
 from backdoor_curves.experiments.config import get_config
-from backdoor_curves.utilities.cli import DriverParser, report_errors
+from backdoor_curves.experiments.problem import DataRequest, load_pair
+from backdoor_curves.utilities.cli import DriverParser, pairs_from_args, report_errors
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
 from backdoor_curves.utilities.results import check_writable
 from backdoor_curves.utilities.trigger_figure import plot_trigger_examples
@@ -48,17 +48,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     (pair,) = pairs_from_args(args.pair or config.pairs[0], config)
     classes = parse_pair(pair, dataset_info(config.dataset).n_classes)
     request = DataRequest(config.dataset, pair, config.n_train, config.n_test, config.data_seed)
-    task = load_pair_cached(request, args.data_dir, verbose=True)
+    pair_data = load_pair(request, args.data_dir, verbose=True)
     specs: list[TriggerSpec] = [config.main_trigger, config.double_trigger]
     if all(spec.kind.value == "badnet" for spec in specs):
         specs.append(TriggerSpec.invisible())
     rng = np.random.default_rng(args.seed)
-    triggers = [spec.build(task.image_shape, 2, rng) for spec in specs]
+    triggers = [spec.build(pair_data.image_shape, 2, rng) for spec in specs]
     out_dir = Path(args.out_dir or config.results_dir)
     check_writable(out_dir)
     names = [f"class {c} (label {label})" for label, c in enumerate(classes)]
     stem = out_dir / f"triggers_{config.dataset}_{pair}"
-    for path in plot_trigger_examples(task.X_train, task.y_train, triggers, names, stem):
+    for path in plot_trigger_examples(pair_data.X_train, pair_data.y_train, triggers, names, stem):
         print(f"wrote {path}")
     return 0
 

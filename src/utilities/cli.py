@@ -1,4 +1,15 @@
-"""Command-line plumbing shared by the drivers: flags, list parsing, one-line errors."""
+"""The CLI layer: every flag the drivers share, and the typed settings built from them.
+
+Drivers call :func:`add_dataset_arguments` and :func:`add_common_arguments` (data, output,
+seeds, device and the execution flags of :func:`add_execution_arguments`) on a
+:class:`DriverParser`, then turn the parsed namespace into typed objects right here:
+:func:`config_from_args` (a :class:`~backdoor_curves.experiments.config.DatasetConfig`),
+:func:`pairs_from_args`, :func:`data_request_from_args`
+(a :class:`~backdoor_curves.experiments.problem.DataRequest`), :func:`execution_config_from_args`
+(an :class:`~backdoor_curves.utilities.grid.ExecutionConfig`) and :func:`run_settings_from_args`
+(a :class:`~backdoor_curves.experiments.recording.RunSettings`). Nothing below this layer sees an
+``argparse.Namespace``. :func:`report_errors` turns user errors into one line and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +18,27 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from backdoor_curves.utilities.grid import add_execution_arguments
+from backdoor_curves.experiments.config import DatasetConfig, get_config
+from backdoor_curves.experiments.problem import DataRequest
+from backdoor_curves.experiments.recording import RunSettings
+from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
+from backdoor_curves.utilities.grid import Backend, ExecutionConfig
 
 __all__ = [
     "DriverParser",
     "add_common_arguments",
+    "add_dataset_arguments",
+    "add_execution_arguments",
     "check_unique",
+    "config_from_args",
+    "data_request_from_args",
+    "execution_config_from_args",
     "float_list",
     "int_list",
     "name_list",
+    "pairs_from_args",
     "report_errors",
+    "run_settings_from_args",
 ]
 
 
@@ -84,7 +106,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -
 
     ``--data-dir``, ``--download``, ``--data-seed``, ``--n-train``, ``--n-test``,
     ``--out-dir``, ``--seeds``, ``--device`` and the execution flags of
-    :func:`backdoor_curves.utilities.grid.add_execution_arguments`.
+    :func:`add_execution_arguments`.
     """
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -110,6 +132,134 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -
         help="torch device for feature extraction / networks (the binary models run on CPU)",
     )
     add_execution_arguments(parser)
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--dataset`` and ``--profile`` (the configuration a driver runs)."""
+    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="dataset")
+    parser.add_argument(
+        "--profile",
+        choices=("paper", "smoke"),
+        default="paper",
+        help="paper grids (default) or a tiny smoke grid (MNIST only)",
+    )
+
+
+def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--n-jobs``, ``--backend``, ``--scheduler``, ``--force`` and ``--quiet``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Parser of a driver; the options go into an "execution" argument group.
+    """
+    group = parser.add_argument_group("execution")
+    group.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel worker processes (default: one per core; 1 runs in-process, handy "
+        "for debugging); with --backend dask and no --scheduler, the size of a local Dask "
+        "cluster; with --scheduler the cluster decides",
+    )
+    group.add_argument(
+        "--backend",
+        choices=[b.value for b in Backend],
+        default=Backend.LOKY.value,
+        help="loky: joblib processes on this machine (default); dask: a dask.distributed "
+        "cluster (see --scheduler)",
+    )
+    group.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786 (with "
+        "--backend dask; without it a local cluster of --n-jobs workers is started)",
+    )
+    group.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute cells already in the results folder (default: skip them, resume)",
+    )
+    group.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (it is also hidden when stderr is not a terminal)",
+    )
+
+
+def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
+    """Build the :class:`ExecutionConfig` from options added by :func:`add_execution_arguments`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    ExecutionConfig
+        Without ``--n-jobs``: one worker per core, or 1 with a Dask scheduler.
+
+    Raises
+    ------
+    ValueError
+        For an invalid combination (e.g. ``--scheduler`` without ``--backend dask``).
+    """
+    n_jobs = args.n_jobs
+    if n_jobs is None:
+        n_jobs = 1 if args.scheduler else -1
+    return ExecutionConfig(
+        n_jobs=n_jobs,
+        backend=Backend(args.backend),
+        scheduler=args.scheduler,
+        force=args.force,
+        quiet=args.quiet,
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> DatasetConfig:
+    """Return the configuration chosen by ``--dataset`` and ``--profile``."""
+    if args.profile == "smoke":
+        if args.dataset != "mnist":
+            raise ValueError("--profile smoke exists for mnist only")
+        return get_config("smoke")
+    return get_config(args.dataset)
+
+
+def pairs_from_args(text: str | None, config: DatasetConfig) -> tuple[str, ...]:
+    """Return the pairs of a comma-separated flag, validated (default: the config's pairs)."""
+    pairs = name_list(text, "pairs") or config.pairs
+    n_classes = dataset_info(config.dataset).n_classes
+    for pair in pairs:
+        parse_pair(pair, n_classes)
+    return tuple(pairs)
+
+
+def data_request_from_args(
+    args: argparse.Namespace, config: DatasetConfig, pair: str
+) -> DataRequest:
+    """Return the data request of ``pair`` (``--n-train``, ``--n-test``, ``--data-seed``)."""
+    return DataRequest(
+        config.dataset,
+        pair,
+        config.n_train if args.n_train is None else args.n_train,
+        config.n_test if args.n_test is None else args.n_test,
+        config.data_seed if args.data_seed is None else args.data_seed,
+    )
+
+
+def run_settings_from_args(
+    args: argparse.Namespace, driver: str, execution: ExecutionConfig
+) -> RunSettings:
+    """Return the :class:`RunSettings` of a run (``--profile``, ``--device``, ``--data-dir``)."""
+    return RunSettings(
+        driver=driver,
+        profile=args.profile,
+        device=args.device,
+        data_dir=args.data_dir,
+        execution=execution,
+    )
 
 
 def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:

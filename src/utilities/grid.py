@@ -29,7 +29,6 @@ command computes only what is missing.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import enum
@@ -52,8 +51,6 @@ __all__ = [
     "ExecutionConfig",
     "GridReport",
     "TaskFailedError",
-    "add_execution_arguments",
-    "execution_config_from_args",
     "run_grid",
     "task_key",
 ]
@@ -414,81 +411,4 @@ def run_grid(
         n_computed=n_computed,
         seconds=time.perf_counter() - start,
         table=table,
-    )
-
-
-# ---------------------------------------------------------------------------- command line
-
-
-def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--n-jobs``, ``--backend``, ``--scheduler``, ``--force`` and ``--quiet``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        Parser of a driver; the options go into an "execution" argument group.
-    """
-    group = parser.add_argument_group("execution")
-    group.add_argument(
-        "--n-jobs",
-        type=int,
-        default=None,
-        metavar="N",
-        help="parallel worker processes (default: one per core; 1 runs in-process, handy "
-        "for debugging); with --backend dask and no --scheduler, the size of a local Dask "
-        "cluster; with --scheduler the cluster decides",
-    )
-    group.add_argument(
-        "--backend",
-        choices=[b.value for b in Backend],
-        default=Backend.LOKY.value,
-        help="loky: joblib processes on this machine (default); dask: a dask.distributed "
-        "cluster (see --scheduler)",
-    )
-    group.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="ADDR",
-        help="address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786 (with "
-        "--backend dask; without it a local cluster of --n-jobs workers is started)",
-    )
-    group.add_argument(
-        "--force",
-        action="store_true",
-        help="recompute cells already in the results folder (default: skip them, resume)",
-    )
-    group.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress bar (it is also hidden when stderr is not a terminal)",
-    )
-
-
-def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
-    """Build the :class:`ExecutionConfig` from options added by :func:`add_execution_arguments`.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    ExecutionConfig
-        Without ``--n-jobs``: one worker per core, or 1 with a Dask scheduler.
-
-    Raises
-    ------
-    ValueError
-        For an invalid combination (e.g. ``--scheduler`` without ``--backend dask``);
-        drivers pass the message to ``parser.error``.
-    """
-    n_jobs = args.n_jobs
-    if n_jobs is None:
-        n_jobs = 1 if args.scheduler else -1
-    return ExecutionConfig(
-        n_jobs=n_jobs,
-        backend=_parse_backend(args.backend),
-        scheduler=args.scheduler,
-        force=args.force,
-        quiet=args.quiet,
     )

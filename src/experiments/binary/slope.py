@@ -31,33 +31,41 @@ import numpy as np
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
-from backdoor_curves.classifiers.registry import ClassifierName, make_classifier, parse_classifier
-from backdoor_curves.experiments.common import (
+from backdoor_curves.classifiers.registry import (
+    classifier_names,
+    make_classifier,
+    parse_classifier,
+    uses_gamma,
+)
+from backdoor_curves.experiments.config import DatasetConfig
+from backdoor_curves.experiments.problem import (
     DataRequest,
     Evaluator,
     PoisonedProblem,
-    add_dataset_arguments,
-    check_same_data,
-    config_from_args,
-    data_request,
-    load_pair_cached,
-    model_gram,
-    pairs_from_args,
+    load_pair,
     poisoned_problem,
+    to_features,
+)
+from backdoor_curves.experiments.recording import (
+    check_same_data,
     record_run,
     run_folder_name,
-    to_features,
     trigger_columns,
 )
-from backdoor_curves.experiments.config import DatasetConfig
+from backdoor_curves.naming import trigger_spec_label
 from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
+    add_dataset_arguments,
+    config_from_args,
+    data_request_from_args,
+    execution_config_from_args,
     float_list,
     name_list,
+    pairs_from_args,
     report_errors,
+    run_settings_from_args,
 )
-from backdoor_curves.utilities.grid import execution_config_from_args
 from backdoor_curves.utilities.metrics import accuracy
 from backdoor_curves.utilities.results import ResultStore, check_writable
 
@@ -82,7 +90,7 @@ class SlopeTask:
     features: str
     trigger: TriggerSpec
     poison_fraction: float
-    clf: ClassifierName
+    clf: str
     gamma: float | None
     C_values: tuple[float, ...]
     seed: int | None
@@ -93,18 +101,20 @@ def _clean_model_accuracy(task: SlopeTask, data_dir: str | None) -> dict[float, 
     """Clean test accuracy of the model fitted on the unpoisoned training set, per ``C``.
 
     ``task.seed`` must be None: the result is shared by every seed (and cached per process).
+    The ``C`` values run in increasing order, each fit warm-started from the previous one.
     """
-    pair_task = load_pair_cached(task.data, data_dir)
-    X = to_features(pair_task.X_train, task.features)
-    X_test = to_features(pair_task.X_test, task.features)
-    model = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
-    gram = model_gram(task.clf, task.gamma, X)
-    evaluator = Evaluator(model, X, gram, test=X_test)
+    pair_data = load_pair(task.data, data_dir)
+    X = to_features(pair_data.X_train, task.features)
+    X_test = to_features(pair_data.X_test, task.features)
+    y = np.asarray(pair_data.y_train)
+    base = make_classifier(task.clf, task.C_values[0], task.gamma)
+    gram = base.kernel(X, X)
+    evaluator = Evaluator(base, X, gram, test=X_test)
     result = {}
+    previous: BinaryClassifier | None = None
     for C in sorted(task.C_values):
-        model.C = C
-        model.fit(X, np.asarray(pair_task.y_train), gram=gram)
-        result[C] = accuracy(pair_task.y_test, evaluator.predict(model, "test"))
+        previous = base.with_params(C=C).fit(X, y, gram=gram, init=previous)
+        result[C] = accuracy(pair_data.y_test, evaluator.predict(previous, "test"))
     return result
 
 
@@ -124,22 +134,28 @@ class _Stopwatch:
 def _seed_rows(
     task: SlopeTask, problem: PoisonedProblem, clean_acc: dict[float, float], seed: int, source: str
 ) -> list[dict[str, object]]:
-    """Rows of one seed: the ``C`` sweep with warm starts, in increasing ``C``."""
-    at_zero = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
-    at_one = make_classifier(task.clf, task.C_values[0], task.gamma, warm_start=True)
-    gram = model_gram(task.clf, task.gamma, problem.X_train)
+    """Rows of one seed: the ``C`` sweep in increasing ``C``, each fit warm-started from the last.
+
+    ``at_zero`` is the model at ``beta = 0`` (poisons weighted 0), where the slope is taken;
+    ``at_one`` the poisoned model (``beta = 1``) whose accuracies are recorded.
+    """
+    base = make_classifier(task.clf, task.C_values[0], task.gamma)
+    gram = base.kernel(problem.X_train, problem.X_train)
     evaluator = Evaluator(
-        at_zero, problem.X_train, gram, test=problem.X_test, backdoor=problem.X_backdoor
+        base, problem.X_train, gram, test=problem.X_test, backdoor=problem.X_backdoor
     )
     sensitivity_options = {"gram": gram, **evaluator.sensitivity_options("backdoor")}
     clean_weight = (~problem.is_poison).astype(np.float64)
     rows = []
+    at_zero: BinaryClassifier | None = None
+    at_one: BinaryClassifier | None = None
     for C in sorted(task.C_values):
         watch = _Stopwatch()
-        at_zero.C = at_one.C = C
-        at_zero.fit(problem.X_train, problem.y_train, clean_weight, gram=gram)
+        at_zero = base.with_params(C=C).fit(
+            problem.X_train, problem.y_train, clean_weight, gram=gram, init=at_zero
+        )
         watch.lap("fit")
-        slope = learning_slope(
+        slope_result = learning_slope(
             at_zero,
             problem.X_train,
             problem.y_train,
@@ -150,7 +166,7 @@ def _seed_rows(
             **sensitivity_options,
         )
         watch.lap("influence")
-        at_one.fit(problem.X_train, problem.y_train, gram=gram)
+        at_one = base.with_params(C=C).fit(problem.X_train, problem.y_train, gram=gram, init=at_one)
         watch.lap("fit")
         row = {
             **_identity_columns(task, source),
@@ -162,15 +178,15 @@ def _seed_rows(
             "clean_acc": accuracy(problem.y_test, evaluator.predict(at_one, "test")),
             "backdoor_acc": accuracy(problem.y_backdoor, evaluator.predict(at_one, "backdoor")),
             "train_acc": accuracy(problem.y_train, evaluator.predict(at_one, "train")),
-            "slope": slope.slope,
-            "theta": slope.theta,
-            "influence_mean": slope.influence_mean,
-            "influence_abs_mean": slope.influence_abs_mean,
-            "backdoor_loss": slope.backdoor_loss,
-            "damping": slope.damping,
-            "condition_number": slope.condition_number,
-            "exact_optimum": _is_exact(at_zero) and _is_exact(at_one),
-            "status": slope.status,
+            "slope": slope_result.slope,
+            "theta": slope_result.theta,
+            "influence_mean": slope_result.influence_mean,
+            "influence_abs_mean": slope_result.influence_abs_mean,
+            "backdoor_loss": slope_result.backdoor_loss,
+            "damping": slope_result.damping,
+            "condition_number": slope_result.condition_number,
+            "exact_optimum": bool(at_zero.exact_ and at_one.exact_),
+            "status": slope_result.status,
         }
         watch.lap("eval")
         row.update(
@@ -183,18 +199,13 @@ def _seed_rows(
     return rows
 
 
-def _is_exact(model: BinaryClassifier) -> bool:
-    """Whether the optimum was verified exact (SVM KKT check; the primal solvers always are)."""
-    return bool(getattr(model, "exact_", True))
-
-
 def _identity_columns(task: SlopeTask, source: str) -> dict[str, object]:
     return {
         "dataset": task.data.dataset,
         "data_source": source,
         "pair": task.data.pair,
         **trigger_columns(task.trigger),
-        "clf": task.clf.value,
+        "clf": task.clf,
         "poison_fraction": task.poison_fraction,
     }
 
@@ -203,14 +214,14 @@ def run_slope_task(task: SlopeTask, *, data_dir: str | None = None) -> list[dict
     """Compute one grid task (see the module docstring); rows follow ``SLOPE_COLUMNS``."""
     if task.seed is None:
         raise ValueError("a slope task needs a seed")
-    pair_task = load_pair_cached(task.data, data_dir)
+    pair_data = load_pair(task.data, data_dir)
     problem = poisoned_problem(
-        pair_task, task.trigger, task.poison_fraction, task.seed, task.features
+        pair_data, task.trigger, task.poison_fraction, task.seed, task.features
     )
     clean_acc = _clean_model_accuracy(replace(task, seed=None), data_dir)
-    rows = _seed_rows(task, problem, clean_acc, task.seed, pair_task.source)
+    rows = _seed_rows(task, problem, clean_acc, task.seed, pair_data.source)
     for row in rows:
-        row["n_train"], row["n_test"] = pair_task.n_train, pair_task.n_test
+        row["n_train"], row["n_test"] = pair_data.n_train, pair_data.n_test
     return rows
 
 
@@ -311,9 +322,9 @@ def _trigger(args: argparse.Namespace, config: DatasetConfig) -> TriggerSpec:
     return TriggerSpec.invisible(eps) if eps is not None else TriggerSpec.invisible()
 
 
-def _classifiers(text: str | None) -> tuple[ClassifierName, ...]:
+def _classifiers(text: str | None) -> tuple[str, ...]:
     names = name_list(text, "classifiers")
-    return tuple(ClassifierName) if names is None else tuple(map(parse_classifier, names))
+    return classifier_names() if names is None else tuple(map(parse_classifier, names))
 
 
 def _positive(values: tuple[float, ...] | None, what: str) -> None:
@@ -332,7 +343,7 @@ def _tasks(
     tasks = []
     for clf in _classifiers(args.clf):
         C_values = args.C_values or config.slope_grid.C_values(clf)
-        gammas = (args.gamma_values or config.slope_grid.rbf_gamma) if clf.uses_gamma else (None,)
+        gammas = (args.gamma_values or config.slope_grid.rbf_gamma) if uses_gamma(clf) else (None,)
         for gamma in gammas:
             tasks += [
                 SlopeTask(
@@ -356,32 +367,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     _positive(args.C_values, "--C")
     _positive(args.gamma_values, "--gamma")
     pairs = pairs_from_args(args.pair, config)
-    if args.gamma_values is not None and not any(c.uses_gamma for c in _classifiers(args.clf)):
+    if args.gamma_values is not None and not any(map(uses_gamma, _classifiers(args.clf))):
         raise ValueError("--gamma applies to svm-rbf only, which -clf does not include")
     out_dir = Path(args.out_dir or f"{config.results_dir}/slope")
     runs = []
     for pair in pairs:
-        request = data_request(args, config, pair)
-        pair_task = load_pair_cached(request, args.data_dir, verbose=True)
-        poisoned_problem(pair_task, trigger, fraction, 0, config.features)  # validates all
-        runs.append((request, pair_task))
+        request = data_request_from_args(args, config, pair)
+        pair_data = load_pair(request, args.data_dir, verbose=True)
+        poisoned_problem(pair_data, trigger, fraction, 0, config.features)  # validates all
+        runs.append((request, pair_data))
     tasks_per_run = [_tasks(args, config, request, trigger, fraction) for request, _ in runs]
     run_dirs = [
         out_dir / (args.run_name or run_folder_name(request, trigger, config, args.profile))
         for request, _ in runs
     ]
-    for run_dir, (_, pair_task) in zip(run_dirs, runs, strict=True):
-        check_same_data(run_dir, pair_task.source)
+    for run_dir, (_, pair_data) in zip(run_dirs, runs, strict=True):
+        check_same_data(run_dir, pair_data.source)
         check_writable(run_dir)
-    for run_dir, (request, pair_task), tasks in zip(run_dirs, runs, tasks_per_run, strict=True):
+    settings = run_settings_from_args(args, "slope", execution)
+    label = trigger_spec_label(trigger)
+    for run_dir, (request, pair_data), tasks in zip(run_dirs, runs, tasks_per_run, strict=True):
         print(
-            f"[slope] {config.dataset} {request.pair} {trigger.label}: data {pair_task.source}, "
-            f"{pair_task.n_train} train / {pair_task.n_test} test -> {run_dir}"
+            f"[slope] {config.dataset} {request.pair} {label}: data {pair_data.source}, "
+            f"{pair_data.n_train} train / {pair_data.n_test} test -> {run_dir}"
         )
         store = ResultStore(run_dir, SLOPE_COLUMNS)
         report, _ = record_run(
-            "slope", tasks, run_slope_task, store, args, execution, pair_task.source,
-            description=f"slope {request.pair} {trigger.label}",
+            tasks, run_slope_task, store, settings, pair_data.source,
+            description=f"slope {request.pair} {label}",
         )  # fmt: skip
         print(
             f"[slope] {report.n_computed} task(s) computed, {report.n_skipped} skipped, "

@@ -1,0 +1,26 @@
+"""Analyses of fitted models and learning curves, one module per analysis.
+
+- :mod:`~backdoor_curves.analyses.deviation`: parameter deviation ``nu`` and ``rho`` of a
+  model against the unpoisoned one (primal weights or the RKHS form).
+- :mod:`~backdoor_curves.analyses.tangent`: the tangent check of a learning curve
+  (``slope_fd``, ``tangent_valid_until``).
+
+The learning slope itself (the influence-function derivative) lives in
+:mod:`backdoor_curves.attacks.influence`.
+"""
+
+from backdoor_curves.analyses.deviation import parameter_deviation
+from backdoor_curves.analyses.tangent import (
+    TANGENT_TOLERANCE,
+    slope_fd,
+    slope_ratio,
+    tangent_valid_until,
+)
+
+__all__ = [
+    "TANGENT_TOLERANCE",
+    "parameter_deviation",
+    "slope_fd",
+    "slope_ratio",
+    "tangent_valid_until",
+]

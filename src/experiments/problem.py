@@ -1,0 +1,224 @@
+"""The problem layer: which data a grid cell uses, loaded once, poisoned, as model inputs.
+
+- :class:`DataRequest` names a binary task (dataset, class pair, subset sizes, data seed).
+- :func:`load_pair` loads it once per process (the driver's validation and an in-process
+  grid cell share one decoded copy).
+- :func:`poisoned_problem` builds one (pair, trigger, poison fraction, seed) instance as the
+  binary models see it: a :class:`PoisonedProblem` of 2-D float64 feature matrices of the
+  poisoned training set, the clean test set and the backdoor test set, with the explicit
+  poison mask.
+- :class:`Evaluator` scores fitted models on those fixed sets, reusing kernel matrices when the
+  model says precomputed-Gram scoring pays off.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
+from backdoor_curves.attacks.triggers import TriggerSpec
+from backdoor_curves.classifiers.base import BinaryClassifier
+from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
+
+__all__ = [
+    "DataRequest",
+    "Evaluator",
+    "PoisonedProblem",
+    "load_pair",
+    "poisoned_problem",
+    "to_features",
+]
+
+_CACHE_SIZE = 4
+"""Pair tasks kept per process (a driver run touches one pair at a time)."""
+
+_loaded: collections.OrderedDict[tuple[DataRequest, str | None], PairTask] = (
+    collections.OrderedDict()
+)
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """Which binary task to load.
+
+    Attributes
+    ----------
+    dataset : str
+        Registered dataset name, e.g. ``"mnist"``.
+    pair : str
+        Class pair ``"a-b"`` (class ``a`` -> label 0, class ``b`` -> label 1).
+    n_train, n_test : int or None
+        Subset sizes (None: the data source's default).
+    data_seed : int
+        Seed of the subset draw, independent of the experiment seeds.
+    """
+
+    dataset: str
+    pair: str
+    n_train: int | None
+    n_test: int | None
+    data_seed: int
+
+
+def load_pair(
+    request: DataRequest,
+    data_dir: str | Path | None,
+    *,
+    verbose: bool = False,
+    download: bool = False,
+) -> PairTask:
+    """Load the pair task of ``request`` from ``data_dir``, decoding it once per process.
+
+    The cache key is ``(request, data_dir)`` only: ``verbose`` and ``download`` change what
+    happens on the first load (notices on standard output, fetching a missing dataset), never
+    which arrays come back, so a driver that validates with ``verbose=True`` and a grid cell
+    that loads quietly in the same process share one decoded copy.
+
+    Parameters
+    ----------
+    request : DataRequest
+        The task.
+    data_dir : str, path or None
+        Dataset root (None: ``$BACKDOOR_CURVES_DATA``, else ``./data``).
+    verbose : bool, default False
+        Print the data source's notices (e.g. the embedded-MNIST fallback) as ``notice: ...``.
+    download : bool, default False
+        Fetch the dataset into ``data_dir`` if it is missing.
+
+    Returns
+    -------
+    PairTask
+        The images and labels of the pair (shared: callers must not modify the arrays).
+    """
+    key = (request, None if data_dir is None else str(data_dir))
+    if key in _loaded:
+        _loaded.move_to_end(key)
+        return _loaded[key]
+    notify: Callable[[str], None] | None = functools.partial(print, "notice:") if verbose else None
+    task = load_pair_task(
+        request.dataset,
+        parse_pair(request.pair, dataset_info(request.dataset).n_classes),
+        n_train=request.n_train,
+        n_test=request.n_test,
+        data_seed=request.data_seed,
+        data_dir=key[1],
+        download=download,
+        notify=notify,
+    )
+    _loaded[key] = task
+    if len(_loaded) > _CACHE_SIZE:
+        _loaded.popitem(last=False)
+    return task
+
+
+def to_features(images: np.ndarray, features: str) -> np.ndarray:
+    """Map images of shape (n, C, H, W) to the models' 2-D float64 inputs (n, C * H * W).
+
+    ``"pixels"`` flattens the images. Deep features (``"alexnet"``) are computed by the
+    feature extractor, which is not part of this release yet.
+    """
+    if features == "pixels":
+        return np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    raise ValueError(
+        f"features {features!r} are not available yet; this release supports 'pixels' (MNIST)"
+    )
+
+
+@dataclass(frozen=True)
+class PoisonedProblem:
+    """One poisoned binary problem as 2-D float64 arrays.
+
+    Attributes
+    ----------
+    X_train, y_train : ndarray of shape (n_train, n_features), (n_train,)
+        Poisoned training set (poisons replace points) and its labels in {0, 1}.
+    is_poison : ndarray of shape (n_train,), bool
+        Poison mask.
+    X_test, y_test : ndarray
+        Clean test set.
+    X_backdoor, y_backdoor : ndarray
+        Backdoor test set (triggered test points, target labels).
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    is_poison: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_backdoor: np.ndarray
+    y_backdoor: np.ndarray
+
+
+def poisoned_problem(
+    task: PairTask, trigger: TriggerSpec, fraction: float, seed: int, features: str
+) -> PoisonedProblem:
+    """Build the trigger and the poisoned training set of ``seed``, and the test sets.
+
+    The trigger patterns and the poison choice come, in that order, from
+    ``np.random.default_rng(seed)``, so a seed fixes both.
+    """
+    rng = np.random.default_rng(seed)
+    built = trigger.build(task.image_shape, 2, rng)
+    poisoned = poison_training_set(task.X_train, task.y_train, built, fraction, rng, n_classes=2)
+    X_backdoor, y_backdoor = backdoor_test_set(task.X_test, task.y_test, built, n_classes=2)
+    return PoisonedProblem(
+        X_train=to_features(poisoned.X, features),
+        y_train=np.asarray(poisoned.y),
+        is_poison=np.asarray(poisoned.is_poison),
+        X_test=to_features(task.X_test, features),
+        y_test=np.asarray(task.y_test),
+        X_backdoor=to_features(X_backdoor, features),
+        y_backdoor=np.asarray(y_backdoor),
+    )
+
+
+class Evaluator:
+    """Scores of fitted models on fixed point sets, reusing kernel matrices.
+
+    When the model's class says precomputed-Gram scoring pays off (the RBF SVM), the kernels
+    between each set and the training set are computed once and every model's scores come
+    from them (``f = K alpha + b``); other models score directly (``X w + b`` is cheaper than
+    any kernel). The training set itself is the set ``"train"``, scored from the training
+    Gram matrix.
+
+    Parameters
+    ----------
+    model : BinaryClassifier
+        Any model of the kind that will be evaluated (its class decides whether kernels pay
+        off; its ``kernel`` computes them).
+    X_train : ndarray of shape (n_train, n_features)
+        Training inputs.
+    gram : ndarray of shape (n_train, n_train)
+        ``model.kernel(X_train, X_train)``.
+    **sets : ndarray
+        Named evaluation sets, e.g. ``test=X_test``.
+    """
+
+    def __init__(
+        self, model: BinaryClassifier, X_train: np.ndarray, gram: np.ndarray, **sets: np.ndarray
+    ) -> None:
+        self._sets = {"train": X_train, **sets}
+        self._kernels: dict[str, np.ndarray] = {}
+        if type(model).scores_from_gram:
+            self._kernels = {"train": gram}
+            self._kernels |= {name: model.kernel(X, X_train) for name, X in sets.items()}
+
+    def decision(self, model: BinaryClassifier, name: str) -> np.ndarray:
+        """Scores ``f(x)`` of ``model`` on the set called ``name``, shape (n_points,)."""
+        if name in self._kernels:
+            return model.decision_from_gram(self._kernels[name])
+        return model.decision_function(self._sets[name])
+
+    def predict(self, model: BinaryClassifier, name: str) -> np.ndarray:
+        """Predicted labels in {0, 1} on the set called ``name``."""
+        return (self.decision(model, name) > 0).astype(np.int64)
+
+    def sensitivity_options(self, name: str) -> dict[str, np.ndarray]:
+        """``eval_gram`` for ``weight_sensitivity`` on set ``name`` (Gram-scored models only)."""
+        return {"eval_gram": self._kernels[name]} if name in self._kernels else {}

@@ -1,0 +1,163 @@
+"""The recording layer: where a run's tables go, what guards them, how a run is recorded.
+
+- :func:`run_folder_name` names the results folder of one pair (``7-1_badnet3``, with
+  suffixes for non-default data, so tables never mix data);
+- :func:`check_same_data` refuses to extend a table computed on another data source;
+- :class:`RunSettings` holds what a run records besides its tasks (typed; no command-line
+  objects below the CLI layer);
+- :func:`record_run` runs a driver's grid into a result store and writes its manifest;
+- :func:`trigger_columns` gives the trigger's identity columns of a result row.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
+from backdoor_curves.experiments.config import DatasetConfig
+from backdoor_curves.experiments.problem import DataRequest
+from backdoor_curves.naming import trigger_spec_tag
+from backdoor_curves.utilities.grid import ExecutionConfig, GridReport, run_grid
+from backdoor_curves.utilities.results import ResultStore
+
+__all__ = [
+    "RunSettings",
+    "check_same_data",
+    "record_run",
+    "run_folder_name",
+    "trigger_columns",
+]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a driver run records besides its tasks.
+
+    Attributes
+    ----------
+    driver : str
+        Name of the driver, e.g. ``"slope"`` (written to the manifest).
+    profile : str
+        ``"paper"`` or ``"smoke"``.
+    device : str
+        Torch device choice (``"auto"``, ``"cpu"``, ``"cuda"``); the binary models run on CPU.
+    data_dir : str or None
+        Dataset root handed to every grid cell.
+    execution : ExecutionConfig
+        How the grid runs.
+    """
+
+    driver: str
+    profile: str
+    device: str
+    data_dir: str | None
+    execution: ExecutionConfig
+
+
+def run_folder_name(
+    request: DataRequest, trigger: TriggerSpec, config: DatasetConfig, profile: str
+) -> str:
+    """Results sub-folder of one pair: ``<pair>_<trigger tag>``, e.g. ``7-1_badnet3``.
+
+    Runs on other data than the configuration's get their own folder, so tables never mix
+    data: ``_smoke`` for the smoke profile, ``_n<train>-<test>`` for other subset sizes and
+    ``_ds<seed>`` for another data seed.
+    """
+    parts = [request.pair, trigger_spec_tag(trigger)]
+    if profile != "paper":
+        parts.append(profile)
+    if (request.n_train, request.n_test) != (config.n_train, config.n_test):
+        sizes = ["default" if n is None else str(n) for n in (request.n_train, request.n_test)]
+        parts.append("n" + "-".join(sizes))
+    if request.data_seed != config.data_seed:
+        parts.append(f"ds{request.data_seed}")
+    return "_".join(parts)
+
+
+def check_same_data(results_dir: Path, source: str) -> None:
+    """Refuse to add rows computed on other data to an existing table.
+
+    Raises
+    ------
+    ValueError
+        If ``results_dir/results.csv`` holds rows whose ``data_source`` differs from
+        ``source`` (e.g. the embedded digits, then full MNIST).
+    """
+    table = results_dir / "results.csv"
+    if not table.exists():
+        return
+    try:
+        sources = set(pd.read_csv(table, usecols=["data_source"])["data_source"].dropna())
+    except (ValueError, pd.errors.EmptyDataError):
+        return  # header-only or foreign table: the result store reports real problems
+    others = sorted(sources - {source})
+    if others:
+        raise ValueError(
+            f"{results_dir} holds results computed on {others[0]!r}, but this run uses "
+            f"{source!r}; choose another --out-dir or --run-name"
+        )
+
+
+def record_run(
+    tasks: Sequence[Any],
+    worker: Callable[..., list[dict[str, Any]]],
+    store: ResultStore,
+    settings: RunSettings,
+    source: str,
+    description: str,
+) -> tuple[GridReport, dict[str, Any]]:
+    """Run a driver's grid into ``store`` and write its manifest.
+
+    Parameters
+    ----------
+    tasks : sequence of frozen dataclass instances
+        The grid cells.
+    worker : callable
+        ``worker(task, data_dir=...) -> rows`` computes one cell.
+    store : ResultStore
+        Where the rows go.
+    settings : RunSettings
+        Driver, profile, device, data root and execution of the run.
+    source : str
+        Data source of every row (the manifest records it).
+    description : str
+        Progress-bar label.
+
+    Returns
+    -------
+    report : GridReport
+        The grid engine's report (its ``table`` holds every row of the store).
+    config : dict
+        The manifest's ``config`` part (drivers that derive further tables reuse it).
+    """
+    report = run_grid(
+        tasks,
+        functools.partial(worker, data_dir=settings.data_dir),
+        store,
+        settings.execution,
+        description=description,
+    )
+    config = {
+        "driver": settings.driver,
+        "profile": settings.profile,
+        "device": settings.device,
+        "execution": asdict(settings.execution),
+        "tasks": [asdict(task) for task in tasks],
+    }
+    store.write_manifest(config=config, data_source=source, timings=report.timings())
+    return report, config
+
+
+def trigger_columns(trigger: TriggerSpec) -> dict[str, object]:
+    """Return the ``trigger``, ``trigger_size``, ``trigger_eps`` columns (None if undefined)."""
+    return {
+        "trigger": trigger.kind.value,
+        "trigger_size": trigger.size if trigger.kind is TriggerKind.BADNET else None,
+        "trigger_eps": trigger.eps if trigger.kind is TriggerKind.INVISIBLE else None,
+    }
