@@ -16,6 +16,7 @@ from backdoor_curves.utilities.data import (
     DATASETS,
     EMBEDDED_MNIST_SOURCE,
     IMAGENETTE_CLASSES,
+    DatasetInfo,
     PairTask,
     dataset_info,
     load_cifar10,
@@ -23,8 +24,12 @@ from backdoor_curves.utilities.data import (
     load_mnist_idx,
     load_pair_task,
     parse_pair,
+    register_data_source,
     resolve_data_dir,
+    sources,
+    task_from_splits,
 )
+from backdoor_curves.utilities.data.sources import unit_float32
 
 N_PER_CLASS = 10  # per class and split in the generated MNIST and CIFAR files
 
@@ -458,3 +463,70 @@ def test_pair_task_validates_and_leaves_caller_arrays_writable():
         PairTask("mnist", (3, 5), X * 255, y, X, y, source="in-memory")
     with pytest.raises(ValueError, match=r"\{0, 1\}"):
         PairTask("mnist", (3, 5), X, y + 3, X, y, source="in-memory")
+
+
+# ---------------------------------------------------------------------------------------------
+# A new data source, added the way a user would (one object, one registration)
+# ---------------------------------------------------------------------------------------------
+
+
+class ToySource:
+    """Two classes of constant 2x2 images, written as one .npy file per split."""
+
+    info = DatasetInfo(
+        name="toy-squares",
+        display_name="Toy squares",
+        n_classes=2,
+        image_shape=(1, 2, 2),
+        class_names=("dark", "light"),
+        has_embedded_default=False,
+        default_n_train=6,
+        default_n_test=4,
+    )
+
+    def __init__(self):
+        self.downloads = []
+
+    def is_present(self, root):
+        return (root / "toy" / "train.npy").is_file()
+
+    def download(self, root):
+        self.downloads.append(root)
+        (root / "toy").mkdir(parents=True)
+        for split, n in (("train", 8), ("test", 6)):
+            labels = np.arange(n) % 2
+            np.save(root / "toy" / f"{split}.npy", labels)
+
+    def load_pair(self, request, notify):
+        def split(name):
+            labels = np.load(request.root / "toy" / f"{name}.npy").astype(np.int64)
+            return np.repeat(labels.astype(np.uint8) * 255, 4).reshape(-1, 1, 2, 2), labels
+
+        if not self.is_present(request.root):
+            raise FileNotFoundError(f"toy data not found under {request.root}")
+        return task_from_splits(
+            request, "toy (generated)", split("train"), split("test"), unit_float32
+        )
+
+
+@pytest.fixture
+def toy_source():
+    source = register_data_source(ToySource())
+    yield source
+    del sources._SOURCES["toy-squares"], sources._INFOS["toy-squares"]
+
+
+def test_a_registered_source_loads_pairs_and_downloads_only_when_asked(tmp_path, toy_source):
+    assert list(DATASETS)[-1] == "toy-squares" and dataset_info("toy-squares").n_classes == 2
+    with pytest.raises(FileNotFoundError, match="toy data not found"):
+        load_pair_task("toy-squares", (0, 1), data_dir=tmp_path)
+    assert toy_source.downloads == []
+    task = load_pair_task("toy-squares", (1, 0), data_dir=tmp_path, download=True)
+    assert toy_source.downloads == [tmp_path]
+    assert (task.n_train, task.n_test, task.source) == (6, 4, "toy (generated)")
+    # Class 1 (light, pixels 1.0) is the pair's label 0.
+    np.testing.assert_array_equal(task.X_train[:, 0, 0, 0], 1.0 - task.y_train)
+    load_pair_task("toy-squares", (1, 0), data_dir=tmp_path, download=True)
+    assert len(toy_source.downloads) == 1  # present data is not fetched again
+    with pytest.raises(ValueError, match="already registered"):
+        register_data_source(ToySource())
