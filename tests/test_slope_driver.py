@@ -104,7 +104,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """Results folder of one uninterrupted in-process run of the reference grid (read only)."""
     out_dir = tmp_path_factory.mktemp("reference")
     assert slope.main(grid_args(out_dir, data_dir)) == 0
-    return out_dir / RUN_NAME
+    return out_dir / "slope" / RUN_NAME
 
 
 # ------------------------------------------------------------------------------ output
@@ -178,7 +178,7 @@ def test_undefined_slope_is_written_as_nan_with_its_status(
     monkeypatch.setattr(slope, "learning_slope", undefined_slope)
     argv = grid_args(tmp_path, data_dir, "-clf", "svm", "--seeds", "1")
     assert slope.main(argv) == 0
-    table = pd.read_csv(tmp_path / RUN_NAME / "results.csv")
+    table = pd.read_csv(tmp_path / "slope" / RUN_NAME / "results.csv")
     assert len(table) == len(C_VALUES)
     assert (table["status"] == reason).all()
     assert table["slope"].isna().all() and table["theta"].isna().all()
@@ -190,7 +190,7 @@ def test_smoke_profile_runs_its_grid(tmp_path: Path, data_dir: Path) -> None:
     argv = ["--profile", "smoke", "--data-dir", str(data_dir), "--out-dir", str(tmp_path)]
     assert slope.main([*argv, "--quiet", "--n-jobs", "1"]) == 0
     (pair,) = config.pairs
-    table = pd.read_csv(tmp_path / f"{pair}_badnet3_smoke" / "results.csv")
+    table = pd.read_csv(tmp_path / "slope" / f"{pair}_badnet3_smoke" / "results.csv")
     grid = config.slope_grid
     n_linear = len(LINEAR) * len(grid.linear_C)
     assert len(table) == len(config.seeds) * (n_linear + len(grid.rbf_C) * len(grid.rbf_gamma))
@@ -212,7 +212,7 @@ def test_original_single_dash_command_works(tmp_path: Path, data_dir: Path) -> N
     original = ["-pair", "7-1", "-clf", "svm", "-trigger_size", "3", "-ppoison", "0.1"]
     argv = [*original, "--save_results", *small_run_args(tmp_path, data_dir)]
     assert slope.main(argv) == 0
-    table = pd.read_csv(tmp_path / RUN_NAME / "results.csv")
+    table = pd.read_csv(tmp_path / "slope" / RUN_NAME / "results.csv")
     assert len(table) == 1
     assert table.loc[0, "clf"] == "svm" and table.loc[0, "pair"] == "7-1"
     assert table.loc[0, "trigger_size"] == 3 and table.loc[0, "poison_fraction"] == 0.1
@@ -229,7 +229,7 @@ def test_original_single_dash_command_works(tmp_path: Path, data_dir: Path) -> N
 )
 def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_dir: Path) -> None:
     assert slope.main([*spelling, *small_run_args(tmp_path, data_dir)]) == 0
-    table = pd.read_csv(tmp_path / f"3-0_badnet4_n{N_TRAIN}-{N_TEST}" / "results.csv")
+    table = pd.read_csv(tmp_path / "slope" / f"3-0_badnet4_n{N_TRAIN}-{N_TEST}" / "results.csv")
     assert len(table) == 1
     assert table.loc[0, "pair"] == "3-0" and table.loc[0, "clf"] == "ridge"
     assert table.loc[0, "trigger_size"] == 4 and table.loc[0, "poison_fraction"] == 0.2
@@ -336,7 +336,7 @@ def test_shell_driver_unknown_job_is_one_line_error() -> None:
 def copy_of(reference: Path, tmp_path: Path) -> Path:
     """A writable copy of the reference results; returns its ``--out-dir``."""
     out_dir = tmp_path / "copy"
-    shutil.copytree(reference, out_dir / RUN_NAME)
+    shutil.copytree(reference, out_dir / "slope" / RUN_NAME)
     return out_dir
 
 
@@ -349,12 +349,14 @@ def test_rerun_computes_nothing_and_keeps_the_table(
     reference: Path, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_dir = copy_of(reference, tmp_path)
-    before = (out_dir / RUN_NAME / "results.csv").read_bytes()
+    before = (out_dir / "slope" / RUN_NAME / "results.csv").read_bytes()
     capsys.readouterr()
     assert slope.main(grid_args(out_dir, data_dir)) == 0
     assert f"0 task(s) computed, {N_TASKS} skipped" in summary_line(capsys.readouterr().out)
-    assert (out_dir / RUN_NAME / "results.csv").read_bytes() == before
-    manifest = json.loads((out_dir / RUN_NAME / "manifest.json").read_text(encoding="utf-8"))
+    assert (out_dir / "slope" / RUN_NAME / "results.csv").read_bytes() == before
+    manifest = json.loads(
+        (out_dir / "slope" / RUN_NAME / "manifest.json").read_text(encoding="utf-8")
+    )
     assert manifest["timings"]["n_skipped"] == N_TASKS
 
 
@@ -365,7 +367,7 @@ def test_force_recomputes_everything_with_the_same_results(
     capsys.readouterr()
     assert slope.main(grid_args(out_dir, data_dir, "--force")) == 0
     assert f"{N_TASKS} task(s) computed, 0 skipped" in summary_line(capsys.readouterr().out)
-    results = out_dir / RUN_NAME / "results.csv"
+    results = out_dir / "slope" / RUN_NAME / "results.csv"
     assert without_timing(results) == without_timing(reference / "results.csv")
 
 
@@ -388,7 +390,7 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
     monkeypatch.setattr(slope, "run_slope_task", interrupted_on_third)
     assert slope.main(grid_args(tmp_path, data_dir)) == 130
     assert "interrupted" in capsys.readouterr().err
-    run_dir = tmp_path / RUN_NAME
+    run_dir = tmp_path / "slope" / RUN_NAME
     assert sorted(p.name for p in run_dir.iterdir()) == ["results.csv"]
     header, rows = read_text_rows(run_dir / "results.csv")
     assert all(len(row) == len(header) for row in rows)
@@ -413,7 +415,7 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
 
 def test_two_runs_give_the_same_table(reference: Path, tmp_path: Path, data_dir: Path) -> None:
     assert slope.main(grid_args(tmp_path, data_dir)) == 0
-    results = tmp_path / RUN_NAME / "results.csv"
+    results = tmp_path / "slope" / RUN_NAME / "results.csv"
     assert without_timing(results) == without_timing(reference / "results.csv")
     pd.testing.assert_frame_equal(
         frame_without_timing(results), frame_without_timing(reference / "results.csv")
@@ -429,7 +431,7 @@ def test_joblib_two_workers_match_in_process(
 ) -> None:
     assert slope.main(grid_args(tmp_path, data_dir, "--n-jobs", "2")) == 0
     assert_same_rows_across_processes(
-        tmp_path / RUN_NAME / "results.csv", reference / "results.csv"
+        tmp_path / "slope" / RUN_NAME / "results.csv", reference / "results.csv"
     )
 
 
@@ -441,7 +443,7 @@ def test_dask_scheduler_matches_in_process(reference: Path, tmp_path: Path, data
         flags = ("--backend", "dask", "--scheduler", cluster.scheduler_address)
         assert slope.main(grid_args(tmp_path, data_dir, *flags)) == 0
     assert_same_rows_across_processes(
-        tmp_path / RUN_NAME / "results.csv", reference / "results.csv"
+        tmp_path / "slope" / RUN_NAME / "results.csv", reference / "results.csv"
     )
 
 
@@ -451,15 +453,15 @@ def test_dask_local_cluster_matches_in_process(
 ) -> None:
     assert slope.main(grid_args(tmp_path, data_dir, "--backend", "dask", "--n-jobs", "2")) == 0
     assert_same_rows_across_processes(
-        tmp_path / RUN_NAME / "results.csv", reference / "results.csv"
+        tmp_path / "slope" / RUN_NAME / "results.csv", reference / "results.csv"
     )
 
 
 def test_runs_on_other_data_get_their_own_folder(tmp_path: Path, data_dir: Path) -> None:
     argv = grid_args(tmp_path, data_dir, "-clf", "ridge", "--seeds", "1", "--data-seed", "5")
     assert slope.main(argv) == 0
-    assert (tmp_path / f"{RUN_NAME}_ds5" / "results.csv").exists()
-    assert not (tmp_path / RUN_NAME).exists()
+    assert (tmp_path / "slope" / f"{RUN_NAME}_ds5" / "results.csv").exists()
+    assert not (tmp_path / "slope" / RUN_NAME).exists()
 
 
 def test_a_table_of_other_data_is_not_extended(
@@ -467,7 +469,7 @@ def test_a_table_of_other_data_is_not_extended(
 ) -> None:
     argv = grid_args(tmp_path, data_dir, "-clf", "ridge", "--seeds", "1")
     assert slope.main(argv) == 0
-    results = tmp_path / RUN_NAME / "results.csv"
+    results = tmp_path / "slope" / RUN_NAME / "results.csv"
     table = pd.read_csv(results, dtype=str, keep_default_na=False)
     table["data_source"] = "mnist-idx (/somewhere/MNIST/raw)"
     table.to_csv(results, index=False)

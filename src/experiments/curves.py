@@ -21,7 +21,10 @@ live in :mod:`backdoor_curves.analyses.tangent`. This module only orchestrates.
 
 Tables: ``results/<dataset>/curves/<pair>_<trigger>/results.csv`` (one row per beta) and
 ``results/<dataset>/deviation/<pair>_<trigger>/results.csv`` (the rows with
-``p = deviation fraction``, derived from the curves table), each with a manifest.
+``p = deviation fraction``, derived from the curves table), each with a manifest; runs on
+other data than the configuration's get a folder suffix (``_smoke``, ``_n<train>-<test>``,
+``_ds<seed>``). Figures (unless ``--no-figures``): ``<out-dir>/figures<suffix>/``, drawn from the
+tables of this run's suffix only (:mod:`backdoor_curves.experiments.figure_step`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier, parse_classifier
 from backdoor_curves.experiments.config import CurveModel, DatasetConfig
+from backdoor_curves.experiments.figure_step import draw_run_figures
 from backdoor_curves.experiments.problem import (
     DataRequest,
     Evaluator,
@@ -58,6 +62,7 @@ from backdoor_curves.experiments.problem import (
 )
 from backdoor_curves.experiments.recording import (
     check_same_data,
+    data_variant,
     record_run,
     run_folder_name,
     trigger_columns,
@@ -347,10 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[curves] {report.n_computed} computed, {report.n_skipped} skipped, "
               f"{report.seconds:.1f} s")  # fmt: skip
     if not args.no_figures:
-        from backdoor_curves.plots import make_figures  # noqa: PLC0415  # matplotlib only here
-
         out_dir = Path(args.out_dir or config.results_dir)
-        for path in make_figures(out_dir, kinds=("curves", "deviation"), formats=("pdf", "png")):
+        variant = data_variant(runs[0].request, config, args.profile)
+        for path in draw_run_figures(out_dir, ("curves", "deviation"), variant):
             if path.suffix == ".png":
                 print(f"[curves] figure {path}")
     return 0

@@ -1,7 +1,9 @@
 """The recording layer: where a run's tables go, what guards them, how a run is recorded.
 
 - :func:`run_folder_name` names the results folder of one pair (``7-1_badnet3``, with
-  suffixes for non-default data, so tables never mix data);
+  the :func:`data_variant` suffix for non-default data, so tables never mix data), and
+  :func:`folder_variant` reads that suffix back; :func:`figures_folder` is where the figures of
+  one data variant go;
 - :func:`check_same_data` refuses to extend a table computed on another data source;
 - :class:`RunSettings` holds what a run records besides its tasks (typed; no command-line
   objects below the CLI layer);
@@ -29,6 +31,9 @@ from backdoor_curves.utilities.results import ResultStore
 __all__ = [
     "RunSettings",
     "check_same_data",
+    "data_variant",
+    "figures_folder",
+    "folder_variant",
     "record_run",
     "run_folder_name",
     "trigger_columns",
@@ -60,16 +65,14 @@ class RunSettings:
     execution: ExecutionConfig
 
 
-def run_folder_name(
-    request: DataRequest, trigger: TriggerSpec, config: DatasetConfig, profile: str
-) -> str:
-    """Results sub-folder of one pair: ``<pair>_<trigger tag>``, e.g. ``7-1_badnet3``.
+def data_variant(request: DataRequest, config: DatasetConfig, profile: str) -> str:
+    """Suffix naming the data of a run that differs from the configuration's, or ``""``.
 
-    Runs on other data than the configuration's get their own folder, so tables never mix
-    data: ``_smoke`` for the smoke profile, ``_n<train>-<test>`` for other subset sizes and
-    ``_ds<seed>`` for another data seed.
+    ``_smoke`` for the smoke profile, ``_n<train>-<test>`` for other subset sizes (``default``
+    for a size left to the data source) and ``_ds<seed>`` for another data seed, in that order,
+    e.g. ``"_smoke_ds3"``.
     """
-    parts = [request.pair, trigger_spec_tag(trigger)]
+    parts = []
     if profile != "paper":
         parts.append(profile)
     if (request.n_train, request.n_test) != (config.n_train, config.n_test):
@@ -77,7 +80,37 @@ def run_folder_name(
         parts.append("n" + "-".join(sizes))
     if request.data_seed != config.data_seed:
         parts.append(f"ds{request.data_seed}")
-    return "_".join(parts)
+    return "".join(f"_{part}" for part in parts)
+
+
+def run_folder_name(
+    request: DataRequest, trigger: TriggerSpec, config: DatasetConfig, profile: str
+) -> str:
+    """Results sub-folder of one pair: ``<pair>_<trigger tag><data variant>``.
+
+    E.g. ``7-1_badnet3`` on the configuration's data, ``7-1_badnet3_smoke`` for the smoke
+    profile (see :func:`data_variant`): runs on other data get their own folder, so tables
+    never mix data.
+    """
+    return f"{request.pair}_{trigger_spec_tag(trigger)}{data_variant(request, config, profile)}"
+
+
+def folder_variant(name: str) -> str:
+    """Return the :func:`data_variant` suffix of a run folder name (see :func:`run_folder_name`).
+
+    Pairs (``7-1``) and trigger tags (``badnet3``) contain no underscore, so everything after
+    the second part is the variant: ``folder_variant("7-1_badnet3_smoke") == "_smoke"``.
+    """
+    return "".join(f"_{part}" for part in name.split("_")[2:])
+
+
+def figures_folder(out_dir: Path, variant: str) -> Path:
+    """Folder of the figures of one data variant: ``<out_dir>/figures<variant>``.
+
+    The paper's data draw into ``<out_dir>/figures``; e.g. the smoke profile into
+    ``<out_dir>/figures_smoke``, so figures of other data never overwrite the paper's.
+    """
+    return out_dir / f"figures{variant}"
 
 
 def check_same_data(results_dir: Path, source: str) -> None:

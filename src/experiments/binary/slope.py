@@ -38,6 +38,7 @@ from backdoor_curves.classifiers.registry import (
     uses_gamma,
 )
 from backdoor_curves.experiments.config import DatasetConfig
+from backdoor_curves.experiments.figure_step import draw_run_figures
 from backdoor_curves.experiments.problem import (
     DataRequest,
     Evaluator,
@@ -48,6 +49,7 @@ from backdoor_curves.experiments.problem import (
 )
 from backdoor_curves.experiments.recording import (
     check_same_data,
+    data_variant,
     record_run,
     run_folder_name,
     trigger_columns,
@@ -301,10 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--run-name",
         default=None,
-        help="results sub-folder (default: PAIR_TRIGGER, e.g. 7-1_badnet3, with a suffix "
-        "for non-default data: _smoke, _n<train>-<test>, _ds<seed>)",
+        help="results sub-folder of OUT_DIR/slope (default: PAIR_TRIGGER, e.g. 7-1_badnet3, "
+        "with a suffix for non-default data: _smoke, _n<train>-<test>, _ds<seed>)",
     )
-    add_common_arguments(parser, default_out="results/{mnist,cifar,imagenette}/slope")
+    parser.add_argument(
+        "--figures-only",
+        action="store_true",
+        help="compute nothing: draw the slope figures of the tables these flags point at "
+        "(OUT_DIR/slope/*<suffix>, or --run-name) into OUT_DIR/figures<suffix>",
+    )
+    add_common_arguments(parser, default_out="results/{mnist,cifar,imagenette}")
     return parser
 
 
@@ -354,6 +362,18 @@ def _tasks(
     return tasks
 
 
+def _draw_figures(
+    args: argparse.Namespace, config: DatasetConfig, out_dir: Path, request: DataRequest
+) -> int:
+    """Draw the slope figures of the run folders the flags point at (``--figures-only``)."""
+    variant = data_variant(request, config, args.profile)
+    run_names = (args.run_name,) if args.run_name else ()
+    for path in draw_run_figures(out_dir, ("slope",), variant, run_names):
+        if path.suffix == ".png" and not args.quiet:
+            print(f"[slope] figure {path}")
+    return 0
+
+
 @report_errors
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the slope sweep; return the exit status."""
@@ -369,7 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = pairs_from_args(args.pair, config)
     if args.gamma_values is not None and not any(map(uses_gamma, _classifiers(args.clf))):
         raise ValueError("--gamma applies to svm-rbf only, which -clf does not include")
-    out_dir = Path(args.out_dir or f"{config.results_dir}/slope")
+    out_dir = Path(args.out_dir or config.results_dir)
+    if args.figures_only:
+        return _draw_figures(args, config, out_dir, data_request_from_args(args, config, pairs[0]))
     runs = []
     for pair in pairs:
         request = data_request_from_args(args, config, pair)
@@ -378,7 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.append((request, pair_data))
     tasks_per_run = [_tasks(args, config, request, trigger, fraction) for request, _ in runs]
     run_dirs = [
-        out_dir / (args.run_name or run_folder_name(request, trigger, config, args.profile))
+        out_dir
+        / "slope"
+        / (args.run_name or run_folder_name(request, trigger, config, args.profile))
         for request, _ in runs
     ]
     for run_dir, (_, pair_data) in zip(run_dirs, runs, strict=True):
