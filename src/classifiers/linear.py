@@ -90,8 +90,10 @@ class PrimalLinearModel(BinaryClassifier):
 
     def _set_optimum(self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray) -> None:
         """Record the fitted optimum's representer coefficients and exactness."""
-        slope = self.margin_loss.first_derivative(signed, X @ self.coef_ + self.intercept_)
-        self.dual_coef_ = -self.C * weight * slope
+        loss_derivative = self.margin_loss.first_derivative(
+            signed, X @ self.coef_ + self.intercept_
+        )
+        self.dual_coef_ = -self.C * weight * loss_derivative
         self.exact_ = True
 
     @property
@@ -138,8 +140,10 @@ class PrimalLinearModel(BinaryClassifier):
         return 0.5 * self.weight_norm_sq() + self.C * float(weight @ loss)
 
     def _gradient(self, X: np.ndarray, signed: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        slope = self.margin_loss.first_derivative(signed, X @ self.coef_ + self.intercept_)
-        scaled = self.C * weight * slope
+        loss_derivative = self.margin_loss.first_derivative(
+            signed, X @ self.coef_ + self.intercept_
+        )
+        scaled = self.C * weight * loss_derivative
         return np.append(self.coef_ + X.T @ scaled, scaled.sum())
 
     def _hessian_solver(
@@ -200,10 +204,10 @@ class PrimalLinearModel(BinaryClassifier):
         solver = self._solver_from_fit(X, signed, weight) or self._hessian_solver(
             X, signed, weight, gram
         )
-        slope = self.margin_loss.first_derivative(
+        loss_derivative = self.margin_loss.first_derivative(
             signed[directions], self.decision_function(X[directions])
         )
-        rhs = _with_bias(X[directions]).T * (self.C * slope)
+        rhs = _with_bias(X[directions]).T * (self.C * loss_derivative)
         theta_derivative = -solver.solve(rhs)
         decision = _with_bias(np.asarray(X_eval, dtype=np.float64)) @ theta_derivative
         return WeightSensitivity(decision, solver.damping, solver.condition_number)
@@ -319,8 +323,8 @@ class LogisticClassifier(PrimalLinearModel):
         step: float,
     ) -> None:
         start = self.theta_
-        slope = self.margin_loss.first_derivative(signed[is_poison], X1_poison @ start)
-        tangent = -self._last_solver.solve(X1_poison.T @ (self.C * slope))
+        loss_derivative = self.margin_loss.first_derivative(signed[is_poison], X1_poison @ start)
+        tangent = -self._last_solver.solve(X1_poison.T @ (self.C * loss_derivative))
         current = self._objective(X, signed, weight)
         self._set_theta(start + step * tangent)
         if self._objective(X, signed, weight) > current:
