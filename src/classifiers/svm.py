@@ -24,7 +24,9 @@ This module
   re-solve the KKT system ``[[Q_SS, y_S], [y_S^T, 0]] [d alpha_S; d b] = -C [Q_Sj; y_j]``.
 
 The KKT solve is kernel-agnostic; :class:`LinearSVM` and :class:`RBFSVM` only differ in the
-kernel (and the linear model's explicit primal weights).
+kernel (and the linear model's explicit primal weights). The dual solvers live in
+:mod:`backdoor_curves.classifiers.dual`, the kernel functions in
+:mod:`backdoor_curves.classifiers.kernels`; this module holds the estimators.
 """
 
 from __future__ import annotations
