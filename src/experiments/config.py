@@ -3,7 +3,7 @@
 One frozen :class:`DatasetConfig` per dataset, built by a factory (``mnist_config``,
 ``cifar10_config``, ``imagenette_config``) plus a tiny ``smoke`` variant for tests and quick
 looks. Drivers take a config and differ by nothing else. Each factory's docstring names the
-command that runs it.
+command that runs it; a new dataset adds its factory with :func:`register_config`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ __all__ = [
     "DatasetConfig",
     "SlopeGrid",
     "cifar10_config",
+    "config_names",
     "get_config",
     "imagenette_config",
     "mnist_config",
+    "register_config",
     "smoke_config",
 ]
 
@@ -269,6 +271,27 @@ _FACTORIES: dict[str, Callable[[], DatasetConfig]] = {
     "imagenette": imagenette_config,
     "smoke": smoke_config,
 }
+
+
+def register_config(name: str, factory: Callable[[], DatasetConfig]) -> None:
+    """Register the configuration factory of a new dataset (or variant) under ``name``.
+
+    A new dataset plugs in by a module that registers its data source
+    (:func:`backdoor_curves.utilities.data.register_data_source`) and its configuration here.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is already registered.
+    """
+    if name in _FACTORIES:
+        raise ValueError(f"configuration {name!r} is already registered")
+    _FACTORIES[name] = factory
+
+
+def config_names() -> tuple[str, ...]:
+    """Names of the registered configurations, in registration order."""
+    return tuple(_FACTORIES)
 
 
 def get_config(name: str) -> DatasetConfig:
