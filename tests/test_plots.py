@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from backdoor_curves import plots
+from backdoor_curves.plots import slope as slope_figures
 
 BETAS = (0.0, 0.1, 0.4, 0.99)
 FRACTIONS = (0.01, 0.1, 0.2)
@@ -207,12 +208,43 @@ def test_table_missing_a_column_exits_2_naming_file_and_column(tmp_path, capsys)
     assert str(path) in err and "'rho'" in err
 
 
-def test_unknown_classifier_in_a_table_exits_2_naming_file(tmp_path, capsys):
-    table = path_rows("curves", models=MODELS[:1], fractions=(0.1,)).assign(clf="svm-poly")
+def test_model_never_seen_is_drawn_under_a_readable_label(tmp_path):
+    toy = slope_rows().query("clf == 'svm'").assign(clf="knn-vote")
+    table = pd.concat([slope_rows(), toy], ignore_index=True)
+    titles = [title for title, _ in slope_figures.model_panels(plots.with_labels(table))]
+    assert titles == ["Linear SVM", "RBF SVM, γ = 0.0005", "RBF SVM, γ = 0.005", "Knn vote"]
+    for kind, rows in (
+        ("slope", table),
+        ("curves", path_rows("curves", models=(("knn-vote", np.nan),), fractions=(0.1,))),
+        ("deviation", path_rows("deviation", models=(("knn-vote", np.nan),), fractions=(0.1,))),
+    ):
+        write_table(tmp_path, kind, "run", rows)
+    assert plots.main([str(tmp_path), "--format", "png", "--quiet"]) == 0
+    assert {"curves_mnist_7-1_knn-vote.png", "deviation_mnist_7-1.png"} <= figure_files(tmp_path)
+
+
+def test_model_panels_put_the_papers_models_first_then_others_by_name():
+    rows = [
+        {"clf": c, "gamma": g} for c, g in (("zeta", np.nan), ("svm-rbf", 5e-3), ("alpha", 1.0))
+    ]
+    rows += [{"clf": "ridge", "gamma": np.nan}, {"clf": "svm-rbf", "gamma": 5e-4}]
+    table = pd.DataFrame(rows).assign(**BADNET3)
+    titles = [title for title, _ in slope_figures.model_panels(plots.with_labels(table))]
+    assert titles == [
+        "Ridge classifier",
+        "RBF SVM, γ = 0.0005",
+        "RBF SVM, γ = 0.005",
+        "Alpha, γ = 1",
+        "Zeta",
+    ]
+
+
+def test_non_positive_gamma_in_a_table_exits_2_naming_file(tmp_path, capsys):
+    table = path_rows("curves", models=(("svm-rbf", -1.0),), fractions=(0.1,))
     path = write_table(tmp_path, "curves", "run", table)
     assert plots.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert str(path) in err and "valid classifiers are" in err
+    assert str(path) in err and "gamma must be finite and positive" in err
 
 
 def test_panels_without_drawable_theta_still_render(tmp_path):
@@ -235,6 +267,14 @@ def test_load_tables_concatenates_runs_and_skips_header_only_tables(tmp_path):
     assert tables["slope"]["theta"].isna().sum() == 2
 
 
+def fresh_import_of_plots(monkeypatch):
+    """Import the plots package (and naming) anew; the old modules come back after the test."""
+    for name in list(sys.modules):
+        if name.startswith("backdoor_curves.plots") or name == "backdoor_curves.naming":
+            monkeypatch.delitem(sys.modules, name)
+    return importlib.import_module("backdoor_curves.plots")
+
+
 def test_plotting_needs_no_experiment_code_or_data(results_dir, monkeypatch):
     # Blocked modules raise ImportError on import: the step must run from the tables alone.
     for name in (
@@ -247,18 +287,18 @@ def test_plotting_needs_no_experiment_code_or_data(results_dir, monkeypatch):
     ):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.chdir(results_dir.parent)
-    module = importlib.reload(plots)
+    module = fresh_import_of_plots(monkeypatch)
     assert module.main(["results", "--only", "deviation", "--format", "png", "--quiet"]) == 0
     assert figure_files(results_dir) == {"deviation_mnist_7-1.png"}
 
 
-def test_import_and_plotting_leave_matplotlib_state_alone(results_dir):
+def test_import_and_plotting_leave_matplotlib_state_alone(results_dir, monkeypatch):
     import matplotlib.pyplot as plt
 
     before = dict(mpl.rcParams)
     backend = mpl.get_backend()
-    importlib.reload(plots)
-    assert plots.main([str(results_dir), "--only", "deviation", "--format", "png", "--quiet"]) == 0
+    module = fresh_import_of_plots(monkeypatch)
+    assert module.main([str(results_dir), "--only", "deviation", "--format", "png", "--quiet"]) == 0
     assert dict(mpl.rcParams) == before
     assert mpl.get_backend() == backend
     assert plt.get_fignums() == []
@@ -284,24 +324,6 @@ def test_deviation_grid_with_a_missing_model_and_p_cell(tmp_path):
     assert figure_files(tmp_path) == {"deviation_mnist_7-1.png"}
 
 
-def test_trigger_labels_and_model_tags():
-    assert plots.trigger_label("badnet", 3.0, np.nan) == ("badnet 3x3", "badnet3")
-    assert plots.trigger_label("invisible", np.nan, 75 / 255) == ("invisible 75/255", "invisible75")
-    assert plots.model_tag("svm-rbf", 5e-4) == "svm-rbf_g0.0005"
-    assert plots.model_tag("ridge", np.nan) == "ridge"
-    with pytest.raises(ValueError, match="valid triggers are"):
-        plots.trigger_label("blend", 3.0, np.nan)
-    with pytest.raises(ValueError, match="finite trigger_size"):
-        plots.trigger_label("badnet", np.nan, np.nan)
-    with pytest.raises(ValueError, match="valid classifiers are"):
-        plots.model_tag("svm-poly", 1.0)
-
-
-def test_format_value_is_compact():
-    values = (5e-4, 5e-5, 2.1544, 100.0, 1000.0)
-    assert [plots.format_value(v) for v in values] == ["0.0005", "5e-5", "2.15", "100", "1e3"]
-
-
 def test_tangent_beta_range_clips_to_the_band():
     # Falling tangent 1 - 2 beta leaves [0, 2] at beta = 0.5.
     assert plots.tangent_beta_range(1.0, -2.0, 1.0, 0.0, 2.0) == pytest.approx((0.0, 0.5))
@@ -311,6 +333,68 @@ def test_tangent_beta_range_clips_to_the_band():
     assert plots.tangent_beta_range(3.0, -4.0, 1.0, 0.0, 2.0) == pytest.approx((0.25, 0.75))
     assert plots.tangent_beta_range(3.0, 0.0, 1.0, 0.0, 2.0) is None
     assert plots.tangent_beta_range(1.0, np.nan, 1.0, 0.0, 2.0) is None
+
+
+def test_save_figure_writes_atomically_and_deterministically(tmp_path):
+    def draw():
+        with plots.figure_style():
+            fig = plots.new_figure(3.0, 2.0)
+            ax = fig.subplots()
+            ax.plot([1, 2, 3], [1, 0, 2])
+            ax.set_title("θ and γ")
+            return fig
+
+    first = plots.save_figure(draw(), tmp_path / "a_g0.5")
+    assert first == [tmp_path / "a_g0.5.pdf", tmp_path / "a_g0.5.png"]
+    second = plots.save_figure(draw(), tmp_path / "b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["a_g0.5.pdf", "a_g0.5.png", "b.pdf", "b.png"]
+    )
+    for one, other in zip(first, second, strict=True):
+        assert one.read_bytes() == other.read_bytes()
+
+
+def test_save_figure_without_the_layout_engine_gives_the_same_png(tmp_path):
+    # The engine is removed after the first save: the PNG must keep the laid-out axes.
+    def draw():
+        with plots.figure_style():
+            fig = plots.new_figure(3.0, 2.0)
+            ax = fig.subplots()
+            ax.set_ylabel("a long label\nin two lines")
+            ax.plot([1, 2], [1, 2])
+            return fig
+
+    # Reference: keep matplotlib's placeholder engine, which lays the figure out once more.
+    reference = draw()
+    with plots.figure_style():
+        png = plots.save_figure(draw(), tmp_path / "fast", ["pdf", "png"])[1]
+        reference.savefig(tmp_path / "ref.pdf")
+        reference.set_layout_engine("none")
+        reference.savefig(tmp_path / "ref.png")
+    assert png.read_bytes() == (tmp_path / "ref.png").read_bytes()
+
+
+def test_registered_family_is_drawn_and_unknown_kinds_are_named(tmp_path, monkeypatch):
+    from backdoor_curves.plots import registry
+
+    monkeypatch.setattr(registry, "_REQUIRED_COLUMNS", dict(registry._REQUIRED_COLUMNS))
+    monkeypatch.setattr(registry, "_PLOTTERS", {k: list(v) for k, v in registry._PLOTTERS.items()})
+    drawn = []
+
+    @plots.register_figures("toy", required_columns=("dataset", "score"))
+    def plot_toy(table, out_dir, formats):
+        drawn.append(len(table))
+        return []
+
+    write_table(tmp_path, "toy", "run", pd.DataFrame({"dataset": ["d"], "score": [0.5]}))
+    assert plots.main([str(tmp_path), "--only", "toy", "--quiet"]) == 0
+    assert drawn == [1]
+    with pytest.raises(ValueError, match="valid kinds are"):
+        plots.draw_figures({"nope": pd.DataFrame()}, tmp_path)
+    with pytest.raises(ValueError, match="required_columns"):
+        plots.register_figures("other")
+    with pytest.raises(ValueError, match="already requires"):
+        plots.register_figures("toy", required_columns=("dataset",))
 
 
 def test_save_figure_rejects_unknown_format(tmp_path):

@@ -10,7 +10,7 @@ from backdoor_curves.attacks.triggers import (
     TriggerKind,
     TriggerSpec,
 )
-from backdoor_curves.utilities.trigger_figure import plot_trigger_examples
+from backdoor_curves.plots.triggers import plot_trigger_examples
 
 SHAPE = (3, 8, 10)  # (C, H, W): H != W so that rows and columns cannot be swapped silently
 
@@ -127,8 +127,6 @@ def test_invisible_is_the_same_for_every_source():
 def test_invisible_default_eps_is_75_over_255():
     spec = TriggerSpec.invisible()
     assert spec.eps == pytest.approx(75 / 255)
-    assert spec.label == "invisible 75/255"
-    assert TriggerSpec.invisible(10 / 255).label == "invisible 10/255"
 
 
 # ---------------------------------------------------------------- common behaviour
@@ -155,12 +153,6 @@ def test_specs_are_hashable_and_strings_become_enums():
     assert spec.kind is TriggerKind.BADNET and spec.position is Position.TOP_LEFT
     assert spec == TriggerSpec.badnet(3, position=Position.TOP_LEFT)
     assert len({spec, TriggerSpec.badnet(3, position="top-left"), TriggerSpec.badnet(4)}) == 2
-
-
-def test_labels():
-    assert TriggerSpec.badnet(3).label == "badnet 3x3"
-    assert TriggerSpec.badnet(6, position="top-left").label == "badnet 6x6 top-left"
-    assert TriggerSpec.badnet(2, position=(1, 2), low=0.5).label == "badnet 2x2 at (1, 2) [0.5, 1]"
 
 
 def test_patterns_and_masks_are_read_only():

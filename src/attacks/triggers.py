@@ -238,25 +238,6 @@ class TriggerSpec:
         """Invisible grid trigger of amplitude ``eps`` (75/255 by default; also 10/255)."""
         return cls(TriggerKind.INVISIBLE, eps=eps)
 
-    @property
-    def label(self) -> str:
-        """Short human-readable name, e.g. ``"badnet 3x3"`` or ``"invisible 75/255"``.
-
-        Non-default badnet positions and boxes are appended so that distinct specs get distinct
-        labels (e.g. ``"badnet 3x3 top-left [0.5, 1]"``).
-        """
-        if self.kind is TriggerKind.INVISIBLE:
-            assert self.eps is not None  # set by __post_init__
-            return f"invisible {self.eps * 255:.4g}/255"
-        parts = [f"badnet {self.size}x{self.size}"]
-        if isinstance(self.position, tuple):
-            parts.append(f"at {self.position}")
-        elif self.position is not Position.BOTTOM_RIGHT:
-            parts.append(self.position.value)
-        if (self.low, self.high) != (0.0, 1.0):
-            parts.append(f"[{self.low:g}, {self.high:g}]")
-        return " ".join(parts)
-
     def build(
         self, image_shape: tuple[int, int, int], n_sources: int, rng: np.random.Generator
     ) -> Trigger:
@@ -318,11 +299,6 @@ class Trigger(ABC):
     @abstractmethod
     def mask(self) -> np.ndarray:
         """Pixels the trigger may change, a ``(C, H, W)`` bool array."""
-
-    @property
-    def label(self) -> str:
-        """Short human-readable name of the trigger (see :attr:`TriggerSpec.label`)."""
-        return self.spec.label
 
     def apply(self, X: np.ndarray, source: np.ndarray) -> np.ndarray:
         """Return triggered copies of the images; ``X`` is never modified.

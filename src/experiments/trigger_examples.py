@@ -18,10 +18,10 @@ import numpy as np
 from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.experiments.config import get_config
 from backdoor_curves.experiments.problem import DataRequest, load_pair
+from backdoor_curves.plots.triggers import plot_trigger_examples
 from backdoor_curves.utilities.cli import DriverParser, pairs_from_args, report_errors
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
 from backdoor_curves.utilities.results import check_writable
-from backdoor_curves.utilities.trigger_figure import plot_trigger_examples
 
 __all__ = ["build_parser", "main"]
 

@@ -1,8 +1,11 @@
-"""Figure showing clean examples next to their triggered versions.
+"""Trigger figure: clean examples next to their triggered versions.
 
-Inside: :func:`plot_trigger_examples`. It draws on a :class:`matplotlib.figure.Figure` (no
-pyplot, no global state) and saves headless PDF and PNG. matplotlib is imported when the
-function runs, so importing this module does nothing.
+Inside: :func:`plot_trigger_examples`, drawn from images and built triggers (not from a
+results table; ``python -m backdoor_curves.experiments.trigger_examples`` calls it). It uses the
+shared style and atomic save of :mod:`backdoor_curves.plots.style`. Triggers are duck-typed:
+anything with a ``spec`` (a ``TriggerSpec``, named with
+:func:`backdoor_curves.naming.trigger_spec_label`) and ``apply(X, source)``, so this module does
+not import the attacks.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from backdoor_curves.attacks.triggers import Trigger
+from backdoor_curves.naming import trigger_spec_label
+from backdoor_curves.plots.style import figure_style, new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+    from backdoor_curves.attacks.triggers import Trigger
 
 __all__ = ["plot_trigger_examples"]
 
@@ -43,6 +49,9 @@ def _show_image(ax: Axes, image: np.ndarray) -> None:
         ax.imshow(np.transpose(image, (1, 2, 0)), interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
+    # Images keep a full frame and no grid, whatever the shared style says about data axes.
+    ax.grid(False)
+    ax.spines[:].set_visible(True)
 
 
 def _check_inputs(
@@ -84,36 +93,31 @@ def plot_trigger_examples(
     class_names : sequence of str
         Name of each class, one row each.
     path_stem : pathlib.Path
-        Output path without suffix; parent folders are created.
+        Output path without suffix (dots in the name are kept); parent folders are created.
 
     Returns
     -------
     list of pathlib.Path
         ``[path_stem.pdf, path_stem.png]``.
     """
-    # Lazy import: importing this module must not load or configure matplotlib.
-    from matplotlib.figure import Figure
-
     X = np.asarray(X)
     y = np.asarray(y)
     _check_inputs(X, y, triggers, class_names)
     indices = _first_example_per_class(X, y, len(class_names))
-    columns = ["clean", *(trigger.label for trigger in triggers)]
+    columns = ["clean", *(trigger_spec_label(trigger.spec) for trigger in triggers)]
     n_rows, n_cols = len(class_names), len(columns)
-    figure = Figure(figsize=(_PANEL_INCHES * n_cols, _PANEL_INCHES * n_rows), layout="constrained")
-    axes = figure.subplots(n_rows, n_cols, squeeze=False)
-    for row, (index, name) in enumerate(zip(indices, class_names, strict=True)):
-        clean = X[index : index + 1]
-        source = y[index : index + 1]
-        images = [clean[0], *(trigger.apply(clean, source)[0] for trigger in triggers)]
-        for col, image in enumerate(images):
-            _show_image(axes[row, col], image)
-        axes[row, 0].set_ylabel(name)
-    for col, title in enumerate(columns):
-        axes[0, col].set_title(title, fontsize="small")
     path_stem = Path(path_stem)
     path_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [path_stem.with_suffix(".pdf"), path_stem.with_suffix(".png")]
-    for path in paths:
-        figure.savefig(path, dpi=150)
-    return paths
+    with figure_style():
+        figure = new_figure(_PANEL_INCHES * n_cols, _PANEL_INCHES * n_rows, min_width=0.0)
+        axes = figure.subplots(n_rows, n_cols, squeeze=False)
+        for row, (index, name) in enumerate(zip(indices, class_names, strict=True)):
+            clean = X[index : index + 1]
+            source = y[index : index + 1]
+            images = [clean[0], *(trigger.apply(clean, source)[0] for trigger in triggers)]
+            for col, image in enumerate(images):
+                _show_image(axes[row, col], image)
+            axes[row, 0].set_ylabel(name)
+        for col, title in enumerate(columns):
+            axes[0, col].set_title(title, fontsize="small")
+        return save_figure(figure, path_stem)

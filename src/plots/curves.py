@@ -1,0 +1,182 @@
+"""Learning-curve figures (F2, SPEC 5.2): test losses against the poison weight beta.
+
+Inside: :func:`plot_curve_figures`, drawn from the ``curves`` tables, one figure per (dataset,
+pair, model); :func:`tangent_beta_range`, the part of the influence tangent that stays inside a
+panel; :data:`CURVES_COLUMNS`, the columns a curves table must have.
+
+The tangent at beta = 0 is ``backdoor_loss(0) + slope_if * beta``: the backdoor test loss of the
+clean model plus the influence-function slope (SPEC 4) times beta.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from backdoor_curves.naming import format_value, model_label
+from backdoor_curves.plots.registry import register_figures
+from backdoor_curves.plots.style import (
+    FORMATS,
+    P_CMAP,
+    figure_style,
+    model_loss,
+    new_figure,
+    save_figure,
+)
+from backdoor_curves.plots.tables import groups, optional_part, seed_note, with_labels
+
+__all__ = ["CURVES_COLUMNS", "plot_curve_figures", "tangent_beta_range"]
+
+CURVES_COLUMNS = (
+    *("dataset", "pair", "trigger", "trigger_size", "trigger_eps", "clf", "C", "gamma"),
+    *("lambda", "poison_fraction", "seed", "beta", "clean_loss", "backdoor_loss", "slope_if"),
+)
+"""Columns of a ``curves`` table that its figures read."""
+
+
+def tangent_beta_range(
+    intercept: float, slope: float, beta_max: float, y_low: float, y_high: float
+) -> tuple[float, float] | None:
+    """Return the beta interval in ``[0, beta_max]`` where the tangent stays in ``[y_low, y_high]``.
+
+    The tangent is ``y(beta) = intercept + slope * beta`` (backdoor loss at beta = 0 plus the
+    influence slope times beta).
+
+    Returns
+    -------
+    tuple of float or None
+        ``(beta_start, beta_end)`` with ``beta_start < beta_end``, or None when the tangent is
+        outside the band on the whole interval (or an input is not finite).
+    """
+    if not all(np.isfinite([intercept, slope, beta_max, y_low, y_high])):
+        return None
+    start, end = 0.0, beta_max
+    if slope != 0:
+        crossings = sorted(((y_low - intercept) / slope, (y_high - intercept) / slope))
+        start, end = max(start, crossings[0]), min(end, crossings[1])
+    elif not y_low <= intercept <= y_high:
+        return None
+    return (start, end) if end > start else None
+
+
+def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds per (lambda, p, beta) of the losses and the influence slope."""
+    columns = ["clean_loss", "backdoor_loss", "slope_if"]
+    keys = ["lambda", "poison_fraction", "beta"]
+    return rows.groupby(keys, sort=True)[columns].mean().reset_index()
+
+
+def _p_colours(table: pd.DataFrame) -> dict[float, tuple]:
+    """One colour per poison fraction, shared by every figure drawn from ``table``."""
+    fractions = sorted(table["poison_fraction"].unique())
+    cmap = mpl.colormaps[P_CMAP]
+    positions = np.linspace(0.05, 0.75, len(fractions)) if len(fractions) > 1 else [0.4]
+    return {p: cmap(x) for p, x in zip(fractions, positions, strict=True)}
+
+
+def _draw_tangent(ax, curve: pd.DataFrame, colour) -> None:
+    """Thin line for ``backdoor_loss(0) + slope_if * beta``, only where it stays in the panel."""
+    at_zero = curve[curve["beta"] == 0]
+    if at_zero.empty:
+        return
+    intercept, slope = at_zero["backdoor_loss"].iloc[0], at_zero["slope_if"].iloc[0]
+    y_low, y_high = ax.get_ylim()
+    span = tangent_beta_range(intercept, slope, curve["beta"].max(), y_low, y_high)
+    if span is not None:
+        betas = np.array(span)
+        ax.plot(betas, intercept + slope * betas, color=colour, lw=0.8, alpha=0.9)
+
+
+def _draw_curve_panel(ax, means: pd.DataFrame, colours: dict[float, tuple]) -> None:
+    for p, curve in means.groupby("poison_fraction", sort=True):
+        ax.plot(curve["beta"], curve["backdoor_loss"], color=colours[p], lw=1.8, marker="o", ms=2.5)
+        ax.plot(curve["beta"], curve["clean_loss"], color=colours[p], lw=1.4, ls=":")
+    # Fix the y-range from the curves so that the tangents are clipped to it, not widen it.
+    ax.set_ylim(ax.get_ylim())
+    for p, curve in means.groupby("poison_fraction", sort=True):
+        _draw_tangent(ax, curve, colours[p])
+    ax.set_xlabel("β (poison weight)")
+
+
+def _curve_legend_handles(fractions: list[float], colours: dict[float, tuple]) -> list[Line2D]:
+    """Legend entries laid out as two rows: the p colours, then the line-style key.
+
+    Matplotlib fills legend columns top to bottom, so the two rows are interleaved column by
+    column (short rows padded with blank entries); use ``ncols = len(handles) // 2``.
+    """
+    colour_row = [Line2D([], [], color=colours[p], lw=1.8, label=f"p = {p:g}") for p in fractions]
+    style_row = [
+        Line2D([], [], color="0.25", lw=1.8, label="backdoor test loss"),
+        Line2D([], [], color="0.25", lw=1.4, ls=":", label="clean test loss"),
+        Line2D([], [], color="0.25", lw=0.8, label="tangent at β = 0 (influence)"),
+    ]
+    n_cols = max(len(colour_row), len(style_row))
+    blank = Line2D([], [], ls="", label=" ")
+    colour_row += [blank] * (n_cols - len(colour_row))
+    style_row += [blank] * (n_cols - len(style_row))
+    return [handle for pair in zip(colour_row, style_row, strict=True) for handle in pair]
+
+
+def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -> Figure:
+    means = _curve_means(rows)
+    lambdas = sorted(means["lambda"].unique(), reverse=True)
+    fig = new_figure(3.0 * len(lambdas) + 0.4, 3.4)
+    axes = fig.subplots(1, len(lambdas), squeeze=False).ravel()
+    for ax, lam in zip(axes, lambdas, strict=True):
+        _draw_curve_panel(ax, means[means["lambda"] == lam], colours)
+        ax.set_title(f"λ = {format_value(lam)}")
+    loss = model_loss(rows["clf"].iloc[0])
+    axes[0].set_ylabel("mean test loss" if loss is None else f"mean test loss ({loss})")
+    fractions = sorted(means["poison_fraction"].unique())
+    handles = _curve_legend_handles(fractions, colours)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles) // 2)
+    fig.suptitle(title)
+    return fig
+
+
+@register_figures("curves", required_columns=CURVES_COLUMNS)
+def plot_curve_figures(
+    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """Draw F2: backdoor and clean test loss vs beta, one figure per (dataset, pair, model).
+
+    One panel per lambda, one colour per poison fraction p (the same colours in every figure);
+    solid = backdoor test loss, dotted = clean test loss, both means over seeds; a thin line is
+    the tangent at beta = 0, ``backdoor_loss(0) + slope_if * beta``, drawn only where it stays
+    inside the panel's y-range.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Curves table (columns of :data:`CURVES_COLUMNS`).
+    out_dir : pathlib.Path
+        Existing folder for the figures.
+    formats : sequence of {"pdf", "png"}
+        File formats to write.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files.
+    """
+    table = with_labels(table)
+    colours = _p_colours(table)
+    written = []
+    with figure_style():
+        for (dataset, pair), pair_rows in groups(table, ["dataset", "pair"]):
+            for (tag, model), rows in groups(pair_rows, ["trigger_tag", "model"]):
+                label = model_label(rows["clf"].iloc[0], rows["gamma"].iloc[0])
+                title = (
+                    f"{label}\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, {seed_note(rows)}"
+                )
+                fig = _curve_figure(rows, colours, title)
+                trigger_part = optional_part(pair_rows, "trigger_tag", tag)
+                stem = f"curves_{dataset}_{pair}_{model}{trigger_part}"
+                written += save_figure(fig, out_dir / stem, formats)
+    return written

@@ -1,0 +1,133 @@
+"""Parameter-deviation figures (F6, SPEC 5.3): the (nu, rho) path of each model as beta grows.
+
+Inside: :func:`plot_deviation_figures`, drawn from the ``deviation`` tables, one figure per
+(dataset, pair); :data:`DEVIATION_COLUMNS`, the columns a deviation table must have.
+
+``nu = (1 - cos(w(0), w(beta))) / 2`` in [0, 1] is the change of direction of the parameters and
+``rho = ||w(beta)||`` their size (RKHS norm for kernel models); the tables hold both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+from backdoor_curves.naming import format_value, model_label
+from backdoor_curves.plots.registry import register_figures
+from backdoor_curves.plots.style import (
+    FORMATS,
+    LAMBDA_COLOURS,
+    figure_style,
+    new_figure,
+    save_figure,
+)
+from backdoor_curves.plots.tables import (
+    groups,
+    models_in_order,
+    optional_part,
+    seed_note,
+    with_labels,
+)
+
+__all__ = ["DEVIATION_COLUMNS", "plot_deviation_figures"]
+
+DEVIATION_COLUMNS = (
+    *("dataset", "pair", "trigger", "trigger_size", "trigger_eps", "clf", "C", "gamma"),
+    *("lambda", "poison_fraction", "seed", "beta", "nu", "rho", "backdoor_acc"),
+)
+"""Columns of a ``deviation`` table that its figures read."""
+
+
+def _draw_deviation_panel(ax, rows: pd.DataFrame) -> None:
+    """One nu-rho path per lambda (means over seeds), markers at the betas."""
+    means = rows.groupby(["lambda", "beta"], sort=True)[["nu", "rho", "backdoor_acc"]].mean()
+    lambdas = sorted(means.index.get_level_values("lambda").unique(), reverse=True)
+    for k, lam in enumerate(lambdas):
+        path = means.loc[lam]
+        final_ba = path["backdoor_acc"].iloc[-1]
+        colour = LAMBDA_COLOURS[k % len(LAMBDA_COLOURS)]
+        ax.plot(
+            path["nu"],
+            path["rho"],
+            color=colour,
+            lw=1.2,
+            marker="o",
+            ms=3,
+            label=f"λ = {format_value(lam)}, BA = {final_ba:.2f}",
+        )
+    rho = means["rho"].to_numpy()
+    rho = rho[np.isfinite(rho) & (rho > 0)]
+    # Norms of differently regularised models can differ by orders of magnitude.
+    if rho.size and rho.max() / rho.min() > 10:
+        ax.set_yscale("log")
+        # Ticks at 1, 2, 5 x 10^k in plain numbers: a span of one or two decades stays labelled.
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: format_value(value)))
+        ax.yaxis.set_minor_locator(NullLocator())
+    ax.legend(loc="best")
+
+
+def _deviation_figure(rows: pd.DataFrame, title: str) -> Figure:
+    models = [tag for tag, _, _ in models_in_order(rows)]
+    fractions = sorted(rows["poison_fraction"].unique())
+    fig = new_figure(3.0 * len(models) + 0.4, 2.9 * len(fractions) + 0.6)
+    axes = fig.subplots(len(fractions), len(models), squeeze=False)
+    for i, p in enumerate(fractions):
+        for j, model in enumerate(models):
+            cell = rows[(rows["poison_fraction"] == p) & (rows["model"] == model)]
+            ax = axes[i, j]
+            if cell.empty:
+                ax.set_visible(False)
+                continue
+            _draw_deviation_panel(ax, cell)
+            label = model_label(cell["clf"].iloc[0], cell["gamma"].iloc[0])
+            ax.set_title(f"{label}, p = {p:g}")
+            ax.set_xlabel("ν = (1 − cos(w(0), w(β))) / 2")
+        axes[i, 0].set_ylabel("ρ = ‖w(β)‖")
+    fig.suptitle(title)
+    return fig
+
+
+@register_figures("deviation", required_columns=DEVIATION_COLUMNS)
+def plot_deviation_figures(
+    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """Draw F6: parameter-deviation paths (nu, rho), one figure per (dataset, pair).
+
+    One panel per model (rows per poison fraction when several), one path per lambda with a
+    marker at each beta; the legend gives lambda and the backdoor accuracy at the largest beta
+    (means over seeds).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Deviation table (columns of :data:`DEVIATION_COLUMNS`).
+    out_dir : pathlib.Path
+        Existing folder for the figures.
+    formats : sequence of {"pdf", "png"}
+        File formats to write.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files.
+    """
+    table = with_labels(table)
+    written = []
+    with figure_style():
+        for (dataset, pair), pair_rows in groups(table, ["dataset", "pair"]):
+            for (tag,), rows in groups(pair_rows, ["trigger_tag"]):
+                title = (
+                    f"Parameter deviation\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
+                    f"{seed_note(rows)}"
+                )
+                fig = _deviation_figure(rows, title)
+                trigger_part = optional_part(pair_rows, "trigger_tag", tag)
+                stem = f"deviation_{dataset}_{pair}{trigger_part}"
+                written += save_figure(fig, out_dir / stem, formats)
+    return written

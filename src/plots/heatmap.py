@@ -1,0 +1,105 @@
+"""Kernel-model heat maps (F4): clean and backdoor accuracy over (lambda, gamma).
+
+Inside: :func:`plot_rbf_heatmaps`, drawn from the ``slope`` tables. Every model with a kernel
+width (rows with a finite ``gamma``, the RBF SVM in the paper) gets one figure per (dataset,
+pair, trigger, p): two annotated heat maps, mean over seeds, on a fixed [0, 1] colour scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backdoor_curves.naming import format_value, model_label, model_order
+from backdoor_curves.plots.registry import register_figures
+from backdoor_curves.plots.slope import slope_groups
+from backdoor_curves.plots.style import (
+    ACCURACY_CMAP,
+    FORMATS,
+    figure_style,
+    new_figure,
+    save_figure,
+)
+from backdoor_curves.plots.tables import seed_note, with_labels
+
+__all__ = ["plot_rbf_heatmaps"]
+
+
+def _accuracy_grid(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean of ``column`` over seeds on the (gamma rows, lambda columns) grid, both ascending."""
+    grid = rows.assign(lam=1.0 / rows["C"]).pivot_table(
+        index="gamma", columns="lam", values=column, aggfunc="mean"
+    )
+    return grid.sort_index(axis=0).sort_index(axis=1)
+
+
+def _draw_heatmap(ax, grid: pd.DataFrame, title: str):
+    """Draw one annotated accuracy heat map on a fixed [0, 1] colour scale."""
+    values = grid.to_numpy(dtype=float)
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap=ACCURACY_CMAP, vmin=0, vmax=1)
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            # Dark cells (low accuracy on viridis) get white text.
+            colour = "white" if value < 0.55 else "black"
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(range(grid.shape[1]), [format_value(v) for v in grid.columns], rotation=45)
+    ax.set_yticks(range(grid.shape[0]), [format_value(v) for v in grid.index])
+    ax.set_xlabel("λ = 1/C")
+    ax.set_ylabel("RBF kernel γ")
+    ax.set_title(title)
+    ax.grid(False)
+    ax.spines[:].set_visible(False)
+    return image
+
+
+def _heatmap_figure(rows: pd.DataFrame, title: str):
+    clean, backdoor = _accuracy_grid(rows, "clean_acc"), _accuracy_grid(rows, "backdoor_acc")
+    fig = new_figure(2 * (0.55 * clean.shape[1] + 1.2) + 0.8, 0.42 * clean.shape[0] + 2.2)
+    axes = fig.subplots(1, 2)
+    _draw_heatmap(axes[0], clean, "clean accuracy (CA)")
+    image = _draw_heatmap(axes[1], backdoor, "backdoor accuracy (BA)")
+    fig.colorbar(image, ax=list(axes), label="accuracy", shrink=0.9)
+    fig.suptitle(title)
+    return fig
+
+
+@register_figures("slope")
+def plot_rbf_heatmaps(
+    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """Draw F4: kernel-model clean and backdoor accuracy over (lambda, gamma), mean over seeds.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Slope table; only rows with a finite ``gamma`` are used (no figure if there are none).
+    out_dir : pathlib.Path
+        Existing folder for the figures ``rbf_heatmap_<dataset>_<pair>_<trigger>[_p<p>]``,
+        with a ``_<model>`` part when several models have a gamma.
+    formats : sequence of {"pdf", "png"}
+        File formats to write.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files.
+    """
+    kernel_rows = table[np.isfinite(table["gamma"])]
+    clfs = sorted(kernel_rows["clf"].unique(), key=model_order)
+    written = []
+    with figure_style():
+        for clf in clfs:
+            model_part = f"_{clf}" if len(clfs) > 1 else ""
+            for (dataset, pair, tag, p), p_part, rows in slope_groups(
+                with_labels(kernel_rows[kernel_rows["clf"] == clf])
+            ):
+                title = (
+                    f"{model_label(clf)}, {dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
+                    f"p = {format_value(p)}\n{seed_note(rows)}"
+                )
+                stem = f"rbf_heatmap_{dataset}_{pair}_{tag}{p_part}{model_part}"
+                written += save_figure(_heatmap_figure(rows, title), out_dir / stem, formats)
+    return written

@@ -1,0 +1,303 @@
+"""Learning-slope figures (SPEC 5.1): accuracy against the normalised slope theta.
+
+Inside:
+
+- :func:`plot_slope_figures` (F3/F5): one figure per (dataset, pair, trigger, p), one panel per
+  model (one per gamma for kernel models), markers coloured by log10 C;
+- :func:`plot_slope_overview`: one figure per (dataset, trigger), rows = pairs, columns =
+  models, pooling C, seeds and gammas;
+- :data:`SLOPE_COLUMNS`: the columns a slope table must have.
+
+Both read the ``slope`` tables only. theta = (2 / pi) arctan(-slope) lies in (0, 1) when
+poisons help the backdoor; rows with theta NaN or <= 0 cannot be drawn on the log axis and are
+counted under their panel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
+from scipy.stats import spearmanr
+
+from backdoor_curves.naming import format_value, model_label, model_order
+from backdoor_curves.plots.registry import register_figures
+from backdoor_curves.plots.style import (
+    C_CMAP,
+    FORMATS,
+    figure_style,
+    model_colour,
+    new_figure,
+    save_figure,
+)
+from backdoor_curves.plots.tables import groups, models_in_order, optional_part, with_labels
+
+__all__ = [
+    "SLOPE_COLUMNS",
+    "model_panels",
+    "plot_slope_figures",
+    "plot_slope_overview",
+    "slope_groups",
+]
+
+SLOPE_COLUMNS = (
+    *("dataset", "pair", "trigger", "trigger_size", "trigger_eps", "clf", "C", "gamma"),
+    *("seed", "poison_fraction", "clean_acc", "backdoor_acc", "theta"),
+)
+"""Columns of a ``slope`` table that its figures read."""
+
+# x-range of a theta panel with nothing to draw (theta lies in (0, 1) when drawable).
+EMPTY_THETA_RANGE = (1e-3, 1.0)
+
+
+def model_panels(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Split labelled rows into one ``(title, rows)`` panel per model tag.
+
+    Models come in :func:`backdoor_curves.naming.model_order` (the paper's models first, a
+    kernel model once per gamma, ascending); titles are :func:`~backdoor_curves.naming.model_label`.
+    """
+    return [
+        (model_label(clf, gamma), rows[rows["model"] == tag])
+        for tag, clf, gamma in models_in_order(rows)
+    ]
+
+
+def _drawable_theta(rows: pd.DataFrame) -> pd.Series:
+    """Mask of rows whose theta can be drawn on a log axis (finite and positive)."""
+    return np.isfinite(rows["theta"]) & (rows["theta"] > 0)
+
+
+def _spearman_text(rows: pd.DataFrame) -> str:
+    """Spearman correlation between theta and BA over the rows where both are finite."""
+    usable = rows[np.isfinite(rows["theta"]) & np.isfinite(rows["backdoor_acc"])]
+    if len(usable) < 3 or usable["theta"].nunique() < 2 or usable["backdoor_acc"].nunique() < 2:
+        return "Spearman(θ, BA) n/a"
+    rho = spearmanr(usable["theta"], usable["backdoor_acc"]).statistic
+    return f"Spearman(θ, BA) = {rho:.2f}"
+
+
+def _dropped_note(rows: pd.DataFrame) -> str:
+    n_dropped = int((~_drawable_theta(rows)).sum())
+    if n_dropped == 0:
+        return ""
+    return f"\n{n_dropped} of {len(rows)} not drawn (θ ≤ 0 or NaN)"
+
+
+def _set_log_theta_axis(ax, theta: pd.Series) -> None:
+    """Log x-axis over the drawn theta values that always shows at least one labelled decade.
+
+    Matplotlib labels minor ticks (and they collide) when the view spans less than a decade, so
+    the view is widened down to the power of ten below the smallest value when needed.
+    """
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if theta.empty:
+        # A log axis needs positive limits even when there is nothing to draw.
+        ax.set_xlim(*EMPTY_THETA_RANGE)
+        return
+    low, high = np.log10(theta.min()) - 0.1, np.log10(theta.max()) + 0.1
+    if math.floor(high) < math.ceil(low):
+        low = math.floor(low) - 0.1
+    ax.set_xlim(10**low, 10**high)
+
+
+def _scatter_accuracies(
+    ax,
+    drawn: pd.DataFrame,
+    colours,
+    *,
+    size: float,
+    clean: tuple[float, float],
+    backdoor_alpha: float,
+) -> None:
+    """CA as hollow squares and BA as filled circles against theta.
+
+    ``colours`` is one colour or one per row; ``clean`` is the (edge width, alpha) of the CA
+    markers.
+    """
+    width, alpha = clean
+    ax.scatter(
+        drawn["theta"], drawn["clean_acc"], marker="s", s=size, facecolors="none",
+        edgecolors=colours, linewidths=width, alpha=alpha,
+    )  # fmt: skip
+    ax.scatter(
+        drawn["theta"], drawn["backdoor_acc"], marker="o", s=size, color=colours,
+        edgecolors="0.15", linewidths=0.3, alpha=backdoor_alpha,
+    )  # fmt: skip
+
+
+def _draw_slope_panel(ax, rows: pd.DataFrame, title: str, cmap, norm: Normalize) -> None:
+    """Scatter CA (hollow squares) and BA (filled circles) against theta, coloured by log10 C."""
+    drawn = rows[_drawable_theta(rows)].sort_values("C")
+    colours = cmap(norm(np.log10(drawn["C"].to_numpy())))
+    _scatter_accuracies(ax, drawn, colours, size=22, clean=(0.9, 1.0), backdoor_alpha=0.9)
+    _set_log_theta_axis(ax, drawn["theta"])
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title(f"{title}\n{_spearman_text(rows)}")
+    ax.set_xlabel(f"θ (normalised slope, log scale){_dropped_note(rows)}")
+    if drawn.empty:
+        ax.text(0.5, 0.5, "no positive θ to draw", transform=ax.transAxes, ha="center")
+
+
+def accuracy_legend_handles() -> list[Line2D]:
+    """Legend entries of the BA (filled circle) and CA (hollow square) markers."""
+    backdoor = Line2D(
+        [], [], ls="", marker="o", color="0.4", markeredgecolor="0.15",
+        label="BA (backdoor test accuracy)",
+    )  # fmt: skip
+    clean = Line2D(
+        [], [], ls="", marker="s", color="0.4", markerfacecolor="none",
+        label="CA (clean test accuracy)",
+    )  # fmt: skip
+    return [backdoor, clean]
+
+
+def _slope_figure(rows: pd.DataFrame, title: str) -> Figure:
+    panels = model_panels(rows)
+    n_cols = min(4, len(panels))
+    n_rows = math.ceil(len(panels) / n_cols)
+    fig = new_figure(2.7 * n_cols + 1.0, 2.7 * n_rows + 0.9)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=True).ravel()
+    log_c = np.log10(rows["C"].to_numpy())
+    norm = Normalize(vmin=log_c.min(), vmax=log_c.max())
+    cmap = mpl.colormaps[C_CMAP]
+    for ax, (panel_title, panel_rows) in zip(axes, panels, strict=False):
+        _draw_slope_panel(ax, panel_rows, panel_title, cmap, norm)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[::n_cols]:
+        ax.set_ylabel("accuracy")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), label="log10 C", shrink=0.9)
+    fig.legend(handles=accuracy_legend_handles(), loc="outside lower center", ncols=2)
+    fig.suptitle(title)
+    return fig
+
+
+def _slope_title(values: tuple, rows: pd.DataFrame) -> str:
+    dataset, pair, _, p = values
+    trigger = rows["trigger_label"].iloc[0]
+    return f"{dataset} {pair}, {trigger}, p = {format_value(p)}\naccuracy vs normalised slope θ"
+
+
+def slope_groups(table: pd.DataFrame) -> Iterator[tuple[tuple, str, pd.DataFrame]]:
+    """Yield ``((dataset, pair, trigger tag, p), stem suffix, rows)`` of a labelled slope table.
+
+    The stem suffix is ``_p<p>`` when the (dataset, pair, trigger) holds several poison
+    fractions, else empty.
+    """
+    for values, rows in groups(table, ["dataset", "pair", "trigger_tag"]):
+        for (p,), p_rows in groups(rows, ["poison_fraction"]):
+            yield (*values, p), optional_part(rows, "poison_fraction", f"p{p:g}"), p_rows
+
+
+@register_figures("slope", required_columns=SLOPE_COLUMNS)
+def plot_slope_figures(
+    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """Draw F3/F5: accuracy vs normalised learning slope, one figure per (pair, trigger).
+
+    One panel per model (kernel models: one per gamma); x = theta on a log axis (rows with
+    theta NaN or <= 0 cannot be drawn and are counted under the panel), y = clean accuracy
+    (hollow squares) and backdoor accuracy (filled circles), one marker per (C, seed), coloured
+    by log10 C. Panel titles give the Spearman correlation between theta and BA.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Slope table (columns of :data:`SLOPE_COLUMNS`).
+    out_dir : pathlib.Path
+        Existing folder for the figures ``slope_<dataset>_<pair>_<trigger>[_p<p>]``.
+    formats : sequence of {"pdf", "png"}
+        File formats to write.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files.
+    """
+    table = with_labels(table)
+    written = []
+    with figure_style():
+        for values, p_part, rows in slope_groups(table):
+            dataset, pair, tag, _ = values
+            stem = f"slope_{dataset}_{pair}_{tag}{p_part}"
+            fig = _slope_figure(rows, _slope_title(values, rows))
+            written += save_figure(fig, out_dir / stem, formats)
+    return written
+
+
+# ----------------------------------------------------------------------------------- overview
+
+
+def _draw_overview_panel(ax, rows: pd.DataFrame, colour: str) -> None:
+    """BA (model colour) and CA (light) against theta on a log axis."""
+    drawn = rows[_drawable_theta(rows)]
+    _scatter_accuracies(ax, drawn, colour, size=14, clean=(0.6, 0.35), backdoor_alpha=1.0)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(-0.03, 1.03)
+
+
+def _overview_figure(rows: pd.DataFrame, title: str) -> Figure:
+    pairs = sorted(rows["pair"].unique())
+    clfs = sorted(rows["clf"].unique(), key=model_order)
+    fig = new_figure(2.4 * len(clfs) + 0.4, 2.0 * len(pairs) + 1.0)
+    # One theta scale for the whole figure, so that pairs and models compare at a glance.
+    axes = fig.subplots(len(pairs), len(clfs), squeeze=False, sharex=True, sharey=True)
+    for i, pair in enumerate(pairs):
+        for j, clf in enumerate(clfs):
+            cell = rows[(rows["pair"] == pair) & (rows["clf"] == clf)]
+            _draw_overview_panel(axes[i, j], cell, model_colour(clf, clfs))
+            axes[i, j].set_title(f"{model_label(clf)}, {pair}\n{_spearman_text(cell)}")
+        axes[i, 0].set_ylabel("accuracy")
+    n_dropped = int((~_drawable_theta(rows)).sum())
+    if n_dropped == len(rows):
+        # The x-axis is shared: fixing one panel's limits fixes them all.
+        axes[0, 0].set_xlim(*EMPTY_THETA_RANGE)
+    for ax in axes[-1]:
+        ax.set_xlabel("θ (log scale)")
+    note = f"\n{n_dropped} of {len(rows)} runs not drawn (θ ≤ 0 or NaN)" if n_dropped else ""
+    fig.suptitle(f"{title}: accuracy vs normalised slope θ\n(all C, seeds and γ){note}")
+    fig.legend(handles=accuracy_legend_handles(), loc="outside lower center", ncols=2)
+    return fig
+
+
+@register_figures("slope")
+def plot_slope_overview(
+    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """Draw one overview per (dataset, trigger): rows = pairs, columns = models.
+
+    Each panel shows BA (filled, model colour) and CA (light hollow squares) against theta on
+    a log axis, pooling all C, seeds and (for kernel models) gammas.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Slope table.
+    out_dir : pathlib.Path
+        Existing folder for the figures ``slope_overview_<dataset>_<trigger>``.
+    formats : sequence of {"pdf", "png"}
+        File formats to write.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files.
+    """
+    table = with_labels(table)
+    written = []
+    with figure_style():
+        for (dataset, tag), rows in groups(table, ["dataset", "trigger_tag"]):
+            fig = _overview_figure(rows, f"{dataset}, {rows['trigger_label'].iloc[0]}")
+            written += save_figure(fig, out_dir / f"slope_overview_{dataset}_{tag}", formats)
+    return written
