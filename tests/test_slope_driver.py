@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backdoor_curves.experiments.binary import slope
+from backdoor_curves.experiments.binary import slope, slope_cell
 from backdoor_curves.experiments.config import smoke_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -168,14 +168,14 @@ def test_manifest_records_config_versions_source_and_commit(reference: Path) -> 
 def test_undefined_slope_is_written_as_nan_with_its_status(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = slope.learning_slope
+    real = slope_cell.learning_slope
     reason = "no margin support vectors"
 
     def undefined_slope(*args: object, **kwargs: object) -> object:
         result = real(*args, **kwargs)
         return dataclasses.replace(result, slope=math.nan, theta=math.nan, status=reason)
 
-    monkeypatch.setattr(slope, "learning_slope", undefined_slope)
+    monkeypatch.setattr(slope_cell, "learning_slope", undefined_slope)
     argv = grid_args(tmp_path, data_dir, "-clf", "svm", "--seeds", "1")
     assert slope.main(argv) == 0
     table = pd.read_csv(tmp_path / "slope" / RUN_NAME / "results.csv")

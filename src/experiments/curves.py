@@ -25,38 +25,33 @@ Tables: ``results/<dataset>/curves/<pair>_<trigger>/results.csv`` (one row per b
 other data than the configuration's get a folder suffix (``_smoke``, ``_n<train>-<test>``,
 ``_ds<seed>``). Figures (unless ``--no-figures``): ``<out-dir>/figures<suffix>/``, drawn from the
 tables of this run's suffix only (:mod:`backdoor_curves.experiments.figure_step`).
+
+Planning and recording live here; one curve's computation lives in
+:mod:`backdoor_curves.experiments.curves_cell`.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backdoor_curves.analyses.deviation import parameter_deviation
-from backdoor_curves.analyses.tangent import (
-    TANGENT_TOLERANCE,
-    slope_fd,
-    slope_ratio,
-    tangent_valid_until,
-)
-from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.base import BinaryClassifier
-from backdoor_curves.classifiers.losses import to_signed
-from backdoor_curves.classifiers.registry import make_classifier, parse_classifier
+from backdoor_curves.classifiers.registry import parse_classifier
 from backdoor_curves.experiments.config import CurveModel, DatasetConfig
+from backdoor_curves.experiments.curves_cell import (
+    CURVE_COLUMNS,
+    DEVIATION_COLUMNS,
+    CurveTask,
+    run_curve_task,
+)
 from backdoor_curves.experiments.figure_step import draw_run_figures
 from backdoor_curves.experiments.problem import (
     DataRequest,
-    Evaluator,
-    PoisonedProblem,
     load_pair,
     poisoned_problem,
 )
@@ -65,7 +60,6 @@ from backdoor_curves.experiments.recording import (
     data_variant,
     record_run,
     run_folder_name,
-    trigger_columns,
 )
 from backdoor_curves.utilities.cli import (
     DriverParser,
@@ -80,7 +74,6 @@ from backdoor_curves.utilities.cli import (
     report_errors,
     run_settings_from_args,
 )
-from backdoor_curves.utilities.metrics import accuracy
 from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
 
 __all__ = [
@@ -91,113 +84,6 @@ __all__ = [
     "main",
     "run_curve_task",
 ]
-
-_IDENTITY = (
-    "dataset", "data_source", "pair", "n_train", "n_test",
-    "trigger", "trigger_size", "trigger_eps", "clf", "C", "lambda", "gamma",
-    "poison_fraction", "seed",
-)  # fmt: skip
-CURVE_COLUMNS: tuple[str, ...] = (
-    *_IDENTITY, "beta", "clean_loss", "backdoor_loss", "clean_acc", "backdoor_acc",
-    "nu", "rho", "slope_if", "slope_fd", "slope_ratio", "tangent_valid_until", "slope_status",
-)  # fmt: skip
-"""Columns of the curves table (the last five are per curve, repeated on its rows)."""
-
-DEVIATION_COLUMNS: tuple[str, ...] = (*_IDENTITY, "beta", "nu", "rho", "backdoor_acc")
-"""Columns of the parameter-deviation table."""
-
-
-@dataclass(frozen=True)
-class CurveTask:
-    """One learning curve: a model and lambda, a poison fraction and a seed, all betas."""
-
-    data: DataRequest
-    features: str
-    trigger: TriggerSpec
-    clf: str
-    gamma: float | None
-    lam: float
-    poison_fraction: float
-    seed: int
-    betas: tuple[float, ...]
-
-
-def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, Any]]:
-    """Follow the beta path; one row per beta (without the per-curve columns)."""
-    model = make_classifier(task.clf, 1.0 / task.lam, task.gamma)
-    gram = model.kernel(problem.X_train, problem.X_train)
-    evaluator = Evaluator(
-        model, problem.X_train, gram, test=problem.X_test, backdoor=problem.X_backdoor
-    )
-    test_signed, backdoor_signed = to_signed(problem.y_test), to_signed(problem.y_backdoor)
-    rows: list[dict[str, Any]] = []
-    reference: BinaryClassifier | None = None
-    path = model.beta_path(
-        problem.X_train, problem.y_train, problem.is_poison, task.betas, gram=gram
-    )
-    for beta, fitted in zip(task.betas, path, strict=True):
-        if reference is None:
-            reference = copy.deepcopy(fitted)
-            slope_result = learning_slope(
-                fitted, problem.X_train, problem.y_train, problem.is_poison,
-                problem.X_backdoor, problem.y_backdoor,
-                backdoor_scores=evaluator.decision(fitted, "backdoor"),
-                gram=gram, **evaluator.sensitivity_options("backdoor"),
-            )  # fmt: skip
-        f_test, f_backdoor = (
-            evaluator.decision(fitted, "test"),
-            evaluator.decision(fitted, "backdoor"),
-        )
-        nu, rho = parameter_deviation(reference, fitted)
-        rows.append({
-            "beta": beta,
-            "clean_loss": float(fitted.margin_loss.value(test_signed, f_test).mean()),
-            "backdoor_loss": float(fitted.margin_loss.value(backdoor_signed, f_backdoor).mean()),
-            "clean_acc": accuracy(problem.y_test, (f_test > 0).astype(np.int64)),
-            "backdoor_acc": accuracy(problem.y_backdoor, (f_backdoor > 0).astype(np.int64)),
-            "nu": nu,
-            "rho": rho,
-            "slope_if": slope_result.slope,
-            "slope_status": slope_result.status,
-        })  # fmt: skip
-    return rows
-
-
-def _tangent_columns(rows: list[dict[str, Any]], betas: tuple[float, ...]) -> dict[str, float]:
-    """Return the per-curve columns of the tangent check (``analyses.tangent``)."""
-    losses = [float(row["backdoor_loss"]) for row in rows]
-    slope_if = float(rows[0]["slope_if"])
-    finite_difference = slope_fd(betas, losses)
-    return {
-        "slope_fd": finite_difference,
-        "slope_ratio": slope_ratio(slope_if, finite_difference),
-        "tangent_valid_until": tangent_valid_until(betas, losses, slope_if, TANGENT_TOLERANCE),
-    }
-
-
-def run_curve_task(task: CurveTask, *, data_dir: str | None = None) -> list[dict[str, object]]:
-    """Compute one learning curve (see the module docstring); rows follow ``CURVE_COLUMNS``."""
-    pair_data = load_pair(task.data, data_dir)
-    problem = poisoned_problem(
-        pair_data, task.trigger, task.poison_fraction, task.seed, task.features
-    )
-    identity = {
-        "dataset": task.data.dataset,
-        "data_source": pair_data.source,
-        "pair": task.data.pair,
-        "n_train": pair_data.n_train,
-        "n_test": pair_data.n_test,
-        **trigger_columns(task.trigger),
-        "clf": task.clf,
-        "C": 1.0 / task.lam,
-        "lambda": task.lam,
-        "gamma": task.gamma,
-        "poison_fraction": task.poison_fraction,
-        "seed": task.seed,
-    }
-    rows = _path_rows(task, problem)
-    per_curve = _tangent_columns(rows, task.betas)
-    return [{**identity, **row, **per_curve} for row in rows]
 
 
 # --- command line ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
   poison mask.
 - :class:`Evaluator` scores fitted models on those fixed sets, reusing kernel matrices when the
   model says precomputed-Gram scoring pays off.
+- :func:`trigger_columns` gives the trigger's identity columns of a result row.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
-from backdoor_curves.attacks.triggers import TriggerSpec
+from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
 
@@ -33,6 +34,7 @@ __all__ = [
     "load_pair",
     "poisoned_problem",
     "to_features",
+    "trigger_columns",
 ]
 
 _CACHE_SIZE = 4
@@ -222,3 +224,12 @@ class Evaluator:
     def sensitivity_options(self, name: str) -> dict[str, np.ndarray]:
         """``eval_gram`` for ``weight_sensitivity`` on set ``name`` (Gram-scored models only)."""
         return {"eval_gram": self._kernels[name]} if name in self._kernels else {}
+
+
+def trigger_columns(trigger: TriggerSpec) -> dict[str, object]:
+    """Return the ``trigger``, ``trigger_size``, ``trigger_eps`` columns (None if undefined)."""
+    return {
+        "trigger": trigger.kind.value,
+        "trigger_size": trigger.size if trigger.kind is TriggerKind.BADNET else None,
+        "trigger_eps": trigger.eps if trigger.kind is TriggerKind.INVISIBLE else None,
+    }

@@ -7,8 +7,7 @@
 - :func:`check_same_data` refuses to extend a table computed on another data source;
 - :class:`RunSettings` holds what a run records besides its tasks (typed; no command-line
   objects below the CLI layer);
-- :func:`record_run` runs a driver's grid into a result store and writes its manifest;
-- :func:`trigger_columns` gives the trigger's identity columns of a result row.
+- :func:`record_run` runs a driver's grid into a result store and writes its manifest.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
+from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.experiments.problem import DataRequest
 from backdoor_curves.naming import trigger_spec_tag
@@ -36,7 +35,6 @@ __all__ = [
     "folder_variant",
     "record_run",
     "run_folder_name",
-    "trigger_columns",
 ]
 
 
@@ -185,12 +183,3 @@ def record_run(
     }
     store.write_manifest(config=config, data_source=source, timings=report.timings())
     return report, config
-
-
-def trigger_columns(trigger: TriggerSpec) -> dict[str, object]:
-    """Return the ``trigger``, ``trigger_size``, ``trigger_eps`` columns (None if undefined)."""
-    return {
-        "trigger": trigger.kind.value,
-        "trigger_size": trigger.size if trigger.kind is TriggerKind.BADNET else None,
-        "trigger_eps": trigger.eps if trigger.kind is TriggerKind.INVISIBLE else None,
-    }

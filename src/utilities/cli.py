@@ -14,6 +14,7 @@ seeds, device and the execution flags of :func:`add_execution_arguments`) on a
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -271,6 +272,7 @@ def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., 
     130 after the grid engine saved the finished cells.
     """
 
+    @functools.wraps(main)
     def wrapped(argv: Sequence[str] | None = None) -> int:
         try:
             return main(argv)
@@ -281,6 +283,4 @@ def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., 
             print("interrupted: finished cells were saved; rerun to resume", file=sys.stderr)
             return 130
 
-    wrapped.__doc__ = main.__doc__
-    wrapped.__name__ = main.__name__
     return wrapped

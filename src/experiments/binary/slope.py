@@ -15,44 +15,42 @@ returns one row per ``C``. Example::
 
     python -m backdoor_curves.experiments.binary.slope --dataset mnist -pair 7-1 -clf svm \\
         -trigger_size 3 --n-jobs 2
+
+Planning and recording live here; one cell's computation lives in
+:mod:`backdoor_curves.experiments.binary.slope_cell`.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
-from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.registry import (
     classifier_names,
-    make_classifier,
     parse_classifier,
     uses_gamma,
+)
+from backdoor_curves.experiments.binary.slope_cell import (
+    SLOPE_COLUMNS,
+    SlopeTask,
+    run_slope_task,
 )
 from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.experiments.figure_step import draw_run_figures
 from backdoor_curves.experiments.problem import (
     DataRequest,
-    Evaluator,
-    PoisonedProblem,
     load_pair,
     poisoned_problem,
-    to_features,
 )
 from backdoor_curves.experiments.recording import (
     check_same_data,
     data_variant,
     record_run,
     run_folder_name,
-    trigger_columns,
 )
 from backdoor_curves.naming import trigger_spec_label
 from backdoor_curves.utilities.cli import (
@@ -68,163 +66,9 @@ from backdoor_curves.utilities.cli import (
     report_errors,
     run_settings_from_args,
 )
-from backdoor_curves.utilities.metrics import accuracy
 from backdoor_curves.utilities.results import ResultStore, check_writable
 
 __all__ = ["SLOPE_COLUMNS", "SlopeTask", "build_parser", "main", "run_slope_task"]
-
-SLOPE_COLUMNS: tuple[str, ...] = (
-    "dataset", "data_source", "pair", "n_train", "n_test",
-    "trigger", "trigger_size", "trigger_eps", "clf", "C", "gamma", "seed",
-    "poison_fraction", "n_poison", "clean_acc_clean_model", "clean_acc", "backdoor_acc",
-    "train_acc", "slope", "theta", "influence_mean", "influence_abs_mean", "backdoor_loss",
-    "damping", "condition_number", "exact_optimum", "status",
-    "seconds", "fit_seconds", "influence_seconds", "eval_seconds",
-)  # fmt: skip
-"""Columns of ``results.csv`` (``clean_acc``/``backdoor_acc``: the poisoned model's)."""
-
-
-@dataclass(frozen=True)
-class SlopeTask:
-    """One grid task: a classifier (and gamma) swept over ``C_values`` for one seed."""
-
-    data: DataRequest
-    features: str
-    trigger: TriggerSpec
-    poison_fraction: float
-    clf: str
-    gamma: float | None
-    C_values: tuple[float, ...]
-    seed: int | None
-
-
-@functools.lru_cache(maxsize=16)
-def _clean_model_accuracy(task: SlopeTask, data_dir: str | None) -> dict[float, float]:
-    """Clean test accuracy of the model fitted on the unpoisoned training set, per ``C``.
-
-    ``task.seed`` must be None: the result is shared by every seed (and cached per process).
-    The ``C`` values run in increasing order, each fit warm-started from the previous one.
-    """
-    pair_data = load_pair(task.data, data_dir)
-    X = to_features(pair_data.X_train, task.features)
-    X_test = to_features(pair_data.X_test, task.features)
-    y = np.asarray(pair_data.y_train)
-    base = make_classifier(task.clf, task.C_values[0], task.gamma)
-    gram = base.kernel(X, X)
-    evaluator = Evaluator(base, X, gram, test=X_test)
-    result = {}
-    previous: BinaryClassifier | None = None
-    for C in sorted(task.C_values):
-        previous = base.with_params(C=C).fit(X, y, gram=gram, init=previous)
-        result[C] = accuracy(pair_data.y_test, evaluator.predict(previous, "test"))
-    return result
-
-
-class _Stopwatch:
-    """Accumulates wall time per named phase."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {"fit": 0.0, "influence": 0.0, "eval": 0.0}
-        self._last = time.perf_counter()
-
-    def lap(self, phase: str) -> None:
-        now = time.perf_counter()
-        self.seconds[phase] += now - self._last
-        self._last = now
-
-
-def _seed_rows(
-    task: SlopeTask, problem: PoisonedProblem, clean_acc: dict[float, float], seed: int, source: str
-) -> list[dict[str, object]]:
-    """Rows of one seed: the ``C`` sweep in increasing ``C``, each fit warm-started from the last.
-
-    ``at_zero`` is the model at ``beta = 0`` (poisons weighted 0), where the slope is taken;
-    ``at_one`` the poisoned model (``beta = 1``) whose accuracies are recorded.
-    """
-    base = make_classifier(task.clf, task.C_values[0], task.gamma)
-    gram = base.kernel(problem.X_train, problem.X_train)
-    evaluator = Evaluator(
-        base, problem.X_train, gram, test=problem.X_test, backdoor=problem.X_backdoor
-    )
-    sensitivity_options = {"gram": gram, **evaluator.sensitivity_options("backdoor")}
-    clean_weight = (~problem.is_poison).astype(np.float64)
-    rows = []
-    at_zero: BinaryClassifier | None = None
-    at_one: BinaryClassifier | None = None
-    for C in sorted(task.C_values):
-        watch = _Stopwatch()
-        at_zero = base.with_params(C=C).fit(
-            problem.X_train, problem.y_train, clean_weight, gram=gram, init=at_zero
-        )
-        watch.lap("fit")
-        slope_result = learning_slope(
-            at_zero,
-            problem.X_train,
-            problem.y_train,
-            problem.is_poison,
-            problem.X_backdoor,
-            problem.y_backdoor,
-            backdoor_scores=evaluator.decision(at_zero, "backdoor"),
-            **sensitivity_options,
-        )
-        watch.lap("influence")
-        at_one = base.with_params(C=C).fit(problem.X_train, problem.y_train, gram=gram, init=at_one)
-        watch.lap("fit")
-        row = {
-            **_identity_columns(task, source),
-            "C": C,
-            "gamma": task.gamma,
-            "seed": seed,
-            "n_poison": int(problem.is_poison.sum()),
-            "clean_acc_clean_model": clean_acc[C],
-            "clean_acc": accuracy(problem.y_test, evaluator.predict(at_one, "test")),
-            "backdoor_acc": accuracy(problem.y_backdoor, evaluator.predict(at_one, "backdoor")),
-            "train_acc": accuracy(problem.y_train, evaluator.predict(at_one, "train")),
-            "slope": slope_result.slope,
-            "theta": slope_result.theta,
-            "influence_mean": slope_result.influence_mean,
-            "influence_abs_mean": slope_result.influence_abs_mean,
-            "backdoor_loss": slope_result.backdoor_loss,
-            "damping": slope_result.damping,
-            "condition_number": slope_result.condition_number,
-            "exact_optimum": bool(at_zero.exact_ and at_one.exact_),
-            "status": slope_result.status,
-        }
-        watch.lap("eval")
-        row.update(
-            seconds=sum(watch.seconds.values()),
-            fit_seconds=watch.seconds["fit"],
-            influence_seconds=watch.seconds["influence"],
-            eval_seconds=watch.seconds["eval"],
-        )
-        rows.append(row)
-    return rows
-
-
-def _identity_columns(task: SlopeTask, source: str) -> dict[str, object]:
-    return {
-        "dataset": task.data.dataset,
-        "data_source": source,
-        "pair": task.data.pair,
-        **trigger_columns(task.trigger),
-        "clf": task.clf,
-        "poison_fraction": task.poison_fraction,
-    }
-
-
-def run_slope_task(task: SlopeTask, *, data_dir: str | None = None) -> list[dict[str, object]]:
-    """Compute one grid task (see the module docstring); rows follow ``SLOPE_COLUMNS``."""
-    if task.seed is None:
-        raise ValueError("a slope task needs a seed")
-    pair_data = load_pair(task.data, data_dir)
-    problem = poisoned_problem(
-        pair_data, task.trigger, task.poison_fraction, task.seed, task.features
-    )
-    clean_acc = _clean_model_accuracy(replace(task, seed=None), data_dir)
-    rows = _seed_rows(task, problem, clean_acc, task.seed, pair_data.source)
-    for row in rows:
-        row["n_train"], row["n_test"] = pair_data.n_train, pair_data.n_test
-    return rows
 
 
 # --- command line ------------------------------------------------------------------------------
