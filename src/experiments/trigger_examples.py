@@ -16,11 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.experiments.config import get_config
-from backdoor_curves.experiments.problem import DataRequest, load_pair
+from backdoor_curves.experiments.problem import load_pair
 from backdoor_curves.plots.triggers import plot_trigger_examples
-from backdoor_curves.utilities.cli import DriverParser, pairs_from_args, report_errors
-from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
+from backdoor_curves.utilities.cli import (
+    DriverParser,
+    add_data_arguments,
+    add_dataset_arguments,
+    add_output_arguments,
+    config_from_args,
+    data_request_from_args,
+    pairs_from_args,
+    report_errors,
+)
+from backdoor_curves.utilities.data import dataset_info, parse_pair
 from backdoor_curves.utilities.results import check_writable
 
 __all__ = ["build_parser", "main"]
@@ -32,11 +40,11 @@ def build_parser() -> DriverParser:
         prog="python -m backdoor_curves.experiments.trigger_examples",
         description="Figure: clean and triggered examples of each class of a pair.",
     )
-    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
+    add_dataset_arguments(parser)
     parser.add_argument("--pair", default=None, help="class pair a-b (default: the first pair)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the badnet patterns")
-    parser.add_argument("--data-dir", default=None, help="dataset root")
-    parser.add_argument("--out-dir", default=None, help="default: results/<dataset>")
+    add_data_arguments(parser)
+    add_output_arguments(parser, default_out="results/<dataset>")
     return parser
 
 
@@ -44,10 +52,10 @@ def build_parser() -> DriverParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Draw the figure; return the exit status."""
     args = build_parser().parse_args(argv)
-    config = get_config(args.dataset)
+    config = config_from_args(args)
     (pair,) = pairs_from_args(args.pair or config.pairs[0], config)
     classes = parse_pair(pair, dataset_info(config.dataset).n_classes)
-    request = DataRequest(config.dataset, pair, config.n_train, config.n_test, config.data_seed)
+    request = data_request_from_args(args, config, pair)
     pair_data = load_pair(request, args.data_dir, verbose=True)
     specs: list[TriggerSpec] = [config.main_trigger, config.double_trigger]
     if all(spec.kind.value == "badnet" for spec in specs):

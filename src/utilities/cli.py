@@ -28,8 +28,10 @@ from backdoor_curves.utilities.grid import Backend, ExecutionConfig
 __all__ = [
     "DriverParser",
     "add_common_arguments",
+    "add_data_arguments",
     "add_dataset_arguments",
     "add_execution_arguments",
+    "add_output_arguments",
     "check_unique",
     "config_from_args",
     "data_request_from_args",
@@ -102,13 +104,8 @@ def int_list(text: str) -> tuple[int, ...]:
     return _number_list(text, int, "integers")
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
-    """Add the flags every driver shares (SPEC section 1).
-
-    ``--data-dir``, ``--download``, ``--data-seed``, ``--n-train``, ``--n-test``,
-    ``--out-dir``, ``--seeds``, ``--device`` and the execution flags of
-    :func:`add_execution_arguments`.
-    """
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the data flags: --data-dir, --download, --data-seed, --n-train, --n-test."""
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data-dir",
@@ -121,8 +118,22 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -
     data.add_argument("--data-seed", type=int, default=None, help="seed of the train/test draw")
     data.add_argument("--n-train", type=int, default=None, help="training points per pair")
     data.add_argument("--n-test", type=int, default=None, help="test points per pair")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
+    """Add the "output" group: ``--out-dir`` (the dataset's results root, ``default_out``)."""
     output = parser.add_argument_group("output")
     output.add_argument("--out-dir", default=None, help=f"results folder (default: {default_out})")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
+    """Add the flags every grid driver shares (SPEC section 1).
+
+    The data flags (:func:`add_data_arguments`), ``--out-dir`` (:func:`add_output_arguments`),
+    ``--seeds``, ``--device`` and the execution flags of :func:`add_execution_arguments`.
+    """
+    add_data_arguments(parser)
+    add_output_arguments(parser, default_out=default_out)
     parser.add_argument(
         "--seeds", type=int_list, default=None, help="experiment seeds, e.g. 1,10,11,100,101"
     )
