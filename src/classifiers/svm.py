@@ -40,6 +40,7 @@ from sklearn.svm import SVC
 
 from backdoor_curves.classifiers.base import BinaryClassifier, WeightSensitivity, check_fit_input
 from backdoor_curves.classifiers.linalg import CholeskyFactor, damped_cholesky
+from backdoor_curves.classifiers.onesided import one_sided_derivative, split_by_direction
 
 __all__ = [
     "DualSolution",
@@ -56,6 +57,8 @@ __all__ = [
 BOUND_TOL = 1e-9
 #: Absolute tolerance on margins ``m_i = y_i f(x_i) - 1`` in the KKT check.
 MARGIN_TOL = 1e-9
+#: Status of a derivative computed by the one-sided rule at a degenerate margin set.
+ONE_SIDED_STATUS = "one-sided: right derivative at a degenerate margin set"
 #: libsvm tolerance of the second cold attempt when the polish of the first one fails.
 POLISH_RETRY_TOL = 1e-10
 
@@ -604,10 +607,11 @@ class KernelSVM(BinaryClassifier):
         Direction ``j`` moves the solution only if ``j`` is (or enters as) an error vector:
         ``alpha_j = u_j`` with ``u_j > 0``, or ``u_j = 0`` and ``y_j f(x_j) < 1``. Then
         ``d alpha_j / d s_j = C`` and the margin support vectors and the bias follow the KKT
-        system of the module docstring. Undefined (NaN, with a status) when no support
-        vector lies on the margin (the bias is then not determined by the KKT system) or
-        when the margin set is degenerate (bounded points on the margin would leave their
-        box, so the active set changes right at this point).
+        system of the module docstring. When no dual variable is free (the bias is then
+        not unique) or a point with ``alpha_i`` on a bound lies on the margin (the active
+        set may change right at this point), the derivative is the right derivative along
+        all ``directions`` together, by the one-sided rule of
+        :mod:`backdoor_curves.classifiers.onesided` (status ``ONE_SIDED_STATUS``).
 
         ``gram`` (``k(X, X)``) and ``eval_gram`` (``k(X_eval, X)``) may pass precomputed
         kernel matrices.
@@ -618,20 +622,18 @@ class KernelSVM(BinaryClassifier):
         X_eval = np.asarray(X_eval, dtype=np.float64)
         decision = np.zeros((X_eval.shape[0], directions.size))
         m = self._margins_from_gram(K, signed)
-        free = self._sensitivity_margin_set(m)
-        if free.size == 0:
-            decision[:] = np.nan
-            return WeightSensitivity(decision, 0.0, np.nan, "no margin support vectors")
+        free, _ = dual_sets(self.alpha_, self.upper_)
+        if not free.any():
+            return self._one_sided_sensitivity(K, signed, X, X_eval, directions, eval_gram)
+        free = np.flatnonzero(free)
         _, error = dual_sets(self.alpha_, self.upper_)
         entering = error[directions] | ((self.upper_[directions] == 0) & (m[directions] < 0))
         moving = directions[entering]
         kkt = self._kkt_for(free, K, signed)
         rhs_s = -self.C * np.outer(signed[free], signed[moving]) * K[np.ix_(free, moving)]
         d_alpha, d_intercept = kkt.solve(rhs_s, -self.C * signed[moving])
-        if not self._one_sided_feasible(free, d_alpha.sum(axis=1)):
-            decision[:] = np.nan
-            status = "degenerate margin set: the active set changes at this point"
-            return WeightSensitivity(decision, kkt.damping, kkt.condition_number, status)
+        if self._on_margin_at_bound(m).any():
+            return self._one_sided_sensitivity(K, signed, X, X_eval, directions, eval_gram)
         decision[:, entering] = (
             self._eval_kernel(X_eval, X, free, eval_gram) @ (d_alpha * signed[free, None])
             + self._eval_kernel(X_eval, X, moving, eval_gram) * (self.C * signed[moving])
@@ -659,25 +661,49 @@ class KernelSVM(BinaryClassifier):
     def _margins_from_gram(self, K: np.ndarray, signed: np.ndarray) -> np.ndarray:
         return dual_margins(K, signed, self.alpha_, self.intercept_)
 
-    def _sensitivity_margin_set(self, m: np.ndarray) -> np.ndarray:
-        """Margin set ``S`` of the derivative: the free support vectors.
-
-        When no dual variable is strictly inside its box, the points lying on the margin
-        (``|m_i| <= MARGIN_TOL``) at a bound are taken as ``S`` instead; the resulting
-        direction is then checked for one-sided feasibility.
-        """
+    def _on_margin_at_bound(self, m: np.ndarray) -> np.ndarray:
+        """Points on the margin (``|m_i| <= MARGIN_TOL``) whose ``alpha_i`` is on a bound."""
         margin, _ = dual_sets(self.alpha_, self.upper_)
-        if margin.any():
-            return np.flatnonzero(margin)
-        return np.flatnonzero((self.upper_ > 0) & (np.abs(m) <= MARGIN_TOL))
+        return ~margin & (np.abs(m) <= MARGIN_TOL)
 
-    def _one_sided_feasible(self, free: np.ndarray, d_alpha: np.ndarray) -> bool:
-        """Whether bounded members of ``S`` move into their box (not out of it)."""
-        alpha, upper = self.alpha_[free], self.upper_[free]
-        tol = 1e-9 * max(float(np.abs(d_alpha).max(initial=0.0)), 1e-300)
-        at_zero = alpha <= upper * BOUND_TOL
-        at_upper = alpha >= upper * (1.0 - BOUND_TOL)
-        return not ((at_zero & (d_alpha < -tol)).any() or (at_upper & (d_alpha > tol)).any())
+    def _one_sided_sensitivity(
+        self,
+        K: np.ndarray,
+        signed: np.ndarray,
+        X: np.ndarray,
+        X_eval: np.ndarray,
+        directions: np.ndarray,
+        eval_gram: np.ndarray | None,
+    ) -> WeightSensitivity:
+        """Right derivative along all ``directions`` together (degenerate margin sets).
+
+        See :mod:`backdoor_curves.classifiers.onesided`; column ``j`` is the share of
+        direction ``j`` at the active set the joint direction selects, so the columns sum
+        to the joint derivative. ``offset`` carries the right-limit jump ``b(0+) - b``.
+        """
+        d_upper = np.zeros(signed.size)
+        d_upper[directions] = self.C
+        result = one_sided_derivative(
+            K, signed, self.alpha_, self.upper_, self.intercept_, d_upper
+        )
+        decision = np.full((X_eval.shape[0], directions.size), np.nan)
+        if not result.converged:
+            status = "one-sided rule failed: no consistent active set"
+            return WeightSensitivity(decision, 0.0, result.condition_number, status)
+        d_alpha, d_intercept = split_by_direction(K, signed, result, directions)
+        rows = np.flatnonzero(np.any(d_alpha != 0.0, axis=1))
+        decision = (
+            self._eval_kernel(X_eval, X, rows, eval_gram) @ (d_alpha[rows] * signed[rows, None])
+            + d_intercept
+        )
+        return WeightSensitivity(
+            decision,
+            0.0,
+            result.condition_number,
+            ONE_SIDED_STATUS,
+            offset=result.intercept - self.intercept_,
+            residual=result.residual,
+        )
 
 
 class LinearSVM(KernelSVM):
