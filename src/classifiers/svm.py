@@ -77,6 +77,11 @@ class DualSolution:
         Whether the KKT conditions hold to ``MARGIN_TOL`` / ``BOUND_TOL``.
     n_iter : int
         Active-set iterations used.
+    kkt : KKTFactor or None
+        Factor of the last KKT system solved, if any.
+    kkt_set : ndarray of int or None
+        The margin set (indices) ``kkt`` was built over; it can differ from the free set of
+        the returned ``alpha`` when a free value was clipped onto its bound.
     """
 
     alpha: np.ndarray
@@ -84,6 +89,7 @@ class DualSolution:
     converged: bool
     n_iter: int
     kkt: KKTFactor | None = None
+    kkt_set: np.ndarray | None = None
 
 
 def kkt_violation(K: np.ndarray, y: np.ndarray, upper: np.ndarray, solution: DualSolution) -> float:
@@ -264,7 +270,7 @@ def solve_dual_active_set(
             return DualSolution(alpha, intercept, False, iteration)
         if not (to_zero.any() or to_upper.any() or enter.any()):
             alpha[free] = np.clip(alpha[free], 0.0, upper[free])
-            return DualSolution(alpha, intercept, True, iteration, kkt)
+            return DualSolution(alpha, intercept, True, iteration, kkt, free)
         state = margin.tobytes() + error.tobytes()
         single_moves = single_moves or state in seen
         seen.add(state)
@@ -569,7 +575,8 @@ class KernelSVM(BinaryClassifier):
         self.exact_ = solution.converged
         self.solver_ = solver
         # The final KKT factor, reused by weight_sensitivity when its margin set matches.
-        self._kkt = (np.flatnonzero(dual_sets(solution.alpha, upper)[0]), solution.kkt)
+        # (keyed by the set the factor was built over, not by the free set of alpha).
+        self._kkt = (solution.kkt_set, solution.kkt)
 
     # --- predictions -----------------------------------------------------------------------
     def decision_from_gram(self, K_eval: np.ndarray) -> np.ndarray:
@@ -651,8 +658,8 @@ class KernelSVM(BinaryClassifier):
 
     def _kkt_for(self, free: np.ndarray, K: np.ndarray, signed: np.ndarray) -> KKTFactor:
         """Return the KKT factor over ``free``: the fit's own when its margin set is the same."""
-        fit_free, fit_kkt = getattr(self, "_kkt", (np.empty(0, dtype=np.intp), None))
-        if fit_kkt is not None and np.array_equal(fit_free, free):
+        fit_free, fit_kkt = getattr(self, "_kkt", (None, None))
+        if fit_kkt is not None and fit_free is not None and np.array_equal(fit_free, free):
             return fit_kkt
         return kkt_factor(
             np.outer(signed[free], signed[free]) * K[np.ix_(free, free)], signed[free]
