@@ -64,7 +64,7 @@ from backdoor_curves.utilities.cli import (
     name_list,
     report_errors,
 )
-from backdoor_curves.utilities.grid import execution_config_from_args
+from backdoor_curves.utilities.grid import check_scheduler, execution_config_from_args
 from backdoor_curves.utilities.metrics import accuracy
 from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
 
@@ -363,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the learning curves and parameter deviation; return the exit status."""
     args = build_parser().parse_args(argv)
     execution = execution_config_from_args(args)
+    check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     config = config_from_args(args)
     runs = _plan(args, config)
     for run in runs:

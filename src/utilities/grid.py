@@ -53,6 +53,7 @@ __all__ = [
     "GridReport",
     "TaskFailedError",
     "add_execution_arguments",
+    "check_scheduler",
     "execution_config_from_args",
     "run_grid",
     "task_key",
@@ -102,6 +103,8 @@ class ExecutionConfig:
         Recompute tasks that are already finished; their old rows are replaced.
     quiet : bool, default=False
         No progress bar (it is also off when stderr is not a terminal).
+    connect_timeout : float, default=5.0
+        Seconds to wait for the Dask scheduler to answer before giving up.
     """
 
     n_jobs: int = 1
@@ -109,6 +112,7 @@ class ExecutionConfig:
     scheduler: str | None = None
     force: bool = False
     quiet: bool = False
+    connect_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         # Frozen dataclass: normalising a field needs object.__setattr__.
@@ -117,6 +121,10 @@ class ExecutionConfig:
             raise ValueError(f"n_jobs must be an integer, got {self.n_jobs!r}")
         if self.n_jobs < 1 and self.n_jobs != -1:
             raise ValueError(f"n_jobs must be >= 1 or -1 (all cores), got {self.n_jobs}")
+        if not (np.isfinite(self.connect_timeout) and self.connect_timeout > 0):
+            raise ValueError(
+                f"connect_timeout must be a positive number of seconds, got {self.connect_timeout}"
+            )
         if self.scheduler is not None:
             if self.backend is not Backend.DASK:
                 raise ValueError(
@@ -299,7 +307,7 @@ def _run_dask(
 ) -> _Results:
     """Yield ``(key, rows)`` in completion order from a Dask cluster."""
     # Imported here: dask.distributed is slow to import and only needed for this backend.
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import LocalCluster, as_completed
 
     with contextlib.ExitStack() as stack:
         address = config.scheduler
@@ -310,10 +318,7 @@ def _run_dask(
             )
             stack.callback(cluster.close)
             address = cluster.scheduler_address
-        try:
-            client = Client(address, set_as_default=False)
-        except OSError as err:
-            raise ConnectionError(f"cannot reach the Dask scheduler at {address!r}: {err}") from err
+        client = _connect(address, config.connect_timeout)
         stack.callback(client.close)
         keys = [key for key, _ in pending]
         tasks = [task for _, task in pending]
@@ -322,6 +327,32 @@ def _run_dask(
         stack.callback(client.cancel, futures)
         for future in as_completed(futures, loop=client.loop):
             yield future.result()
+
+
+def _connect(address: str, timeout: float) -> Any:
+    """A ``dask.distributed.Client`` of ``address``; ConnectionError after ``timeout`` s."""
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ConnectionError(
+            f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s "
+            f"(--connect-timeout): {reason}"
+        ) from None
+
+
+def check_scheduler(config: ExecutionConfig) -> None:
+    """Connect once to ``config.scheduler`` (if any) so that drivers fail before writing.
+
+    Raises
+    ------
+    ConnectionError
+        If the scheduler does not answer within ``config.connect_timeout`` seconds.
+    """
+    if config.backend is Backend.DASK and config.scheduler is not None:
+        _connect(config.scheduler, config.connect_timeout).close()
 
 
 def _execute(
@@ -453,6 +484,13 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend dask; without it a local cluster of --n-jobs workers is started)",
     )
     group.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to wait for the Dask scheduler before giving up (default 5)",
+    )
+    group.add_argument(
         "--force",
         action="store_true",
         help="recompute cells already in the results folder (default: skip them, resume)",
@@ -491,4 +529,5 @@ def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
         scheduler=args.scheduler,
         force=args.force,
         quiet=args.quiet,
+        connect_timeout=args.connect_timeout,
     )
