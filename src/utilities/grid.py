@@ -294,12 +294,30 @@ def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[str, T]]) -> _R
 def _run_loky(fn: Callable[[T], Rows], pending: list[tuple[str, T]], n_jobs: int) -> _Results:
     """Yield ``(key, rows)`` in completion order from a joblib/loky process pool."""
     # inner_max_num_threads sets OMP/MKL/OpenBLAS thread variables in the worker processes.
-    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
-        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        outputs = parallel(joblib.delayed(_run_task)(fn, key, task) for key, task in pending)
-        # Closing the generator (on error or Ctrl-C upstream) makes joblib stop the pool.
-        with contextlib.closing(outputs):
-            yield from outputs
+    try:
+        with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            outputs = parallel(joblib.delayed(_run_task)(fn, key, task) for key, task in pending)
+            # Closing the generator (on error or Ctrl-C upstream) makes joblib stop the pool.
+            with contextlib.closing(outputs):
+                yield from outputs
+    finally:
+        _shut_down_loky_workers()
+
+
+def _shut_down_loky_workers() -> None:
+    """Stop joblib's reusable loky pool, so that no worker outlives the grid.
+
+    joblib keeps its loky workers alive for reuse (idle for minutes) after ``Parallel``
+    returns; a driver that exits would leave them behind in its process group.
+    """
+    # loky keeps its one reusable executor in a module global; there is no public getter
+    # that does not create (or resize) an executor when none is running.
+    from joblib.externals.loky import reusable_executor
+
+    executor = reusable_executor._executor
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def _run_dask(
