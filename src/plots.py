@@ -554,9 +554,7 @@ def _slope_figure(rows: pd.DataFrame, title: str) -> Figure:
     for ax in axes[::n_cols]:
         ax.set_ylabel("accuracy")
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), label="log10 C", shrink=0.9)
-    fig.legend(
-        handles=_accuracy_legend_handles(flagged=True), loc="outside lower center", ncols=3
-    )
+    fig.legend(handles=_accuracy_legend_handles(flagged=True), loc="outside lower center", ncols=3)
     fig.suptitle(title)
     return fig
 

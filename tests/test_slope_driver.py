@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from sklearn.linear_model import Ridge
 from sklearn.svm import SVC
 

@@ -63,8 +63,8 @@ def check_slope(name, C, problem):
     With ``L_k = L_bt(k delta)`` (refits at ``k = 1, 2, 3``), the quadratic extrapolation
     ``(-5 L_1 + 8 L_2 - 3 L_3) / (2 delta)`` never touches ``beta = 0``; the Richardson
     quotient ``2 (L_1 - L_0) / delta - (L_2 - L_0) / (2 delta)`` starts from the slope's own
-    base point ``L_0`` (the right limit). Both cancel the curvature term of smooth models; for the SVMs
-    the path is linear on ``(0, 3 delta]`` and they are exact.
+    base point ``L_0`` (the right limit). Both cancel the curvature term of smooth models;
+    for the SVMs the path is linear on ``(0, 3 delta]`` and they are exact.
     """
     X, y, is_poison, X_backdoor, y_backdoor = problem
     model = MODELS[name](C).fit(X, y, np.where(is_poison, 0.0, 1.0))

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.attacks.status import slope_is_defined, slope_status
+from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.losses import to_signed
 
 __all__ = ["SlopeResult", "learning_slope", "normalised_slope"]

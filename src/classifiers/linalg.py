@@ -34,6 +34,7 @@ __all__ = [
     "primal_hessian",
 ]
 
+
 @dataclass(frozen=True)
 class CholeskyFactor:
     """Lower Cholesky factor of ``A + damping * I`` with its diagnostics.
@@ -103,8 +104,7 @@ def damped_cholesky(
         failure = f"reciprocal condition number {rcond:.1e} < rcond_min={rcond_min:.1e}"
     raise np.linalg.LinAlgError(
         f"Cholesky of a {size}x{size} matrix failed ({failure}) with every damping tried, "
-        f"up to {dampings[-1]:.3g}"
-        + ("" if allow_damping else " (damping not allowed)")
+        f"up to {dampings[-1]:.3g}" + ("" if allow_damping else " (damping not allowed)")
     )
 
 

@@ -168,13 +168,9 @@ def _kkt_solve(
     rhs[:size] = -y[free, None] * (K[free] @ (columns * y[:, None]))
     rhs[size] = -(y @ columns)
     solution, _, _, singular_values = scipy.linalg.lstsq(system, rhs, cond=1e-12)
-    residual = np.linalg.norm(system @ solution - rhs, axis=0) / (
-        1.0 + np.linalg.norm(rhs, axis=0)
-    )
+    residual = np.linalg.norm(system @ solution - rhs, axis=0) / (1.0 + np.linalg.norm(rhs, axis=0))
     condition = (
-        float(singular_values[0] / singular_values[-1])
-        if singular_values[-1] > 0
-        else float("inf")
+        float(singular_values[0] / singular_values[-1]) if singular_values[-1] > 0 else float("inf")
     )
     shape = (size,) + fixed_d.shape[1:]
     return (

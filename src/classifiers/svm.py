@@ -690,9 +690,7 @@ class KernelSVM(BinaryClassifier):
         """
         d_upper = np.zeros(signed.size)
         d_upper[directions] = self.C
-        result = one_sided_derivative(
-            K, signed, self.alpha_, self.upper_, self.intercept_, d_upper
-        )
+        result = one_sided_derivative(K, signed, self.alpha_, self.upper_, self.intercept_, d_upper)
         decision = np.full((X_eval.shape[0], directions.size), np.nan)
         if not result.converged:
             status = "one-sided rule failed: no consistent active set"

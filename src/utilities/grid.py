@@ -348,7 +348,7 @@ def _run_dask(
 
 
 def _connect(address: str, timeout: float) -> Any:
-    """A ``dask.distributed.Client`` of ``address``; ConnectionError after ``timeout`` s."""
+    """Connect a ``dask.distributed.Client`` to ``address``; ConnectionError after ``timeout``."""
     from dask.distributed import Client
 
     try:
