@@ -102,3 +102,36 @@ def test_slope_on_integer_grid_problems(name, global_random_seed):
     rng = np.random.default_rng(global_random_seed)
     C = float(rng.choice([0.05, 0.3, 1.0, 5.0]))
     check_slope(name, C, random_problem(rng, grid=True))
+
+
+# Fixed seeds of integer-grid problems at C = 10 where the active-set fit ends with alphas
+# within 1e-4 of a bound (and clipped onto it), so the set its last KKT factor was built over
+# differs from the free set of the returned alpha.
+NEAR_BOUND_SEEDS = (0, 1, 90)
+
+
+@pytest.mark.parametrize("seed", NEAR_BOUND_SEEDS)
+def test_stored_kkt_factor_solves_the_system_of_its_own_margin_set(seed):
+    X, y, is_poison, _, _ = random_problem(np.random.default_rng(seed), n=30, grid=True)
+    model = LinearSVM(C=10.0).fit(X, y, np.where(is_poison, 0.0, 1.0))
+    margin_set, factor = model._kkt
+    assert factor is not None
+    signed = np.where(y == 1, 1.0, -1.0)[margin_set]
+    Q = np.outer(signed, signed) * (X[margin_set] @ X[margin_set].T)
+    rng = np.random.default_rng(seed)
+    v, t = rng.normal(size=margin_set.size), 0.7
+    a, c = factor.solve(Q @ v + signed * t, float(signed @ v))
+    # Any solution of a consistent system reproduces its right-hand side.
+    np.testing.assert_allclose(Q @ a + signed * float(c), Q @ v + signed * t, atol=1e-8)
+    assert float(signed @ a) == pytest.approx(float(signed @ v), abs=1e-8)
+
+
+def test_linear_svm_slope_with_alphas_within_tolerance_of_their_bounds():
+    rng = np.random.default_rng(90)
+    problem = random_problem(rng, n=30, grid=True)
+    X, y, is_poison, _, _ = problem
+    model = LinearSVM(C=10.0).fit(X, y, np.where(is_poison, 0.0, 1.0))
+    alpha, upper = model.alpha_, model.upper_
+    inside = (alpha > 0) & (alpha < upper)
+    assert (inside & ((alpha < 1e-4) | (upper - alpha < 1e-4))).any()
+    check_slope("svm", 10.0, problem)
