@@ -13,8 +13,8 @@ A slope is ``"ok"`` only when every diagnostic holds:
 Otherwise the status lists, separated by ``"; "``, what happened, e.g.
 ``"damped (damping=1e-08)"``, ``"ill-conditioned (condition=3.1e+13)"``,
 ``"inconsistent solve (residual=2e-03)"``, ``"inexact optimum"``. A slope is undefined (NaN)
-only when the derivative itself failed (its status starts with ``"undefined"`` or names a
-failure), the solve is inconsistent, or the value is not finite; damping, conditioning and a
+only when the derivative itself failed (its status starts with ``"undefined: "``), the solve
+is inconsistent, or the value is not finite; damping, conditioning, an inexact optimum and a
 one-sided derivative keep the value and only flag it.
 """
 
@@ -36,7 +36,7 @@ MAX_CONDITION = 1e12
 #: Relative residuals above this make the solve inconsistent (and the slope undefined).
 MAX_RESIDUAL = 1e-8
 
-_KEEPS_VALUE = ("one-sided", "damped", "ill-conditioned", "inexact optimum")
+_KEEPS_VALUE = ("one-sided: right derivative", "damped", "ill-conditioned", "inexact optimum")
 
 
 def slope_status(

@@ -45,6 +45,7 @@ import scipy.linalg
 __all__ = [
     "OneSidedDerivative",
     "bias_interval",
+    "kkt_residual",
     "one_sided_derivative",
     "right_limit_intercept",
     "split_by_direction",
@@ -293,3 +294,33 @@ def split_by_direction(
     d_free, d_b, _, _ = _kkt_solve(K, y, result.free, fixed)
     fixed[result.free] = d_free
     return fixed, np.asarray(d_b)
+
+
+def kkt_residual(
+    Q_ss: np.ndarray,
+    y_s: np.ndarray,
+    solution: tuple[np.ndarray, np.ndarray],
+    rhs: tuple[np.ndarray, np.ndarray],
+) -> float:
+    """Largest relative residual of ``[[Q_SS, y_S], [y_S^T, 0]] [a; c] = [r; t]`` per column.
+
+    Measures how well a (possibly least-squares) KKT solve satisfies its system: an
+    inconsistent singular system leaves a residual far above rounding.
+
+    Parameters
+    ----------
+    Q_ss : ndarray of shape (k, k)
+    y_s : ndarray of shape (k,)
+    solution : (ndarray of shape (k, m), ndarray of shape (m,))
+        ``(a, c)`` as returned by the solve.
+    rhs : (ndarray of shape (k, m), ndarray of shape (m,))
+        ``(r, t)``.
+    """
+    size = y_s.size
+    a, r = np.reshape(solution[0], (size, -1)), np.reshape(rhs[0], (size, -1))
+    c, t = np.reshape(solution[1], (1, -1)), np.reshape(rhs[1], (1, -1))
+    top = Q_ss @ a + y_s[:, None] * c - r
+    bottom = (y_s @ a)[None, :] - t
+    residual = np.sqrt((top**2).sum(axis=0) + (bottom**2).ravel())
+    scale = 1.0 + np.sqrt((r**2).sum(axis=0) + (t**2).ravel())
+    return float(np.max(residual / scale, initial=0.0))

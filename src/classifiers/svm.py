@@ -40,7 +40,11 @@ from sklearn.svm import SVC
 
 from backdoor_curves.classifiers.base import BinaryClassifier, WeightSensitivity, check_fit_input
 from backdoor_curves.classifiers.linalg import CholeskyFactor, damped_cholesky
-from backdoor_curves.classifiers.onesided import one_sided_derivative, split_by_direction
+from backdoor_curves.classifiers.onesided import (
+    kkt_residual,
+    one_sided_derivative,
+    split_by_direction,
+)
 
 __all__ = [
     "DualSolution",
@@ -638,15 +642,21 @@ class KernelSVM(BinaryClassifier):
         moving = directions[entering]
         kkt = self._kkt_for(free, K, signed)
         rhs_s = -self.C * np.outer(signed[free], signed[moving]) * K[np.ix_(free, moving)]
-        d_alpha, d_intercept = kkt.solve(rhs_s, -self.C * signed[moving])
         if self._on_margin_at_bound(m).any():
             return self._one_sided_sensitivity(K, signed, X, X_eval, directions, eval_gram)
+        d_alpha, d_intercept = kkt.solve(rhs_s, -self.C * signed[moving])
+        residual = kkt_residual(
+            np.outer(signed[free], signed[free]) * K[np.ix_(free, free)],
+            signed[free],
+            (d_alpha, d_intercept),
+            (rhs_s, -self.C * signed[moving]),
+        )
         decision[:, entering] = (
             self._eval_kernel(X_eval, X, free, eval_gram) @ (d_alpha * signed[free, None])
             + self._eval_kernel(X_eval, X, moving, eval_gram) * (self.C * signed[moving])
             + d_intercept
         )
-        return WeightSensitivity(decision, kkt.damping, kkt.condition_number)
+        return WeightSensitivity(decision, kkt.damping, kkt.condition_number, residual=residual)
 
     def _eval_kernel(
         self, X_eval: np.ndarray, X: np.ndarray, columns: np.ndarray, eval_gram: np.ndarray | None
@@ -693,7 +703,7 @@ class KernelSVM(BinaryClassifier):
         result = one_sided_derivative(K, signed, self.alpha_, self.upper_, self.intercept_, d_upper)
         decision = np.full((X_eval.shape[0], directions.size), np.nan)
         if not result.converged:
-            status = "one-sided rule failed: no consistent active set"
+            status = "undefined: the one-sided rule found no consistent active set"
             return WeightSensitivity(decision, 0.0, result.condition_number, status)
         d_alpha, d_intercept = split_by_direction(K, signed, result, directions)
         rows = np.flatnonzero(np.any(d_alpha != 0.0, axis=1))
