@@ -309,7 +309,9 @@ def _shut_down_loky_workers() -> None:
     """Stop joblib's reusable loky pool, so that no worker outlives the grid.
 
     joblib keeps its loky workers alive for reuse (idle for minutes) after ``Parallel``
-    returns; a driver that exits would leave them behind in its process group.
+    returns; a driver that exits would leave them behind in its process group. (The
+    resource-tracker processes of loky and multiprocessing are left alone: they clean up
+    shared-memory folders that joblib releases at interpreter exit, and exit after that.)
     """
     # loky keeps its one reusable executor in a module global; there is no public getter
     # that does not create (or resize) an executor when none is running.
