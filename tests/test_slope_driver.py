@@ -20,9 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import Ridge
+from sklearn.svm import SVC
 
+from backdoor_curves.attacks.status import slope_is_defined
+from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.experiments.binary import slope, slope_cell
 from backdoor_curves.experiments.config import smoke_config
+from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -476,3 +481,53 @@ def test_a_table_of_other_data_is_not_extended(
     before = results.read_bytes()
     one_line_error(slope.main, argv, "mnist-idx (/somewhere/MNIST/raw)", tmp_path / "absent")
     assert results.read_bytes() == before
+
+
+# ------------------------------------------------------------------------------ values
+
+
+def test_slopes_are_defined_and_optima_exact(reference: Path) -> None:
+    table = pd.read_csv(reference / "results.csv")
+    assert table["exact_optimum"].all()
+    assert table["slope"].notna().all()
+    assert all(slope_is_defined(status) for status in table["status"])
+    assert (table["status"] == "ok").mean() >= 0.5
+
+
+@pytest.mark.parametrize("clf", ["svm", "ridge"])
+def test_accuracies_match_an_independent_fit(clf: str, reference: Path, data_dir: Path) -> None:
+    # scikit-learn's own estimators on the poisoned set (beta = 1), scored on the clean and
+    # the backdoor test sets: the same objective, none of our solver code.
+    seed, C = SEEDS[-1], float(C_VALUES[-1])
+    config = smoke_config()
+    request = DataRequest("mnist", "7-1", N_TRAIN, N_TEST, config.data_seed)
+    problem = poisoned_problem(
+        load_pair(request, str(data_dir)), TriggerSpec.badnet(3), 0.1, seed, "pixels"
+    )
+    if clf == "svm":
+        estimator = SVC(kernel="linear", C=C, tol=1e-10)
+    else:
+        estimator = Ridge(alpha=1.0 / (2.0 * C))
+    estimator.fit(problem.X_train, np.where(problem.y_train == 1, 1.0, -1.0))
+
+    def accuracy_of(X: np.ndarray, y: np.ndarray) -> float:
+        scores = estimator.decision_function(X) if clf == "svm" else estimator.predict(X)
+        return float(np.mean((scores > 0) == (y == 1)))
+
+    table = pd.read_csv(reference / "results.csv")
+    (row,) = table[(table["clf"] == clf) & (table["seed"] == seed) & (table["C"] == C)].itertuples()
+    assert row.clean_acc == accuracy_of(problem.X_test, problem.y_test)
+    assert row.backdoor_acc == accuracy_of(problem.X_backdoor, problem.y_backdoor)
+
+
+def test_a_pending_task_whose_key_prefixes_a_finished_key_is_computed(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The paper's seeds include 1 and 10: the key of seed 1 is a prefix of seed 10's.
+    argv = grid_args(tmp_path, data_dir, "-clf", "svm", "--C", "1.0")
+    assert slope.main([*argv, "--seeds", "10"]) == 0
+    capsys.readouterr()
+    assert slope.main([*argv, "--seeds", "1,10"]) == 0
+    assert "1 task(s) computed, 1 skipped" in summary_line(capsys.readouterr().out)
+    table = pd.read_csv(tmp_path / "slope" / RUN_NAME / "results.csv")
+    assert sorted(table["seed"]) == [1, 10]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backdoor_curves.attacks.status import slope_is_defined, slope_status
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.losses import to_signed
 
@@ -48,7 +49,7 @@ class SlopeResult:
     condition_number : float
         Condition number estimate of the factored system.
     status : str
-        ``"ok"`` or why the slope is undefined.
+        ``"ok"``, or what was not exact and why (see :mod:`backdoor_curves.attacks.status`).
     """
 
     slope: float
@@ -129,13 +130,19 @@ def learning_slope(
     )
     signed = to_signed(y_backdoor)
     scores = model.decision_function(X_backdoor) if backdoor_scores is None else backdoor_scores
+    scores = scores + sensitivity.offset  # the right limit f(0+) where the optimum jumps
     loss = model.margin_loss
     influence = loss.first_derivative(signed, scores)[:, None] * sensitivity.decision
     slope = float(influence.sum(axis=1).mean())
-    status = sensitivity.status
-    if status == "ok" and not np.isfinite(slope):
-        status = "non-finite slope"
-    if status != "ok":
+    status = slope_status(
+        derivative=sensitivity.status,
+        exact_optimum=bool(getattr(model, "exact_", True)),
+        damping=sensitivity.damping,
+        condition_number=sensitivity.condition_number,
+        residual=sensitivity.residual,
+        slope=slope,
+    )
+    if not slope_is_defined(status):
         slope = float("nan")
     return SlopeResult(
         slope=slope,

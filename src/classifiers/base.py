@@ -68,13 +68,21 @@ class WeightSensitivity:
     condition_number : float
         Condition number estimate of the factored system (NaN if none was factored).
     status : str
-        ``"ok"`` or the reason why the derivative is undefined.
+        ``"ok"`` or the reason why the derivative is undefined or one-sided.
+    offset : float
+        Right-limit jump ``f(0+) - f`` of the decision function (nonzero only when the
+        fitted optimum is not unique and the weights select another one, e.g. an SVM bias
+        in an interval); the derivative holds at ``f + offset``.
+    residual : float
+        Relative residual of the linear solve (NaN when not measured).
     """
 
     decision: np.ndarray
     damping: float
     condition_number: float
     status: str = "ok"
+    offset: float = 0.0
+    residual: float = float("nan")
 
 
 def check_fit_input(

@@ -58,6 +58,11 @@ class DualSolution:
         Whether the KKT conditions hold to ``MARGIN_TOL`` / ``BOUND_TOL``.
     n_iter : int
         Active-set iterations used.
+    kkt : KKTFactor or None
+        Factor of the last KKT system solved, if any.
+    kkt_set : ndarray of int or None
+        The margin set (indices) ``kkt`` was built over; it can differ from the free set of
+        the returned ``alpha`` when a free value was clipped onto its bound.
     """
 
     alpha: np.ndarray
@@ -65,6 +70,7 @@ class DualSolution:
     converged: bool
     n_iter: int
     kkt: KKTFactor | None = None
+    kkt_set: np.ndarray | None = None
 
 
 def kkt_violation(K: np.ndarray, y: np.ndarray, upper: np.ndarray, solution: DualSolution) -> float:
@@ -245,7 +251,7 @@ def solve_dual_active_set(
             return DualSolution(alpha, intercept, False, iteration)
         if not (to_zero.any() or to_upper.any() or enter.any()):
             alpha[free] = np.clip(alpha[free], 0.0, upper[free])
-            return DualSolution(alpha, intercept, True, iteration, kkt)
+            return DualSolution(alpha, intercept, True, iteration, kkt, free)
         state = margin.tobytes() + error.tobytes()
         single_moves = single_moves or state in seen
         seen.add(state)

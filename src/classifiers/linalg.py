@@ -14,8 +14,9 @@ with ``X1 = [X, 1]`` (the bias is not regularised). Two solvers are provided:
   when the feature dimension exceeds the number of points with ``c_i > 0`` (deep features).
 
 Both solve, never invert. When a factorisation fails, a damping ``delta`` is added to the
-diagonal (``H + delta I``), increased tenfold until it succeeds; the damping used and the
-condition number of the factored matrix (LAPACK 1-norm estimate) are reported.
+diagonal (``H + delta I``), from ``1e-10 * mean(|diag|)`` increased tenfold up to
+``mean(|diag|)`` until it succeeds; the damping used and the condition number of the
+factored matrix (LAPACK 1-norm estimate) are reported.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ __all__ = [
     "damped_cholesky",
     "primal_hessian",
 ]
-
-_MAX_DAMPING_STEPS = 12
 
 
 @dataclass(frozen=True)
@@ -64,9 +63,10 @@ def damped_cholesky(
 ) -> CholeskyFactor:
     """Cholesky-factor a symmetric positive semi-definite matrix, damping it if needed.
 
-    A factorisation is accepted when it succeeds and its reciprocal condition number is at
-    least ``rcond_min``; otherwise ``delta = 1e-10 * mean(diag)`` (then x10, x100, ...) is
-    added to the diagonal.
+    A factorisation of ``matrix + delta I`` is accepted when LAPACK's ``dpotrf`` succeeds and
+    the reciprocal 1-norm condition number estimate (``dpocon``) is at least ``rcond_min``.
+    The dampings tried are ``delta = 0`` and then, if ``allow_damping``,
+    ``delta = 10^k * mean(|diag|)`` for ``k = -10, -9, ..., 0`` (12 attempts in all).
 
     Parameters
     ----------
@@ -75,31 +75,36 @@ def damped_cholesky(
     rcond_min : float
         Smallest acceptable reciprocal condition number.
     allow_damping : bool
-        If False, fail instead of damping.
+        If False, only ``delta = 0`` is tried.
 
     Raises
     ------
     np.linalg.LinAlgError
-        If no damping up to ``1e1 * mean(diag)`` makes the matrix factorable.
+        If no tried damping gives a factor (the message names the largest damping tried and
+        whether the factorisation failed or was too ill-conditioned).
     """
     size = matrix.shape[0]
     if size == 0:
         return CholeskyFactor(np.zeros((0, 0)), 0.0, 1.0)
     scale = float(np.mean(np.abs(np.diag(matrix)))) or 1.0
     anorm = float(np.abs(matrix).sum(axis=0).max())
-    damping = 0.0
-    for step in range(_MAX_DAMPING_STEPS):
+    dampings = [0.0]
+    if allow_damping:
+        dampings += [scale * 10.0**k for k in range(-10, 1)]
+    failure = ""
+    for damping in dampings:
         work = matrix if damping == 0.0 else matrix + damping * np.eye(size)
         lower, info = scipy.linalg.lapack.dpotrf(work, lower=1, clean=1)
-        if info == 0:
-            rcond, _ = scipy.linalg.lapack.dpocon(lower, anorm + damping, uplo="L")
-            if rcond >= rcond_min:
-                return CholeskyFactor(lower, damping, 1.0 / rcond)
-        if not allow_damping:
-            break
-        damping = scale * 10.0 ** (step - 10)
+        if info != 0:
+            failure = "not positive definite"
+            continue
+        rcond, _ = scipy.linalg.lapack.dpocon(lower, anorm + damping, uplo="L")
+        if rcond >= rcond_min:
+            return CholeskyFactor(lower, damping, 1.0 / rcond)
+        failure = f"reciprocal condition number {rcond:.1e} < rcond_min={rcond_min:.1e}"
     raise np.linalg.LinAlgError(
-        f"matrix of size {size} is not positive definite (damping tried up to {damping:.3g})"
+        f"Cholesky of a {size}x{size} matrix failed ({failure}) with every damping tried, "
+        f"up to {dampings[-1]:.3g}" + ("" if allow_damping else " (damping not allowed)")
     )
 
 

@@ -57,6 +57,11 @@ from backdoor_curves.classifiers.dual import (
     solve_dual_primal_active_set,
 )
 from backdoor_curves.classifiers.kernels import rbf_kernel, squared_distances
+from backdoor_curves.classifiers.onesided import (
+    kkt_residual,
+    one_sided_derivative,
+    split_by_direction,
+)
 
 __all__ = [
     "DualSolution",
@@ -75,6 +80,8 @@ __all__ = [
 
 #: libsvm tolerance of the second cold attempt when the polish of the first one fails.
 POLISH_RETRY_TOL = 1e-10
+#: Status of a derivative computed by the one-sided rule at a degenerate margin set.
+ONE_SIDED_STATUS = "one-sided: right derivative at a degenerate margin set"
 
 
 class KernelSVM(BinaryClassifier):
@@ -283,9 +290,9 @@ class KernelSVM(BinaryClassifier):
         self.support_vectors_ = X[self.support_]
         self.exact_ = solution.converged
         self.solver_ = solver
-        # The final KKT factor, reused by weight_sensitivity for the same data and margin set.
-        margin = np.flatnonzero(dual_sets(solution.alpha, upper)[0])
-        self._kkt = (FitData.of(X, signed, upper), margin, solution.kkt)
+        # The final KKT factor, reused by weight_sensitivity for the same data and margin set
+        # (keyed by the set the factor was built over, not by the free set of alpha).
+        self._kkt = (FitData.of(X, signed, upper), solution.kkt_set, solution.kkt)
 
     # --- predictions -----------------------------------------------------------------------
     def decision_from_gram(self, K_eval: np.ndarray) -> np.ndarray:
@@ -323,10 +330,11 @@ class KernelSVM(BinaryClassifier):
         Direction ``j`` moves the solution only if ``j`` is (or enters as) an error vector:
         ``alpha_j = u_j`` with ``u_j > 0``, or ``u_j = 0`` and ``y_j f(x_j) < 1``. Then
         ``d alpha_j / d s_j = C`` and the margin support vectors and the bias follow the KKT
-        system of the module docstring. Undefined (NaN, with a status) when no support
-        vector lies on the margin (the bias is then not determined by the KKT system) or
-        when the margin set is degenerate (bounded points on the margin would leave their
-        box, so the active set changes right at this point).
+        system of the module docstring. When no dual variable is free (the bias is then
+        not unique) or a point with ``alpha_i`` on a bound lies on the margin (the active
+        set may change right at this point), the derivative is the right derivative along
+        all ``directions`` together, by the one-sided rule of
+        :mod:`backdoor_curves.classifiers.onesided` (status ``ONE_SIDED_STATUS``).
 
         ``gram`` (``k(X, X)``) and ``eval_gram`` (``k(X_eval, X)``) may pass precomputed
         kernel matrices.
@@ -337,26 +345,30 @@ class KernelSVM(BinaryClassifier):
         X_eval = np.asarray(X_eval, dtype=np.float64)
         decision = np.zeros((X_eval.shape[0], directions.size))
         m = self._margins_from_gram(K, signed)
-        free = self._sensitivity_margin_set(m)
-        if free.size == 0:
-            decision[:] = np.nan
-            return WeightSensitivity(decision, 0.0, np.nan, "no margin support vectors")
+        free, _ = dual_sets(self.alpha_, self.upper_)
+        if not free.any():
+            return self._one_sided_sensitivity(K, signed, X, X_eval, directions, eval_gram)
+        free = np.flatnonzero(free)
         _, error = dual_sets(self.alpha_, self.upper_)
         entering = error[directions] | ((self.upper_[directions] == 0) & (m[directions] < 0))
         moving = directions[entering]
         kkt = self._kkt_for(free, K, X, signed, weight)
         rhs_s = -self.C * np.outer(signed[free], signed[moving]) * K[np.ix_(free, moving)]
+        if self._on_margin_at_bound(m).any():
+            return self._one_sided_sensitivity(K, signed, X, X_eval, directions, eval_gram)
         d_alpha, d_intercept = kkt.solve(rhs_s, -self.C * signed[moving])
-        if not self._one_sided_feasible(free, d_alpha.sum(axis=1)):
-            decision[:] = np.nan
-            status = "degenerate margin set: the active set changes at this point"
-            return WeightSensitivity(decision, kkt.damping, kkt.condition_number, status)
+        residual = kkt_residual(
+            np.outer(signed[free], signed[free]) * K[np.ix_(free, free)],
+            signed[free],
+            (d_alpha, d_intercept),
+            (rhs_s, -self.C * signed[moving]),
+        )
         decision[:, entering] = (
             self._eval_kernel(X_eval, X, free, eval_gram) @ (d_alpha * signed[free, None])
             + self._eval_kernel(X_eval, X, moving, eval_gram) * (self.C * signed[moving])
             + d_intercept
         )
-        return WeightSensitivity(decision, kkt.damping, kkt.condition_number)
+        return WeightSensitivity(decision, kkt.damping, kkt.condition_number, residual=residual)
 
     def _eval_kernel(
         self, X_eval: np.ndarray, X: np.ndarray, columns: np.ndarray, eval_gram: np.ndarray | None
@@ -382,6 +394,7 @@ class KernelSVM(BinaryClassifier):
         fit_data, fit_free, fit_kkt = self._kkt
         if (
             fit_kkt is not None
+            and fit_free is not None
             and np.array_equal(fit_free, free)
             and fit_data.matches(X, signed, self.C * weight)
         ):
@@ -393,25 +406,47 @@ class KernelSVM(BinaryClassifier):
     def _margins_from_gram(self, K: np.ndarray, signed: np.ndarray) -> np.ndarray:
         return dual_margins(K, signed, self.alpha_, self.intercept_)
 
-    def _sensitivity_margin_set(self, m: np.ndarray) -> np.ndarray:
-        """Margin set ``S`` of the derivative: the free support vectors.
-
-        When no dual variable is strictly inside its box, the points lying on the margin
-        (``|m_i| <= MARGIN_TOL``) at a bound are taken as ``S`` instead; the resulting
-        direction is then checked for one-sided feasibility.
-        """
+    def _on_margin_at_bound(self, m: np.ndarray) -> np.ndarray:
+        """Points on the margin (``|m_i| <= MARGIN_TOL``) whose ``alpha_i`` is on a bound."""
         margin, _ = dual_sets(self.alpha_, self.upper_)
-        if margin.any():
-            return np.flatnonzero(margin)
-        return np.flatnonzero((self.upper_ > 0) & (np.abs(m) <= MARGIN_TOL))
+        return ~margin & (np.abs(m) <= MARGIN_TOL)
 
-    def _one_sided_feasible(self, free: np.ndarray, d_alpha: np.ndarray) -> bool:
-        """Whether bounded members of ``S`` move into their box (not out of it)."""
-        alpha, upper = self.alpha_[free], self.upper_[free]
-        tol = 1e-9 * max(float(np.abs(d_alpha).max(initial=0.0)), 1e-300)
-        at_zero = alpha <= upper * BOUND_TOL
-        at_upper = alpha >= upper * (1.0 - BOUND_TOL)
-        return not ((at_zero & (d_alpha < -tol)).any() or (at_upper & (d_alpha > tol)).any())
+    def _one_sided_sensitivity(
+        self,
+        K: np.ndarray,
+        signed: np.ndarray,
+        X: np.ndarray,
+        X_eval: np.ndarray,
+        directions: np.ndarray,
+        eval_gram: np.ndarray | None,
+    ) -> WeightSensitivity:
+        """Right derivative along all ``directions`` together (degenerate margin sets).
+
+        See :mod:`backdoor_curves.classifiers.onesided`; column ``j`` is the share of
+        direction ``j`` at the active set the joint direction selects, so the columns sum
+        to the joint derivative. ``offset`` carries the right-limit jump ``b(0+) - b``.
+        """
+        d_upper = np.zeros(signed.size)
+        d_upper[directions] = self.C
+        result = one_sided_derivative(K, signed, self.alpha_, self.upper_, self.intercept_, d_upper)
+        decision = np.full((X_eval.shape[0], directions.size), np.nan)
+        if not result.converged:
+            status = "undefined: the one-sided rule found no consistent active set"
+            return WeightSensitivity(decision, 0.0, result.condition_number, status)
+        d_alpha, d_intercept = split_by_direction(K, signed, result, directions)
+        rows = np.flatnonzero(np.any(d_alpha != 0.0, axis=1))
+        decision = (
+            self._eval_kernel(X_eval, X, rows, eval_gram) @ (d_alpha[rows] * signed[rows, None])
+            + d_intercept
+        )
+        return WeightSensitivity(
+            decision,
+            0.0,
+            result.condition_number,
+            ONE_SIDED_STATUS,
+            offset=result.intercept - self.intercept_,
+            residual=result.residual,
+        )
 
 
 class LinearSVM(KernelSVM):

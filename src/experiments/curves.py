@@ -74,6 +74,7 @@ from backdoor_curves.utilities.cli import (
     report_errors,
     run_settings_from_args,
 )
+from backdoor_curves.utilities.grid import check_scheduler
 from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
 
 __all__ = [
@@ -212,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the learning curves and parameter deviation; return the exit status."""
     args = build_parser().parse_args(argv)
     execution = execution_config_from_args(args)
+    check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     config = config_from_args(args)
     runs = _plan(args, config)
     settings = run_settings_from_args(args, "incremental_curves", execution)

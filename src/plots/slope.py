@@ -168,6 +168,7 @@ def _draw_slope_panel(ax, rows: pd.DataFrame, title: str, cmap, norm: Normalize)
     drawn = rows[_drawable_theta(rows)].sort_values("C")
     colours = cmap(norm(np.log10(drawn["C"].to_numpy())))
     _scatter_accuracies(ax, drawn, colours, size=22, clean=(0.9, 1.0), backdoor_alpha=0.9)
+    _mark_flagged(ax, drawn)
     _set_log_theta_axis(ax, drawn["theta"])
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"{title}\n{_spearman_text(rows)}")
@@ -176,8 +177,27 @@ def _draw_slope_panel(ax, rows: pd.DataFrame, title: str, cmap, norm: Normalize)
         ax.text(0.5, 0.5, "no positive θ to draw", transform=ax.transAxes, ha="center")
 
 
-def accuracy_legend_handles() -> list[Line2D]:
-    """Legend entries of the BA (filled circle) and CA (hollow square) markers."""
+def _flagged(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose slope status is not ``"ok"`` (one-sided, damped, ill-conditioned ...)."""
+    if "status" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["status"].fillna("") != "ok"
+
+
+def _mark_flagged(ax, drawn: pd.DataFrame) -> None:
+    """Ring the BA marker of every cell whose status is not ``"ok"`` in red."""
+    flagged = drawn[_flagged(drawn)]
+    ax.scatter(
+        flagged["theta"], flagged["backdoor_acc"], marker="o", s=70, facecolors="none",
+        edgecolors="tab:red", linewidths=1.0,
+    )  # fmt: skip
+
+
+def accuracy_legend_handles(*, flagged: bool = False) -> list[Line2D]:
+    """Legend entries of the BA (filled circle) and CA (hollow square) markers.
+
+    With ``flagged``, also the red ring marking cells whose status is not ``"ok"``.
+    """
     backdoor = Line2D(
         [], [], ls="", marker="o", color="0.4", markeredgecolor="0.15",
         label="BA (backdoor test accuracy)",
@@ -186,7 +206,13 @@ def accuracy_legend_handles() -> list[Line2D]:
         [], [], ls="", marker="s", color="0.4", markerfacecolor="none",
         label="CA (clean test accuracy)",
     )  # fmt: skip
-    return [backdoor, clean]
+    if not flagged:
+        return [backdoor, clean]
+    ring = Line2D(
+        [], [], ls="", marker="o", markersize=8, markerfacecolor="none",
+        markeredgecolor="tab:red", label='status not "ok" (see the status column)',
+    )  # fmt: skip
+    return [backdoor, clean, ring]
 
 
 def _slope_figure(rows: pd.DataFrame, title: str) -> Figure:
@@ -205,7 +231,7 @@ def _slope_figure(rows: pd.DataFrame, title: str) -> Figure:
     for ax in axes[::n_cols]:
         ax.set_ylabel("accuracy")
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), label="log10 C", shrink=0.9)
-    fig.legend(handles=accuracy_legend_handles(), loc="outside lower center", ncols=2)
+    fig.legend(handles=accuracy_legend_handles(flagged=True), loc="outside lower center", ncols=3)
     fig.suptitle(title)
     return fig
 

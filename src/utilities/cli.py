@@ -190,6 +190,13 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend dask; without it a local cluster of --n-jobs workers is started)",
     )
     group.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to wait for the Dask scheduler before giving up (default 5)",
+    )
+    group.add_argument(
         "--force",
         action="store_true",
         help="recompute cells already in the results folder (default: skip them, resume)",
@@ -227,6 +234,7 @@ def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
         scheduler=args.scheduler,
         force=args.force,
         quiet=args.quiet,
+        connect_timeout=args.connect_timeout,
     )
 
 

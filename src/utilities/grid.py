@@ -51,6 +51,7 @@ __all__ = [
     "ExecutionConfig",
     "GridReport",
     "TaskFailedError",
+    "check_scheduler",
     "run_grid",
     "task_key",
 ]
@@ -99,6 +100,8 @@ class ExecutionConfig:
         Recompute tasks that are already finished; their old rows are replaced.
     quiet : bool, default=False
         No progress bar (it is also off when stderr is not a terminal).
+    connect_timeout : float, default=5.0
+        Seconds to wait for the Dask scheduler to answer before giving up.
     """
 
     n_jobs: int = 1
@@ -106,6 +109,7 @@ class ExecutionConfig:
     scheduler: str | None = None
     force: bool = False
     quiet: bool = False
+    connect_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         # Frozen dataclass: normalising a field needs object.__setattr__.
@@ -114,6 +118,10 @@ class ExecutionConfig:
             raise ValueError(f"n_jobs must be an integer, got {self.n_jobs!r}")
         if self.n_jobs < 1 and self.n_jobs != -1:
             raise ValueError(f"n_jobs must be >= 1 or -1 (all cores), got {self.n_jobs}")
+        if not (np.isfinite(self.connect_timeout) and self.connect_timeout > 0):
+            raise ValueError(
+                f"connect_timeout must be a positive number of seconds, got {self.connect_timeout}"
+            )
         if self.scheduler is not None:
             if self.backend is not Backend.DASK:
                 raise ValueError(
@@ -283,12 +291,32 @@ def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[str, T]]) -> _R
 def _run_loky(fn: Callable[[T], Rows], pending: list[tuple[str, T]], n_jobs: int) -> _Results:
     """Yield ``(key, rows)`` in completion order from a joblib/loky process pool."""
     # inner_max_num_threads sets OMP/MKL/OpenBLAS thread variables in the worker processes.
-    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
-        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        outputs = parallel(joblib.delayed(_run_task)(fn, key, task) for key, task in pending)
-        # Closing the generator (on error or Ctrl-C upstream) makes joblib stop the pool.
-        with contextlib.closing(outputs):
-            yield from outputs
+    try:
+        with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            outputs = parallel(joblib.delayed(_run_task)(fn, key, task) for key, task in pending)
+            # Closing the generator (on error or Ctrl-C upstream) makes joblib stop the pool.
+            with contextlib.closing(outputs):
+                yield from outputs
+    finally:
+        _shut_down_loky_workers()
+
+
+def _shut_down_loky_workers() -> None:
+    """Stop joblib's reusable loky pool, so that no worker outlives the grid.
+
+    joblib keeps its loky workers alive for reuse (idle for minutes) after ``Parallel``
+    returns; a driver that exits would leave them behind in its process group. (The
+    resource-tracker processes of loky and multiprocessing are left alone: they clean up
+    shared-memory folders that joblib releases at interpreter exit, and exit after that.)
+    """
+    # loky keeps its one reusable executor in a module global; there is no public getter
+    # that does not create (or resize) an executor when none is running.
+    from joblib.externals.loky import reusable_executor
+
+    executor = reusable_executor._executor
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def _run_dask(
@@ -296,7 +324,7 @@ def _run_dask(
 ) -> _Results:
     """Yield ``(key, rows)`` in completion order from a Dask cluster."""
     # Imported here: dask.distributed is slow to import and only needed for this backend.
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import LocalCluster, as_completed
 
     with contextlib.ExitStack() as stack:
         address = config.scheduler
@@ -307,10 +335,7 @@ def _run_dask(
             )
             stack.callback(cluster.close)
             address = cluster.scheduler_address
-        try:
-            client = Client(address, set_as_default=False)
-        except OSError as err:
-            raise ConnectionError(f"cannot reach the Dask scheduler at {address!r}: {err}") from err
+        client = _connect(address, config.connect_timeout)
         stack.callback(client.close)
         keys = [key for key, _ in pending]
         tasks = [task for _, task in pending]
@@ -319,6 +344,32 @@ def _run_dask(
         stack.callback(client.cancel, futures)
         for future in as_completed(futures, loop=client.loop):
             yield future.result()
+
+
+def _connect(address: str, timeout: float) -> Any:
+    """Connect a ``dask.distributed.Client`` to ``address``; ConnectionError after ``timeout``."""
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ConnectionError(
+            f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s "
+            f"(--connect-timeout): {reason}"
+        ) from None
+
+
+def check_scheduler(config: ExecutionConfig) -> None:
+    """Connect once to ``config.scheduler`` (if any) so that drivers fail before writing.
+
+    Raises
+    ------
+    ConnectionError
+        If the scheduler does not answer within ``config.connect_timeout`` seconds.
+    """
+    if config.backend is Backend.DASK and config.scheduler is not None:
+        _connect(config.scheduler, config.connect_timeout).close()
 
 
 def _execute(

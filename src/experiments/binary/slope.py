@@ -66,6 +66,7 @@ from backdoor_curves.utilities.cli import (
     report_errors,
     run_settings_from_args,
 )
+from backdoor_curves.utilities.grid import check_scheduler
 from backdoor_curves.utilities.results import ResultStore, check_writable
 
 __all__ = ["SLOPE_COLUMNS", "SlopeTask", "build_parser", "main", "run_slope_task"]
@@ -223,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the slope sweep; return the exit status."""
     args = build_parser().parse_args(argv)
     execution = execution_config_from_args(args)
+    check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     config = config_from_args(args)
     trigger = _trigger(args, config)
     fraction = config.poison_fraction if args.poison_fraction is None else args.poison_fraction
