@@ -26,6 +26,7 @@ Importing this module does nothing (no weights are loaded, no device is touched)
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from typing import Protocol
@@ -48,6 +49,7 @@ __all__ = [
     "FeatureModule",
     "alexnet_fc7",
     "resolve_device",
+    "state_dict_sha256",
 ]
 
 ALEXNET_FEATURE_DIM = 4096
@@ -124,6 +126,8 @@ class AlexNetFC7(nn.Module):
     """
 
     feature_dim = ALEXNET_FEATURE_DIM
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, alexnet: torchvision.models.AlexNet) -> None:
         super().__init__()
@@ -207,6 +211,20 @@ def alexnet_fc7(state_dict: Mapping[str, torch.Tensor] | None = None) -> AlexNet
         first = str(error).strip().splitlines()[0]
         raise ValueError(f"the weights are not torchvision AlexNet weights: {first}") from None
     return AlexNetFC7(alexnet)
+
+
+def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's tensors (names, dtypes, shapes and values, in name order).
+
+    The identity of weights that have no file, such as a random initialisation; weights read
+    from a file are identified by the file's own SHA-256.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 class FeatureExtractor:
