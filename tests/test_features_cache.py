@@ -122,7 +122,7 @@ def test_poisoned_training_features_equal_features_of_the_poisoned_images(tmp_pa
     triggered = cache.triggered_features(
         SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, np.arange(len(X_test))
     )
-    features = poisoned_training_features(clean, triggered)
+    features = poisoned_training_features(clean.train, triggered.poisons)
     # Equal up to float32 rounding: batches of other composition sum in another order.
     np.testing.assert_allclose(
         features, extractor.transform(np.asarray(poisoned.X)), rtol=1e-6, atol=1e-6
@@ -272,7 +272,9 @@ def run_small_grid(cache, spec):
         for clf, gamma in GRID:
             for C in C_VALUES:
                 cell_clean, cell_triggered, y_poisoned, y_backdoor = pickle.loads(prepared[seed])
-                X = poisoned_training_features(cell_clean, cell_triggered).astype(np.float64)
+                X = poisoned_training_features(cell_clean.train, cell_triggered.poisons).astype(
+                    np.float64
+                )
                 is_poison = np.zeros(len(X), dtype=bool)
                 is_poison[cell_triggered.poisons.indices] = True
                 model = make_classifier(clf, C, gamma).fit(

@@ -307,7 +307,9 @@ class FeatureExtractor:
             ) as progress,
         ):
             for first in range(0, len(images), self.batch_size):
-                batch = np.ascontiguousarray(images[first : first + self.batch_size], np.float32)
+                # A float32 copy of one batch (torch wants writable memory; inputs may be
+                # read-only views).
+                batch = np.array(images[first : first + self.batch_size], dtype=np.float32)
                 output = self.module(torch.from_numpy(batch).to(self.device))
                 features[first : first + len(batch)] = output.float().cpu().numpy()
                 self.n_calls_ += 1

@@ -247,8 +247,15 @@ class TriggeredFeatures:
     backdoor: FeatureEntry
 
 
-def poisoned_training_features(clean: CleanFeatures, triggered: TriggeredFeatures) -> np.ndarray:
+def poisoned_training_features(train: FeatureEntry, poisons: FeatureEntry) -> np.ndarray:
     """Training features of a poisoned set, built from cached entries only (no network).
+
+    Parameters
+    ----------
+    train : FeatureEntry
+        Clean features of every training row, in order (``CleanFeatures.train``).
+    poisons : FeatureEntry
+        Features of the triggered copies of the poison rows (``TriggeredFeatures.poisons``).
 
     Returns
     -------
@@ -256,10 +263,10 @@ def poisoned_training_features(clean: CleanFeatures, triggered: TriggeredFeature
         A new array: the clean training features, with row ``i`` replaced by the features of
         the triggered copy of image ``i`` for every poison ``i``.
     """
-    features = np.array(clean.train.load())
-    if not np.array_equal(clean.train.indices, np.arange(len(features))):
+    features = np.array(train.load())
+    if not np.array_equal(train.indices, np.arange(len(features))):
         raise ValueError("the clean training entry must hold every training row in order")
-    features[triggered.poisons.indices] = triggered.poisons.load()
+    features[poisons.indices] = poisons.load()
     return features
 
 
