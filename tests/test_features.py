@@ -17,6 +17,7 @@ from backdoor_curves.classifiers.features import (
     FeatureExtractor,
     alexnet_fc7,
     resolve_device,
+    state_dict_sha256,
 )
 
 CPU = torch.device("cpu")
@@ -138,3 +139,33 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device is available"):
             resolve_device("cuda")
+
+
+class MeanPixel(torch.nn.Module):
+    """A network-free stand-in: the mean pixel of each channel (3 features)."""
+
+    feature_dim = 3
+
+    def forward(self, images):
+        return images.mean(dim=(2, 3))
+
+
+def test_progress_bar_shows_images_per_second_unless_quiet(capsys):
+    X = images(6, 3, 4)
+    FeatureExtractor(MeanPixel(), CPU, batch_size=2).transform(X, description="cifar10 6-0")
+    err = capsys.readouterr().err
+    assert "cifar10 6-0" in err and "img/s" in err
+    extractor = FeatureExtractor(MeanPixel(), CPU, batch_size=2, quiet=True)
+    features = extractor.transform(X)
+    assert capsys.readouterr().err == ""
+    np.testing.assert_allclose(features, X.mean(axis=(2, 3)), rtol=1e-6)
+    assert extractor.images_per_second_ > 0
+
+
+def test_state_dict_hash_identifies_the_weights(alexnet):
+    state = alexnet.state_dict()
+    changed = {name: tensor.clone() for name, tensor in state.items()}
+    changed["classifier.4.bias"][0] += 1.0
+    assert state_dict_sha256(state) == state_dict_sha256(dict(state))
+    assert state_dict_sha256(changed) != state_dict_sha256(state)
+    assert len(state_dict_sha256(state)) == 64

@@ -5,6 +5,8 @@ A tiny stand-in network (a fixed random projection with a ReLU) goes through the
 """
 
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -181,7 +183,7 @@ def test_invisible_copies_are_shared_by_seeds(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "damage", ["flip-byte", "truncate", "missing-npy", "garbage-json", "other-key"]
+    "damage", ["flip-byte", "truncate", "missing-npy", "garbage-json", "missing-json", "other-key"]
 )
 def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
     X_train, _, X_test, _ = pair_images()
@@ -199,6 +201,8 @@ def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
         npy.unlink()
     elif damage == "garbage-json":
         sidecar.write_text("{not json")
+    elif damage == "missing-json":  # a writer stopped between the two renames
+        sidecar.unlink()
     else:
         sidecar.write_text(sidecar.read_text().replace('"split": "train"', '"split": "test"'))
     before = extractor.n_images_
@@ -297,3 +301,34 @@ def test_one_extractor_pass_per_distinct_image_and_variant_over_a_grid(tmp_path,
     # A second run of the grid (a resumed driver) extracts nothing.
     run_small_grid(cache, spec)
     assert extractor.n_images_ == len(used)
+
+
+WORKER = """
+import pickle, sys
+import numpy as np
+from backdoor_curves.utilities.feature_cache import poisoned_training_features
+clean, triggered = pickle.loads(open(sys.argv[1], "rb").read())
+features = poisoned_training_features(clean.train, triggered.poisons)
+np.save(sys.argv[2], features)
+print("torch" in sys.modules, triggered.backdoor.load().shape)
+"""
+
+
+def test_a_worker_process_reads_features_without_torch(tmp_path):
+    """What a joblib or Dask worker does with the handles: read, never load the network."""
+    X_train, y_train, X_test, y_test = pair_images()
+    cache, extractor = make_cache(tmp_path / "cache")
+    clean = cache.clean_features(SOURCE, X_train, X_test)
+    poisoned, X_backdoor, _ = poison(X_train, y_train, X_test, y_test, BADNET, seed=1)
+    triggered = cache.triggered_features(
+        SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, np.arange(len(X_test))
+    )
+    (tmp_path / "handles.pkl").write_bytes(pickle.dumps((clean, triggered)))
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, str(tmp_path / "handles.pkl"), str(tmp_path / "out.npy")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["False", "(10,", "16)"]
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "out.npy"), poisoned_training_features(clean.train, triggered.poisons)
+    )
