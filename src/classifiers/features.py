@@ -47,6 +47,8 @@ __all__ = [
     "AlexNetFC7",
     "FeatureExtractor",
     "FeatureModule",
+    "ALEXNET_FC7",
+    "alexnet_extractor",
     "alexnet_fc7",
     "resolve_device",
     "state_dict_sha256",
@@ -63,6 +65,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 
 IMAGENET_STD = (0.229, 0.224, 0.225)
 """Per-channel standard deviation of ImageNet."""
+
+ALEXNET_FC7 = "alexnet-fc7"
+"""Name of the AlexNet fc7 extractor (network, layer and preprocessing) in cache keys."""
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 """Values of the ``--device`` flag."""
@@ -318,3 +323,32 @@ class FeatureExtractor:
         elapsed = time.perf_counter() - start
         self.images_per_second_ = len(images) / elapsed if elapsed > 0 else float("nan")
         return features
+
+
+def alexnet_extractor(
+    state_dict: Mapping[str, torch.Tensor],
+    device: torch.device,
+    *,
+    batch_size: int = 64,
+    quiet: bool = False,
+) -> FeatureExtractor:
+    """Build the batched AlexNet fc7 extractor from resolved weights.
+
+    Parameters
+    ----------
+    state_dict : mapping
+        AlexNet weights, e.g. ``resolve_weights("alexnet", ...).state_dict`` from
+        :mod:`backdoor_curves.classifiers.pretrained` (whose ``sha256`` goes into the feature
+        cache's key and the manifest).
+    device : torch.device
+        Where the network runs.
+    batch_size : int
+        Images per forward call.
+    quiet : bool
+        Hide the progress bar.
+
+    Returns
+    -------
+    FeatureExtractor
+    """
+    return FeatureExtractor(alexnet_fc7(state_dict), device, batch_size=batch_size, quiet=quiet)
