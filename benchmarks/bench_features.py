@@ -127,7 +127,8 @@ class Problem:
 
     def prepare(self) -> dict[int, tuple]:
         """What a driver does in its main process: clean once, triggered copies per seed."""
-        clean = self.cache.clean_features(self.source, self.X_train, self.X_test)
+        positions = {"train_indices": np.arange(N_TRAIN), "test_indices": np.arange(N_TEST)}
+        clean = self.cache.clean_features(self.source, self.X_train, self.X_test, **positions)
         prepared = {}
         for seed in SEEDS:
             rng = np.random.default_rng(seed)
@@ -138,7 +139,12 @@ class Problem:
             X_bt, y_bt = backdoor_test_set(self.X_test, self.y_test, trigger, n_classes=2)
             variant = trigger_variant(self.spec, seed)
             triggered = self.cache.triggered_features(
-                self.source, variant, poisoned, X_bt, np.arange(N_TEST)
+                self.source,
+                variant,
+                poisoned,
+                X_bt,
+                train_indices=np.arange(N_TRAIN),
+                backdoor_indices=np.arange(N_TEST),
             )
             prepared[seed] = (clean, triggered, np.asarray(poisoned.y), np.asarray(y_bt))
         return prepared
@@ -187,11 +193,11 @@ def cell_seconds(
     share it; it is timed separately. Returns ``(cell seconds, kernel seconds)``.
     """
     clean, triggered, y_poisoned, y_backdoor = prepared[SEEDS[0]]
-    X = poisoned_training_features(clean.train, triggered.poisons).astype(np.float64)
+    X = poisoned_training_features(clean.train, triggered).astype(np.float64)
     X_test = np.asarray(clean.test.load(), dtype=np.float64)
     X_bt = np.asarray(triggered.backdoor.load(), dtype=np.float64)
     is_poison = np.zeros(len(X), dtype=bool)
-    is_poison[triggered.poisons.indices] = True
+    is_poison[triggered.poison_rows] = True
     start = time.perf_counter()
     gram = make_classifier(clf, C, gamma).kernel(X, X)
     kernel_seconds = time.perf_counter() - start

@@ -82,13 +82,18 @@ def make_cache(root, weights_seed=0):
 
 
 BADNET = TriggerSpec.badnet(3)
+# Positions of the drawn images in their (imaginary) dataset splits: the images' identities.
+TRAIN_POS = np.random.default_rng(7).choice(1000, 24, replace=False)
+TEST_POS = np.random.default_rng(8).choice(1000, 10, replace=False)
+POSITIONS = {"train_indices": TRAIN_POS, "test_indices": TEST_POS}
+TRIGGERED_POSITIONS = {"train_indices": TRAIN_POS, "backdoor_indices": TEST_POS}
 INVISIBLE = TriggerSpec.invisible(10 / 255)
 
 
 def test_miss_then_hit_reads_memory_mapped_without_extracting(tmp_path):
     X_train, y_train, X_test, y_test = pair_images()
     cache, extractor = make_cache(tmp_path)
-    clean = cache.clean_features(SOURCE, X_train, X_test)
+    clean = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
     assert extractor.n_images_ == len(X_train) + len(X_test)
     assert sorted(p.suffix for p in clean.train.path.parent.iterdir()) == [
         ".json",
@@ -96,7 +101,7 @@ def test_miss_then_hit_reads_memory_mapped_without_extracting(tmp_path):
         ".npy",
         ".npy",
     ]
-    again = cache.clean_features(SOURCE, X_train, X_test)
+    again = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
     assert extractor.n_images_ == len(X_train) + len(X_test)
     assert again.train.path == clean.train.path
     loaded = again.train.load()
@@ -108,23 +113,38 @@ def test_miss_then_hit_reads_memory_mapped_without_extracting(tmp_path):
     assert cache.n_reused_ == len(X_train) + len(X_test)
 
 
+def test_another_draw_reuses_the_images_it_shares(tmp_path):
+    """Images are identified by their dataset position: a draw sharing some reuses their rows."""
+    X_train, _, X_test, _ = pair_images()
+    cache, extractor = make_cache(tmp_path)
+    cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    X_new, _, _, _ = pair_images(seed=5)
+    X_other = np.concatenate([X_train[:12], X_new[:6]])
+    other_pos = np.concatenate([TRAIN_POS[:12], 1000 + np.arange(6)])
+    before = extractor.n_images_
+    entry = cache.get(SOURCE, Split.TRAIN, CLEAN, other_pos, X_other)
+    assert extractor.n_images_ - before == 6
+    assert cache.n_reused_ == 12
+    np.testing.assert_allclose(entry.load(), extractor.transform(X_other), rtol=1e-6, atol=1e-6)
+
+
 def test_a_fresh_cache_object_on_the_same_folder_hits(tmp_path):
     X_train, _, X_test, _ = pair_images()
-    make_cache(tmp_path)[0].clean_features(SOURCE, X_train, X_test)
+    make_cache(tmp_path)[0].clean_features(SOURCE, X_train, X_test, **POSITIONS)
     cache, extractor = make_cache(tmp_path)
-    cache.clean_features(SOURCE, X_train, X_test)
+    cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
     assert extractor.n_images_ == 0
 
 
 def test_poisoned_training_features_equal_features_of_the_poisoned_images(tmp_path):
     X_train, y_train, X_test, y_test = pair_images()
     cache, extractor = make_cache(tmp_path)
-    clean = cache.clean_features(SOURCE, X_train, X_test)
+    clean = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
     poisoned, X_backdoor, _ = poison(X_train, y_train, X_test, y_test, BADNET, seed=1)
     triggered = cache.triggered_features(
-        SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, np.arange(len(X_test))
+        SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, **TRIGGERED_POSITIONS
     )
-    features = poisoned_training_features(clean.train, triggered.poisons)
+    features = poisoned_training_features(clean.train, triggered)
     # Equal up to float32 rounding: batches of other composition sum in another order.
     np.testing.assert_allclose(
         features, extractor.transform(np.asarray(poisoned.X)), rtol=1e-6, atol=1e-6
@@ -132,7 +152,8 @@ def test_poisoned_training_features_equal_features_of_the_poisoned_images(tmp_pa
     np.testing.assert_allclose(
         triggered.backdoor.load(), extractor.transform(np.asarray(X_backdoor)), rtol=1e-6, atol=1e-6
     )
-    np.testing.assert_array_equal(triggered.poisons.indices, poisoned.poison_indices)
+    np.testing.assert_array_equal(triggered.poisons.indices, TRAIN_POS[poisoned.poison_indices])
+    np.testing.assert_array_equal(triggered.poison_rows, poisoned.poison_indices)
     # Workers get handles, not arrays: they pickle small.
     assert len(pickle.dumps((clean, triggered))) < 2000
 
@@ -142,7 +163,7 @@ def triggered_count(cache, extractor, spec, seed):
     poisoned, X_backdoor, _ = poison(X_train, y_train, X_test, y_test, spec, seed)
     before = extractor.n_images_
     cache.triggered_features(
-        SOURCE, trigger_variant(spec, seed), poisoned, X_backdoor, np.arange(len(X_test))
+        SOURCE, trigger_variant(spec, seed), poisoned, X_backdoor, **TRIGGERED_POSITIONS
     )
     return extractor.n_images_ - before
 
@@ -172,7 +193,7 @@ def test_invisible_copies_are_shared_by_seeds(tmp_path):
     # The reused rows are the right ones.
     poisoned, X_backdoor, _ = poison(X_train, y_train, X_test, y_test, INVISIBLE, 11)
     triggered = cache.triggered_features(
-        SOURCE, trigger_variant(INVISIBLE, 11), poisoned, X_backdoor, np.arange(len(X_test))
+        SOURCE, trigger_variant(INVISIBLE, 11), poisoned, X_backdoor, **TRIGGERED_POSITIONS
     )
     np.testing.assert_allclose(
         triggered.poisons.load(),
@@ -188,7 +209,7 @@ def test_invisible_copies_are_shared_by_seeds(tmp_path):
 def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
     X_train, _, X_test, _ = pair_images()
     cache, extractor = make_cache(tmp_path)
-    entry = cache.clean_features(SOURCE, X_train, X_test).train
+    entry = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS).train
     expected = np.array(entry.load())
     npy, sidecar = entry.path, entry.path.with_suffix(".json")
     if damage == "flip-byte":
@@ -206,10 +227,10 @@ def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
     else:
         sidecar.write_text(sidecar.read_text().replace('"split": "train"', '"split": "test"'))
     before = extractor.n_images_
-    again = cache.clean_features(SOURCE, X_train, X_test)
+    again = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
     assert extractor.n_images_ - before == len(X_train)  # only the damaged entry
     np.testing.assert_array_equal(again.train.load(), expected)
-    third = cache.clean_features(SOURCE, X_train, X_test)  # and the rewrite is valid
+    third = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)  # and the rewrite is valid
     assert extractor.n_images_ - before == len(X_train)
     assert third.train.path == entry.path
 
@@ -217,7 +238,7 @@ def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
 def test_no_temporary_files_are_left_and_default_folder(tmp_path):
     X_train, _, X_test, _ = pair_images()
     cache, _ = make_cache(default_cache_dir(tmp_path))
-    cache.clean_features(SOURCE, X_train, X_test)
+    cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) == 4 and not any(p.name.startswith(".") for p in files)
     assert all(p.is_relative_to(tmp_path / "features" / "cifar10" / "6-0") for p in files)
@@ -258,29 +279,27 @@ def run_small_grid(cache, spec):
     Returns the (split, index, variant) triples the grid used, and the number of cells.
     """
     X_train, y_train, X_test, y_test = pair_images()
-    clean = cache.clean_features(SOURCE, X_train, X_test)
-    used = {(Split.TRAIN, i, CLEAN) for i in range(len(X_train))}
-    used |= {(Split.TEST, i, CLEAN) for i in range(len(X_test))}
+    clean = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    used = {(Split.TRAIN, int(i), CLEAN) for i in TRAIN_POS}
+    used |= {(Split.TEST, int(i), CLEAN) for i in TEST_POS}
     prepared = {}
     for seed in SEEDS:
         poisoned, X_backdoor, y_backdoor = poison(X_train, y_train, X_test, y_test, spec, seed)
         variant = trigger_variant(spec, seed)
         triggered = cache.triggered_features(
-            SOURCE, variant, poisoned, X_backdoor, np.arange(len(X_test))
+            SOURCE, variant, poisoned, X_backdoor, **TRIGGERED_POSITIONS
         )
         prepared[seed] = pickle.dumps((clean, triggered, np.asarray(poisoned.y), y_backdoor))
-        used |= {(Split.TRAIN, int(i), variant) for i in poisoned.poison_indices}
-        used |= {(Split.TEST, i, variant) for i in range(len(X_test))}
+        used |= {(Split.TRAIN, int(i), variant) for i in TRAIN_POS[poisoned.poison_indices]}
+        used |= {(Split.TEST, int(i), variant) for i in TEST_POS}
     n_cells = 0
     for seed in SEEDS:
         for clf, gamma in GRID:
             for C in C_VALUES:
                 cell_clean, cell_triggered, y_poisoned, y_backdoor = pickle.loads(prepared[seed])
-                X = poisoned_training_features(cell_clean.train, cell_triggered.poisons).astype(
-                    np.float64
-                )
+                X = poisoned_training_features(cell_clean.train, cell_triggered).astype(np.float64)
                 is_poison = np.zeros(len(X), dtype=bool)
-                is_poison[cell_triggered.poisons.indices] = True
+                is_poison[cell_triggered.poison_rows] = True
                 model = make_classifier(clf, C, gamma).fit(
                     X, y_poisoned, (~is_poison).astype(float)
                 )
@@ -308,7 +327,7 @@ import pickle, sys
 import numpy as np
 from backdoor_curves.utilities.feature_cache import poisoned_training_features
 clean, triggered = pickle.loads(open(sys.argv[1], "rb").read())
-features = poisoned_training_features(clean.train, triggered.poisons)
+features = poisoned_training_features(clean.train, triggered)
 np.save(sys.argv[2], features)
 print("torch" in sys.modules, triggered.backdoor.load().shape)
 """
@@ -318,10 +337,10 @@ def test_a_worker_process_reads_features_without_torch(tmp_path):
     """What a joblib or Dask worker does with the handles: read, never load the network."""
     X_train, y_train, X_test, y_test = pair_images()
     cache, extractor = make_cache(tmp_path / "cache")
-    clean = cache.clean_features(SOURCE, X_train, X_test)
+    clean = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
     poisoned, X_backdoor, _ = poison(X_train, y_train, X_test, y_test, BADNET, seed=1)
     triggered = cache.triggered_features(
-        SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, np.arange(len(X_test))
+        SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, **TRIGGERED_POSITIONS
     )
     (tmp_path / "handles.pkl").write_bytes(pickle.dumps((clean, triggered)))
     done = subprocess.run(
@@ -330,5 +349,5 @@ def test_a_worker_process_reads_features_without_torch(tmp_path):
     )  # fmt: skip
     assert done.stdout.split() == ["False", "(10,", "16)"]
     np.testing.assert_array_equal(
-        np.load(tmp_path / "out.npy"), poisoned_training_features(clean.train, triggered.poisons)
+        np.load(tmp_path / "out.npy"), poisoned_training_features(clean.train, triggered)
     )

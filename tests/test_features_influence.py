@@ -75,9 +75,14 @@ def problem(tmp_path_factory):
     # Only what the slope needs: the clean test split is not extracted here.
     clean_train = cache.get(source, "train", "clean", np.arange(20), X_train)
     triggered = cache.triggered_features(
-        source, trigger_variant(spec, seed), poisoned, X_backdoor, np.arange(6)
+        source,
+        trigger_variant(spec, seed),
+        poisoned,
+        X_backdoor,
+        train_indices=np.arange(20),
+        backdoor_indices=np.arange(6),
     )
-    X = poisoned_training_features(clean_train, triggered.poisons).astype(np.float64)
+    X = poisoned_training_features(clean_train, triggered).astype(np.float64)
     X_bt = np.asarray(triggered.backdoor.load(), dtype=np.float64)
     assert extractor.n_images_ == 20 + poisoned.n_poison + 6
     return X, np.asarray(poisoned.y), np.asarray(poisoned.is_poison), X_bt, np.asarray(y_backdoor)

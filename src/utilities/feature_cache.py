@@ -28,8 +28,10 @@ entry. An entry whose ``.json`` is missing or unreadable, whose key differs, or 
 is missing, truncated or does not match its recorded SHA-256 is recomputed and rewritten,
 never used.
 
-Rows of a variant already stored for other index sets are reused: a request extracts only the
-images whose (split, index, variant) is in no valid entry yet (with the invisible trigger the
+An image is identified by its position in its dataset split (``PairTask.train_indices`` /
+``test_indices``), which every draw holding it shares. Rows of a variant already stored for
+other index sets are reused: a request extracts only the images whose
+(split, position, variant) is in no valid entry yet (with the invisible trigger the
 poisons of two seeds overlap), so over a whole grid the extractor sees each distinct
 (image, variant) exactly once.
 """
@@ -212,7 +214,8 @@ class FeatureEntry:
     path : Path
         The ``.npy`` file, float32 of shape (len(indices), n_features).
     indices : ndarray of shape (n_rows,), int64
-        Image index (in its split) of each row.
+        Identity of each row's image: its position in the dataset's split
+        (``PairTask.train_indices`` / ``test_indices``).
     """
 
     path: Path
@@ -225,7 +228,7 @@ class FeatureEntry:
 
 @dataclass(frozen=True)
 class CleanFeatures:
-    """Clean features of a pair: the train split and the test split (all rows, in order)."""
+    """Clean features of a pair: every training row and every test row, in the task's order."""
 
     train: FeatureEntry
     test: FeatureEntry
@@ -238,24 +241,27 @@ class TriggeredFeatures:
     Attributes
     ----------
     poisons : FeatureEntry
-        Rows = the poisoned training indices (increasing), features of their triggered copies.
+        Features of the triggered copies of the poisons, one row per poison.
+    poison_rows : ndarray of shape (n_poison,), int64
+        Rows of the training set the poisons replace (``PoisonedSet.poison_indices``).
     backdoor : FeatureEntry
-        Rows = the test indices of the backdoor test set, features of their triggered copies.
+        Features of the backdoor test set, one row per backdoor test image.
     """
 
     poisons: FeatureEntry
+    poison_rows: np.ndarray
     backdoor: FeatureEntry
 
 
-def poisoned_training_features(train: FeatureEntry, poisons: FeatureEntry) -> np.ndarray:
+def poisoned_training_features(train: FeatureEntry, triggered: TriggeredFeatures) -> np.ndarray:
     """Training features of a poisoned set, built from cached entries only (no network).
 
     Parameters
     ----------
     train : FeatureEntry
-        Clean features of every training row, in order (``CleanFeatures.train``).
-    poisons : FeatureEntry
-        Features of the triggered copies of the poison rows (``TriggeredFeatures.poisons``).
+        Clean features of every training row, in the task's order (``CleanFeatures.train``).
+    triggered : TriggeredFeatures
+        The triggered copies of one seed.
 
     Returns
     -------
@@ -264,9 +270,10 @@ def poisoned_training_features(train: FeatureEntry, poisons: FeatureEntry) -> np
         the triggered copy of image ``i`` for every poison ``i``.
     """
     features = np.array(train.load())
-    if not np.array_equal(train.indices, np.arange(len(features))):
-        raise ValueError("the clean training entry must hold every training row in order")
-    features[poisons.indices] = poisons.load()
+    rows = triggered.poison_rows
+    if not np.array_equal(train.indices[rows], triggered.poisons.indices):
+        raise ValueError("the poisons are not triggered copies of these training rows")
+    features[rows] = triggered.poisons.load()
     return features
 
 
@@ -323,7 +330,13 @@ class FeatureCache:
 
     # --- the driver's API ----------------------------------------------------------------
     def clean_features(
-        self, source: FeatureSource, X_train: np.ndarray, X_test: np.ndarray
+        self,
+        source: FeatureSource,
+        X_train: np.ndarray,
+        X_test: np.ndarray,
+        *,
+        train_indices: np.ndarray,
+        test_indices: np.ndarray,
     ) -> CleanFeatures:
         """Features of the clean train and test images of a pair (all rows, in order).
 
@@ -333,10 +346,13 @@ class FeatureCache:
             Dataset, pair and data seed the images were drawn with.
         X_train, X_test : ndarray of shape (n, C, H, W)
             The pair's clean images, pixels in [0, 1].
+        train_indices, test_indices : ndarray of shape (n,), int
+            Position of each image in its dataset split (``PairTask.train_indices`` and
+            ``test_indices``): the images' identities, shared by every draw that holds them.
         """
         return CleanFeatures(
-            train=self.get(source, Split.TRAIN, CLEAN, np.arange(len(X_train)), X_train),
-            test=self.get(source, Split.TEST, CLEAN, np.arange(len(X_test)), X_test),
+            train=self.get(source, Split.TRAIN, CLEAN, train_indices, X_train),
+            test=self.get(source, Split.TEST, CLEAN, test_indices, X_test),
         )
 
     def triggered_features(
@@ -345,6 +361,8 @@ class FeatureCache:
         variant: str,
         poisoned: PoisonedSet,
         X_backdoor: np.ndarray,
+        *,
+        train_indices: np.ndarray,
         backdoor_indices: np.ndarray,
     ) -> TriggeredFeatures:
         """Features of the triggered copies of one seed: the poisons and the backdoor test set.
@@ -359,12 +377,17 @@ class FeatureCache:
             The poisoned training set; its ``poison_indices`` rows are the triggered copies.
         X_backdoor : ndarray of shape (m, C, H, W)
             The backdoor test set (triggered copies of test images).
+        train_indices : ndarray of shape (n_train,), int
+            Dataset position of every training row (``PairTask.train_indices``).
         backdoor_indices : ndarray of shape (m,), int
-            Test index of each backdoor image (all test indices for the ``"next"`` policy).
+            Dataset position of each backdoor test image's source (``test_indices`` of the
+            eligible test points: all of them for the ``"next"`` policy).
         """
-        indices = poisoned.poison_indices
+        rows = poisoned.poison_indices
+        identities = np.asarray(train_indices)[rows]
         return TriggeredFeatures(
-            poisons=self.get(source, Split.TRAIN, variant, indices, poisoned.X[indices]),
+            poisons=self.get(source, Split.TRAIN, variant, identities, poisoned.X[rows]),
+            poison_rows=rows,
             backdoor=self.get(source, Split.TEST, variant, backdoor_indices, X_backdoor),
         )
 
@@ -399,7 +422,8 @@ class FeatureCache:
         source, split, variant
             See :class:`FeatureKey`.
         indices : ndarray of shape (n,), int
-            Distinct image indices in the split, one per row.
+            Distinct image identities, one per row: positions in the dataset's split. Rows of
+            the same (split, identity, variant) are shared by all entries of a group.
         images : ndarray of shape (n, C, H, W)
             The images of those rows (only the rows not stored yet are passed to ``extract``).
 
