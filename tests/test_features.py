@@ -162,10 +162,13 @@ def test_progress_bar_shows_images_per_second_unless_quiet(capsys):
     assert extractor.images_per_second_ > 0
 
 
-def test_state_dict_hash_identifies_the_weights(alexnet):
-    state = alexnet.state_dict()
+def test_state_dict_hash_identifies_the_weights():
+    torch.manual_seed(0)
+    state = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2)).state_dict()
     changed = {name: tensor.clone() for name, tensor in state.items()}
-    changed["classifier.4.bias"][0] += 1.0
-    assert state_dict_sha256(state) == state_dict_sha256(dict(state))
+    changed["1.bias"][0] += 1.0
+    assert state_dict_sha256(state) == state_dict_sha256(dict(reversed(state.items())))
     assert state_dict_sha256(changed) != state_dict_sha256(state)
+    renamed = {f"x{name}": tensor for name, tensor in state.items()}
+    assert state_dict_sha256(renamed) != state_dict_sha256(state)
     assert len(state_dict_sha256(state)) == 64
