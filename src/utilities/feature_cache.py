@@ -1,0 +1,536 @@
+"""On-disk cache of deep features: one extractor pass per distinct (image, trigger variant).
+
+A grid of slope experiments on deep features (SPEC sections 5.1 and 5.5) fits thousands of
+models on a few thousand distinct images: the clean train and test images of a class pair,
+and per experiment seed the triggered copies (the poisons, which replace training rows, and
+the backdoor test set). This module extracts each of them once, in the main process before
+the grid is dispatched, and stores them as ``.npy`` files that the grid's workers only read,
+memory-mapped (``np.load(..., mmap_mode="r")``); workers never load the network.
+
+Inside:
+
+- :class:`FeatureSource`: which images: dataset, class pair and data seed of the train/test draw.
+- :func:`trigger_variant`: the canonical name of a trigger variant, ``"clean"`` or the trigger
+  spec with its seed (the seed is left out for triggers that draw nothing, such as the
+  invisible grid, so their copies are shared by all seeds).
+- :class:`FeatureKey`: everything the features depend on; its digest names the entry.
+- :class:`FeatureEntry`: a picklable handle (path, row indices) that a worker loads.
+- :class:`FeatureCache`: :meth:`~FeatureCache.clean_features` (clean train and test split of a
+  pair) and :meth:`~FeatureCache.triggered_features` (poisons and backdoor test set of one
+  seed), plus the generic :meth:`~FeatureCache.get`.
+- :func:`poisoned_training_features`: what a worker builds from the two: the clean training
+  features with the poison rows replaced by the features of their triggered copies.
+
+An entry is the pair ``<name>.npy`` (float32, shape (n_rows, n_features)) and ``<name>.json``
+(the key, the row indices and the SHA-256 of the ``.npy`` file). Both are written to a
+temporary file and renamed into place, the ``.json`` last, so a reader never sees a partial
+entry. An entry whose ``.json`` is missing or unreadable, whose key differs, or whose ``.npy``
+is missing, truncated or does not match its recorded SHA-256 is recomputed and rewritten,
+never used.
+
+An image is identified by its position in its dataset split (``PairTask.train_indices`` /
+``test_indices``), which every draw holding it shares. Rows of a variant already stored for
+other index sets are reused: a request extracts only the images whose
+(split, position, variant) is in no valid entry yet (with the invisible trigger the
+poisons of two seeds overlap), so over a whole grid the extractor sees each distinct
+(image, variant) exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backdoor_curves.attacks.poisoning import PoisonedSet
+from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
+
+__all__ = [
+    "CLEAN",
+    "CleanFeatures",
+    "FeatureCache",
+    "FeatureEntry",
+    "FeatureKey",
+    "FeatureSource",
+    "Split",
+    "TriggeredFeatures",
+    "default_cache_dir",
+    "poisoned_training_features",
+    "trigger_variant",
+]
+
+CLEAN = "clean"
+"""Variant name of the unmodified images."""
+
+FORMAT_VERSION = 1
+"""Version of the entry layout; part of every key."""
+
+Extract = Callable[[np.ndarray], np.ndarray]
+"""Images (n, C, H, W) in [0, 1] -> float32 features (n, n_features)."""
+
+
+class Split(StrEnum):
+    """Which split of a pair the images come from."""
+
+    TRAIN = "train"
+    TEST = "test"
+
+
+def default_cache_dir(data_dir: Path) -> Path:
+    """Default cache folder: ``<data dir>/features``."""
+    return Path(data_dir) / "features"
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """The images of a class-pair task.
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset name, e.g. ``"cifar10"``.
+    pair : str
+        Class pair ``"a-b"``.
+    data_seed : int
+        Seed of the train/test subset draw.
+    """
+
+    dataset: str
+    pair: str
+    data_seed: int
+
+
+def trigger_variant(spec: TriggerSpec, seed: int) -> str:
+    """Canonical name of the triggered copies made with ``spec`` and experiment seed ``seed``.
+
+    A badnet trigger draws its patterns from the seed, so the seed is part of the name; the
+    invisible trigger is deterministic, so its copies are the same for every seed and the
+    name leaves the seed out.
+
+    Returns
+    -------
+    str
+        e.g. ``"badnet size=8 position=bottom-right low=0.0 high=1.0 seed=1"`` or
+        ``"invisible eps=0.29411764705882354"``.
+    """
+    if spec.kind is TriggerKind.INVISIBLE:
+        return f"invisible eps={spec.eps!r}"
+    position = spec.position if isinstance(spec.position, tuple) else spec.position.value
+    return (
+        f"badnet size={spec.size} position={position} low={spec.low!r} high={spec.high!r} "
+        f"seed={int(seed)}"
+    )
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_indices(indices: np.ndarray) -> np.ndarray:
+    indices = np.asarray(indices)
+    if indices.ndim != 1 or indices.size == 0 or not np.issubdtype(indices.dtype, np.integer):
+        raise ValueError(
+            f"indices must be a non-empty 1-D integer array, got {indices.dtype} {indices.shape}"
+        )
+    if indices.min() < 0:
+        raise ValueError(f"indices must be >= 0, got {int(indices.min())}")
+    if np.unique(indices).size != indices.size:
+        raise ValueError("indices must be distinct (one row per image)")
+    return indices.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class FeatureKey:
+    """Everything an entry's features depend on.
+
+    Attributes
+    ----------
+    source : FeatureSource
+        Dataset, pair and data seed.
+    split : Split
+        Train or test split of the pair.
+    variant : str
+        ``"clean"`` or a :func:`trigger_variant` name.
+    indices_sha256 : str
+        SHA-256 of the row indices (int64 bytes, in row order).
+    n_rows : int
+        Number of rows.
+    extractor : str
+        Name of the feature extractor (network and layer).
+    weights_sha256 : str
+        SHA-256 of the network's weights.
+    """
+
+    source: FeatureSource
+    split: Split
+    variant: str
+    indices_sha256: str
+    n_rows: int
+    extractor: str
+    weights_sha256: str
+
+    def group(self) -> dict[str, Any]:
+        """Return the key without the index set (entries of one group share row features)."""
+        fields = asdict(self)
+        del fields["indices_sha256"], fields["n_rows"]
+        return {"format": FORMAT_VERSION, **fields, "split": self.split.value}
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the whole key, JSON-ready."""
+        return {**self.group(), "indices_sha256": self.indices_sha256, "n_rows": self.n_rows}
+
+    def file_stem(self) -> str:
+        """``<split>-<group digest>-<indices digest>``: entries of a group share a prefix."""
+        return f"{self.group_prefix()}-{self.indices_sha256[:20]}"
+
+    def group_prefix(self) -> str:
+        """``<split>-<group digest>``."""
+        group = json.dumps(self.group(), sort_keys=True).encode()
+        return f"{self.split.value}-{_sha256_hex(group)[:20]}"
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureEntry:
+    """Picklable handle of a stored entry: what a worker needs to read it.
+
+    Attributes
+    ----------
+    path : Path
+        The ``.npy`` file, float32 of shape (len(indices), n_features).
+    indices : ndarray of shape (n_rows,), int64
+        Identity of each row's image: its position in the dataset's split
+        (``PairTask.train_indices`` / ``test_indices``).
+    """
+
+    path: Path
+    indices: np.ndarray
+
+    def load(self) -> np.ndarray:
+        """Return the features, memory-mapped read-only, (n_rows, n_features) float32."""
+        return np.load(self.path, mmap_mode="r")
+
+
+@dataclass(frozen=True)
+class CleanFeatures:
+    """Clean features of a pair: every training row and every test row, in the task's order."""
+
+    train: FeatureEntry
+    test: FeatureEntry
+
+
+@dataclass(frozen=True)
+class TriggeredFeatures:
+    """Features of the triggered copies of one experiment seed.
+
+    Attributes
+    ----------
+    poisons : FeatureEntry
+        Features of the triggered copies of the poisons, one row per poison.
+    poison_rows : ndarray of shape (n_poison,), int64
+        Rows of the training set the poisons replace (``PoisonedSet.poison_indices``).
+    backdoor : FeatureEntry
+        Features of the backdoor test set, one row per backdoor test image.
+    """
+
+    poisons: FeatureEntry
+    poison_rows: np.ndarray
+    backdoor: FeatureEntry
+
+
+def poisoned_training_features(train: FeatureEntry, triggered: TriggeredFeatures) -> np.ndarray:
+    """Training features of a poisoned set, built from cached entries only (no network).
+
+    Parameters
+    ----------
+    train : FeatureEntry
+        Clean features of every training row, in the task's order (``CleanFeatures.train``).
+    triggered : TriggeredFeatures
+        The triggered copies of one seed.
+
+    Returns
+    -------
+    ndarray of shape (n_train, n_features), float32
+        A new array: the clean training features, with row ``i`` replaced by the features of
+        the triggered copy of image ``i`` for every poison ``i``.
+    """
+    features = np.array(train.load())
+    rows = triggered.poison_rows
+    if not np.array_equal(train.indices[rows], triggered.poisons.indices):
+        raise ValueError("the poisons are not triggered copies of these training rows")
+    features[rows] = triggered.poisons.load()
+    return features
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write through a temporary file in the same folder, fsync, then rename into place."""
+    # The temporary file outlives its handle (it is renamed), hence no ``with`` around it.
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        dir=path.parent, prefix=f".{path.name}.", delete=False
+    )
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+class FeatureCache:
+    """Features stored on disk, computed at most once per (split, image index, variant).
+
+    Parameters
+    ----------
+    root : Path
+        Cache folder (see :func:`default_cache_dir`); created on first write.
+    extract : callable
+        Images (n, C, H, W) in [0, 1] -> float32 features (n, n_features), e.g.
+        ``FeatureExtractor.transform``. Only called for rows not stored yet.
+    extractor : str
+        Name of the network and layer, part of every key (e.g. ``"alexnet-fc7"``).
+    weights_sha256 : str
+        SHA-256 of the network's weights (the weights file's, or
+        :func:`backdoor_curves.classifiers.features.state_dict_sha256`), part of every key.
+
+    Attributes
+    ----------
+    n_extracted_ : int
+        Rows computed by ``extract`` through this cache.
+    n_reused_ : int
+        Rows served from stored entries.
+    """
+
+    def __init__(
+        self, root: Path, extract: Extract, *, extractor: str, weights_sha256: str
+    ) -> None:
+        self.root = Path(root)
+        self.extract = extract
+        self.extractor = extractor
+        self.weights_sha256 = weights_sha256
+        self.n_extracted_ = 0
+        self.n_reused_ = 0
+
+    # --- the driver's API ----------------------------------------------------------------
+    def clean_features(
+        self,
+        source: FeatureSource,
+        X_train: np.ndarray,
+        X_test: np.ndarray,
+        *,
+        train_indices: np.ndarray,
+        test_indices: np.ndarray,
+    ) -> CleanFeatures:
+        """Features of the clean train and test images of a pair (all rows, in order).
+
+        Parameters
+        ----------
+        source : FeatureSource
+            Dataset, pair and data seed the images were drawn with.
+        X_train, X_test : ndarray of shape (n, C, H, W)
+            The pair's clean images, pixels in [0, 1].
+        train_indices, test_indices : ndarray of shape (n,), int
+            Position of each image in its dataset split (``PairTask.train_indices`` and
+            ``test_indices``): the images' identities, shared by every draw that holds them.
+        """
+        return CleanFeatures(
+            train=self.get(source, Split.TRAIN, CLEAN, train_indices, X_train),
+            test=self.get(source, Split.TEST, CLEAN, test_indices, X_test),
+        )
+
+    def triggered_features(
+        self,
+        source: FeatureSource,
+        variant: str,
+        poisoned: PoisonedSet,
+        X_backdoor: np.ndarray,
+        *,
+        train_indices: np.ndarray,
+        backdoor_indices: np.ndarray,
+    ) -> TriggeredFeatures:
+        """Features of the triggered copies of one seed: the poisons and the backdoor test set.
+
+        Parameters
+        ----------
+        source : FeatureSource
+            The pair's images.
+        variant : str
+            :func:`trigger_variant` of the trigger spec and seed ``poisoned`` was made with.
+        poisoned : PoisonedSet
+            The poisoned training set; its ``poison_indices`` rows are the triggered copies.
+        X_backdoor : ndarray of shape (m, C, H, W)
+            The backdoor test set (triggered copies of test images).
+        train_indices : ndarray of shape (n_train,), int
+            Dataset position of every training row (``PairTask.train_indices``).
+        backdoor_indices : ndarray of shape (m,), int
+            Dataset position of each backdoor test image's source (``test_indices`` of the
+            eligible test points: all of them for the ``"next"`` policy).
+        """
+        rows = poisoned.poison_indices
+        identities = np.asarray(train_indices)[rows]
+        return TriggeredFeatures(
+            poisons=self.get(source, Split.TRAIN, variant, identities, poisoned.X[rows]),
+            poison_rows=rows,
+            backdoor=self.get(source, Split.TEST, variant, backdoor_indices, X_backdoor),
+        )
+
+    # --- generic entries -----------------------------------------------------------------
+    def key(
+        self, source: FeatureSource, split: Split | str, variant: str, indices: np.ndarray
+    ) -> FeatureKey:
+        """Return the key of the rows ``indices`` of ``split`` in ``variant``."""
+        indices = _check_indices(indices)
+        return FeatureKey(
+            source=source,
+            split=Split(split),
+            variant=variant,
+            indices_sha256=_sha256_hex(indices.tobytes()),
+            n_rows=int(indices.size),
+            extractor=self.extractor,
+            weights_sha256=self.weights_sha256,
+        )
+
+    def get(
+        self,
+        source: FeatureSource,
+        split: Split | str,
+        variant: str,
+        indices: np.ndarray,
+        images: np.ndarray,
+    ) -> FeatureEntry:
+        """Return the entry of rows ``indices`` of ``split`` in ``variant``, computed if needed.
+
+        Parameters
+        ----------
+        source, split, variant
+            See :class:`FeatureKey`.
+        indices : ndarray of shape (n,), int
+            Distinct image identities, one per row: positions in the dataset's split. Rows of
+            the same (split, identity, variant) are shared by all entries of a group.
+        images : ndarray of shape (n, C, H, W)
+            The images of those rows (only the rows not stored yet are passed to ``extract``).
+
+        Returns
+        -------
+        FeatureEntry
+            A valid entry on disk.
+        """
+        indices = _check_indices(indices)
+        if len(images) != indices.size:
+            raise ValueError(f"got {len(images)} images for {indices.size} indices")
+        key = self.key(source, split, variant, indices)
+        entry = self._valid_entry(key)
+        if entry is not None:
+            self.n_reused_ += indices.size
+            return entry
+        features = self._assemble(key, indices, images)
+        return self._write(key, indices, features)
+
+    # --- internals -----------------------------------------------------------------------
+    def _folder(self, key: FeatureKey) -> Path:
+        return self.root / key.source.dataset / key.source.pair
+
+    def _read_sidecar(self, path: Path) -> dict[str, Any] | None:
+        try:
+            sidecar = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return sidecar if isinstance(sidecar, dict) else None
+
+    def _load_checked(self, npy: Path, sidecar: dict[str, Any]) -> np.ndarray | None:
+        """Return the memory-mapped features if the file matches its recorded hash and shape."""
+        try:
+            if _file_sha256(npy) != sidecar.get("npy_sha256"):
+                return None
+            features = np.load(npy, mmap_mode="r")
+        except (OSError, ValueError):
+            return None
+        shape_ok = features.ndim == 2 and features.shape[0] == len(sidecar.get("indices", ()))
+        return features if shape_ok and features.dtype == np.float32 else None
+
+    def _valid_entry(self, key: FeatureKey) -> FeatureEntry | None:
+        stem = self._folder(key) / key.file_stem()
+        sidecar = self._read_sidecar(stem.with_suffix(".json"))
+        if sidecar is None or sidecar.get("key") != key.as_dict():
+            return None
+        if self._load_checked(stem.with_suffix(".npy"), sidecar) is None:
+            return None
+        return FeatureEntry(stem.with_suffix(".npy"), np.asarray(sidecar["indices"], np.int64))
+
+    def _group_entries(self, key: FeatureKey) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield the valid entries of the key's group: ``(indices, memory-mapped features)``."""
+        folder = self._folder(key)
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob(f"{key.group_prefix()}-*.json")):
+            sidecar = self._read_sidecar(path)
+            if sidecar is None or not isinstance(sidecar.get("key"), dict):
+                continue
+            stored = {
+                k: v for k, v in sidecar["key"].items() if k not in ("indices_sha256", "n_rows")
+            }
+            if stored != key.group():
+                continue
+            features = self._load_checked(path.with_suffix(".npy"), sidecar)
+            if features is not None:
+                yield np.asarray(sidecar["indices"], np.int64), features
+
+    def _assemble(self, key: FeatureKey, indices: np.ndarray, images: np.ndarray) -> np.ndarray:
+        """Features of ``indices``: stored rows of the group reused, the others extracted."""
+        rows: np.ndarray | None = None
+        missing = np.ones(indices.size, dtype=bool)
+        position = {int(index): row for row, index in enumerate(indices)}
+        for stored_indices, stored in self._group_entries(key):
+            if not missing.any():
+                break
+            wanted = [
+                (position[i], r) for r, i in enumerate(stored_indices.tolist()) if i in position
+            ]
+            targets = np.array([t for t, _ in wanted if missing[t]], dtype=np.intp)
+            if targets.size == 0:
+                continue
+            sources = np.array([r for t, r in wanted if missing[t]], dtype=np.intp)
+            if rows is None:
+                rows = np.empty((indices.size, stored.shape[1]), dtype=np.float32)
+            rows[targets] = stored[sources]
+            missing[targets] = False
+        self.n_reused_ += int(indices.size - missing.sum())
+        if missing.any():
+            computed = np.asarray(self.extract(np.asarray(images)[missing]), dtype=np.float32)
+            self.n_extracted_ += int(missing.sum())
+            if rows is None:
+                rows = np.empty((indices.size, computed.shape[1]), dtype=np.float32)
+            rows[missing] = computed
+        assert rows is not None  # indices is non-empty: stored or computed rows filled it
+        return rows
+
+    def _write(self, key: FeatureKey, indices: np.ndarray, features: np.ndarray) -> FeatureEntry:
+        folder = self._folder(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / key.file_stem()
+        npy = stem.with_suffix(".npy")
+        _atomic_write(npy, lambda handle: np.save(handle, np.ascontiguousarray(features)))
+        sidecar = {
+            "key": key.as_dict(),
+            "indices": indices.tolist(),
+            "npy_sha256": _file_sha256(npy),
+        }
+        _atomic_write(stem.with_suffix(".json"), lambda h: h.write(json.dumps(sidecar).encode()))
+        return FeatureEntry(npy, indices)
