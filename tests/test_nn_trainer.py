@@ -92,7 +92,10 @@ def test_epoch_plan_does_not_depend_on_anything_but_seed_and_epoch() -> None:
     first = epoch_plan(10, 3, seed=7, batch_size=4, flip=True)
     again = epoch_plan(10, 3, seed=7, batch_size=4, flip=True)
     assert [len(index) for index, _ in first] == [4, 4, 2]
-    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
+    assert all(
+        torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+        for a, b in zip(first, again, strict=True)
+    )
     other = epoch_plan(10, 4, seed=7, batch_size=4, flip=True)
     assert not torch.equal(torch.cat([i for i, _ in first]), torch.cat([i for i, _ in other]))
 
