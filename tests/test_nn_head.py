@@ -71,7 +71,7 @@ def test_head_slope_equals_the_slope_of_retrained_heads(weight_decay: float) -> 
     assert result.gradient_norm < 1e-9
     expected = refit_slope(weight_decay)
     assert result.slope_if == pytest.approx(expected, rel=1e-4)
-    assert result.slope_fd == pytest.approx(expected, rel=1e-6)
+    assert result.slope_fd == pytest.approx(expected, rel=1e-4)
     assert result.slope_if < 0  # up-weighting the poisons lowers the backdoor loss
 
 

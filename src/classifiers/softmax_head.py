@@ -182,6 +182,8 @@ class HeadSlope:
     slope_fd : float
         Central difference ``(L_bt(delta) - L_bt(-delta)) / (2 delta)`` of heads refitted at
         ``beta = +-delta`` (NaN when not asked for).
+    fd_delta : float
+        The step ``delta`` used (see :func:`head_learning_slope`).
     backdoor_ce : float
         ``L_bt`` at ``beta = 0``.
     damping : float
@@ -196,6 +198,7 @@ class HeadSlope:
 
     slope_if: float
     slope_fd: float
+    fd_delta: float
     backdoor_ce: float
     damping: float
     condition_number: float
@@ -223,20 +226,20 @@ def _chord_refit(
     Xa: np.ndarray,
     y: np.ndarray,
     weight: np.ndarray,
-) -> np.ndarray:
+) -> np.ndarray | None:
     """Solve ``grad J = 0`` by chord Newton steps with the factored Hessian at ``beta = 0``.
 
     For a small change of the weights the iteration contracts fast; it runs until the
     gradient norm is below ``1e-11`` (at most 50 steps), so the result is the refitted
-    optimum, not an approximation of it.
+    optimum, not an approximation of it; None if it does not get there.
     """
     theta = theta0.copy()
     for _ in range(50):
         _, grad = head.objective(theta, Xa, y, weight)
         if np.linalg.norm(grad) < 1e-11:
-            break
+            return theta
         theta = theta - scipy.linalg.cho_solve(factor, grad)
-    return theta
+    return None
 
 
 def head_learning_slope(
@@ -249,7 +252,7 @@ def head_learning_slope(
     weight_decay: float,
     n_classes: int,
     coef_init: np.ndarray | None = None,
-    fd_delta: float | None = 1e-3,
+    fd_step: float | None = 1e-4,
 ) -> HeadSlope:
     """Fit the head at ``beta = 0`` on frozen features and return its learning slope.
 
@@ -268,8 +271,12 @@ def head_learning_slope(
     n_classes : int
     coef_init : ndarray of shape (K, d + 1), optional
         Warm start (the network's trained last layer).
-    fd_delta : float or None, default=1e-3
-        Step of the finite-difference check (None skips it).
+    fd_step : float or None, default=1e-4
+        Size of the finite-difference check (None skips it): the step in beta is
+        ``delta = fd_step * max(1, L_bt) / max(1, |s|)``, so that the predicted change of
+        ``L_bt`` is a small fraction of it. A confident head (large ``L_bt`` on the backdoor
+        set, huge ``|s|``) leaves the linear regime after a tiny beta; a fixed step would
+        measure a secant, not the derivative.
 
     Returns
     -------
@@ -291,28 +298,34 @@ def head_learning_slope(
     except np.linalg.LinAlgError as err:
         nan = float("nan")
         ce = head.cross_entropy(Z_backdoor, y_backdoor)
-        return HeadSlope(nan, nan, ce, nan, nan, head.gradient_norm_, str(err))
+        return HeadSlope(nan, nan, nan, ce, nan, nan, head.gradient_norm_, str(err))
     diagonal = np.abs(np.diag(factor[0]))
     condition = float((diagonal.max() / diagonal.min()) ** 2)
     g_poison = head.mean_ce_gradient(Z_train[is_poison], np.asarray(y_train)[is_poison])
     g_backdoor = head.mean_ce_gradient(Z_backdoor, y_backdoor)
     slope_if = -float(g_backdoor @ scipy.linalg.cho_solve(factor, g_poison))
-    slope_fd = float("nan")
-    if fd_delta is not None:
+    backdoor_ce = head.cross_entropy(Z_backdoor, y_backdoor)
+    status = "ok" if np.isfinite(slope_if) else "non-finite slope"
+    slope_fd, delta = float("nan"), float("nan")
+    if fd_step is not None and status == "ok":
+        delta = fd_step * max(1.0, backdoor_ce) / max(1.0, abs(slope_if))
         losses = []
         for sign in (1.0, -1.0):
-            weight = clean_weight + sign * fd_delta * poison_unit
-            refit = SoftmaxHead(weight_decay, n_classes)
-            refit.coef_ = _chord_refit(head, theta, factor, Xa, y_train, weight).reshape(
-                n_classes, -1
-            )
-            losses.append(refit.cross_entropy(Z_backdoor, y_backdoor))
-        slope_fd = (losses[0] - losses[1]) / (2 * fd_delta)
-    status = "ok" if np.isfinite(slope_if) else "non-finite slope"
+            weight = clean_weight + sign * delta * poison_unit
+            refit = _chord_refit(head, theta, factor, Xa, y_train, weight)
+            if refit is None:
+                status = "finite-difference refit did not converge"
+                break
+            refit_head = SoftmaxHead(weight_decay, n_classes)
+            refit_head.coef_ = refit.reshape(n_classes, -1)
+            losses.append(refit_head.cross_entropy(Z_backdoor, y_backdoor))
+        else:
+            slope_fd = (losses[0] - losses[1]) / (2 * delta)
     return HeadSlope(
         slope_if=slope_if,
         slope_fd=slope_fd,
-        backdoor_ce=head.cross_entropy(Z_backdoor, y_backdoor),
+        fd_delta=delta,
+        backdoor_ce=backdoor_ce,
         damping=damping,
         condition_number=condition,
         gradient_norm=head.gradient_norm_,
