@@ -7,9 +7,11 @@ present, ``head_slope.csv``; writes ``RESULTS_DIR/figures/nn_curves_<arch>.{pdf,
 Layout per architecture: one column per epoch count. Top row: backdoor CE (solid) and clean
 CE (dotted) against beta, one colour per poison fraction p, mean over seeds; the dashed line
 from beta = 0 is the head's influence-slope tangent ``L_bt(0) + s_if * beta`` (drawn up to the
-first positive beta). Bottom row: BA (solid) and CA (dotted). The beta axis is symmetric-log
-(linear below 1e-2) so that beta = 0 is shown. Headless: a ``Figure`` on an Agg canvas,
-styled inside ``matplotlib.rc_context``; importing changes no global state.
+first positive beta, or to zero loss), and the text gives it next to the first step of the
+measured curve, ``(L_bt(beta_1) - L_bt(0)) / beta_1``. Bottom row: BA (solid) and CA
+(dotted). The beta axis is symmetric-log (linear below 1e-2) so that beta = 0 is shown.
+Headless: a ``Figure`` on an Agg canvas, styled inside ``matplotlib.rc_context``;
+importing changes no global state.
 """
 
 from __future__ import annotations
@@ -93,9 +95,20 @@ def _draw_tangent(
     if rows.empty or len(positive) == 0:
         return
     slope = float(rows["head_slope_if"].mean())
-    end = float(positive.min())
     start_loss = float(mean.loc[0.0, "backdoor_ce"])
+    end = float(positive.min())
+    if slope < 0:  # stop where the tangent reaches zero loss (it cannot go below)
+        end = min(end, start_loss / -slope)
     ax.plot([0.0, end], [start_loss, start_loss + slope * end], "--", color=colour, lw=1)  # type: ignore[attr-defined]
+    curve = float(rows["curve_slope"].mean())
+    ax.annotate(  # type: ignore[attr-defined]
+        f"p={fraction:g}: head slope {slope:.3g}, curve step {curve:.3g}",
+        xy=(0.03, 0.97 - 0.08 * len(ax.texts)),  # type: ignore[attr-defined]
+        xycoords="axes fraction",
+        va="top",
+        fontsize=6.5,
+        color=colour,
+    )
 
 
 def plot_network_curves(
