@@ -46,6 +46,7 @@ oracle of the adjoint one in the tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -63,6 +64,9 @@ from backdoor_curves.classifiers.svm import (
 )
 
 __all__ = [
+    "FeatureMap",
+    "PixelFeatures",
+    "TorchFeatures",
     "TrainingInfluence",
     "extractor_input_gradient",
     "poison_share",
@@ -125,7 +129,7 @@ def trigger_share(gradient: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def top_k_influential(influence: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` training points of largest ``|I_tj|`` per test point.
+    """Return the indices of the ``k`` training points of largest ``|I_tj|`` per test point.
 
     Parameters
     ----------
@@ -256,7 +260,7 @@ def _svm_decision_influence(
 
 # --- deep features ------------------------------------------------------------------------------
 def _torch_decision(model: BinaryClassifier, features: torch.Tensor) -> torch.Tensor:
-    """The fitted head's decision function ``f(phi)`` on a (n, n_features) tensor."""
+    """Return the fitted head's decision ``f(phi)`` on a (n, n_features) tensor."""
     dtype, device = features.dtype, features.device
     if isinstance(model, LinearSVM | PrimalLinearModel):
         w = torch.as_tensor(model.coef_, dtype=dtype, device=device)
@@ -309,3 +313,81 @@ def extractor_input_gradient(
         (grad,) = torch.autograd.grad(_torch_decision(head, features).sum(), batch)
         gradients.append(grad.detach())
     return torch.cat(gradients)
+
+
+# --- what the models see: pixels or deep features ------------------------------------------
+class FeatureMap(Protocol):
+    """How images become model inputs, and how a model's decision is differentiated back.
+
+    Implementations: :class:`PixelFeatures` (flattened pixels) and :class:`TorchFeatures`
+    (any ``torch.nn.Module`` extractor, e.g. AlexNet fc7).
+    """
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """Model inputs of shape (n, n_features), float64, for images (n, C, H, W) in [0, 1]."""
+        ...
+
+    def input_gradient(self, model: BinaryClassifier, images: np.ndarray) -> np.ndarray:
+        """``d f(features(x)) / d x`` of a fitted model, shape (n, C, H, W), float64."""
+        ...
+
+
+class PixelFeatures:
+    """The identity feature map: the models see the flattened pixels."""
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """Flatten (n, C, H, W) images to (n, C*H*W) float64."""
+        return np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+
+    def input_gradient(self, model: BinaryClassifier, images: np.ndarray) -> np.ndarray:
+        """Return the model's own input gradient, reshaped to the images' shape."""
+        return model.input_gradient(self.features(images)).reshape(np.shape(images))
+
+
+class TorchFeatures:
+    """Features of a frozen torch extractor; gradients through it with autograd.
+
+    Parameters
+    ----------
+    extractor : torch.nn.Module
+        Maps (n, C, H, W) images in [0, 1] to features (flattened to (n, n_features)); it
+        is put in eval mode and left on ``device``.
+    device : torch.device
+        Where the extractor runs.
+    dtype : torch.dtype
+        Dtype of the images fed to the extractor (its parameters' dtype).
+    batch_size : int
+        Images per forward / backward pass.
+    """
+
+    def __init__(
+        self,
+        extractor: torch.nn.Module,
+        device: torch.device,
+        *,
+        dtype: torch.dtype = torch.float32,
+        batch_size: int = 32,
+    ) -> None:
+        self.extractor = extractor.eval().to(device)
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+
+    def _tensor(self, images: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(images), dtype=self.dtype, device=self.device)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """Extractor outputs, (n, n_features) float64, computed in batches without autograd."""
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(images), self.batch_size):
+                batch = self._tensor(images[start : start + self.batch_size])
+                outputs.append(self.extractor(batch).flatten(start_dim=1).cpu().double())
+        return torch.cat(outputs).numpy()
+
+    def input_gradient(self, model: BinaryClassifier, images: np.ndarray) -> np.ndarray:
+        """``d f(phi(x)) / d x`` (see :func:`extractor_input_gradient`), float64 numpy."""
+        gradient = extractor_input_gradient(
+            self.extractor, model, self._tensor(images), batch_size=self.batch_size
+        )
+        return gradient.cpu().double().numpy()
