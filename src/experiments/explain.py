@@ -443,6 +443,11 @@ def build_parser(dataset: str = "mnist", prog: str | None = None) -> argparse.Ar
         default=None,
         help="RBF gamma (default: the middle of the dataset's gamma grid)",
     )
+    parser.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="skip drawing (python -m backdoor_curves.plots_explanations RUN_DIR draws later)",
+    )
     add_common_arguments(parser, default_out=f"results/<dataset>/explanations ({dataset})")
     return parser
 
@@ -559,7 +564,7 @@ def _run(argv: Sequence[str] | None, dataset: str, make_features: FeatureFactory
                 run_dir / f"examples_{clf.value}.npz", example_task, pair_task, feature_map,
                 args.n_show,
             )  # fmt: skip
-        figures = draw_explanation_figures(run_dir)
+        figures = [] if args.no_figures else draw_explanation_figures(run_dir)
         print(
             f"[explain] {report.n_computed} task(s) computed, {report.n_skipped} skipped, "
             f"{report.seconds:.1f} s -> {store.results_path}; {len(figures)} figure(s)"
