@@ -43,9 +43,14 @@ def test_smoke_run_writes_table_and_examples_and_resumes(tmp_path, data_dir, cap
     assert tuple(table.columns) == ("task_key", *EXPLAIN_COLUMNS)
     assert len(table) == 2 * 2 * 2  # clf x C x beta
     assert (table["solves_per_image"] == 1.0).all()
-    assert set(table["status"]) == {"ok"}
+    ok = table["status"] == "ok"
+    assert ok.any()
+    # The separable tiny problem leaves a weak SVM without error vectors: no top-k ranking.
+    assert set(table.loc[~ok, "status"]) <= {"fewer than k training points with non-zero influence"}
+    assert table.loc[~ok, "poison_share"].isna().all()
     assert table["trigger_share"].between(0, 1).all()
-    assert table["poison_share"].between(0, 1).all()
+    assert table.loc[ok, "poison_share"].between(0, 1).all()
+    assert (table.loc[ok, "n_images_ranked"] >= 1).all()
     assert np.allclose(table["area_share"], 9 / 784)
     assert (table["data_source"].str.contains("embedded")).all()
     assert not (run_dir / "figures").exists()

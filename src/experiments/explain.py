@@ -89,12 +89,16 @@ EXPLAIN_COLUMNS: tuple[str, ...] = (
     "trigger", "trigger_size", "trigger_eps", "clf", "C", "gamma", "seed", "beta",
     "poison_fraction", "n_poison", "n_images", "k", "clean_acc", "backdoor_acc",
     "trigger_share", "trigger_share_median", "area_share",
-    "poison_share", "poison_share_median", "poison_fraction_train", "positive_share",
+    "poison_share", "poison_share_median", "n_images_ranked", "poison_fraction_train",
+    "positive_share",
     "solves_per_image", "damping", "condition_number", "status", "seconds",
 )  # fmt: skip
 """Columns of ``results.csv``: one row per (clf, gamma, C, seed, beta).
 
 ``trigger_share`` and ``poison_share`` are means over the images (medians next to them);
+the poison share is taken over the ``n_images_ranked`` images whose top-k is defined (at
+least ``k`` training points of non-zero influence: an SVM whose training points all lie
+outside the margin has none);
 ``poison_fraction_train`` is the poisons' share of the training set; ``positive_share`` the
 fraction of top-k points pushing the image towards the target (``I_tj > 0``);
 ``solves_per_image`` the Hessian / KKT right-hand sides solved per image (1 by design).
@@ -258,10 +262,16 @@ def _measure_row(
     explanation: Explanation, problem: ExplainedProblem, model: BinaryClassifier
 ) -> dict[str, object]:
     shares = trigger_share(explanation.gradient, problem.mask)
-    defined = explanation.status == "ok"
-    poisons = poison_share(explanation.top, problem.is_poison) if defined else np.full(1, np.nan)
     picked = np.take_along_axis(explanation.influence, explanation.top, axis=1)
+    # A top-k padded with zero influences (ties) says nothing about the poisons.
+    ranked = (np.abs(picked[:, -1]) > 0) & (explanation.status == "ok")
+    status = explanation.status
+    if status == "ok" and not ranked.any():
+        status = "fewer than k training points with non-zero influence"
+    poisons = poison_share(explanation.top[ranked], problem.is_poison)
     n_images = len(problem.images)
+    if not ranked.any():
+        poisons = np.full(1, np.nan)
     return {
         "clean_acc": accuracy(problem.y_test, model.predict(problem.X_test)),
         "backdoor_acc": accuracy(problem.y_backdoor, model.predict(problem.X_backdoor)),
@@ -272,11 +282,12 @@ def _measure_row(
         "area_share": float(np.mean(problem.mask)),
         "poison_share": float(np.mean(poisons)),
         "poison_share_median": float(np.median(poisons)),
-        "positive_share": float(np.mean(picked > 0)) if defined else np.nan,
+        "n_images_ranked": int(ranked.sum()),
+        "positive_share": float(np.mean(picked[ranked] > 0)) if ranked.any() else np.nan,
         "solves_per_image": explanation.n_solves / n_images,
         "damping": explanation.damping,
         "condition_number": explanation.condition_number,
-        "status": explanation.status,
+        "status": status,
     }
 
 
