@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backdoor_curves.attacks.explanations import PixelFeatures, training_influence
+from backdoor_curves.attacks.explanations import (
+    PixelFeatures,
+    poison_share,
+    training_influence,
+    trigger_share,
+)
+from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments import explain
 from backdoor_curves.experiments.common import DataRequest, load_pair_cached
 from backdoor_curves.experiments.config import mnist_config
@@ -124,21 +130,17 @@ def test_poisoned_weak_model_looks_at_the_trigger_and_its_poisons(data_dir):
     clean_weight = (~problem.is_poison).astype(np.float64)
     shares, poison_shares = {}, {}
     for beta, weight in ((0.0, clean_weight), (1.0, np.ones(len(clean_weight)))):
-        model = explain.make_classifier("logistic", 10.0).fit(
-            problem.X_train, problem.y_train, weight
-        )
+        model = make_classifier("logistic", 10.0).fit(problem.X_train, problem.y_train, weight)
         measures = explain.explain(model, problem, weight, 7, PixelFeatures())
-        shares[beta] = explain.trigger_share(measures.gradient, problem.mask).mean()
-        poison_shares[beta] = explain.poison_share(measures.top, problem.is_poison).mean()
+        shares[beta] = trigger_share(measures.gradient, problem.mask).mean()
+        poison_shares[beta] = poison_share(measures.top, problem.is_poison).mean()
     assert shares[1.0] > shares[0.0] + 0.05
     assert poison_shares[1.0] > 0.5
-    svm = explain.make_classifier("svm", 10.0).fit(problem.X_train, problem.y_train)
-    svm_clean = explain.make_classifier("svm", 10.0).fit(
-        problem.X_train, problem.y_train, clean_weight
-    )
+    svm = make_classifier("svm", 10.0).fit(problem.X_train, problem.y_train)
+    svm_clean = make_classifier("svm", 10.0).fit(problem.X_train, problem.y_train, clean_weight)
     grad = {m: PixelFeatures().input_gradient(m, problem.images) for m in (svm, svm_clean)}
-    assert explain.trigger_share(grad[svm], problem.mask).mean() > (
-        explain.trigger_share(grad[svm_clean], problem.mask).mean() + 0.05
+    assert trigger_share(grad[svm], problem.mask).mean() > (
+        trigger_share(grad[svm_clean], problem.mask).mean() + 0.05
     )
     influence = training_influence(
         svm, problem.X_train, problem.y_train, None, problem.X_images, problem.y_images

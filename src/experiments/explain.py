@@ -76,12 +76,15 @@ __all__ = [
     "EXPLAIN_COLUMNS",
     "ExplainTask",
     "ExplainedProblem",
+    "Explanation",
     "FeatureFactory",
     "build_parser",
+    "explain",
     "explained_problem",
     "main",
     "pixel_features",
     "run_explain_task",
+    "write_examples",
 ]
 
 EXPLAIN_COLUMNS: tuple[str, ...] = (
@@ -224,11 +227,23 @@ def explained_problem(
 
 @dataclass(frozen=True)
 class Explanation:
-    """Explanation of the ``n_images`` images by one fitted model."""
+    """Explanation of the ``n_images`` images by one fitted model.
 
-    gradient: np.ndarray  # (n_images, C, H, W)
-    influence: np.ndarray  # (n_images, n_train): d (y_t f_t) / d s_j
-    top: np.ndarray  # (n_images, k) training indices, most influential first
+    Attributes
+    ----------
+    gradient : ndarray of shape (n_images, C, H, W)
+        Input gradients of the decision function.
+    influence : ndarray of shape (n_images, n_train)
+        ``I_tj = d (y_t f(x_t)) / d s_j``.
+    top : ndarray of shape (n_images, k), int
+        Training indices of the largest ``|I_tj|``, most influential first.
+    n_solves, damping, condition_number, status
+        As in :class:`~backdoor_curves.attacks.explanations.TrainingInfluence`.
+    """
+
+    gradient: np.ndarray
+    influence: np.ndarray
+    top: np.ndarray
     n_solves: int
     damping: float
     condition_number: float
