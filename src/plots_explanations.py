@@ -108,6 +108,13 @@ def plot_examples(examples_path: Path, out_dir: Path) -> list[Path]:
                 _show_gradient(row[column], ex["gradient"][r, beta, i], ex["mask"])
             for j in range(k):
                 ax = row[3 + j]
+                influence = ex["top_influence"][r, 1, i, j]
+                if not (np.isfinite(influence) and influence != 0):
+                    # Padding of a ranking with fewer than k influential points (an SVM
+                    # without error vectors), or an undefined influence: nothing to show.
+                    _bare(ax)
+                    ax.text(0.5, 0.5, "no\ninfluence", ha="center", va="center", fontsize=6)
+                    continue
                 _show_image(ax, ex["top_images"][r, 1, i, j])
                 poison = bool(ex["top_is_poison"][r, 1, i, j])
                 for spine in ax.spines.values():
