@@ -1,0 +1,229 @@
+"""Figures of the explanation runs (SPEC 5.4), drawn from their files only.
+
+- F7 (``f7_<clf>``): for a few triggered test images, at the strongest and the weakest
+  regularisation: the image, the input gradient of the clean (``beta = 0``) and of the
+  poisoned (``beta = 1``) model, and the poisoned model's top-k influential training points,
+  poisons framed in red. Read from ``examples_<clf>.npz``.
+- Summary (``explanation_shares``): the trigger share of ``|gradient|`` and the poison share of
+  the top-k against ``C``, clean vs poisoned (mean over seeds, per-seed points), with the
+  trigger's area share and the poison fraction as reference lines, and the poisoned model's
+  backdoor accuracy. Read from ``results.csv``.
+
+Run as ``python -m backdoor_curves.plots_explanations RUN_DIR`` (the explanation scripts call
+:func:`draw_explanation_figures` after their grid). Figures go to ``RUN_DIR/figures``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from backdoor_curves.plots import STYLE, save_figure
+
+__all__ = ["draw_explanation_figures", "main", "plot_examples", "plot_shares"]
+
+_BETA_COLOURS = {0.0: "tab:blue", 1.0: "tab:red"}
+_BETA_NAMES = {0.0: "clean (beta=0)", 1.0: "poisoned (beta=1)"}
+_REGULARISATION = ("strongest", "weakest")
+
+
+def _new_figure(width: float, height: float, *, constrained: bool = True) -> Figure:
+    """Return an Agg figure not registered with pyplot (image grids: manual layout, faster)."""
+    fig = Figure(figsize=(width, height), layout="constrained" if constrained else None)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _bare(ax: Axes) -> None:
+    """No ticks, grid or frame: the panel is a picture."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _show_image(ax: Axes, image: np.ndarray) -> None:
+    """Draw a (C, H, W) image in [0, 1] (grey for one channel)."""
+    if image.shape[0] == 1:
+        ax.imshow(image[0], cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        ax.imshow(np.clip(np.moveaxis(image, 0, -1), 0.0, 1.0))
+    _bare(ax)
+
+
+def _show_gradient(ax: Axes, gradient: np.ndarray, mask: np.ndarray) -> None:
+    """Draw a gradient (C, H, W) summed over channels, symmetric diverging colours."""
+    heat = gradient.sum(axis=0)
+    limit = float(np.abs(heat).max()) or 1.0
+    ax.imshow(heat, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    _outline_trigger(ax, mask)
+    _bare(ax)
+
+
+def _outline_trigger(ax: Axes, mask: np.ndarray) -> None:
+    """Frame a rectangular (patch) trigger; a full-image trigger is not framed."""
+    rows, cols = np.nonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return
+    height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+    if height * width != rows.size or rows.size == mask.shape[1] * mask.shape[2]:
+        return
+    ax.add_patch(
+        Rectangle(
+            (cols.min() - 0.5, rows.min() - 0.5), width, height,
+            fill=False, edgecolor="black", linewidth=0.8, linestyle="--",
+        )
+    )  # fmt: skip
+
+
+def plot_examples(examples_path: Path, out_dir: Path) -> list[Path]:
+    """Draw F7 from one ``examples_<clf>.npz``; return the written files."""
+    with np.load(examples_path) as data:
+        ex = {name: data[name] for name in data.files}
+    n_show, k = ex["top"].shape[2], ex["top"].shape[3]
+    n_cols = 3 + k
+    fig = _new_figure(0.85 * n_cols + 0.6, 1.0 * 2 * n_show + 0.9, constrained=False)
+    axes = fig.subplots(
+        2 * n_show,
+        n_cols,
+        squeeze=False,
+        gridspec_kw={"left": 0.07, "right": 0.99, "bottom": 0.02, "top": 0.86, "hspace": 0.5},
+    )
+    for r in range(2):
+        for i in range(n_show):
+            row = axes[r * n_show + i]
+            _show_image(row[0], ex["images"][i])
+            for column, beta in ((1, 0), (2, 1)):
+                _show_gradient(row[column], ex["gradient"][r, beta, i], ex["mask"])
+            for j in range(k):
+                ax = row[3 + j]
+                influence = ex["top_influence"][r, 1, i, j]
+                if not (np.isfinite(influence) and influence != 0):
+                    # Padding of a ranking with fewer than k influential points (an SVM
+                    # without error vectors), or an undefined influence: nothing to show.
+                    _bare(ax)
+                    ax.text(0.5, 0.5, "no\ninfluence", ha="center", va="center", fontsize=6)
+                    continue
+                _show_image(ax, ex["top_images"][r, 1, i, j])
+                poison = bool(ex["top_is_poison"][r, 1, i, j])
+                for spine in ax.spines.values():
+                    spine.set_visible(poison)
+                    spine.set_edgecolor("red")
+                    spine.set_linewidth(2.0)
+                tag = "P" if poison else ""
+                ax.set_title(f"{tag} y={ex['top_labels'][r, 1, i, j]}", fontsize=7, pad=2)
+            c, ba = ex["C"][r], ex["backdoor_acc"][r]
+            row[0].set_ylabel(f"C={c:.3g}\n({_REGULARISATION[r]})", fontsize=7)
+            if i == 0:
+                row[0].set_title(f"triggered, target {ex['target_labels'][i]}", fontsize=7)
+                row[1].set_title(f"grad clean\nBA={ba[0]:.2f}", fontsize=7)
+                row[2].set_title(f"grad poisoned\nBA={ba[1]:.2f}", fontsize=7)
+    clf, pair, seed = str(ex["clf"]), str(ex["pair"]), int(ex["seed"])
+    fig.suptitle(
+        f"F7 {clf}, pair {pair}, seed {seed}: gradients (trigger dashed) and the poisoned "
+        f"model's top-{k} training points (red: poisons)"
+    )
+    return save_figure(fig, out_dir / f"f7_{clf}")
+
+
+def _draw_share_panel(
+    ax: Axes, rows: pd.DataFrame, column: str, reference: str, reference_label: str
+) -> None:
+    for beta, colour in _BETA_COLOURS.items():
+        part = rows[rows["beta"] == beta]
+        ax.scatter(part["C"], part[column], s=6, color=colour, alpha=0.35, linewidths=0)
+        means = part.groupby("C")[column].mean()
+        ax.plot(means.index, means.to_numpy(), "-o", ms=3, color=colour, label=_BETA_NAMES[beta])
+    ax.axhline(rows[reference].mean(), color="black", linestyle=":", label=reference_label)
+    poisoned = rows[rows["beta"] == 1.0].groupby("C")["backdoor_acc"].mean()
+    ax.plot(poisoned.index, poisoned.to_numpy(), "--", color="grey", lw=0.8, label="BA poisoned")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+
+
+def plot_shares(results_path: Path, out_dir: Path) -> list[Path]:
+    """Draw the summary figure of both shares against ``C`` from ``results.csv``."""
+    table = pd.read_csv(results_path)
+    if table.empty:
+        raise ValueError(f"{results_path} has no rows to draw")
+    # NaN gamma (linear models) would make every row a distinct key: compare filled values.
+    table["gamma_key"] = table["gamma"].fillna(-1.0)
+    models = list(dict.fromkeys(zip(table["clf"], table["gamma_key"], strict=True)))
+    fig = _new_figure(2.6 * len(models) + 0.4, 4.6)
+    axes = fig.subplots(2, len(models), squeeze=False, sharey=True)
+    for col, (clf, gamma) in enumerate(models):
+        rows = table[(table["clf"] == clf) & (table["gamma_key"] == gamma)]
+        title = clf if gamma < 0 else f"{clf} (gamma={gamma:.3g})"
+        _draw_share_panel(axes[0, col], rows, "trigger_share", "area_share", "trigger area")
+        axes[0, col].set_title(title)
+        _draw_share_panel(
+            axes[1, col], rows, "poison_share", "poison_fraction_train", "poison fraction"
+        )
+        axes[1, col].set_xlabel("C (= 1 / lambda)")
+    axes[0, 0].set_ylabel("|gradient| share in trigger")
+    axes[1, 0].set_ylabel(f"poisons in top-{int(table['k'].iloc[0])}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4)
+    first = table.iloc[0]
+    fig.suptitle(
+        f"Explanations, {first['dataset']} {first['pair']} ({first['data_source']}): "
+        f"{int(first['n_images'])} triggered images per seed, {table['seed'].nunique()} seeds"
+    )
+    return save_figure(fig, out_dir / "explanation_shares")
+
+
+def draw_explanation_figures(run_dir: Path | str) -> list[Path]:
+    """Draw F7 for every ``examples_*.npz`` and the summary of ``results.csv`` in ``run_dir``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``run_dir`` holds neither a table nor examples.
+    """
+    run_dir = Path(run_dir)
+    out_dir = run_dir / "figures"
+    examples = sorted(run_dir.glob("examples_*.npz"))
+    results = run_dir / "results.csv"
+    if not examples and not results.exists():
+        raise FileNotFoundError(f"{run_dir} holds no results.csv and no examples_*.npz")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with mpl.rc_context(rc=dict(STYLE)):
+        for path in examples:
+            written += plot_examples(path, out_dir)
+        if results.exists():
+            written += plot_shares(results, out_dir)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Draw the figures of explanation run folders; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m backdoor_curves.plots_explanations",
+        description="Draw F7 and the explanation summary from explanation run folders.",
+    )
+    parser.add_argument("run_dirs", nargs="+", help="folders with results.csv / examples_*.npz")
+    args = parser.parse_args(argv)
+    try:
+        for run_dir in args.run_dirs:
+            for path in draw_explanation_figures(run_dir):
+                print(path)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
