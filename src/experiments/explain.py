@@ -58,7 +58,7 @@ from backdoor_curves.experiments.common import (
     trigger_columns,
 )
 from backdoor_curves.experiments.config import DatasetConfig
-from backdoor_curves.plots_explanations import draw_explanation_figures
+from backdoor_curves.plots.explanations import draw_explanation_figures
 from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
@@ -472,7 +472,7 @@ def build_parser(dataset: str = "mnist", prog: str | None = None) -> argparse.Ar
     parser.add_argument(
         "--no-figures",
         action="store_true",
-        help="skip drawing (python -m backdoor_curves.plots_explanations RUN_DIR draws later)",
+        help="skip drawing (python -m backdoor_curves.plots.explanations RUN_DIR draws later)",
     )
     add_common_arguments(parser, default_out=f"results/<dataset>/explanations ({dataset})")
     return parser

@@ -52,14 +52,16 @@ from backdoor_curves.experiments.nn.data import (
     load_multiclass,
     poisoned_run,
 )
+from backdoor_curves.naming import trigger_spec_label
 from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
+    execution_config_from_args,
     float_list,
     int_list,
     report_errors,
 )
-from backdoor_curves.utilities.grid import execution_config_from_args, run_grid
+from backdoor_curves.utilities.grid import check_scheduler, run_grid
 from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
 
 __all__ = [
@@ -464,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         execution = execution_config_from_args(args)
+        check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     except ValueError as error:
         parser.error(str(error))
     config = _config_from_args(args)
@@ -484,7 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     print(
         f"[nn] {config.name}: {config.dataset}, {', '.join(a.value for a in config.archs)}, "
-        f"{config.trigger.label}, {len(tasks)} runs of {max(config.epochs)} epochs on {device}"
+        f"{trigger_spec_label(config.trigger)}, {len(tasks)} runs of {max(config.epochs)} "
+        f"epochs on {device}"
     )
     store = ResultStore(out_dir, NETWORK_COLUMNS)
     report = run_grid(
@@ -511,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{report.seconds:.0f} s -> {out_dir}"
     )
     if not args.no_plot:
-        from backdoor_curves.plots_network import plot_network_curves
+        from backdoor_curves.plots.network import plot_network_curves
 
         for path in plot_network_curves(out_dir):
             print(f"[nn] figure {path}")

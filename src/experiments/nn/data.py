@@ -94,22 +94,22 @@ def _imagenette_uint8(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Decode one imagenette2-320 split to uint8 (resize 256, center crop 224)."""
     from torchvision import transforms
 
-    # The reader's private helpers are used on purpose: they hold the folder checks and the
-    # one-line errors, while the public loader would return float32 (4x the memory).
-    from backdoor_curves.utilities.data import (
-        _IMAGENETTE_CROP,
-        _IMAGENETTE_RESIZE,
-        _decode_image,
-        _list_imagenette,
+    # The reader's helpers hold the folder checks and the one-line errors, while the pair
+    # loader would return float32 (4x the memory).
+    from backdoor_curves.utilities.data.imagenette import (
+        IMAGENETTE_CROP,
+        IMAGENETTE_RESIZE,
+        decode_image,
+        list_imagenette,
     )
 
-    paths, labels = _list_imagenette(root, split, list(range(N_CLASSES)))
+    paths, labels = list_imagenette(root, split, list(range(N_CLASSES)))
     transform = transforms.Compose(
-        [transforms.Resize(_IMAGENETTE_RESIZE), transforms.CenterCrop(_IMAGENETTE_CROP)]
+        [transforms.Resize(IMAGENETTE_RESIZE), transforms.CenterCrop(IMAGENETTE_CROP)]
     )
-    images = np.empty((len(paths), 3, _IMAGENETTE_CROP, _IMAGENETTE_CROP), dtype=np.uint8)
+    images = np.empty((len(paths), 3, IMAGENETTE_CROP, IMAGENETTE_CROP), dtype=np.uint8)
     for row, path in enumerate(paths):
-        images[row] = _decode_image(path, transform)
+        images[row] = decode_image(path, transform)
     return images, labels
 
 
@@ -151,14 +151,16 @@ def check_available(dataset: str, data_dir: str | None, *, download: bool = Fals
     """
     if dataset != "imagenette":
         return
-    # The reader's private helpers hold the expected layout and the missing-data message.
-    from backdoor_curves.utilities.data import _download, _imagenette_split_dir, _is_present
+    # The reader's helpers hold the expected layout and the missing-data message.
+    from backdoor_curves.utilities.data import data_source
+    from backdoor_curves.utilities.data.imagenette import imagenette_split_dir
 
     root = resolve_data_dir(data_dir)
-    if download and not _is_present("imagenette", root):
-        _download("imagenette", root)
+    source = data_source("imagenette")
+    if download and not source.is_present(root):
+        source.download(root)
     for split in ("train", "val"):
-        _imagenette_split_dir(root, split)
+        imagenette_split_dir(root, split)
 
 
 def choose_poisons(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:

@@ -26,8 +26,13 @@ from backdoor_curves.utilities.data.sources import (
 __all__ = [
     "IMAGENETTE",
     "IMAGENETTE_CLASSES",
+    "IMAGENETTE_CROP",
+    "IMAGENETTE_RESIZE",
     "ImagenetteClass",
     "ImagenetteSource",
+    "decode_image",
+    "imagenette_split_dir",
+    "list_imagenette",
     "load_imagenette",
 ]
 
@@ -57,14 +62,14 @@ IMAGENETTE_CLASSES: tuple[ImagenetteClass, ...] = (
 
 _IMAGENETTE_DIR = "imagenette2-320"
 _IMAGENETTE_SPLITS = ("train", "val")
-_IMAGENETTE_RESIZE = 256
-_IMAGENETTE_CROP = 224
+IMAGENETTE_RESIZE = 256
+IMAGENETTE_CROP = 224
 _IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
 _DECODE_BATCH_SIZE = 64
 _IMAGENETTE_LAYOUT = f"an ImageFolder tree {_IMAGENETTE_DIR}/<split>/<wnid>/*.JPEG"
 
 
-def _imagenette_split_dir(root: Path, split: str) -> Path:
+def imagenette_split_dir(root: Path, split: str) -> Path:
     """Folder of one Imagenette split; checks the split name and that the folder exists."""
     if split not in _IMAGENETTE_SPLITS:
         valid = ", ".join(repr(name) for name in _IMAGENETTE_SPLITS)
@@ -88,14 +93,14 @@ def _imagenette_class_dirs(split_dir: Path) -> list[Path]:
     return class_dirs
 
 
-def _list_imagenette(
+def list_imagenette(
     root: Path, split: str, classes: Sequence[int]
 ) -> tuple[list[Path], NDArray[np.int64]]:
     """Image files of ``classes`` in a split, in class order then file-name order, and labels.
 
     Raises ValueError naming the folder if a listed class has no image.
     """
-    class_dirs = _imagenette_class_dirs(_imagenette_split_dir(root, split))
+    class_dirs = _imagenette_class_dirs(imagenette_split_dir(root, split))
     paths: list[Path] = []
     labels: list[int] = []
     for class_id in classes:
@@ -114,7 +119,7 @@ def _list_imagenette(
     return paths, np.asarray(labels, dtype=np.int64)
 
 
-def _decode_image(path: Path, transform: Callable[[Image.Image], Image.Image]) -> NDArray[np.uint8]:
+def decode_image(path: Path, transform: Callable[[Image.Image], Image.Image]) -> NDArray[np.uint8]:
     """Decode one image file to RGB, transform it and return uint8 ``(3, H, W)``."""
     try:
         with Image.open(path) as image:
@@ -134,13 +139,13 @@ def _decode_imagenette(paths: Sequence[Path], batch_size: int) -> NDArray[np.flo
     from torchvision import transforms
 
     transform = transforms.Compose(
-        [transforms.Resize(_IMAGENETTE_RESIZE), transforms.CenterCrop(_IMAGENETTE_CROP)]
+        [transforms.Resize(IMAGENETTE_RESIZE), transforms.CenterCrop(IMAGENETTE_CROP)]
     )
-    out = np.empty((len(paths), 3, _IMAGENETTE_CROP, _IMAGENETTE_CROP), dtype=np.float32)
+    out = np.empty((len(paths), 3, IMAGENETTE_CROP, IMAGENETTE_CROP), dtype=np.float32)
     for start in range(0, len(paths), batch_size):
         batch = paths[start : start + batch_size]
         block = out[start : start + len(batch)]
-        block[...] = np.stack([_decode_image(path, transform) for path in batch])
+        block[...] = np.stack([decode_image(path, transform) for path in batch])
         block /= 255
     return out
 
@@ -189,13 +194,13 @@ def load_imagenette(
         raise ValueError(f"Imagenette classes {class_ids} must be integers in 0..{n_classes - 1}")
     if len(set(class_ids)) != len(class_ids):
         raise ValueError(f"Imagenette classes {class_ids} contain a repeated class")
-    paths, labels = _list_imagenette(Path(root), split, class_ids)
+    paths, labels = list_imagenette(Path(root), split, class_ids)
     return _decode_imagenette(paths, batch_size), labels
 
 
 def _imagenette_file_split(root: Path, split: str) -> tuple[NDArray[Any], NDArray[np.int64]]:
     """All image files of a split (object array of paths, class then name order) and labels."""
-    paths, labels = _list_imagenette(root, split, range(len(IMAGENETTE_CLASSES)))
+    paths, labels = list_imagenette(root, split, range(len(IMAGENETTE_CLASSES)))
     return np.asarray(paths, dtype=object), labels
 
 

@@ -1,6 +1,6 @@
 """Figure F8: backdoor learning curves of the networks (SPEC section 5.6), from the tables.
 
-Run as ``python -m backdoor_curves.plots_network RESULTS_DIR`` (the network driver calls
+Run as ``python -m backdoor_curves.plots.network RESULTS_DIR`` (the network driver calls
 :func:`plot_network_curves` after its grid). Reads ``RESULTS_DIR/results.csv`` and, when
 present, ``head_slope.csv``; writes ``RESULTS_DIR/figures/nn_curves_<arch>.{pdf,png}``.
 
@@ -20,22 +20,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib as mpl
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from backdoor_curves.plots.style import FORMATS, STYLE, new_figure, save_figure
 
 __all__ = ["main", "plot_network_curves"]
 
-_STYLE: dict[Any, Any] = {
-    "font.size": 9,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "legend.fontsize": 7,
-    "savefig.dpi": 150,
-}
 _LINEAR_BELOW = 1e-2
 
 
@@ -43,8 +36,7 @@ def _draw_arch(table: pd.DataFrame, heads: pd.DataFrame | None, arch: str) -> Fi
     """One F8 figure for ``arch``."""
     epochs = sorted(table["epochs"].unique())
     fractions = sorted(table["poison_fraction"].unique())
-    fig = Figure(figsize=(3.4 * len(epochs), 5.2), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(3.4 * len(epochs), 5.2)
     axes = fig.subplots(2, len(epochs), squeeze=False, sharex=True)
     colours = mpl.colormaps["viridis"].resampled(max(len(fractions), 2))
     for column, n_epochs in enumerate(epochs):
@@ -111,9 +103,7 @@ def _draw_tangent(
     )
 
 
-def plot_network_curves(
-    results_dir: str | Path, formats: Sequence[str] = ("pdf", "png")
-) -> list[Path]:
+def plot_network_curves(results_dir: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Draw F8 for every architecture of ``results_dir/results.csv``.
 
     Parameters
@@ -137,22 +127,17 @@ def plot_network_curves(
     out_dir = results_dir / "figures"
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    with mpl.rc_context(rc=_STYLE):
+    with mpl.rc_context(rc=dict(STYLE)):
         for arch in sorted(table["arch"].unique()):
             fig = _draw_arch(table[table["arch"] == arch], heads, arch)
-            for fmt in formats:
-                path = out_dir / f"nn_curves_{arch}.{fmt}"
-                fig.savefig(
-                    path, format=fmt, metadata={"CreationDate": None} if fmt == "pdf" else {}
-                )
-                written.append(path)
+            written += save_figure(fig, out_dir / f"nn_curves_{arch}", formats)
     return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: draw F8 from a results folder."""
     parser = argparse.ArgumentParser(
-        prog="python -m backdoor_curves.plots_network", description="Draw figure F8."
+        prog="python -m backdoor_curves.plots.network", description="Draw figure F8."
     )
     parser.add_argument("results_dir", help="folder holding the network driver's results.csv")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@
   trigger's area share and the poison fraction as reference lines, and the poisoned model's
   backdoor accuracy. Read from ``results.csv``.
 
-Run as ``python -m backdoor_curves.plots_explanations RUN_DIR`` (the explanation scripts call
+Run as ``python -m backdoor_curves.plots.explanations RUN_DIR`` (the explanation scripts call
 :func:`draw_explanation_figures` after their grid). Figures go to ``RUN_DIR/figures``.
 """
 
@@ -210,7 +210,7 @@ def draw_explanation_figures(run_dir: Path | str) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Draw the figures of explanation run folders; return the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m backdoor_curves.plots_explanations",
+        prog="python -m backdoor_curves.plots.explanations",
         description="Draw F7 and the explanation summary from explanation run folders.",
     )
     parser.add_argument("run_dirs", nargs="+", help="folders with results.csv / examples_*.npz")
