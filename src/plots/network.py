@@ -38,7 +38,7 @@ def _draw_arch(table: pd.DataFrame, heads: pd.DataFrame | None, arch: str) -> Fi
     fractions = sorted(table["poison_fraction"].unique())
     fig = new_figure(3.4 * len(epochs), 5.2)
     axes = fig.subplots(2, len(epochs), squeeze=False, sharex=True)
-    colours = mpl.colormaps["viridis"].resampled(max(len(fractions), 2))
+    colours = mpl.colormaps["tab10"]  # distinct, readable as text colours too
     for column, n_epochs in enumerate(epochs):
         loss_ax, acc_ax = axes[0, column], axes[1, column]
         for index, fraction in enumerate(fractions):
@@ -53,7 +53,7 @@ def _draw_arch(table: pd.DataFrame, heads: pd.DataFrame | None, arch: str) -> Fi
             acc_ax.plot(mean.index, mean["backdoor_acc"], "-o", ms=3, color=colour, label=label)
             acc_ax.plot(mean.index, mean["clean_acc"], ":", color=colour)
             _draw_tangent(loss_ax, heads, arch, n_epochs, fraction, mean, colour)
-        loss_ax.set_title(f"{arch}, {n_epochs} epochs")
+        loss_ax.set_title(f"{arch}, {n_epochs} epoch{'' if n_epochs == 1 else 's'}")
         acc_ax.set_xlabel("beta (poison weight)")
         acc_ax.set_ylim(-0.02, 1.02)
         for ax in (loss_ax, acc_ax):
