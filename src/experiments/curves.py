@@ -216,12 +216,9 @@ def _extract(stage: OpenedStage, runs: list[_Run], data_dir: str | None) -> None
     """Extract every feature the curves read, before the grid is dispatched."""
     for run in runs:
         variants = [PoisonVariant(t.trigger, t.poison_fraction, t.seed) for t in run.tasks]
+        before = stage.cache.n_extracted_
         extract_pair(stage.cache, stage.features, load_pair(run.request, data_dir), variants)
-        print(
-            f"[features] {run.request.pair}: {stage.cache.n_extracted_} image(s) through "
-            f"{stage.features.extractor} so far, {stage.cache.n_reused_} read from "
-            f"{stage.cache.root}"
-        )
+        print(stage.report(run.request.pair, stage.cache.n_extracted_ - before))
 
 
 def _write_deviation(run: _Run, table: pd.DataFrame, fraction: float, manifest: dict) -> bool:

@@ -286,7 +286,9 @@ def load_alexnet(
     from backdoor_curves.classifiers.features import alexnet_extractor  # noqa: PLC0415
     from backdoor_curves.classifiers.pretrained import resolve_weights  # noqa: PLC0415
 
-    resolved = resolve_weights("alexnet", weights_path=weights, download=download)
+    resolved = resolve_weights(
+        "alexnet", weights_path=weights, download=download, fallback_flag=None
+    )
     extractor = alexnet_extractor(resolved.state_dict, device, batch_size=batch_size, quiet=quiet)
     return extractor, resolved
 
@@ -341,16 +343,13 @@ class OpenedStage:
     extractor: FeatureExtractor
     weights: PretrainedWeights
 
-    def manifest(self) -> dict[str, object]:
-        """Manifest entries: extractor, weights file and SHA-256, cache folder, pass counts."""
-        return {
-            "extractor": self.features.extractor,
-            "weights_path": str(self.weights.path),
-            "weights_sha256": self.weights.sha256,
-            "feature_cache": str(self.cache.root),
-            "images_extracted": self.cache.n_extracted_,
-            "images_reused": self.cache.n_reused_,
-        }
+    def report(self, pair: str, n_extracted: int) -> str:
+        """One console line: images a pair's extraction passed through the network, and where."""
+        return (
+            f"[features] {pair}: {n_extracted} image(s) through {self.features.extractor} "
+            f"(weights {self.weights.path.name}, sha256 {self.weights.sha256[:12]}), the rest "
+            f"read from {self.cache.root}"
+        )
 
 
 def open_feature_stage(

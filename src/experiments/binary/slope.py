@@ -233,12 +233,9 @@ def _extract(
 ) -> None:
     """Extract every feature the grid reads, before it is dispatched (workers only read)."""
     for request, pair_data in runs:
+        before = stage.cache.n_extracted_
         extract_pair(stage.cache, stage.features, pair_data, variants)
-        print(
-            f"[features] {request.pair}: {stage.cache.n_extracted_} image(s) through "
-            f"{stage.features.extractor} so far, {stage.cache.n_reused_} read from "
-            f"{stage.cache.root}"
-        )
+        print(stage.report(request.pair, stage.cache.n_extracted_ - before))
 
 
 def _draw_figures(
