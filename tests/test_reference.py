@@ -91,6 +91,19 @@ def test_differences_beyond_tolerance_are_listed_cell_by_cell(tmp_path: Path) ->
     assert len(lines) == 3
 
 
+def test_slope_tolerance_grows_with_the_condition_number(tmp_path: Path) -> None:
+    ref = slope_table(tmp_path / "ref" / "7-1_badnet3", [-4.9e6, 2.0], condition_number=[5e8, 1])
+    # 2e-6 relative: within 100 eps kappa ~ 1.1e-5 at kappa 5e8, beyond RTOL at kappa 1.
+    run = slope_table(
+        tmp_path / "run" / "7-1_badnet3",
+        [-4.9e6 * (1 + 2e-6), 2.0 * (1 + 2e-6)],
+        condition_number=[5e8, 1],
+    )
+    comparison = compare_table(run, ref, SLOPE)
+    assert [d.cell for d in comparison.differences] == ["clf=svm C=1.0 seed=1"]
+    assert comparison.max_rel["slope"] == pytest.approx(2e-6, rel=1e-3)
+
+
 def test_cells_match_on_identity_not_on_task_key_or_row_order(tmp_path: Path) -> None:
     ref = slope_table(tmp_path / "ref" / "7-1_badnet3", [0.5, -1.25, 3.0])
     # A sub-grid run (another task key, one C value) still meets its reference cell.

@@ -17,7 +17,8 @@ every cell, and at the end of a run the driver compares what it computed with th
             \mathrm{nan}) = 0, \quad r(\mathrm{nan}, b) = \infty,
 
   and a cell *differs* when ``|a - b| > rtol * max(|a|, |b|) + atol`` for some column
-  (:data:`RTOL`, :data:`ATOL`) or its status text differs;
+  (:data:`RTOL`, :data:`ATOL`; for the slope ``rtol = max(RTOL, 100 eps kappa)`` with kappa the
+  cell's recorded condition number, :data:`CONDITION_FACTOR`) or its status text differs;
 - tables computed on other data (the ``data_source`` column: embedded digits vs full MNIST)
   are not compared; they are reported as such.
 
@@ -50,6 +51,7 @@ from backdoor_curves.utilities.results import (
 
 __all__ = [
     "ATOL",
+    "CONDITION_FACTOR",
     "COMPARED_KINDS",
     "RTOL",
     "CellDifference",
@@ -64,6 +66,12 @@ __all__ = [
 
 RTOL = 1e-6
 """Relative tolerance of a compared value (slopes agree to ~1e-10 between runs of one build)."""
+
+CONDITION_FACTOR = 100.0
+"""A solve with condition number kappa has a forward error of order ``kappa * eps``: a
+conditioned column's tolerance is ``max(RTOL, CONDITION_FACTOR * eps * kappa)`` (ridge at
+``C = 1000`` has kappa ~ 5e8, i.e. a tolerance of ~1e-5; BLAS of another machine may differ
+there by 1e-6)."""
 
 ATOL = 1e-12
 """Absolute tolerance, for values that are zero (or nearly) in both tables."""
@@ -86,12 +94,16 @@ class TableSpec:
         ``(column, label)`` of the numbers compared, in report order.
     status : str
         Text column compared exactly (an empty string: none).
+    conditioned : tuple of str, default ()
+        Compared columns computed by a linear solve whose condition number is in the
+        ``condition_number`` column: their tolerance grows with it (:data:`CONDITION_FACTOR`).
     """
 
     kind: str
     identity: tuple[str, ...]
     compared: tuple[tuple[str, str], ...]
     status: str
+    conditioned: tuple[str, ...] = ()
 
 
 _SLOPE_SPEC = TableSpec(
@@ -100,6 +112,7 @@ _SLOPE_SPEC = TableSpec(
      "poison_fraction", "n_train", "n_test"),
     (("slope", "slope"), ("clean_acc", "CA"), ("backdoor_acc", "BA")),
     "status",
+    ("slope",),
 )  # fmt: skip
 _CURVES_SPEC = TableSpec(
     "curves",
@@ -235,11 +248,24 @@ def _relative_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(both_nan, 0.0, np.where(one_nan, np.inf, rel))
 
 
-def _beyond_tolerance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Whether ``|a - b| > RTOL * max(|a|, |b|) + ATOL`` (NaN against a number counts)."""
+def _beyond_tolerance(a: np.ndarray, b: np.ndarray, rtol: np.ndarray | float) -> np.ndarray:
+    """Whether ``|a - b| > rtol * max(|a|, |b|) + ATOL`` (NaN against a number counts)."""
     with np.errstate(invalid="ignore"):
-        close = np.abs(a - b) <= RTOL * np.maximum(np.abs(a), np.abs(b)) + ATOL
+        close = np.abs(a - b) <= rtol * np.maximum(np.abs(a), np.abs(b)) + ATOL
     return ~(close | (np.isnan(a) & np.isnan(b)))
+
+
+def _tolerance(matched: pd.DataFrame, conditioned: bool) -> np.ndarray | float:
+    """Relative tolerance per cell: RTOL, widened by the larger condition number if any."""
+    columns = [c for c in ("condition_number", "condition_number_ref") if c in matched.columns]
+    if not conditioned or not columns:
+        return RTOL
+    kappa = np.full(len(matched), np.nan)
+    for column in columns:
+        values = pd.to_numeric(matched[column], errors="coerce").to_numpy(dtype=float)
+        kappa = np.fmax(kappa, values)
+    widened = CONDITION_FACTOR * np.finfo(np.float64).eps * np.nan_to_num(kappa, nan=0.0)
+    return np.maximum(RTOL, widened)
 
 
 def _read_text_table(path: Path) -> pd.DataFrame:
@@ -295,7 +321,7 @@ def compare_table(run_table: Path, reference_table: Path, spec: TableSpec) -> Co
         b = pd.to_numeric(matched[f"{column}_ref"], errors="coerce").to_numpy(dtype=float)
         rel = _relative_difference(a, b)
         result.max_rel[column] = float(rel.max())
-        beyond = _beyond_tolerance(a, b)
+        beyond = _beyond_tolerance(a, b, _tolerance(matched, column in spec.conditioned))
         differs |= beyond
         for index in np.flatnonzero(beyond):
             whats[index].append(f"{label} {a[index]:.6g} vs {b[index]:.6g} (rel. {rel[index]:.1e})")
