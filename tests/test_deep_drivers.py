@@ -26,6 +26,8 @@ from backdoor_curves.experiments.binary import slope
 from backdoor_curves.experiments.binary.slope_cell import SLOPE_COLUMNS
 from backdoor_curves.experiments.config import get_config
 from backdoor_curves.experiments.curves_cell import CURVE_COLUMNS
+from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
+from backdoor_curves.utilities.data import PairTask
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMOKE_PAIR = "6-0"
@@ -276,3 +278,24 @@ def test_imagenette_with_a_missing_class_names_the_folder(
     argv += ["--weights", str(weights_file), "--out-dir", str(tmp_path / "out")]
     one_line_error(slope.main, argv, str(train), tmp_path / "out")
     assert not (data / "features").exists()
+
+
+def test_a_worker_reads_the_cache_and_never_extracts(tmp_path):
+    """``stage_at`` gives workers a reader without a network: a missing entry raises."""
+    rng = np.random.default_rng(0)
+    task = PairTask(
+        dataset="cifar10",
+        classes=(6, 0),
+        X_train=rng.uniform(size=(8, 3, 32, 32)).astype(np.float32),
+        y_train=np.arange(8) % 2,
+        X_test=rng.uniform(size=(4, 3, 32, 32)).astype(np.float32),
+        y_test=np.arange(4) % 2,
+        source="generated",
+        train_indices=np.arange(8),
+        test_indices=np.arange(4),
+    )
+    features = CachedFeatures("alexnet-fc7", "0" * 64, 999)
+    reader = stage_at(features, tmp_path / "features", None)
+    with pytest.raises(RuntimeError, match="missing from the feature cache"):
+        reader.clean(task)
+    assert stage_at("pixels", tmp_path, None) == "pixels"
