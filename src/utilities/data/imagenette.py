@@ -88,7 +88,8 @@ def _imagenette_class_dirs(split_dir: Path) -> list[Path]:
     if found != expected:
         raise ValueError(
             f"{split_dir} holds the class folders {found}; Imagenette needs exactly the ten "
-            f"WordNet-id folders {expected}"
+            f"WordNet-id folders {expected}: point --data-dir at a complete {_IMAGENETTE_DIR} "
+            "tree, or remove the folder and run with --download"
         )
     return class_dirs
 
