@@ -389,7 +389,8 @@ class TorchFeatures:
         self.batch_size = batch_size
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(images), dtype=self.dtype, device=self.device)
+        # A copy: the images may be read-only views, which torch cannot wrap.
+        return torch.tensor(np.asarray(images), dtype=self.dtype, device=self.device)
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """Extractor outputs, (n, n_features) float64, computed in batches without autograd."""

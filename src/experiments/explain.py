@@ -749,12 +749,12 @@ def _run(argv: Sequence[str] | None, dataset: str) -> int:
         runs.append((request, pair_task, run_dir))
     if args.figures_only:
         return _redraw(run_dir for _, _, run_dir in runs)
-    for _, pair_task, run_dir in runs:
-        check_same_data(run_dir, pair_task.source)
-        check_writable(run_dir)
     settings = _feature_settings(args, config)
     # Weights and device are checked here, before anything is written.
     stage = open_feature_stage(config.features, settings, args.data_dir, runs[0][0].data_seed)
+    for _, pair_task, run_dir in runs:
+        check_same_data(run_dir, pair_task.source)
+        check_writable(run_dir)
     features = config.features if stage is None else stage.features
     worker = functools.partial(run_explain_task, settings=settings)
     if stage is not None:
