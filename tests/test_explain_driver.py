@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backdoor_curves import plots
 from backdoor_curves.attacks.explanations import (
     PixelFeatures,
     poison_share,
@@ -175,3 +176,13 @@ def test_example_C_needs_two_values(tmp_path, data_dir, one_line_error):
     out_dir = tmp_path / "out"
     argv = [*tiny_args(out_dir, data_dir), "--example-C", "1,2,3"]
     one_line_error(explain_mnist.main, argv, "--example-C takes two C values", out_dir)
+
+
+def test_plotting_step_draws_the_summary_of_every_explanation_run(tmp_path, capsys):
+    """``python -m backdoor_curves.plots RESULTS_DIR`` draws the registered summary per run."""
+    results = REPO_ROOT / "results" / "mnist"
+    argv = [str(results), "--only", "explanations", "--out", str(tmp_path), "--format", "png"]
+    assert plots.main(argv) == 0
+    drawn = sorted(path.name for path in tmp_path.glob("*.png"))
+    pairs = ("3-0", "5-2", "7-1")
+    assert drawn == [f"explanation_shares_mnist_{pair}_badnet3.png" for pair in pairs]
