@@ -186,3 +186,9 @@ def test_plotting_step_draws_the_summary_of_every_explanation_run(tmp_path, caps
     drawn = sorted(path.name for path in tmp_path.glob("*.png"))
     pairs = ("3-0", "5-2", "7-1")
     assert drawn == [f"explanation_shares_mnist_{pair}_badnet3.png" for pair in pairs]
+
+
+def test_figures_only_without_a_run_is_one_line(tmp_path, data_dir, one_line_error):
+    out_dir = tmp_path / "out"
+    argv = [*tiny_args(out_dir, data_dir), "--figures-only"]
+    one_line_error(explain_mnist.main, argv, "holds no results.csv", out_dir)
