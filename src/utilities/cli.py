@@ -311,7 +311,10 @@ def pairs_from_args(text: str | None, config: DatasetConfig) -> tuple[str, ...]:
     pairs = name_list(text, "pairs") or config.pairs
     n_classes = dataset_info(config.dataset).n_classes
     for pair in pairs:
-        parse_pair(pair, n_classes)
+        try:
+            parse_pair(pair, n_classes)
+        except ValueError as error:
+            raise ValueError(f"{error} (flag -pair / --pair)") from None
     return tuple(pairs)
 
 
