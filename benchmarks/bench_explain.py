@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backdoor_curves.attacks.explanations import PixelFeatures, training_influence
+from backdoor_curves.attacks.explanations import training_influence
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
-from backdoor_curves.experiments.common import DataRequest, load_pair_cached
 from backdoor_curves.experiments.config import mnist_config
 from backdoor_curves.experiments.explain import explained_problem
+from backdoor_curves.experiments.problem import DataRequest, load_pair
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = (("svm", 1.0, None), ("logistic", 1.0, None), ("svm-rbf", 10.0, 5e-3))
@@ -42,8 +42,8 @@ MODELS = (("svm", 1.0, None), ("logistic", 1.0, None), ("svm-rbf", 10.0, 5e-3))
 def adjoint_vs_forward() -> None:
     """Time both forms of the influence on the real 750-point 7-1 problem, 50 images."""
     config = mnist_config()
-    pair_task = load_pair_cached(DataRequest("mnist", "7-1", None, None, 999), None)
-    problem = explained_problem(pair_task, config.main_trigger, 0.1, 1, 50, PixelFeatures())
+    pair_task = load_pair(DataRequest("mnist", "7-1", None, None, 999), None)
+    problem = explained_problem(pair_task, config.main_trigger, 0.1, 1, 50, "pixels")
     n_train = len(problem.y_train)
     for name, C, gamma in MODELS:
         model = make_classifier(name, C, gamma).fit(problem.X_train, problem.y_train)
@@ -80,7 +80,8 @@ def main() -> int:
         start = time.perf_counter()
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         total = time.perf_counter() - start
-        table = pd.concat(pd.read_csv(path) for path in Path(tmp).glob("*/results.csv"))
+        tables = Path(tmp).glob("explanations/*/results.csv")
+        table = pd.concat(pd.read_csv(path) for path in tables)
     print(f"explain_mnist.py --pair {args.pair} (n_jobs={args.n_jobs}): {total:.1f} s wall")
     print(f"  {len(table)} rows (clf x C x seed x beta); cell work {table['seconds'].sum():.1f} s")
     print(f"  solves per image: {sorted(table['solves_per_image'].unique())}")

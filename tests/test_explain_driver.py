@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backdoor_curves import plots
 from backdoor_curves.attacks.explanations import (
     PixelFeatures,
     poison_share,
@@ -22,9 +23,9 @@ from backdoor_curves.attacks.explanations import (
 )
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments import explain
-from backdoor_curves.experiments.common import DataRequest, load_pair_cached
 from backdoor_curves.experiments.config import mnist_config
-from backdoor_curves.experiments.explain import EXPLAIN_COLUMNS, explained_problem
+from backdoor_curves.experiments.explain import EXPLAIN_COLUMNS, choose_example_C, explained_problem
+from backdoor_curves.experiments.problem import DataRequest, load_pair
 from backdoor_curves.test import explain_mnist
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,10 +42,10 @@ def tiny_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
 
 
 def test_smoke_run_writes_table_and_examples_and_resumes(tmp_path, data_dir, capsys):
-    out_dir = tmp_path / "explanations"
+    out_dir = tmp_path / "runs"
     argv = tiny_args(out_dir, data_dir, "--clf", "svm,logistic", "--no-figures")
     assert explain_mnist.main(argv) == 0
-    run_dir = out_dir / RUN_NAME
+    run_dir = out_dir / "explanations" / RUN_NAME
     table = pd.read_csv(run_dir / "results.csv")
     assert tuple(table.columns) == ("task_key", *EXPLAIN_COLUMNS)
     assert len(table) == 2 * 2 * 2  # clf x C x beta
@@ -59,6 +60,7 @@ def test_smoke_run_writes_table_and_examples_and_resumes(tmp_path, data_dir, cap
     assert (table.loc[ok, "n_images_ranked"] >= 1).all()
     assert np.allclose(table["area_share"], 9 / 784)
     assert (table["data_source"].str.contains("embedded")).all()
+    assert (table["features"] == "pixels").all()
     assert not (run_dir / "figures").exists()
     with np.load(run_dir / "examples_svm.npz") as examples:
         assert examples["gradient"].shape == (2, 2, 2, 1, 28, 28)
@@ -72,11 +74,12 @@ def test_smoke_run_writes_table_and_examples_and_resumes(tmp_path, data_dir, cap
 
 @pytest.mark.slow
 def test_smoke_run_draws_every_figure(tmp_path, data_dir):
-    out_dir = tmp_path / "explanations"
+    out_dir = tmp_path / "runs"
     assert explain_mnist.main(tiny_args(out_dir, data_dir, "--clf", "svm-rbf")) == 0
     for name in ("f7_svm-rbf", "explanation_shares"):
         for suffix in ("png", "pdf"):
-            assert (out_dir / RUN_NAME / "figures" / f"{name}.{suffix}").stat().st_size > 0
+            path = out_dir / "explanations" / RUN_NAME / "figures" / f"{name}.{suffix}"
+            assert path.stat().st_size > 0
 
 
 @pytest.mark.parametrize(
@@ -95,14 +98,6 @@ def test_bad_input_is_one_line_and_writes_nothing(
     args = tiny_args(out_dir, data_dir)
     # Later flags win in argparse: the bad value overrides the tiny default.
     one_line_error(explain_mnist.main, [*args, *extra], needle, out_dir)
-
-
-def test_deep_features_without_an_extractor_is_one_line(tmp_path, data_dir, one_line_error):
-    out_dir = tmp_path / "out"
-    argv = ["--out-dir", str(out_dir), "--data-dir", str(data_dir)]
-    one_line_error(
-        lambda a: explain.main(a, dataset="cifar10"), argv, "need a feature extractor", out_dir
-    )
 
 
 @pytest.mark.parametrize(
@@ -125,8 +120,8 @@ def test_script_runs_by_path_and_as_module(command):
 def test_poisoned_weak_model_looks_at_the_trigger_and_its_poisons(data_dir):
     """Embedded MNIST 7-1: the paper's qualitative claims, measured on 20 images."""
     config = mnist_config()
-    pair_task = load_pair_cached(DataRequest("mnist", "7-1", 300, 100, 999), str(data_dir))
-    problem = explained_problem(pair_task, config.main_trigger, 0.1, 1, 20, PixelFeatures())
+    pair_task = load_pair(DataRequest("mnist", "7-1", 300, 100, 999), str(data_dir))
+    problem = explained_problem(pair_task, config.main_trigger, 0.1, 1, 20, "pixels")
     clean_weight = (~problem.is_poison).astype(np.float64)
     shares, poison_shares = {}, {}
     for beta, weight in ((0.0, clean_weight), (1.0, np.ones(len(clean_weight)))):
@@ -146,3 +141,54 @@ def test_poisoned_weak_model_looks_at_the_trigger_and_its_poisons(data_dir):
         svm, problem.X_train, problem.y_train, None, problem.X_images, problem.y_images
     )
     assert influence.n_solves == len(problem.images)
+
+
+def _rows(C_values, ranked, statuses=None):
+    statuses = statuses or ["ok"] * len(C_values)
+    return pd.DataFrame({"C": C_values, "n_images_ranked": ranked, "status": statuses})
+
+
+@pytest.mark.parametrize(
+    ("ranked", "statuses", "expected"),
+    [
+        # An SVM: nothing to rank at either end of the grid, informative in the middle.
+        ((0, 3, 5, 0), ("no margin support vectors", "ok", "ok", "ok"), (0.01, 1.0)),
+        ((0, 0, 5, 0), None, (1e-3, 1.0)),  # one informative C and the farther grid end
+        ((0, 0, 0, 0), None, (1e-3, 10.0)),  # none: the grid ends
+        ((2, 2, 2, 2), None, (1e-3, 10.0)),
+    ],
+)
+def test_example_C_are_where_the_poisoned_model_ranks_points(ranked, statuses, expected):
+    grid = (1e-3, 0.01, 1.0, 10.0)
+    assert choose_example_C(_rows(grid, ranked, statuses), grid) == expected
+
+
+def test_example_C_flag_sets_the_F7_regularisation(tmp_path, data_dir):
+    out_dir = tmp_path / "runs"
+    argv = tiny_args(out_dir, data_dir, "--clf", "logistic", "--no-figures")
+    assert explain_mnist.main([*argv, "--example-C", "5,0.02"]) == 0
+    with np.load(out_dir / "explanations" / RUN_NAME / "examples_logistic.npz") as examples:
+        assert examples["C"].tolist() == [0.02, 5.0]
+        assert str(examples["features"]) == "pixels"
+
+
+def test_example_C_needs_two_values(tmp_path, data_dir, one_line_error):
+    out_dir = tmp_path / "out"
+    argv = [*tiny_args(out_dir, data_dir), "--example-C", "1,2,3"]
+    one_line_error(explain_mnist.main, argv, "--example-C takes two C values", out_dir)
+
+
+def test_plotting_step_draws_the_summary_of_every_explanation_run(tmp_path, capsys):
+    """``python -m backdoor_curves.plots RESULTS_DIR`` draws the registered summary per run."""
+    results = REPO_ROOT / "results" / "mnist"
+    argv = [str(results), "--only", "explanations", "--out", str(tmp_path), "--format", "png"]
+    assert plots.main(argv) == 0
+    drawn = sorted(path.name for path in tmp_path.glob("*.png"))
+    pairs = ("3-0", "5-2", "7-1")
+    assert drawn == [f"explanation_shares_mnist_{pair}_badnet3.png" for pair in pairs]
+
+
+def test_figures_only_without_a_run_is_one_line(tmp_path, data_dir, one_line_error):
+    out_dir = tmp_path / "out"
+    argv = [*tiny_args(out_dir, data_dir), "--figures-only"]
+    one_line_error(explain_mnist.main, argv, "holds no results.csv", out_dir)

@@ -321,7 +321,16 @@ class FeatureMap(Protocol):
 
     Implementations: :class:`PixelFeatures` (flattened pixels) and :class:`TorchFeatures`
     (any ``torch.nn.Module`` extractor, e.g. AlexNet fc7).
+
+    Attributes
+    ----------
+    name : str
+        What the models see, for the result tables: ``"pixels"``, or the extractor with its
+        weights (e.g. ``"alexnet-fc7 sha256:1a2b3c4d5e6f"``), so that tables of other
+        features never pass for each other.
     """
+
+    name: str
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """Model inputs of shape (n, n_features), float64, for images (n, C, H, W) in [0, 1]."""
@@ -334,6 +343,8 @@ class FeatureMap(Protocol):
 
 class PixelFeatures:
     """The identity feature map: the models see the flattened pixels."""
+
+    name = "pixels"
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """Flatten (n, C, H, W) images to (n, C*H*W) float64."""
@@ -358,6 +369,8 @@ class TorchFeatures:
         Dtype of the images fed to the extractor (its parameters' dtype).
     batch_size : int
         Images per forward / backward pass.
+    name : str
+        What the features are, for the result tables (see :class:`FeatureMap`).
     """
 
     def __init__(
@@ -367,14 +380,17 @@ class TorchFeatures:
         *,
         dtype: torch.dtype = torch.float32,
         batch_size: int = 32,
+        name: str = "torch-extractor",
     ) -> None:
+        self.name = name
         self.extractor = extractor.eval().to(device)
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(images), dtype=self.dtype, device=self.device)
+        # A copy: the images may be read-only views, which torch cannot wrap.
+        return torch.tensor(np.asarray(images), dtype=self.dtype, device=self.device)
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """Extractor outputs, (n, n_features) float64, computed in batches without autograd."""

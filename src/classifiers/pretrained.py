@@ -81,8 +81,10 @@ def _load_checked(arch: str, path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (pickle, zip, EOF) for a bad file
+        first = (str(exc).strip().splitlines() or [""])[0]  # torch appends pages of advice
         raise ValueError(
-            f"weights file {path} is not a readable torch state dict ({type(exc).__name__}: {exc})"
+            f"weights file {path} is not a readable torch state dict ({type(exc).__name__}: "
+            f"{first}); --weights expects a {arch} state dict saved with torch.save"
         ) from None
     if not isinstance(state, dict):
         raise ValueError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
@@ -96,7 +98,11 @@ def _load_checked(arch: str, path: Path) -> dict[str, torch.Tensor]:
 
 
 def resolve_weights(
-    arch: str, *, weights_path: str | Path | None = None, download: bool = False
+    arch: str,
+    *,
+    weights_path: str | Path | None = None,
+    download: bool = False,
+    fallback_flag: str | None = "--no-pretrained",
 ) -> PretrainedWeights:
     """Find, verify and load the ImageNet weights of ``arch`` (see the module docstring).
 
@@ -108,6 +114,9 @@ def resolve_weights(
         Explicit state-dict file (``--weights``); overrides the cache and ``download``.
     download : bool, default=False
         Let torchvision download the default weights into the hub cache when missing.
+    fallback_flag : str or None, default "--no-pretrained"
+        The caller's flag that runs without pretrained weights, named in the missing-weights
+        message (None: the caller has none).
 
     Returns
     -------
@@ -131,10 +140,12 @@ def resolve_weights(
         path = hub_checkpoint_dir() / file_name
         if not path.is_file():
             if not download:
+                options = ["pass --weights PATH", "run with --download"]
+                options += [f"use {fallback_flag}"] if fallback_flag else []
                 raise FileNotFoundError(
                     f"pretrained {arch} weights not found: torchvision looks for {file_name} in "
-                    f"{path.parent} (the torch hub cache); put the file there, pass "
-                    f"--weights PATH, run with --download, or use --no-pretrained"
+                    f"{path.parent} (the torch hub cache); put the file there, "
+                    f"{', '.join(options[:-1])} or {options[-1]}"
                 )
             default.get_state_dict(progress=False)
     return PretrainedWeights(

@@ -1,9 +1,11 @@
 """Dataset configurations of the experiments: pairs, triggers, grids (SPEC sections 5.1-5.2).
 
 One frozen :class:`DatasetConfig` per dataset, built by a factory (``mnist_config``,
-``cifar10_config``, ``imagenette_config``) plus a tiny ``smoke`` variant for tests and quick
-looks. Drivers take a config and differ by nothing else. Each factory's docstring names the
-command that runs it; a new dataset adds its factory with :func:`register_config`.
+``cifar10_config``, ``imagenette_config``) plus a tiny smoke variant of each for tests and quick
+looks (``smoke`` for MNIST, ``cifar10_smoke``, ``imagenette_smoke``; :func:`profile_config`
+maps ``--dataset`` and ``--profile`` to one). Drivers take a config and differ by nothing
+else. Each factory's docstring names the command that runs it; a new dataset adds its factory
+with :func:`register_config`.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ __all__ = [
     "DatasetConfig",
     "SlopeGrid",
     "cifar10_config",
+    "cifar10_smoke_config",
     "config_names",
     "get_config",
     "imagenette_config",
+    "imagenette_smoke_config",
     "mnist_config",
+    "profile_config",
     "register_config",
     "smoke_config",
 ]
@@ -265,12 +270,68 @@ def smoke_config() -> DatasetConfig:
     )
 
 
+def _deep_smoke(base: DatasetConfig, gamma: float) -> DatasetConfig:
+    """Shrink a deep-feature config to seconds on CPU: one pair, 20 / 10 images, 2 seeds."""
+    linear_C = base.slope_grid.linear_C
+    return replace(
+        base,
+        pairs=("6-0",),
+        slope_grid=SlopeGrid(
+            linear_C=(linear_C[3], linear_C[-1]), rbf_C=(1.0,), rbf_gamma=(gamma,)
+        ),
+        curves=replace(
+            base.curves,
+            models=(
+                CurveModel(_SVM, (base.curves.models[0].lambdas[-1],)),
+                CurveModel(_LOG, (base.curves.models[1].lambdas[-1],)),
+                CurveModel(_RIDGE, (base.curves.models[2].lambdas[-1],)),
+                CurveModel(_RBF, (1.0,), gamma=gamma),
+            ),
+            poison_fractions=(0.1,),
+            betas=(0.0, 0.01, 0.1, 0.5, 1.0),
+        ),
+        seeds=(1, 2),
+        n_train=20,
+        n_test=10,
+    )
+
+
+def cifar10_smoke_config() -> DatasetConfig:
+    """Build the CIFAR-10 smoke variant: ``./run_cifar.sh cifar_60 --profile smoke``."""
+    return _deep_smoke(cifar10_config(), gamma=1e-3)
+
+
+def imagenette_smoke_config() -> DatasetConfig:
+    """Build the Imagenette smoke variant: ``./run_imagenette.sh imagenette_60 --profile smoke``."""
+    return _deep_smoke(imagenette_config(), gamma=1e-4)
+
+
 _FACTORIES: dict[str, Callable[[], DatasetConfig]] = {
     "mnist": mnist_config,
     "cifar10": cifar10_config,
     "imagenette": imagenette_config,
     "smoke": smoke_config,
+    "cifar10_smoke": cifar10_smoke_config,
+    "imagenette_smoke": imagenette_smoke_config,
 }
+
+PROFILES = ("paper", "smoke")
+"""Values of ``--profile``."""
+
+
+def profile_config(dataset: str, profile: str) -> DatasetConfig:
+    """Return the configuration of ``--dataset`` in ``--profile`` (``paper`` or ``smoke``).
+
+    Raises
+    ------
+    ValueError
+        Unknown profile or dataset (the message lists the valid ones).
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    if profile == "paper":
+        return get_config(dataset)
+    return get_config("smoke" if dataset == "mnist" else f"{dataset}_smoke")
 
 
 def register_config(name: str, factory: Callable[[], DatasetConfig]) -> None:

@@ -33,6 +33,7 @@ Planning and recording live here; one curve's computation lives in
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +50,18 @@ from backdoor_curves.experiments.curves_cell import (
     CurveTask,
     run_curve_task,
 )
+from backdoor_curves.experiments.feature_stage import (
+    CachedFeatures,
+    OpenedStage,
+    PoisonVariant,
+    extract_pair,
+    open_feature_stage,
+)
 from backdoor_curves.experiments.figure_step import draw_run_figures
 from backdoor_curves.experiments.problem import (
     DataRequest,
     load_pair,
-    poisoned_problem,
+    poisoned_images,
 )
 from backdoor_curves.experiments.recording import (
     check_same_data,
@@ -65,12 +73,17 @@ from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
     add_dataset_arguments,
+    add_feature_arguments,
+    add_reference_arguments,
     config_from_args,
     data_request_from_args,
     execution_config_from_args,
+    feature_settings_from_args,
     float_list,
     name_list,
+    out_dir_from_args,
     pairs_from_args,
+    reference_check_from_args,
     report_errors,
     run_settings_from_args,
 )
@@ -120,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-figures", action="store_true", help="write the tables only (draw them later "
         "with python -m backdoor_curves.plots RESULTS_DIR)",
     )  # fmt: skip
-    add_common_arguments(parser, default_out="results/{mnist,cifar,imagenette}")
+    add_common_arguments(parser, default_out="runs/{mnist,cifar,imagenette}")
+    add_reference_arguments(parser)
+    add_feature_arguments(parser)
     return parser
 
 
@@ -165,7 +180,9 @@ class _Run:
     deviation_dir: Path
 
 
-def _plan(args: argparse.Namespace, config: DatasetConfig) -> list[_Run]:
+def _plan(
+    args: argparse.Namespace, config: DatasetConfig, features: str | CachedFeatures
+) -> list[_Run]:
     """Validate everything and build the tasks of every pair (nothing is written)."""
     betas = _check_betas(args.betas or config.curves.betas)
     fractions = _check_fractions(args.poison_fractions or config.curves.poison_fractions)
@@ -173,17 +190,15 @@ def _plan(args: argparse.Namespace, config: DatasetConfig) -> list[_Run]:
     trigger = _trigger(args, config)
     models = _curve_models(args, config)
     pairs = pairs_from_args(args.pairs, config)
-    out_dir = Path(args.out_dir or config.results_dir)
+    out_dir = out_dir_from_args(args, config)
     runs = []
     for pair in pairs:
         request = data_request_from_args(args, config, pair)
-        pair_data = load_pair(request, args.data_dir, verbose=True)
+        pair_data = load_pair(request, args.data_dir, verbose=True, download=args.download)
         for fraction in fractions:  # validates the trigger and the poison counts
-            poisoned_problem(pair_data, trigger, fraction, 0, config.features)
+            poisoned_images(pair_data, trigger, fraction, 0)
         tasks = tuple(
-            CurveTask(
-                request, config.features, trigger, model.clf, model.gamma, lam, p, seed, betas
-            )
+            CurveTask(request, features, trigger, model.clf, model.gamma, lam, p, seed, betas)
             for model in models
             for lam in model.lambdas
             for p in fractions
@@ -195,6 +210,15 @@ def _plan(args: argparse.Namespace, config: DatasetConfig) -> list[_Run]:
                  out_dir / "deviation" / name)
         )  # fmt: skip
     return runs
+
+
+def _extract(stage: OpenedStage, runs: list[_Run], data_dir: str | None) -> None:
+    """Extract every feature the curves read, before the grid is dispatched."""
+    for run in runs:
+        variants = [PoisonVariant(t.trigger, t.poison_fraction, t.seed) for t in run.tasks]
+        before = stage.cache.n_extracted_
+        extract_pair(stage.cache, stage.features, load_pair(run.request, data_dir), variants)
+        print(stage.report(run.request.pair, stage.cache.n_extracted_ - before))
 
 
 def _write_deviation(run: _Run, table: pd.DataFrame, fraction: float, manifest: dict) -> bool:
@@ -215,18 +239,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     execution = execution_config_from_args(args)
     check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     config = config_from_args(args)
-    runs = _plan(args, config)
+    data_seed = config.data_seed if args.data_seed is None else args.data_seed
+    pairs_from_args(args.pairs, config)  # a bad pair fails before the network loads
+    # Weights and device are checked here, before anything is written.
+    stage = open_feature_stage(
+        config.features, feature_settings_from_args(args), args.data_dir, data_seed
+    )
+    runs = _plan(args, config, config.features if stage is None else stage.features)
     settings = run_settings_from_args(args, "incremental_curves", execution)
+    check = reference_check_from_args(args, config, "curves")
     for run in runs:
         check_same_data(run.curves_dir, run.source)
         check_writable(run.curves_dir)
         check_writable(run.deviation_dir)
+    worker = run_curve_task
+    if stage is not None:
+        _extract(stage, runs, args.data_dir)
+        worker = functools.partial(run_curve_task, feature_dir=str(stage.cache.root))
     for run in runs:
         print(f"[curves] {config.dataset} {run.request.pair}: data {run.source}, "
               f"{len(run.tasks)} curves -> {run.curves_dir}")  # fmt: skip
         store = ResultStore(run.curves_dir, CURVE_COLUMNS)
         report, manifest = record_run(
-            run.tasks, run_curve_task, store, settings, run.source,
+            run.tasks, worker, store, settings, run.source,
             description=f"curves {run.request.pair}",
         )  # fmt: skip
         fraction = config.curves.deviation_fraction
@@ -239,13 +274,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[curves] no curve with p = {fraction}: no deviation table")
         print(f"[curves] {report.n_computed} computed, {report.n_skipped} skipped, "
               f"{report.seconds:.1f} s")  # fmt: skip
+        check.add(run.curves_dir)
     if not args.no_figures:
-        out_dir = Path(args.out_dir or config.results_dir)
+        out_dir = out_dir_from_args(args, config)
         variant = data_variant(runs[0].request, config, args.profile)
         for path in draw_run_figures(out_dir, ("curves", "deviation"), variant):
             if path.suffix == ".png":
                 print(f"[curves] figure {path}")
-    return 0
+    return check.report()
 
 
 if __name__ == "__main__":

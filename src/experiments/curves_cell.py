@@ -31,6 +31,7 @@ from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
+from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
 from backdoor_curves.experiments.problem import (
     DataRequest,
     Evaluator,
@@ -60,10 +61,14 @@ DEVIATION_COLUMNS: tuple[str, ...] = (*_IDENTITY, "beta", "nu", "rho", "backdoor
 
 @dataclass(frozen=True)
 class CurveTask:
-    """One learning curve: a model and lambda, a poison fraction and a seed, all betas."""
+    """One learning curve: a model and lambda, a poison fraction and a seed, all betas.
+
+    ``features`` is ``"pixels"`` or the deep-feature stage (:class:`CachedFeatures`, read
+    from the cache folder ``feature_dir`` of :func:`run_curve_task`).
+    """
 
     data: DataRequest
-    features: str
+    features: str | CachedFeatures
     trigger: TriggerSpec
     clf: str
     gamma: float | None
@@ -126,12 +131,16 @@ def _tangent_columns(rows: list[dict[str, Any]], betas: tuple[float, ...]) -> di
     }
 
 
-def run_curve_task(task: CurveTask, *, data_dir: str | None = None) -> list[dict[str, object]]:
-    """Compute one learning curve (see the module docstring); rows follow ``CURVE_COLUMNS``."""
+def run_curve_task(
+    task: CurveTask, *, data_dir: str | None = None, feature_dir: str | None = None
+) -> list[dict[str, object]]:
+    """Compute one learning curve (see the module docstring); rows follow ``CURVE_COLUMNS``.
+
+    ``feature_dir`` is the deep-feature cache folder (None: ``<data dir>/features``).
+    """
     pair_data = load_pair(task.data, data_dir)
-    problem = poisoned_problem(
-        pair_data, task.trigger, task.poison_fraction, task.seed, task.features
-    )
+    stage = stage_at(task.features, feature_dir, data_dir)
+    problem = poisoned_problem(pair_data, task.trigger, task.poison_fraction, task.seed, stage)
     identity = {
         "dataset": task.data.dataset,
         "data_source": pair_data.source,

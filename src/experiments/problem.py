@@ -3,10 +3,16 @@
 - :class:`DataRequest` names a binary task (dataset, class pair, subset sizes, data seed).
 - :func:`load_pair` loads it once per process (the driver's validation and an in-process
   grid cell share one decoded copy).
-- :func:`poisoned_problem` builds one (pair, trigger, poison fraction, seed) instance as the
-  binary models see it: a :class:`PoisonedProblem` of 2-D float64 feature matrices of the
-  poisoned training set, the clean test set and the backdoor test set, with the explicit
-  poison mask.
+- :func:`poisoned_images` builds one (pair, trigger, poison fraction, seed) instance in image
+  space: a :class:`PoisonedImages` (the poisoned training set and the backdoor test set).
+- :func:`poisoned_problem` turns it into what the binary models see: a :class:`PoisonedProblem`
+  of 2-D float64 feature matrices of the poisoned training set, the clean test set and the
+  backdoor test set, with the explicit poison mask.
+- The **feature stage** maps images to model inputs: ``"pixels"`` flattens them
+  (:func:`to_features`); any object following :class:`FeatureStage` plugs in instead, e.g.
+  :class:`~backdoor_curves.experiments.feature_stage.CachedFeatures`, which reads deep
+  features that the driver extracted before dispatching the grid. Tasks carry the stage, so a
+  worker needs nothing else.
 - :class:`Evaluator` scores fitted models on those fixed sets, reusing kernel matrices when the
   model says precomputed-Gram scoring pays off.
 - :func:`trigger_columns` gives the trigger's identity columns of a result row.
@@ -19,10 +25,16 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
+from backdoor_curves.attacks.poisoning import (
+    NEXT_CLASS,
+    PoisonedSet,
+    backdoor_test_set,
+    poison_training_set,
+)
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
@@ -30,8 +42,12 @@ from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_tas
 __all__ = [
     "DataRequest",
     "Evaluator",
+    "FeatureStage",
+    "PoisonedImages",
     "PoisonedProblem",
+    "clean_problem_features",
     "load_pair",
+    "poisoned_images",
     "poisoned_problem",
     "to_features",
     "trigger_columns",
@@ -77,10 +93,11 @@ def load_pair(
 ) -> PairTask:
     """Load the pair task of ``request`` from ``data_dir``, decoding it once per process.
 
-    The cache key is ``(request, data_dir)`` only: ``verbose`` and ``download`` change what
-    happens on the first load (notices on standard output, fetching a missing dataset), never
-    which arrays come back, so a driver that validates with ``verbose=True`` and a grid cell
-    that loads quietly in the same process share one decoded copy.
+    The cache key is ``(request, data_dir)`` only: ``verbose`` changes what happens on the
+    first load (notices on standard output), never which arrays come back, so a driver that
+    validates with ``verbose=True`` and a grid cell that loads quietly in the same process share
+    one decoded copy. ``download=True`` always loads (fetching a missing dataset first) and
+    caches the result: a cached copy may be the embedded-MNIST fallback of a load without it.
 
     Parameters
     ----------
@@ -99,7 +116,8 @@ def load_pair(
         The images and labels of the pair (shared: callers must not modify the arrays).
     """
     key = (request, None if data_dir is None else str(data_dir))
-    if key in _loaded:
+    # With download, load afresh: an earlier load may have fallen back to the embedded digits.
+    if key in _loaded and not download:
         _loaded.move_to_end(key)
         return _loaded[key]
     notify: Callable[[str], None] | None = functools.partial(print, "notice:") if verbose else None
@@ -122,14 +140,62 @@ def load_pair(
 def to_features(images: np.ndarray, features: str) -> np.ndarray:
     """Map images of shape (n, C, H, W) to the models' 2-D float64 inputs (n, C * H * W).
 
-    ``"pixels"`` flattens the images. Deep features (``"alexnet"``) are computed by the
-    feature extractor, which is not part of this release yet.
+    Only ``"pixels"`` (the images, flattened) is a name; deep features come from a
+    :class:`FeatureStage` object (see :func:`poisoned_problem`).
     """
     if features == "pixels":
         return np.asarray(images, dtype=np.float64).reshape(len(images), -1)
     raise ValueError(
-        f"features {features!r} are not available yet; this release supports 'pixels' (MNIST)"
+        f"unknown features {features!r}: 'pixels' is the only named feature map; deep "
+        "features are a feature stage (backdoor_curves.experiments.feature_stage)"
     )
+
+
+@dataclass(frozen=True)
+class PoisonedImages:
+    """One poisoned binary problem in image space, before the feature stage.
+
+    Attributes
+    ----------
+    poisoned : PoisonedSet
+        The poisoned training set: images ``X`` (n_train, C, H, W) in [0, 1], labels ``y``,
+        the mask ``is_poison``, ``poison_indices`` and the built ``trigger``.
+    X_backdoor : ndarray of shape (m, C, H, W), float32
+        Backdoor test set: triggered copies of the eligible test images.
+    y_backdoor : ndarray of shape (m,), int64
+        Their target labels.
+    backdoor_rows : ndarray of shape (m,), int64
+        Row of the clean test set each backdoor image is a copy of (all rows under the
+        drivers' ``"next"`` target policy).
+    spec : TriggerSpec
+        The trigger's specification.
+    seed : int
+        The experiment seed the trigger patterns and the poisons were drawn with.
+    """
+
+    poisoned: PoisonedSet
+    X_backdoor: np.ndarray
+    y_backdoor: np.ndarray
+    backdoor_rows: np.ndarray
+    spec: TriggerSpec
+    seed: int
+
+
+def poisoned_images(
+    task: PairTask, trigger: TriggerSpec, fraction: float, seed: int
+) -> PoisonedImages:
+    """Build the trigger and the poisoned training set of ``seed``, and the backdoor test set.
+
+    The trigger patterns and the poison choice come, in that order, from
+    ``np.random.default_rng(seed)``, so a seed fixes both. The target policy is ``"next"``
+    (for a pair: both classes flip).
+    """
+    rng = np.random.default_rng(seed)
+    built = trigger.build(task.image_shape, 2, rng)
+    poisoned = poison_training_set(task.X_train, task.y_train, built, fraction, rng, n_classes=2)
+    X_backdoor, y_backdoor = backdoor_test_set(task.X_test, task.y_test, built, n_classes=2)
+    rows = np.flatnonzero(NEXT_CLASS.candidates(np.asarray(task.y_test))).astype(np.int64)
+    return PoisonedImages(poisoned, X_backdoor, np.asarray(y_backdoor), rows, trigger, seed)
 
 
 @dataclass(frozen=True)
@@ -157,27 +223,67 @@ class PoisonedProblem:
     y_backdoor: np.ndarray
 
 
-def poisoned_problem(
-    task: PairTask, trigger: TriggerSpec, fraction: float, seed: int, features: str
-) -> PoisonedProblem:
-    """Build the trigger and the poisoned training set of ``seed``, and the test sets.
+class FeatureStage(Protocol):
+    """A feature map that plugs into the problem layer (deep features, cached on disk).
 
-    The trigger patterns and the poison choice come, in that order, from
-    ``np.random.default_rng(seed)``, so a seed fixes both.
+    An implementation is a frozen, picklable value (grid tasks carry it); its methods run in
+    the grid's workers.
     """
-    rng = np.random.default_rng(seed)
-    built = trigger.build(task.image_shape, 2, rng)
-    poisoned = poison_training_set(task.X_train, task.y_train, built, fraction, rng, n_classes=2)
-    X_backdoor, y_backdoor = backdoor_test_set(task.X_test, task.y_test, built, n_classes=2)
+
+    def problem(self, task: PairTask, images: PoisonedImages) -> PoisonedProblem:
+        """Return the model inputs of a poisoned problem (2-D float64 arrays)."""
+        ...
+
+    def clean(self, task: PairTask) -> tuple[np.ndarray, np.ndarray]:
+        """Return the inputs of the clean train and test sets, 2-D float64."""
+        ...
+
+
+def poisoned_problem(
+    task: PairTask,
+    trigger: TriggerSpec,
+    fraction: float,
+    seed: int,
+    features: str | FeatureStage,
+) -> PoisonedProblem:
+    """Build the poisoned problem of ``seed`` (see :func:`poisoned_images`) as model inputs.
+
+    Parameters
+    ----------
+    task : PairTask
+        The pair's images and labels.
+    trigger : TriggerSpec
+        The trigger.
+    fraction : float
+        Poison fraction in (0, 1).
+    seed : int
+        Experiment seed (trigger patterns, then poison choice).
+    features : ``"pixels"`` or FeatureStage
+        The feature stage: flattened pixels, or a stage object such as
+        :class:`~backdoor_curves.experiments.feature_stage.CachedFeatures`.
+    """
+    images = poisoned_images(task, trigger, fraction, seed)
+    if not isinstance(features, str):
+        return features.problem(task, images)
+    poisoned = images.poisoned
     return PoisonedProblem(
         X_train=to_features(poisoned.X, features),
         y_train=np.asarray(poisoned.y),
         is_poison=np.asarray(poisoned.is_poison),
         X_test=to_features(task.X_test, features),
         y_test=np.asarray(task.y_test),
-        X_backdoor=to_features(X_backdoor, features),
-        y_backdoor=np.asarray(y_backdoor),
+        X_backdoor=to_features(images.X_backdoor, features),
+        y_backdoor=images.y_backdoor,
     )
+
+
+def clean_problem_features(
+    task: PairTask, features: str | FeatureStage
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs of the unpoisoned train and test sets, each 2-D float64."""
+    if not isinstance(features, str):
+        return features.clean(task)
+    return to_features(task.X_train, features), to_features(task.X_test, features)
 
 
 class Evaluator:

@@ -1,5 +1,8 @@
 """The recording layer: where a run's tables go, what guards them, how a run is recorded.
 
+- :func:`default_run_root` is where a run writes by default (``runs/<dataset>``, ignored by
+  git), apart from the committed reference tables under ``results/<dataset>``
+  (:mod:`backdoor_curves.experiments.reference` compares the two);
 - :func:`run_folder_name` names the results folder of one pair (``7-1_badnet3``, with
   the :func:`data_variant` suffix for non-default data, so tables never mix data), and
   :func:`folder_variant` reads that suffix back; :func:`figures_folder` is where the figures of
@@ -31,6 +34,7 @@ __all__ = [
     "RunSettings",
     "check_same_data",
     "data_variant",
+    "default_run_root",
     "figures_folder",
     "folder_variant",
     "record_run",
@@ -61,6 +65,20 @@ class RunSettings:
     device: str
     data_dir: str | None
     execution: ExecutionConfig
+
+
+RUNS_ROOT = "runs"
+"""Folder (relative to the working directory) that holds the run roots; git ignores it."""
+
+
+def default_run_root(config: DatasetConfig) -> Path:
+    """Default results root of a run: ``runs/<results name>``, e.g. ``runs/mnist``.
+
+    A run's tables, resume journal, manifests and figures go there; the committed reference
+    of the same dataset is ``config.results_dir`` (``results/mnist``), which runs only read
+    (to compare with) unless ``--out-dir`` points at it.
+    """
+    return Path(RUNS_ROOT) / config.results_name
 
 
 def data_variant(request: DataRequest, config: DatasetConfig, profile: str) -> str:

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (pair,) = pairs_from_args(args.pair or config.pairs[0], config)
     classes = parse_pair(pair, dataset_info(config.dataset).n_classes)
     request = data_request_from_args(args, config, pair)
-    pair_data = load_pair(request, args.data_dir, verbose=True)
+    pair_data = load_pair(request, args.data_dir, verbose=True, download=args.download)
     specs: list[TriggerSpec] = [config.main_trigger, config.double_trigger]
     if all(spec.kind.value == "badnet" for spec in specs):
         specs.append(TriggerSpec.invisible())

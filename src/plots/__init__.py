@@ -17,6 +17,9 @@ Modules, one per figure family plus what they share:
   ``curves_<dataset>_<pair>_<model>``;
 - :mod:`~backdoor_curves.plots.deviation`: ``deviation/**/results.csv`` -> F6
   ``deviation_<dataset>_<pair>``;
+- :mod:`~backdoor_curves.plots.explanations`: ``explanations/**/results.csv`` -> the
+  explanation summary ``explanation_shares_<dataset>_<pair>_<trigger>`` (F7 is drawn by the
+  explanation scripts from their examples files);
 - :mod:`~backdoor_curves.plots.triggers`: clean and triggered example images (drawn from
   images, not tables);
 - :mod:`~backdoor_curves.plots.style` (one style, atomic PDF/PNG save),
@@ -41,6 +44,7 @@ registers the families and changes no global matplotlib state.
 from backdoor_curves.plots.cli import build_parser, main
 from backdoor_curves.plots.curves import CURVES_COLUMNS, plot_curve_figures, tangent_beta_range
 from backdoor_curves.plots.deviation import DEVIATION_COLUMNS, plot_deviation_figures
+from backdoor_curves.plots.explanations import EXPLANATION_COLUMNS, plot_explanation_shares
 from backdoor_curves.plots.figures import draw_figures, make_figures
 from backdoor_curves.plots.heatmap import plot_rbf_heatmaps
 from backdoor_curves.plots.registry import (
@@ -62,6 +66,7 @@ from backdoor_curves.plots.triggers import plot_trigger_examples
 __all__ = [
     "CURVES_COLUMNS",
     "DEVIATION_COLUMNS",
+    "EXPLANATION_COLUMNS",
     "FORMATS",
     "SLOPE_COLUMNS",
     "STYLE",
@@ -75,6 +80,7 @@ __all__ = [
     "new_figure",
     "plot_curve_figures",
     "plot_deviation_figures",
+    "plot_explanation_shares",
     "plot_rbf_heatmaps",
     "plot_slope_figures",
     "plot_slope_overview",

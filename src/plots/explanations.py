@@ -1,26 +1,27 @@
 """Figures of the explanation runs (SPEC 5.4), drawn from their files only.
 
-- F7 (``f7_<clf>``): for a few triggered test images, at the strongest and the weakest
-  regularisation: the image, the input gradient of the clean (``beta = 0``) and of the
-  poisoned (``beta = 1``) model, and the poisoned model's top-k influential training points,
-  poisons framed in red. Read from ``examples_<clf>.npz``.
+- F7 (``f7_<clf>``): for a few triggered test images, at a strong and a weak regularisation
+  (the two ``C`` of the examples file): the image, the input gradient of the clean
+  (``beta = 0``) and of the poisoned (``beta = 1``) model, and the poisoned model's top-k
+  influential training points, poisons framed in red. Read from ``examples_<clf>.npz``.
 - Summary (``explanation_shares``): the trigger share of ``|gradient|`` and the poison share of
   the top-k against ``C``, clean vs poisoned (mean over seeds, per-seed points), with the
   trigger's area share and the poison fraction as reference lines, and the poisoned model's
   backdoor accuracy. Read from ``results.csv``.
 
-Run as ``python -m backdoor_curves.plots.explanations RUN_DIR`` (the explanation scripts call
-:func:`draw_explanation_figures` after their grid). Figures go to ``RUN_DIR/figures``.
+The summary is registered with the figure registry for the table kind ``explanations``
+(:func:`plot_explanation_shares`), so ``python -m backdoor_curves.plots RESULTS_DIR`` draws one
+``explanation_shares_<dataset>_<pair>_<trigger>`` per run of ``RESULTS_DIR/explanations/``.
+F7 is drawn from the examples files, not from a table: the explanation scripts call
+:func:`draw_explanation_figures` after their grid (F7 and the summary into ``RUN_DIR/figures``),
+and redraw them without computing with ``--figures-only``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -28,18 +29,33 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from backdoor_curves.plots import STYLE, save_figure
+from backdoor_curves.naming import format_value, model_label, trigger_tag
+from backdoor_curves.plots.registry import register_figures
+from backdoor_curves.plots.style import FORMATS, figure_style, new_figure, save_figure
 
-__all__ = ["draw_explanation_figures", "main", "plot_examples", "plot_shares"]
+__all__ = [
+    "EXPLANATION_COLUMNS",
+    "draw_explanation_figures",
+    "plot_examples",
+    "plot_explanation_shares",
+    "plot_shares",
+]
 
-_BETA_COLOURS = {0.0: "tab:blue", 1.0: "tab:red"}
+EXPLANATION_COLUMNS: tuple[str, ...] = (
+    "dataset", "data_source", "pair", "n_train", "n_test", "trigger", "trigger_size",
+    "trigger_eps", "clf", "C", "gamma", "seed", "beta", "n_images", "k", "backdoor_acc",
+    "trigger_share", "area_share", "poison_share", "poison_fraction_train",
+)  # fmt: skip
+"""Columns the summary figure reads from an explanation table."""
+
+_BETA_COLOURS = {0.0: "#0072B2", 1.0: "#D55E00"}
 _BETA_NAMES = {0.0: "clean (beta=0)", 1.0: "poisoned (beta=1)"}
-_REGULARISATION = ("strongest", "weakest")
+_REGULARISATION = ("stronger", "weaker")
 
 
-def _new_figure(width: float, height: float, *, constrained: bool = True) -> Figure:
-    """Return an Agg figure not registered with pyplot (image grids: manual layout, faster)."""
-    fig = Figure(figsize=(width, height), layout="constrained" if constrained else None)
+def _image_grid_figure(width: float, height: float) -> Figure:
+    """Return an Agg figure without a layout engine (image grids are placed by hand)."""
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     return fig
 
@@ -72,7 +88,7 @@ def _show_gradient(ax: Axes, gradient: np.ndarray, mask: np.ndarray) -> None:
 
 
 def _outline_trigger(ax: Axes, mask: np.ndarray) -> None:
-    """Frame a rectangular (patch) trigger; a full-image trigger is not framed."""
+    """Frame a rectangular (patch) trigger; a spread-out trigger (invisible grid) is not framed."""
     rows, cols = np.nonzero(mask.any(axis=0))
     if rows.size == 0:
         return
@@ -87,13 +103,44 @@ def _outline_trigger(ax: Axes, mask: np.ndarray) -> None:
     )  # fmt: skip
 
 
-def plot_examples(examples_path: Path, out_dir: Path) -> list[Path]:
-    """Draw F7 from one ``examples_<clf>.npz``; return the written files."""
+def _show_top_point(ax: Axes, ex: dict[str, np.ndarray], r: int, i: int, j: int) -> None:
+    """Draw the ``j``-th most influential training point of image ``i`` (poisoned model)."""
+    influence = ex["top_influence"][r, 1, i, j]
+    if not (np.isfinite(influence) and influence != 0):
+        # Padding of a ranking with fewer than k influential points (an SVM without error
+        # vectors), or an undefined influence: nothing to show.
+        _bare(ax)
+        ax.text(0.5, 0.5, "no\ninfluence", ha="center", va="center", fontsize=6)
+        return
+    _show_image(ax, ex["top_images"][r, 1, i, j])
+    poison = bool(ex["top_is_poison"][r, 1, i, j])
+    for spine in ax.spines.values():
+        spine.set_visible(poison)
+        spine.set_edgecolor("red")
+        spine.set_linewidth(2.0)
+    tag = "P" if poison else ""
+    ax.set_title(f"{tag} y={ex['top_labels'][r, 1, i, j]}", fontsize=7, pad=2)
+
+
+def _examples_title(ex: dict[str, np.ndarray], k: int) -> str:
+    gamma = float(ex["gamma"]) if "gamma" in ex else None
+    model = model_label(str(ex["clf"]), gamma)
+    where = f"{ex['dataset']} " if "dataset" in ex else ""
+    return (
+        f"F7 {model}, {where}{ex['pair']}, seed {int(ex['seed'])}: gradients (trigger dashed) "
+        f"and the poisoned model's top-{k} training points (red: poisons)"
+    )
+
+
+def plot_examples(
+    examples_path: Path, out_dir: Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """Draw F7 from one ``examples_<clf>.npz`` into ``out_dir``; return the written files."""
     with np.load(examples_path) as data:
         ex = {name: data[name] for name in data.files}
     n_show, k = ex["top"].shape[2], ex["top"].shape[3]
     n_cols = 3 + k
-    fig = _new_figure(0.85 * n_cols + 0.6, 1.0 * 2 * n_show + 0.9, constrained=False)
+    fig = _image_grid_figure(0.85 * n_cols + 0.6, 1.0 * 2 * n_show + 0.9)
     axes = fig.subplots(
         2 * n_show,
         n_cols,
@@ -107,34 +154,15 @@ def plot_examples(examples_path: Path, out_dir: Path) -> list[Path]:
             for column, beta in ((1, 0), (2, 1)):
                 _show_gradient(row[column], ex["gradient"][r, beta, i], ex["mask"])
             for j in range(k):
-                ax = row[3 + j]
-                influence = ex["top_influence"][r, 1, i, j]
-                if not (np.isfinite(influence) and influence != 0):
-                    # Padding of a ranking with fewer than k influential points (an SVM
-                    # without error vectors), or an undefined influence: nothing to show.
-                    _bare(ax)
-                    ax.text(0.5, 0.5, "no\ninfluence", ha="center", va="center", fontsize=6)
-                    continue
-                _show_image(ax, ex["top_images"][r, 1, i, j])
-                poison = bool(ex["top_is_poison"][r, 1, i, j])
-                for spine in ax.spines.values():
-                    spine.set_visible(poison)
-                    spine.set_edgecolor("red")
-                    spine.set_linewidth(2.0)
-                tag = "P" if poison else ""
-                ax.set_title(f"{tag} y={ex['top_labels'][r, 1, i, j]}", fontsize=7, pad=2)
+                _show_top_point(row[3 + j], ex, r, i, j)
             c, ba = ex["C"][r], ex["backdoor_acc"][r]
-            row[0].set_ylabel(f"C={c:.3g}\n({_REGULARISATION[r]})", fontsize=7)
+            row[0].set_ylabel(f"C={format_value(c)}\n({_REGULARISATION[r]})", fontsize=7)
             if i == 0:
                 row[0].set_title(f"triggered, target {ex['target_labels'][i]}", fontsize=7)
                 row[1].set_title(f"grad clean\nBA={ba[0]:.2f}", fontsize=7)
                 row[2].set_title(f"grad poisoned\nBA={ba[1]:.2f}", fontsize=7)
-    clf, pair, seed = str(ex["clf"]), str(ex["pair"]), int(ex["seed"])
-    fig.suptitle(
-        f"F7 {clf}, pair {pair}, seed {seed}: gradients (trigger dashed) and the poisoned "
-        f"model's top-{k} training points (red: poisons)"
-    )
-    return save_figure(fig, out_dir / f"f7_{clf}")
+    fig.suptitle(_examples_title(ex, k), fontsize=9)
+    return save_figure(fig, out_dir / f"f7_{ex['clf']}", formats)
 
 
 def _draw_share_panel(
@@ -152,19 +180,16 @@ def _draw_share_panel(
     ax.set_ylim(-0.03, 1.03)
 
 
-def plot_shares(results_path: Path, out_dir: Path) -> list[Path]:
-    """Draw the summary figure of both shares against ``C`` from ``results.csv``."""
-    table = pd.read_csv(results_path)
-    if table.empty:
-        raise ValueError(f"{results_path} has no rows to draw")
+def _shares_figure(table: pd.DataFrame) -> Figure:
+    """Draw the summary of one run's rows: both shares against ``C``, one column per model."""
     # NaN gamma (linear models) would make every row a distinct key: compare filled values.
-    table["gamma_key"] = table["gamma"].fillna(-1.0)
-    models = list(dict.fromkeys(zip(table["clf"], table["gamma_key"], strict=True)))
-    fig = _new_figure(2.6 * len(models) + 0.4, 4.6)
+    gamma_key = table["gamma"].fillna(-1.0)
+    models = list(dict.fromkeys(zip(table["clf"], gamma_key, strict=True)))
+    fig = new_figure(2.6 * len(models) + 0.4, 4.8)
     axes = fig.subplots(2, len(models), squeeze=False, sharey=True)
     for col, (clf, gamma) in enumerate(models):
-        rows = table[(table["clf"] == clf) & (table["gamma_key"] == gamma)]
-        title = clf if gamma < 0 else f"{clf} (gamma={gamma:.3g})"
+        rows = table[(table["clf"] == clf) & (gamma_key == gamma)]
+        title = model_label(str(clf), None if gamma < 0 else float(gamma))
         _draw_share_panel(axes[0, col], rows, "trigger_share", "area_share", "trigger area")
         axes[0, col].set_title(title)
         _draw_share_panel(
@@ -178,13 +203,51 @@ def plot_shares(results_path: Path, out_dir: Path) -> list[Path]:
     first = table.iloc[0]
     fig.suptitle(
         f"Explanations, {first['dataset']} {first['pair']} ({first['data_source']}): "
-        f"{int(first['n_images'])} triggered images per seed, {table['seed'].nunique()} seeds"
+        f"{int(first['n_images'])} triggered images per seed, {table['seed'].nunique()} seed(s)"
     )
-    return save_figure(fig, out_dir / "explanation_shares")
+    return fig
 
 
-def draw_explanation_figures(run_dir: Path | str) -> list[Path]:
+def plot_shares(results_path: Path, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Draw the summary of one run's ``results.csv`` as ``out_dir/explanation_shares``."""
+    table = pd.read_csv(results_path, dtype={"pair": "str"})
+    if table.empty:
+        raise ValueError(f"{results_path} has no rows to draw")
+    return save_figure(_shares_figure(table), out_dir / "explanation_shares", formats)
+
+
+@register_figures("explanations", required_columns=EXPLANATION_COLUMNS)
+def plot_explanation_shares(
+    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """Draw one summary per run of the concatenated explanation tables (registered plotter).
+
+    A run is a (dataset, pair, trigger, data source, subset sizes) group; the figure is
+    ``explanation_shares_<dataset>_<pair>_<trigger tag>``, with ``_n<train>-<test>`` added when
+    runs of other subset sizes share that name.
+    """
+    keys = ["dataset", "pair", "trigger", "trigger_size", "trigger_eps", "data_source"]
+    keys += ["n_train", "n_test"]
+    runs = list(table.groupby(keys, dropna=False, sort=True))
+    stems = [_shares_stem(rows.iloc[0]) for _, rows in runs]
+    written: list[Path] = []
+    with figure_style():
+        for (_, rows), stem in zip(runs, stems, strict=True):
+            if stems.count(stem) > 1:
+                stem += f"_n{int(rows['n_train'].iloc[0])}-{int(rows['n_test'].iloc[0])}"
+            written += save_figure(_shares_figure(rows), out_dir / stem, formats)
+    return written
+
+
+def _shares_stem(first: pd.Series) -> str:
+    tag = trigger_tag(first["trigger"], first["trigger_size"], first["trigger_eps"])
+    return f"explanation_shares_{first['dataset']}_{first['pair']}_{tag}"
+
+
+def draw_explanation_figures(run_dir: Path | str, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Draw F7 for every ``examples_*.npz`` and the summary of ``results.csv`` in ``run_dir``.
+
+    The figures go to ``run_dir/figures``.
 
     Raises
     ------
@@ -199,31 +262,9 @@ def draw_explanation_figures(run_dir: Path | str) -> list[Path]:
         raise FileNotFoundError(f"{run_dir} holds no results.csv and no examples_*.npz")
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with mpl.rc_context(rc=dict(STYLE)):
+    with figure_style():
         for path in examples:
-            written += plot_examples(path, out_dir)
+            written += plot_examples(path, out_dir, formats)
         if results.exists():
-            written += plot_shares(results, out_dir)
+            written += plot_shares(results, out_dir, formats)
     return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Draw the figures of explanation run folders; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m backdoor_curves.plots.explanations",
-        description="Draw F7 and the explanation summary from explanation run folders.",
-    )
-    parser.add_argument("run_dirs", nargs="+", help="folders with results.csv / examples_*.npz")
-    args = parser.parse_args(argv)
-    try:
-        for run_dir in args.run_dirs:
-            for path in draw_explanation_figures(run_dir):
-                print(path)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -17,11 +17,14 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
-from backdoor_curves.experiments.config import DatasetConfig, get_config
+from backdoor_curves.experiments.config import DatasetConfig, profile_config
+from backdoor_curves.experiments.feature_stage import FeatureSettings
 from backdoor_curves.experiments.problem import DataRequest
-from backdoor_curves.experiments.recording import RunSettings
+from backdoor_curves.experiments.recording import RunSettings, default_run_root
+from backdoor_curves.experiments.reference import ReferenceCheck
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
 from backdoor_curves.utilities.grid import Backend, ExecutionConfig
 
@@ -31,15 +34,20 @@ __all__ = [
     "add_data_arguments",
     "add_dataset_arguments",
     "add_execution_arguments",
+    "add_feature_arguments",
     "add_output_arguments",
+    "add_reference_arguments",
     "check_unique",
     "config_from_args",
     "data_request_from_args",
     "execution_config_from_args",
+    "feature_settings_from_args",
     "float_list",
     "int_list",
     "name_list",
+    "out_dir_from_args",
     "pairs_from_args",
+    "reference_check_from_args",
     "report_errors",
     "run_settings_from_args",
 ]
@@ -121,9 +129,31 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
-    """Add the "output" group: ``--out-dir`` (the dataset's results root, ``default_out``)."""
+    """Add the "output" group: ``--out-dir`` (the run's results root, ``default_out``)."""
     output = parser.add_argument_group("output")
     output.add_argument("--out-dir", default=None, help=f"results folder (default: {default_out})")
+
+
+def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--reference`` and ``--fail-on-difference`` (drivers compared with a reference).
+
+    Such a driver writes under ``--out-dir`` (default: the ignored run root ``runs/<dataset>``)
+    and compares its tables at the end with the committed reference (``--reference``, default
+    ``results/<dataset>``); see :func:`reference_check_from_args`.
+    """
+    reference = parser.add_argument_group("reference")
+    reference.add_argument(
+        "--reference",
+        default=None,
+        metavar="DIR",
+        help="committed reference tables this run is compared with at the end "
+        "(default: results/<dataset>; 'none' skips the comparison)",
+    )
+    reference.add_argument(
+        "--fail-on-difference",
+        action="store_true",
+        help="exit with status 1 when a cell differs from the reference (for CI)",
+    )
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
@@ -146,6 +176,39 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -
     add_execution_arguments(parser)
 
 
+def add_feature_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the deep-feature flags (CIFAR-10, Imagenette): ``--weights``, ``--feature-cache``.
+
+    ``--download`` (:func:`add_data_arguments`) also lets torchvision fetch the AlexNet
+    weights, and ``--device`` (:func:`add_common_arguments`) says where the network runs.
+    """
+    group = parser.add_argument_group("deep features (cifar10, imagenette)")
+    group.add_argument(
+        "--weights",
+        default=None,
+        metavar="PATH",
+        help="AlexNet state-dict file (default: torchvision's alexnet-owt-7be5be79.pth in the "
+        "torch hub cache, $TORCH_HOME/hub/checkpoints)",
+    )
+    group.add_argument(
+        "--feature-cache",
+        default=None,
+        metavar="DIR",
+        help="folder of the extracted features (default: DATA_DIR/features)",
+    )
+
+
+def feature_settings_from_args(args: argparse.Namespace) -> FeatureSettings:
+    """Build the :class:`FeatureSettings` (flags of :func:`add_feature_arguments`)."""
+    return FeatureSettings(
+        weights=None if args.weights is None else Path(args.weights),
+        download=args.download,
+        device=args.device,
+        cache_dir=None if args.feature_cache is None else Path(args.feature_cache),
+        quiet=args.quiet,
+    )
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--dataset`` and ``--profile`` (the configuration a driver runs)."""
     parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="dataset")
@@ -153,7 +216,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         choices=("paper", "smoke"),
         default="paper",
-        help="paper grids (default) or a tiny smoke grid (MNIST only)",
+        help="paper grids (default) or a tiny smoke grid that runs in seconds",
     )
 
 
@@ -240,11 +303,7 @@ def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
 
 def config_from_args(args: argparse.Namespace) -> DatasetConfig:
     """Return the configuration chosen by ``--dataset`` and ``--profile``."""
-    if args.profile == "smoke":
-        if args.dataset != "mnist":
-            raise ValueError("--profile smoke exists for mnist only")
-        return get_config("smoke")
-    return get_config(args.dataset)
+    return profile_config(args.dataset, args.profile)
 
 
 def pairs_from_args(text: str | None, config: DatasetConfig) -> tuple[str, ...]:
@@ -252,7 +311,10 @@ def pairs_from_args(text: str | None, config: DatasetConfig) -> tuple[str, ...]:
     pairs = name_list(text, "pairs") or config.pairs
     n_classes = dataset_info(config.dataset).n_classes
     for pair in pairs:
-        parse_pair(pair, n_classes)
+        try:
+            parse_pair(pair, n_classes)
+        except ValueError as error:
+            raise ValueError(f"{error} (flag -pair / --pair)") from None
     return tuple(pairs)
 
 
@@ -267,6 +329,25 @@ def data_request_from_args(
         config.n_test if args.n_test is None else args.n_test,
         config.data_seed if args.data_seed is None else args.data_seed,
     )
+
+
+def out_dir_from_args(args: argparse.Namespace, config: DatasetConfig) -> Path:
+    """Return the run's results root: ``--out-dir``, else ``runs/<dataset>`` (not the reference)."""
+    return Path(args.out_dir) if args.out_dir else default_run_root(config)
+
+
+def reference_check_from_args(
+    args: argparse.Namespace, config: DatasetConfig, kind: str
+) -> ReferenceCheck:
+    """Return the end-of-run comparison with the reference of the ``kind`` tables.
+
+    The reference root is ``--reference``, else the configuration's ``results/<dataset>``;
+    ``--reference none`` turns the comparison off; ``--fail-on-difference`` makes a difference
+    exit status 1.
+    """
+    text = args.reference if args.reference is not None else config.results_dir
+    root = None if text.lower() == "none" else Path(text)
+    return ReferenceCheck(kind, root, fail_on_difference=args.fail_on_difference)
 
 
 def run_settings_from_args(

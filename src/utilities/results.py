@@ -14,7 +14,10 @@ A results folder holds three files:
     line is ignored when the journal is read. :meth:`ResultStore.consolidate` merges it
     into ``results.csv`` and removes it.
 ``manifest.json``
-    Configuration, package versions, git commit, data source and timings of the run.
+    Configuration, package versions, git commit, data source and timings of the run, and the
+    *producer* of every task: the commit, dirty flag, package versions and date of the run
+    that computed it. A resumed run adds its own producer for the tasks it computes and keeps
+    the old producers of the tasks it skipped, so rows are never relabelled with a newer commit.
 
 Every cell is formatted to text once, with a fixed rule (floats by ``repr``, so they
 round-trip exactly; ``None`` as an empty field), and kept as that text afterwards. The
@@ -47,7 +50,10 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "JOURNAL_FILENAME",
     "KEY_COLUMN",
+    "MANIFEST_FILENAME",
+    "RESULTS_FILENAME",
     "ResultStore",
     "atomic_write_text",
     "check_writable",
@@ -75,6 +81,9 @@ _VERSIONED_PACKAGES = (
 )
 
 Scalar = bool | int | float | str | None
+
+# What identifies the run that computed a task (see ResultStore.write_manifest).
+_PRODUCER_KEYS = ("created", "git_commit", "git_dirty", "versions")
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -295,6 +304,8 @@ class ResultStore:
         self.directory = Path(directory)
         self.columns: tuple[str, ...] = tuple(columns)
         self._journal_tail_checked = False
+        # Keys recorded by this store object: the tasks this run computed (see write_manifest).
+        self._recorded: set[str] = set()
 
     @property
     def results_path(self) -> Path:
@@ -396,6 +407,7 @@ class ResultStore:
             os.close(fd)
         if is_new:
             _fsync_directory(self.directory)
+        self._recorded.add(key)
 
     def _journal_entries(self) -> list[tuple[str, list[dict[str, Scalar]]]]:
         """Finished tasks in the journal, in the order they were written."""
@@ -514,6 +526,54 @@ class ResultStore:
 
     # ------------------------------------------------------------------ manifest
 
+    def _table_keys(self) -> list[str]:
+        """Task keys of ``results.csv`` in file order (none if it has no task-key column)."""
+        if not self.results_path.exists():
+            return []
+        header, rows = _read_csv_rows(self.results_path)
+        if not header or header[0] != KEY_COLUMN:
+            return []
+        return list(dict.fromkeys(row[0] for row in rows if row))
+
+    def _read_manifest(self) -> dict[str, Any]:
+        """Read the current ``manifest.json`` as a dict (empty if absent or unreadable)."""
+        try:
+            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return manifest if isinstance(manifest, dict) else {}
+
+    def _producers(self, current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """Return the producers of the tasks: this run's for recorded keys, else the old ones.
+
+        A previous manifest without per-task producers (written before they existed) gives its
+        own commit and versions to the tasks it holds.
+        """
+        previous = self._read_manifest()
+        old_producers = previous.get("producers")
+        old_map = previous.get("task_producer")
+        if not isinstance(old_producers, list) or not isinstance(old_map, dict):
+            old_producers = [{name: previous.get(name) for name in _PRODUCER_KEYS}]
+            old_map = None
+        producers: list[dict[str, Any]] = []
+        index_of: dict[str, int] = {}
+        task_producer: dict[str, int] = {}
+        for key in self._table_keys():
+            if key in self._recorded or not previous:
+                producer = current
+            elif old_map is None:
+                producer = old_producers[0]
+            elif isinstance(old_map.get(key), int) and 0 <= old_map[key] < len(old_producers):
+                producer = old_producers[old_map[key]]
+            else:
+                producer = {name: None for name in _PRODUCER_KEYS}
+            text = json.dumps(producer, sort_keys=True, default=str)
+            if text not in index_of:
+                index_of[text] = len(producers)
+                producers.append(producer)
+            task_producer[key] = index_of[text]
+        return producers, task_producer
+
     def write_manifest(
         self, config: Mapping[str, Any], data_source: str, timings: Mapping[str, Any]
     ) -> Path:
@@ -539,18 +599,30 @@ class ResultStore:
         Keys: ``config``, ``data_source``, ``timings``, ``versions`` (python and packages,
         read from installed metadata), ``git_commit`` and ``git_dirty`` (None outside a
         git checkout), ``created`` (UTC, ISO 8601), ``command`` (``sys.argv``),
-        ``columns`` (the table header) and ``results`` (the table's file name).
+        ``columns`` (the table header) and ``results`` (the table's file name): these
+        describe the run that wrote this manifest. ``producers`` (a list of
+        ``{created, git_commit, git_dirty, versions}``) and ``task_producer`` (task key ->
+        index into ``producers``) say which run computed each task's rows: the tasks this
+        store recorded get this run's producer, the others keep the one the previous
+        manifest gave them.
         """
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        versions = _package_versions()
+        git = git_state()
+        current = {"created": created, "versions": versions, **git}
+        producers, task_producer = self._producers(current)
         manifest = {
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created": created,
             "command": list(sys.argv),
             "config": dict(config),
             "data_source": data_source,
             "timings": dict(timings),
-            "versions": _package_versions(),
-            **git_state(),
+            "versions": versions,
+            **git,
             "results": RESULTS_FILENAME,
             "columns": list(self.header),
+            "producers": producers,
+            "task_producer": task_producer,
         }
         text = json.dumps(manifest, indent=2, default=_json_default, allow_nan=True) + "\n"
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ Planning and recording live here; one cell's computation lives in
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,11 +41,18 @@ from backdoor_curves.experiments.binary.slope_cell import (
     run_slope_task,
 )
 from backdoor_curves.experiments.config import DatasetConfig
+from backdoor_curves.experiments.feature_stage import (
+    CachedFeatures,
+    OpenedStage,
+    PoisonVariant,
+    extract_pair,
+    open_feature_stage,
+)
 from backdoor_curves.experiments.figure_step import draw_run_figures
 from backdoor_curves.experiments.problem import (
     DataRequest,
     load_pair,
-    poisoned_problem,
+    poisoned_images,
 )
 from backdoor_curves.experiments.recording import (
     check_same_data,
@@ -57,15 +65,21 @@ from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
     add_dataset_arguments,
+    add_feature_arguments,
+    add_reference_arguments,
     config_from_args,
     data_request_from_args,
     execution_config_from_args,
+    feature_settings_from_args,
     float_list,
     name_list,
+    out_dir_from_args,
     pairs_from_args,
+    reference_check_from_args,
     report_errors,
     run_settings_from_args,
 )
+from backdoor_curves.utilities.data import PairTask
 from backdoor_curves.utilities.grid import check_scheduler
 from backdoor_curves.utilities.results import ResultStore, check_writable
 
@@ -157,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute nothing: draw the slope figures of the tables these flags point at "
         "(OUT_DIR/slope/*<suffix>, or --run-name) into OUT_DIR/figures<suffix>",
     )
-    add_common_arguments(parser, default_out="results/{mnist,cifar,imagenette}")
+    add_common_arguments(parser, default_out="runs/{mnist,cifar,imagenette}")
+    add_reference_arguments(parser)
+    add_feature_arguments(parser)
     return parser
 
 
@@ -189,22 +205,37 @@ def _tasks(
     args: argparse.Namespace,
     config: DatasetConfig,
     request: DataRequest,
+    features: str | CachedFeatures,
     trigger: TriggerSpec,
     fraction: float,
 ) -> list[SlopeTask]:
-    seeds = tuple(args.seeds) if args.seeds else config.seeds
+    seeds = _seeds(args, config)
     tasks = []
     for clf in _classifiers(args.clf):
         C_values = args.C_values or config.slope_grid.C_values(clf)
         gammas = (args.gamma_values or config.slope_grid.rbf_gamma) if uses_gamma(clf) else (None,)
         for gamma in gammas:
             tasks += [
-                SlopeTask(
-                    request, config.features, trigger, fraction, clf, gamma, tuple(C_values), seed
-                )
+                SlopeTask(request, features, trigger, fraction, clf, gamma, tuple(C_values), seed)
                 for seed in seeds
             ]
     return tasks
+
+
+def _seeds(args: argparse.Namespace, config: DatasetConfig) -> tuple[int, ...]:
+    return tuple(args.seeds) if args.seeds else config.seeds
+
+
+def _extract(
+    stage: OpenedStage,
+    runs: list[tuple[DataRequest, PairTask]],
+    variants: list[PoisonVariant],
+) -> None:
+    """Extract every feature the grid reads, before it is dispatched (workers only read)."""
+    for request, pair_data in runs:
+        before = stage.cache.n_extracted_
+        extract_pair(stage.cache, stage.features, pair_data, variants)
+        print(stage.report(request.pair, stage.cache.n_extracted_ - before))
 
 
 def _draw_figures(
@@ -235,16 +266,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = pairs_from_args(args.pair, config)
     if args.gamma_values is not None and not any(map(uses_gamma, _classifiers(args.clf))):
         raise ValueError("--gamma applies to svm-rbf only, which -clf does not include")
-    out_dir = Path(args.out_dir or config.results_dir)
+    out_dir = out_dir_from_args(args, config)
     if args.figures_only:
         return _draw_figures(args, config, out_dir, data_request_from_args(args, config, pairs[0]))
     runs = []
     for pair in pairs:
         request = data_request_from_args(args, config, pair)
-        pair_data = load_pair(request, args.data_dir, verbose=True)
-        poisoned_problem(pair_data, trigger, fraction, 0, config.features)  # validates all
+        pair_data = load_pair(request, args.data_dir, verbose=True, download=args.download)
+        poisoned_images(pair_data, trigger, fraction, 0)  # validates trigger and poison count
         runs.append((request, pair_data))
-    tasks_per_run = [_tasks(args, config, request, trigger, fraction) for request, _ in runs]
+    # Weights and device are checked here, before anything is written.
+    stage = open_feature_stage(
+        config.features, feature_settings_from_args(args), args.data_dir, runs[0][0].data_seed
+    )
+    features = config.features if stage is None else stage.features
+    tasks_per_run = [
+        _tasks(args, config, request, features, trigger, fraction) for request, _ in runs
+    ]
     run_dirs = [
         out_dir
         / "slope"
@@ -254,8 +292,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for run_dir, (_, pair_data) in zip(run_dirs, runs, strict=True):
         check_same_data(run_dir, pair_data.source)
         check_writable(run_dir)
+    worker = run_slope_task
+    if stage is not None:
+        variants = [PoisonVariant(trigger, fraction, seed) for seed in _seeds(args, config)]
+        _extract(stage, runs, variants)
+        worker = functools.partial(run_slope_task, feature_dir=str(stage.cache.root))
     settings = run_settings_from_args(args, "slope", execution)
     label = trigger_spec_label(trigger)
+    check = reference_check_from_args(args, config, "slope")
     for run_dir, (request, pair_data), tasks in zip(run_dirs, runs, tasks_per_run, strict=True):
         print(
             f"[slope] {config.dataset} {request.pair} {label}: data {pair_data.source}, "
@@ -263,14 +307,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         store = ResultStore(run_dir, SLOPE_COLUMNS)
         report, _ = record_run(
-            tasks, run_slope_task, store, settings, pair_data.source,
+            tasks, worker, store, settings, pair_data.source,
             description=f"slope {request.pair} {label}",
         )  # fmt: skip
         print(
             f"[slope] {report.n_computed} task(s) computed, {report.n_skipped} skipped, "
             f"{report.seconds:.1f} s -> {store.results_path}"
         )
-    return 0
+        check.add(run_dir)
+    return check.report()
 
 
 if __name__ == "__main__":

@@ -24,13 +24,14 @@ from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.registry import make_classifier
+from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
 from backdoor_curves.experiments.problem import (
     DataRequest,
     Evaluator,
     PoisonedProblem,
+    clean_problem_features,
     load_pair,
     poisoned_problem,
-    to_features,
     trigger_columns,
 )
 from backdoor_curves.utilities.metrics import accuracy
@@ -50,10 +51,14 @@ SLOPE_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class SlopeTask:
-    """One grid task: a classifier (and gamma) swept over ``C_values`` for one seed."""
+    """One grid task: a classifier (and gamma) swept over ``C_values`` for one seed.
+
+    ``features`` is ``"pixels"`` or the deep-feature stage (:class:`CachedFeatures`: the
+    worker reads the features the driver extracted, from the cache folder ``feature_dir``).
+    """
 
     data: DataRequest
-    features: str
+    features: str | CachedFeatures
     trigger: TriggerSpec
     poison_fraction: float
     clf: str
@@ -63,15 +68,16 @@ class SlopeTask:
 
 
 @functools.lru_cache(maxsize=16)
-def _clean_model_accuracy(task: SlopeTask, data_dir: str | None) -> dict[float, float]:
+def _clean_model_accuracy(
+    task: SlopeTask, data_dir: str | None, feature_dir: str | None
+) -> dict[float, float]:
     """Clean test accuracy of the model fitted on the unpoisoned training set, per ``C``.
 
     ``task.seed`` must be None: the result is shared by every seed (and cached per process).
     The ``C`` values run in increasing order, each fit warm-started from the previous one.
     """
     pair_data = load_pair(task.data, data_dir)
-    X = to_features(pair_data.X_train, task.features)
-    X_test = to_features(pair_data.X_test, task.features)
+    X, X_test = clean_problem_features(pair_data, stage_at(task.features, feature_dir, data_dir))
     y = np.asarray(pair_data.y_train)
     base = make_classifier(task.clf, task.C_values[0], task.gamma)
     gram = base.kernel(X, X)
@@ -176,15 +182,20 @@ def _identity_columns(task: SlopeTask, source: str) -> dict[str, object]:
     }
 
 
-def run_slope_task(task: SlopeTask, *, data_dir: str | None = None) -> list[dict[str, object]]:
-    """Compute one grid task (see the module docstring); rows follow ``SLOPE_COLUMNS``."""
+def run_slope_task(
+    task: SlopeTask, *, data_dir: str | None = None, feature_dir: str | None = None
+) -> list[dict[str, object]]:
+    """Compute one grid task (see the module docstring); rows follow ``SLOPE_COLUMNS``.
+
+    ``feature_dir`` is the deep-feature cache folder (``--feature-cache``; None:
+    ``<data dir>/features``); pixel tasks ignore it.
+    """
     if task.seed is None:
         raise ValueError("a slope task needs a seed")
     pair_data = load_pair(task.data, data_dir)
-    problem = poisoned_problem(
-        pair_data, task.trigger, task.poison_fraction, task.seed, task.features
-    )
-    clean_acc = _clean_model_accuracy(replace(task, seed=None), data_dir)
+    stage = stage_at(task.features, feature_dir, data_dir)
+    problem = poisoned_problem(pair_data, task.trigger, task.poison_fraction, task.seed, stage)
+    clean_acc = _clean_model_accuracy(replace(task, seed=None), data_dir, feature_dir)
     rows = _seed_rows(task, problem, clean_acc, task.seed, pair_data.source)
     for row in rows:
         row["n_train"], row["n_test"] = pair_data.n_train, pair_data.n_test

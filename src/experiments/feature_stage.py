@@ -1,0 +1,389 @@
+r"""The deep-feature stage of the problem layer (SPEC 5.5): extract once, then only read.
+
+A dataset whose configuration says ``features="alexnet"`` (CIFAR-10, Imagenette) feeds the
+binary models the 4096-d fc7 features of a frozen AlexNet instead of pixels. The stage has two
+halves, one per side of the grid:
+
+- **Driver, main process, before the grid** (:func:`load_alexnet`, :func:`extract_pair`): the
+  weights are resolved (``--weights``, the torch hub cache, or ``--download``), the network is
+  built once, and for each class pair the clean train and test splits are extracted once, then
+  for each experiment seed (and poison fraction) only the triggered copies: the poisons and the
+  backdoor test set. Everything goes through
+  :class:`~backdoor_curves.utilities.feature_cache.FeatureCache`, so a resumed run or another
+  driver over the same images extracts nothing again.
+- **Workers** (:class:`CachedFeatures`, :class:`FeatureReader`): a grid task carries a
+  :class:`CachedFeatures` value naming the extractor and the weights' SHA-256 (what the results
+  depend on); the worker locates it in the cache folder (:func:`stage_at`, like ``data_dir``
+  the folder is not part of the task) and gets a :class:`FeatureReader`, the
+  :class:`~backdoor_curves.experiments.problem.FeatureStage` that builds a
+  :class:`~backdoor_curves.experiments.problem.PoisonedProblem` from memory-mapped entries. A
+  reader has no network: an entry that is missing raises instead of extracting.
+
+The poisoned training matrix of seed ``s`` is the clean training features with the poison rows
+replaced by the features of their triggered copies,
+``X[i] = phi(x_i)`` for clean ``i`` and ``X[j] = phi(x_j + trigger)`` for poisons ``j``, which is
+exactly ``phi`` applied to the poisoned image set, since ``phi`` acts on one image at a time.
+
+Importing this module does not import torch; :func:`load_alexnet` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from backdoor_curves.attacks.triggers import TriggerSpec
+from backdoor_curves.experiments.problem import (
+    FeatureStage,
+    PoisonedImages,
+    PoisonedProblem,
+    poisoned_images,
+)
+from backdoor_curves.utilities.data import PairTask, resolve_data_dir
+from backdoor_curves.utilities.feature_cache import (
+    FeatureCache,
+    FeatureSource,
+    default_cache_dir,
+    poisoned_training_features,
+    trigger_variant,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from backdoor_curves.classifiers.features import FeatureExtractor
+    from backdoor_curves.classifiers.pretrained import PretrainedWeights
+
+__all__ = [
+    "DEEP_FEATURES",
+    "CachedFeatures",
+    "FeatureReader",
+    "FeatureSettings",
+    "OpenedStage",
+    "PoisonVariant",
+    "extract_pair",
+    "feature_cache_dir",
+    "load_alexnet",
+    "open_feature_stage",
+    "stage_at",
+]
+
+DEEP_FEATURES = ("alexnet",)
+"""Feature names of dataset configurations that go through this stage."""
+
+
+@dataclass(frozen=True)
+class CachedFeatures:
+    """The feature stage as a grid task holds it: which features, not where they are stored.
+
+    Attributes
+    ----------
+    extractor : str
+        Network and layer, e.g. ``"alexnet-fc7"`` (part of the cache key).
+    weights_sha256 : str
+        SHA-256 of the weights file (part of the cache key, the task key and the manifest).
+    data_seed : int
+        Seed of the pair's train/test draw (part of the cache key).
+    """
+
+    extractor: str
+    weights_sha256: str
+    data_seed: int
+
+
+@dataclass(frozen=True)
+class PoisonVariant:
+    """One poisoned problem of a pair: trigger, poison fraction and experiment seed."""
+
+    trigger: TriggerSpec
+    fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """The command line's deep-feature flags, typed.
+
+    Attributes
+    ----------
+    weights : Path or None
+        ``--weights PATH`` (None: torchvision's file in the torch hub cache).
+    download : bool
+        ``--download``: torchvision may fetch the weights (and the dataset).
+    device : str
+        ``--device`` (``auto``, ``cpu``, ``cuda``), resolved by :func:`open_feature_stage`.
+    cache_dir : Path or None
+        ``--feature-cache`` (None: ``<data dir>/features``).
+    quiet : bool
+        Hide the extraction progress bar.
+    """
+
+    weights: Path | None = None
+    download: bool = False
+    device: str = "auto"
+    cache_dir: Path | None = None
+    quiet: bool = False
+
+
+def feature_cache_dir(feature_dir: str | Path | None, data_dir: str | Path | None) -> Path:
+    """Return the cache folder: ``--feature-cache`` if given, else ``<data dir>/features``."""
+    if feature_dir is not None:
+        return Path(feature_dir).expanduser().absolute()
+    return default_cache_dir(resolve_data_dir(data_dir))
+
+
+def _pair_name(task: PairTask) -> str:
+    return f"{task.classes[0]}-{task.classes[1]}"
+
+
+def _positions(task: PairTask) -> tuple[np.ndarray, np.ndarray]:
+    """Dataset positions of the task's images (the cache's image identities)."""
+    if task.train_indices is None or task.test_indices is None:
+        raise ValueError(
+            "deep features need the images' dataset positions (PairTask.train_indices and "
+            "test_indices); this task was built from in-memory arrays without them"
+        )
+    return task.train_indices, task.test_indices
+
+
+def _refuse_extraction(images: np.ndarray) -> np.ndarray:
+    raise RuntimeError(
+        f"{len(images)} image(s) are missing from the feature cache; the driver extracts every "
+        "feature before dispatching the grid, and workers never load the network (was the "
+        "cache folder changed or cleaned while the grid ran?)"
+    )
+
+
+class FeatureReader:
+    """A :class:`~backdoor_curves.experiments.problem.FeatureStage` over stored features.
+
+    Parameters
+    ----------
+    features : CachedFeatures
+        Which features.
+    cache : FeatureCache
+        Where they are stored; its ``extract`` runs only for images not stored yet (in a
+        worker it raises, see :func:`stage_at`).
+    """
+
+    def __init__(self, features: CachedFeatures, cache: FeatureCache) -> None:
+        self.features = features
+        self.cache = cache
+
+    def _source(self, task: PairTask) -> FeatureSource:
+        return FeatureSource(task.dataset, _pair_name(task), self.features.data_seed)
+
+    def clean(self, task: PairTask) -> tuple[np.ndarray, np.ndarray]:
+        """Features of the clean train and test images, float64 (n, d)."""
+        train_indices, test_indices = _positions(task)
+        clean = self.cache.clean_features(
+            self._source(task),
+            task.X_train,
+            task.X_test,
+            train_indices=train_indices,
+            test_indices=test_indices,
+        )
+        return (
+            np.asarray(clean.train.load(), dtype=np.float64),
+            np.asarray(clean.test.load(), dtype=np.float64),
+        )
+
+    def problem(self, task: PairTask, images: PoisonedImages) -> PoisonedProblem:
+        """Return the poisoned problem's features (poison rows: their triggered copies')."""
+        train_indices, test_indices = _positions(task)
+        source = self._source(task)
+        clean = self.cache.clean_features(
+            source,
+            task.X_train,
+            task.X_test,
+            train_indices=train_indices,
+            test_indices=test_indices,
+        )
+        triggered = self.cache.triggered_features(
+            source,
+            trigger_variant(images.spec, images.seed),
+            images.poisoned,
+            images.X_backdoor,
+            train_indices=train_indices,
+            backdoor_indices=test_indices[images.backdoor_rows],
+        )
+        return PoisonedProblem(
+            X_train=poisoned_training_features(clean.train, triggered).astype(np.float64),
+            y_train=np.asarray(images.poisoned.y),
+            is_poison=np.asarray(images.poisoned.is_poison),
+            X_test=np.asarray(clean.test.load(), dtype=np.float64),
+            y_test=np.asarray(task.y_test),
+            X_backdoor=np.asarray(triggered.backdoor.load(), dtype=np.float64),
+            y_backdoor=images.y_backdoor,
+        )
+
+
+def stage_at(
+    features: str | CachedFeatures, feature_dir: str | Path | None, data_dir: str | Path | None
+) -> str | FeatureStage:
+    """Return the feature stage a worker uses: ``"pixels"`` unchanged, or a reader of the cache.
+
+    Parameters
+    ----------
+    features : str or CachedFeatures
+        A task's ``features`` field.
+    feature_dir, data_dir : str, Path or None
+        ``--feature-cache`` and ``--data-dir`` (see :func:`feature_cache_dir`).
+    """
+    if isinstance(features, str):
+        return features
+    cache = FeatureCache(
+        feature_cache_dir(feature_dir, data_dir),
+        _refuse_extraction,
+        extractor=features.extractor,
+        weights_sha256=features.weights_sha256,
+    )
+    return FeatureReader(features, cache)
+
+
+def load_alexnet(
+    weights: str | Path | None,
+    *,
+    download: bool,
+    device: torch.device,
+    quiet: bool = False,
+    batch_size: int = 64,
+) -> tuple[FeatureExtractor, PretrainedWeights]:
+    """Resolve AlexNet's ImageNet weights and build the frozen fc7 extractor on ``device``.
+
+    Parameters
+    ----------
+    weights : str, Path or None
+        ``--weights PATH``; None reads torchvision's file from the torch hub cache.
+    download : bool
+        ``--download``: let torchvision fetch the weights when they are not cached.
+    device : torch.device
+        Where the network runs (``resolve_device(--device)``).
+    quiet : bool
+        Hide the progress bar.
+    batch_size : int
+        Images per forward call.
+
+    Returns
+    -------
+    extractor : FeatureExtractor
+        Numpy in, numpy out; ``extractor.module`` is the differentiable
+        :class:`~backdoor_curves.classifiers.features.AlexNetFC7` (input gradients).
+    weights : PretrainedWeights
+        The file and its SHA-256 (for the cache key and the manifest).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Weights missing (names the file torchvision looks for, the folder and ``--weights``),
+        or a file that is corrupt or not AlexNet weights (names the file).
+    """
+    # torch and torchvision load here, only for deep-feature runs.
+    from backdoor_curves.classifiers.features import alexnet_extractor  # noqa: PLC0415
+    from backdoor_curves.classifiers.pretrained import resolve_weights  # noqa: PLC0415
+
+    resolved = resolve_weights(
+        "alexnet", weights_path=weights, download=download, fallback_flag=None
+    )
+    extractor = alexnet_extractor(resolved.state_dict, device, batch_size=batch_size, quiet=quiet)
+    return extractor, resolved
+
+
+def extract_pair(
+    cache: FeatureCache, features: CachedFeatures, task: PairTask, variants: Iterable[PoisonVariant]
+) -> None:
+    """Extract (or find stored) every feature a pair's grid reads: run in the main process.
+
+    The clean splits once, then for each distinct :class:`PoisonVariant` the triggered copies
+    (poisons and backdoor test set). Rows already stored for the same (image, trigger variant)
+    are reused, so the extractor sees each distinct (image, variant) once.
+
+    Parameters
+    ----------
+    cache : FeatureCache
+        Cache with the real extractor (its key fields must match ``features``).
+    features : CachedFeatures
+        The stage the tasks carry.
+    task : PairTask
+        The pair's images.
+    variants : iterable of PoisonVariant
+        The poisoned problems of the grid.
+    """
+    if (cache.extractor, cache.weights_sha256) != (features.extractor, features.weights_sha256):
+        raise ValueError("the cache's extractor or weights differ from the tasks' feature stage")
+    reader = FeatureReader(features, cache)
+    reader.clean(task)
+    for variant in dict.fromkeys(variants):
+        images = poisoned_images(task, variant.trigger, variant.fraction, variant.seed)
+        reader.problem(task, images)
+
+
+@dataclass(frozen=True, eq=False)
+class OpenedStage:
+    """A deep-feature stage ready to extract, opened by the driver.
+
+    Attributes
+    ----------
+    features : CachedFeatures
+        What the grid tasks carry.
+    cache : FeatureCache
+        The cache with the real extractor.
+    extractor : FeatureExtractor
+        The network (counts its images in ``n_images_``).
+    weights : PretrainedWeights
+        The weights file and its SHA-256.
+    """
+
+    features: CachedFeatures
+    cache: FeatureCache
+    extractor: FeatureExtractor
+    weights: PretrainedWeights
+
+    def report(self, pair: str, n_extracted: int) -> str:
+        """One console line: images a pair's extraction passed through the network, and where."""
+        return (
+            f"[features] {pair}: {n_extracted} image(s) through {self.features.extractor} "
+            f"(weights {self.weights.path.name}, sha256 {self.weights.sha256[:12]}), the rest "
+            f"read from {self.cache.root}"
+        )
+
+
+def open_feature_stage(
+    features: str, settings: FeatureSettings, data_dir: str | Path | None, data_seed: int
+) -> OpenedStage | None:
+    """Load the network of a configuration's ``features`` (None for ``"pixels"``).
+
+    Called by a driver after validating its data and before writing anything: missing or
+    wrong weights and an unavailable device fail here, with nothing written.
+
+    Raises
+    ------
+    ValueError
+        Unknown feature name, unavailable ``--device``, or weights that are not AlexNet's.
+    FileNotFoundError
+        The weights file is missing.
+    """
+    if features == "pixels":
+        return None
+    if features not in DEEP_FEATURES:
+        raise ValueError(
+            f"unknown features {features!r}; valid: pixels, {', '.join(DEEP_FEATURES)}"
+        )
+    from backdoor_curves.classifiers.features import ALEXNET_FC7, resolve_device  # noqa: PLC0415
+
+    device = resolve_device(settings.device)
+    extractor, weights = load_alexnet(
+        settings.weights, download=settings.download, device=device, quiet=settings.quiet
+    )
+    stage = CachedFeatures(ALEXNET_FC7, weights.sha256, data_seed)
+    cache = FeatureCache(
+        feature_cache_dir(settings.cache_dir, data_dir),
+        extractor.transform,
+        extractor=stage.extractor,
+        weights_sha256=stage.weights_sha256,
+    )
+    return OpenedStage(stage, cache, extractor, weights)
