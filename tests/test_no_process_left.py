@@ -45,15 +45,19 @@ def surviving_workers(pgid: int) -> list[str]:
 
 
 def assert_no_process_survives(argv: list[str], cwd: Path) -> None:
-    process = subprocess.Popen(
-        argv, cwd=cwd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        _, err = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 0, err.decode()
+    # Output goes to a file, not a pipe: reading a pipe to its end would also wait for every
+    # leftover child holding it, so the check would run only after the leak had ended.
+    log = cwd / "driver.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, cwd=cwd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            process.wait(timeout=300)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, log.read_text(errors="replace")
     # Orphaned loky workers notice their parent is gone only after ~2-3 s and then exit, so
     # the check must come sooner than that: with the pool shut down before the driver
     # exits, no worker is left at all.
@@ -61,9 +65,15 @@ def assert_no_process_survives(argv: list[str], cwd: Path) -> None:
     while surviving_workers(process.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     survivors = surviving_workers(process.pid)
-    if survivors:  # the trackers are left to finish their clean-up
+    # The trackers finish their clean-up and exit by themselves (well under a second here).
+    deadline = time.monotonic() + 3.0
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lingering = group_members(process.pid)
+    if survivors or lingering:
         os.killpg(process.pid, signal.SIGKILL)
     assert not survivors, f"processes outlived the driver: {survivors}"
+    assert not lingering, f"processes outlived the driver by 3 s: {lingering}"
 
 
 @pytest.mark.slow  # worker start-up makes it take tens of seconds
@@ -84,3 +94,16 @@ def test_incremental_curves_leaves_no_worker_behind(tmp_path: Path, data_dir: Pa
         "--data-dir", str(data_dir), "--out-dir", str(tmp_path / "out"),
     ]  # fmt: skip
     assert_no_process_survives(argv, tmp_path)
+
+
+def test_the_check_catches_a_child_that_outlives_its_parent(tmp_path: Path) -> None:
+    # The drivers' shut-down cannot be broken on purpose from outside (loky also joins its
+    # workers at interpreter exit), so the check itself is shown to fail on a real leak.
+    leaking = [sys.executable, "-c", "import subprocess; subprocess.Popen(['sleep', '5'])"]
+    with pytest.raises(AssertionError, match="outlived the driver"):
+        assert_no_process_survives(leaking, tmp_path)
+
+
+def test_the_check_passes_when_the_children_are_waited_for(tmp_path: Path) -> None:
+    waiting = [sys.executable, "-c", "import subprocess; subprocess.run(['sleep', '0.1'])"]
+    assert_no_process_survives(waiting, tmp_path)
