@@ -116,7 +116,12 @@ def _has_gamma(gamma: float | None) -> bool:
 
 
 def _checked_gamma(name: str, gamma: float | None) -> float | None:
-    """Return ``gamma`` as a float, or None when absent; reject a given gamma <= 0 or infinite."""
+    """Check a model's name and width: return ``gamma`` as a float, or None when absent.
+
+    An empty name, or a given gamma that is not finite and positive, raises ``ValueError``.
+    """
+    if not name:
+        raise ValueError("a model name must be a non-empty string; got ''")
     if not _has_gamma(gamma):
         return None
     assert gamma is not None  # _has_gamma
@@ -147,8 +152,6 @@ def model_label(name: str, gamma: float | None = None) -> str:
     ValueError
         If ``name`` is empty or ``gamma`` is given but not finite and positive.
     """
-    if not name:
-        raise ValueError("a model name must be a non-empty string; got ''")
     width = _checked_gamma(name, gamma)
     label = _MODEL_LABELS.get(name)
     if label is None:
@@ -167,8 +170,6 @@ def model_tag(name: str, gamma: float | None = None) -> str:
     ValueError
         If ``name`` is empty or ``gamma`` is given but not finite and positive.
     """
-    if not name:
-        raise ValueError("a model name must be a non-empty string; got ''")
     width = _checked_gamma(name, gamma)
     return name if width is None else f"{name}_g{width:g}"
 

@@ -64,3 +64,15 @@ def _test_seeds() -> list[int]:
 def global_random_seed(request: pytest.FixtureRequest) -> int:
     """A seed that rotates between runs (see ``_test_seeds``)."""
     return int(request.param)
+
+
+@pytest.fixture(scope="session")
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight AlexNet state dict on disk (what ``--weights PATH`` points at)."""
+    import torch  # only the deep-feature tests pay for importing torch
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "alexnet-random.pth"
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
+    return path

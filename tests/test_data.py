@@ -107,6 +107,21 @@ def write_cifar(root: Path) -> Path:
     return batch_dir
 
 
+def write_cifar_batches(root: Path, train_per_class: int, test_per_class: int) -> Path:
+    """Write CIFAR-10 python batches (five train batches, one test batch) of random images."""
+    batch_dir = root / "cifar-10-batches-py"
+    batch_dir.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    per_batch = [(f"data_batch_{i}", train_per_class // 5) for i in range(1, 6)]
+    for name, per_class in [*per_batch, ("test_batch", test_per_class)]:
+        labels = np.repeat(np.arange(10), per_class)
+        pixels = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+        batch = {b"batch_label": name.encode(), b"labels": labels.tolist(), b"data": pixels}
+        with (batch_dir / name).open("wb") as stream:
+            pickle.dump(batch, stream, protocol=2)
+    return batch_dir
+
+
 def class_colour(class_id: int) -> tuple[int, int, int]:
     """A solid RGB colour that identifies an Imagenette class in the generated JPEGs."""
     return (class_id * 25, 255 - class_id * 25, 100)

@@ -7,7 +7,6 @@ connection.
 """
 
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import torchvision
-from test_data import write_imagenette
+from test_data import write_cifar_batches, write_imagenette
 
 from backdoor_curves.classifiers.features import AlexNetFC7
 from backdoor_curves.experiments import curves
@@ -31,30 +30,6 @@ from backdoor_curves.utilities.data import PairTask
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMOKE_PAIR = "6-0"
-
-
-def write_cifar_batches(root: Path, train_per_class: int, test_per_class: int) -> Path:
-    """Write CIFAR-10 python batches (five train batches, one test batch) of random images."""
-    batch_dir = root / "cifar-10-batches-py"
-    batch_dir.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    per_batch = [(f"data_batch_{i}", train_per_class // 5) for i in range(1, 6)]
-    for name, per_class in [*per_batch, ("test_batch", test_per_class)]:
-        labels = np.repeat(np.arange(10), per_class)
-        pixels = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
-        batch = {b"batch_label": name.encode(), b"labels": labels.tolist(), b"data": pixels}
-        with (batch_dir / name).open("wb") as stream:
-            pickle.dump(batch, stream, protocol=2)
-    return batch_dir
-
-
-@pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    """A random-weight AlexNet state dict on disk (what ``--weights PATH`` points at)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "alexnet-random.pth"
-    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")

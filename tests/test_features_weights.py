@@ -17,15 +17,6 @@ pretrained = pytest.importorskip("backdoor_curves.classifiers.pretrained")
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    """A random-weight AlexNet saved as a state-dict file (what ``--weights PATH`` points at)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "alexnet-random.pth"
-    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
-    return path
-
-
 def test_cache_keys_follow_the_weights_file(weights_file, tmp_path):
     weights = pretrained.resolve_weights("alexnet", weights_path=weights_file)
     assert weights.sha256 == pretrained.file_sha256(weights_file)
