@@ -47,6 +47,7 @@ from backdoor_curves.utilities.data.pairs import (
     PairTask,
     load_pair_task,
     parse_pair,
+    task_from_reader,
     task_from_splits,
 )
 from backdoor_curves.utilities.data.sources import (
@@ -84,5 +85,6 @@ __all__ = [
     "parse_pair",
     "register_data_source",
     "resolve_data_dir",
+    "task_from_reader",
     "task_from_splits",
 ]

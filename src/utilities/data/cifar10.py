@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from backdoor_curves.utilities.data.pairs import PairRequest, PairTask, task_from_splits
+from backdoor_curves.utilities.data.pairs import PairRequest, PairTask, task_from_reader
 from backdoor_curves.utilities.data.sources import (
     DatasetInfo,
     Notify,
@@ -136,13 +136,7 @@ def load_cifar10(
 def _cifar10_task(request: PairRequest, notify: Notify | None) -> PairTask:
     """Draw the pair's subsets from CIFAR-10's train and test batches."""
     source = f"cifar10-batches ({request.root / _CIFAR_DIR})"
-    return task_from_splits(
-        request,
-        source,
-        _read_cifar10_uint8(request.root, train=True),
-        _read_cifar10_uint8(request.root, train=False),
-        unit_float32,
-    )
+    return task_from_reader(request, source, _read_cifar10_uint8, unit_float32)
 
 
 class Cifar10Source:

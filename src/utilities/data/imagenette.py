@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from backdoor_curves.utilities.data.pairs import PairRequest, PairTask, task_from_splits
+from backdoor_curves.utilities.data.pairs import PairRequest, PairTask, task_from_reader
 from backdoor_curves.utilities.data.sources import (
     DatasetInfo,
     Notify,
@@ -212,11 +212,10 @@ def _decode_path_array(paths: NDArray[Any]) -> NDArray[np.float32]:
 
 def _imagenette_task(request: PairRequest, notify: Notify | None) -> PairTask:
     """Draw the pair's subsets from Imagenette's train and val folders; decode only those."""
-    return task_from_splits(
+    return task_from_reader(
         request,
         f"imagenette-folder ({request.root / _IMAGENETTE_DIR})",
-        _imagenette_file_split(request.root, "train"),
-        _imagenette_file_split(request.root, "val"),
+        lambda root, train: _imagenette_file_split(root, "train" if train else "val"),
         _decode_path_array,
     )
 

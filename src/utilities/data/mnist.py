@@ -19,7 +19,7 @@ from backdoor_curves.utilities.data.pairs import (
     PairRequest,
     PairTask,
     binary_labels,
-    task_from_splits,
+    task_from_reader,
 )
 from backdoor_curves.utilities.data.sources import (
     DATA_DIR_ENV,
@@ -331,13 +331,7 @@ def _mnist_task(request: PairRequest, notify: Notify | None) -> PairTask:
             notify(_embedded_notice(request.root))
         return _embedded_mnist_task(request)
     source = f"mnist-idx ({_mnist_raw_dir(request.root)})"
-    return task_from_splits(
-        request,
-        source,
-        _read_mnist_uint8(request.root, train=True),
-        _read_mnist_uint8(request.root, train=False),
-        unit_float32,
-    )
+    return task_from_reader(request, source, _read_mnist_uint8, unit_float32)
 
 
 class MnistSource:

@@ -36,6 +36,7 @@ __all__ = [
     "binary_labels",
     "load_pair_task",
     "parse_pair",
+    "task_from_reader",
     "task_from_splits",
 ]
 
@@ -272,6 +273,26 @@ def task_from_splits(
         source=source,
         train_indices=train_idx,
         test_indices=test_idx,
+    )
+
+
+def task_from_reader(
+    request: PairRequest,
+    source: str,
+    read_split: Callable[[Path, bool], tuple[NDArray[Any], NDArray[np.int64]]],
+    to_float32: Callable[[NDArray[Any]], NDArray[np.float32]],
+) -> PairTask:
+    """:func:`task_from_splits` over ``read_split(root, True)`` (train) and ``(root, False)`` (test).
+
+    ``read_split(root, train)`` returns a split's per-image items and original labels, the way
+    every on-disk source reads its files.
+    """
+    return task_from_splits(
+        request,
+        source,
+        read_split(request.root, True),
+        read_split(request.root, False),
+        to_float32,
     )
 
 
