@@ -53,6 +53,7 @@ __all__ = [
     "TaskFailedError",
     "check_scheduler",
     "run_grid",
+    "shared_workers",
     "task_key",
 ]
 
@@ -299,7 +300,31 @@ def _run_loky(fn: Callable[[T], Rows], pending: list[tuple[str, T]], n_jobs: int
             with contextlib.closing(outputs):
                 yield from outputs
     finally:
-        _shut_down_loky_workers()
+        if not _workers_shared:
+            _shut_down_loky_workers()
+
+
+# Depth of nested shared_workers() blocks; inside one, grids leave the loky pool running.
+_workers_shared = 0
+
+
+@contextlib.contextmanager
+def shared_workers() -> Generator[None, None, None]:
+    """Let the grids run inside the block share one pool of local worker processes.
+
+    Outside such a block every :func:`run_grid` stops its loky workers when it ends. A driver
+    that runs several grids (one per pair) wraps them in this block, so the workers start once
+    (importing the package and loading the data is seconds per process) and keep their
+    per-process caches; the pool is stopped when the outermost block exits, also on errors.
+    """
+    global _workers_shared
+    _workers_shared += 1
+    try:
+        yield
+    finally:
+        _workers_shared -= 1
+        if not _workers_shared:
+            _shut_down_loky_workers()
 
 
 def _shut_down_loky_workers() -> None:
