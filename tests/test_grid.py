@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from backdoor_curves.utilities.cli import add_execution_arguments, execution_config_from_args
 from backdoor_curves.utilities.grid import (
@@ -22,6 +23,7 @@ from backdoor_curves.utilities.grid import (
     ExecutionConfig,
     TaskFailedError,
     run_grid,
+    shared_workers,
     task_key,
 )
 from backdoor_curves.utilities.results import (
@@ -72,6 +74,19 @@ def fail_at_three(task: SquareTask) -> list[dict]:
 
 def thread_limit_rows(task: SquareTask) -> list[dict]:
     return [{"omp": os.environ.get("OMP_NUM_THREADS", "unset")}]
+
+
+def blas_thread_rows(task: SquareTask) -> list[dict]:
+    """The largest BLAS thread count of the process running the task."""
+    return [{"threads": max(pool["num_threads"] for pool in _blas_pools())}]
+
+
+def pid_rows(task: SquareTask) -> list[dict]:
+    return [{"pid": os.getpid()}]
+
+
+def _blas_pools() -> list[dict]:
+    return [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
 
 
 def make_tasks(log_dir: Path, n: int = N_TASKS, delays: bool = False) -> list[SquareTask]:
@@ -198,6 +213,43 @@ def test_loky_workers_run_single_threaded_blas(tmp_path, monkeypatch):
     store = ResultStore(tmp_path / "out", ["omp"])
     report = run_grid(tasks, thread_limit_rows, store, ExecutionConfig(n_jobs=2, quiet=True))
     assert list(report.table["omp"]) == [1, 1]
+
+
+def test_in_process_tasks_run_single_threaded_blas_and_the_limit_is_undone(tmp_path):
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        tasks = make_tasks(tmp_path / "calls", n=2)
+        store = ResultStore(tmp_path / "out", ["threads"])
+        report = run_grid(tasks, blas_thread_rows, store, ExecutionConfig(n_jobs=1, quiet=True))
+        assert list(report.table["threads"]) == [1, 1]
+        assert max(pool["num_threads"] for pool in _blas_pools()) == 2
+
+
+def _loky_executor():
+    from joblib.externals.loky import reusable_executor
+
+    return reusable_executor._executor
+
+
+def test_shared_workers_keep_one_pool_across_grids_and_stop_it_at_the_end(tmp_path):
+    tasks = make_tasks(tmp_path / "calls", n=4)
+    config = ExecutionConfig(n_jobs=2, quiet=True)
+    with shared_workers():
+        first = run_grid(tasks, pid_rows, ResultStore(tmp_path / "a", ["pid"]), config)
+        executor = _loky_executor()
+        assert executor is not None
+        workers = set(executor._processes)
+        assert set(first.table["pid"]) <= workers
+        second = run_grid(tasks, pid_rows, ResultStore(tmp_path / "b", ["pid"]), config)
+        assert _loky_executor() is executor
+        assert set(second.table["pid"]) <= workers, "the second grid started new workers"
+    assert not executor._processes, "the pool outlived the shared_workers block"
+
+
+def test_a_grid_outside_shared_workers_stops_its_pool(tmp_path):
+    tasks = make_tasks(tmp_path / "calls", n=2)
+    run_grid(tasks, pid_rows, ResultStore(tmp_path / "a", ["pid"]), ExecutionConfig(n_jobs=2))
+    executor = _loky_executor()
+    assert executor is None or not executor._processes
 
 
 def test_dask_local_cluster_gives_same_bytes_as_in_process(tmp_path):
