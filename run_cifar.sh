@@ -8,7 +8,7 @@ declare -A JOBS=(
     [cifar_09]="-pair 0-9"
     [double_trigger]="-pair 6-0 --double-trigger"
 )
-ALL_RUNS=("-pair 6-0,2-5,0-9" "${JOBS[double_trigger]}")
+ALL_RUNS="-pair 6-0,2-5,0-9 --also-double-trigger 6-0"
 HELP="usage: ./run_cifar.sh {all|cifar_60|cifar_25|cifar_09|double_trigger} [DRIVER FLAGS...]
 
 Backdoor learning slope sweeps on CIFAR-10 class pairs (badnet 8x8; double_trigger: 16x16 on

@@ -8,7 +8,7 @@ declare -A JOBS=(
     [imagenette_09]="-pair 0-9"
     [imagenette_full]="--double-trigger"
 )
-ALL_RUNS=("-pair 6-0,2-5,0-9" "--double-trigger")
+ALL_RUNS="-pair 6-0,2-5,0-9 --also-double-trigger 6-0,2-5,0-9"
 HELP="usage: ./run_imagenette.sh {all|imagenette_60|imagenette_25|imagenette_09|imagenette_full} [DRIVER FLAGS...]
 
 Backdoor learning slope sweeps on Imagenette class pairs (invisible trigger 75/255; in 'all'

@@ -8,7 +8,7 @@ declare -A JOBS=(
     [mnist_52]="-pair 5-2"
     [double_trigger]="-pair 7-1 --double-trigger"
 )
-ALL_RUNS=("-pair 7-1,3-0,5-2" "${JOBS[double_trigger]}")
+ALL_RUNS="-pair 7-1,3-0,5-2 --also-double-trigger 7-1"
 HELP="usage: ./run_mnist.sh {all|mnist_71|mnist_30|mnist_52|double_trigger} [DRIVER FLAGS...]
 
 Backdoor learning slope sweeps on MNIST (badnet 3x3; double_trigger: 6x6 on 7-1), over the

@@ -4,14 +4,13 @@
 #   RESULTS  results folder (results/mnist, ...; the root "results" can be moved with the
 #            BACKDOOR_CURVES_RESULTS environment variable)
 #   JOBS     associative array: job name -> slope-driver arguments
-#   ALL_RUNS the driver argument lists that "all" runs, in order (pairs of one trigger share
-#            one invocation, so the worker pool and its caches are reused)
+#   ALL_RUNS the driver arguments of "all": one invocation, so its pairs and triggers share one
+#            worker pool and its caches (--also-double-trigger adds the double-trigger runs)
 #   HELP     text printed by --help
-# It bootstraps the environment, runs the job(s) with the slope driver, then draws the figures
-# of the tables the runs just wrote: the figure step is the slope driver again with the same
-# extra flags and --figures-only, so --out-dir, --profile, --n-train/--n-test/--data-seed (the
-# results-folder suffix) and --run-name select the tables and the figures folder exactly as they
-# selected where the tables went.
+# It bootstraps the environment and runs the job with the slope driver, which ends by drawing
+# the figures of the tables of its data variant (--out-dir, --profile, --n-train/--n-test/
+# --data-seed and --run-name select the tables and the figures folder exactly as they selected
+# where the tables went; --no-figures skips them).
 
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -47,11 +46,7 @@ _run_slope() {
 }
 
 if [ "$job" = all ]; then
-    for run in "${ALL_RUNS[@]}"; do
-        _run_slope "$run" "$@"
-    done
+    _run_slope "$ALL_RUNS" "$@"
 else
     _run_slope "${JOBS[$job]}" "$@"
 fi
-"$PYTHON" -m backdoor_curves.experiments.binary.slope --dataset "$DATASET" --out-dir "$RESULTS" \
-    --figures-only "$@"

@@ -524,7 +524,7 @@ def test_download_flag_reaches_the_loader_through_a_driver(tmp_path, monkeypatch
     data_dir, out_dir = tmp_path / "data", tmp_path / "out"
     argv = ["-pair", "7-1", "-clf", "ridge", "--seeds", "1", "--C", "1", "--n-train", "8",
             "--n-test", "4", "--data-dir", str(data_dir), "--out-dir", str(out_dir),
-            "--reference", "none", "--quiet", "--n-jobs", "1"]  # fmt: skip
+            "--reference", "none", "--quiet", "--n-jobs", "1", "--no-figures"]  # fmt: skip
     assert slope.main(argv) == 0  # without --download: nothing fetched, the embedded digits
     assert calls == []
     assert slope.main([*argv, "--download", "--run-name", "downloaded"]) == 0

@@ -93,7 +93,7 @@ def test_in_process_slope_run_decodes_the_data_once(
     argv = [
         "-pair", "7-1", "-clf", "ridge", "--n-train", "60", "--n-test", "30", "--seeds", "1,2",
         "--C", "1", "--data-dir", str(data_dir), "--out-dir", str(tmp_path), "--quiet",
-        "--n-jobs", "1",
+        "--n-jobs", "1", "--no-figures",
     ]  # fmt: skip
     assert slope.main(argv) == 0
     assert len(decode_counter) == 1
@@ -111,7 +111,7 @@ def test_figure_step_draws_only_the_tables_of_its_data_variant(
     tmp_path: Path, data_dir: Path
 ) -> None:
     out_dir = tmp_path / "results"
-    assert slope.main(smoke_slope_args(out_dir, data_dir)) == 0
+    assert slope.main(smoke_slope_args(out_dir, data_dir, "--no-figures")) == 0
     smoke_run = out_dir / "slope" / "7-1_badnet3_smoke"
     # The same table under a paper-data name, with a marker pair: must not reach the figures.
     other = pd.read_csv(smoke_run / "results.csv").assign(pair="9-8")

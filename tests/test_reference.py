@@ -234,7 +234,7 @@ def test_a_manifest_without_producers_gives_its_commit_to_its_rows(tmp_path: Pat
 # ------------------------------------------------------------------------------ the driver
 
 TINY = ["-pair", "7-1", "-clf", "svm,logistic", "--n-train", "60", "--n-test", "30",
-        "--seeds", "1", "--C", "0.01,1", "--quiet", "--n-jobs", "1"]  # fmt: skip
+        "--seeds", "1", "--C", "0.01,1", "--quiet", "--n-jobs", "1", "--no-figures"]  # fmt: skip
 RUN = "7-1_badnet3_n60-30"
 
 

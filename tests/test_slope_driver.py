@@ -73,6 +73,7 @@ def grid_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
         "--out-dir", str(out_dir),
         "--quiet",
         "--n-jobs", "1",
+        "--no-figures",
         *extra,
     ]  # fmt: skip
 
@@ -210,6 +211,7 @@ def small_run_args(out_dir: Path, data_dir: Path) -> list[str]:
     return [
         "--n-train", str(N_TRAIN), "--n-test", str(N_TEST), "--seeds", "1", "--C", "1",
         "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--quiet", "--n-jobs", "1",
+        "--no-figures",
     ]  # fmt: skip
 
 
@@ -306,6 +308,34 @@ def test_empty_classifier_list_is_an_error(tmp_path: Path, data_dir: Path, one_l
     one_line_error(
         slope.main, [*grid_args(out_dir, data_dir), "-clf="], "empty list of classifiers", out_dir
     )
+
+
+def test_also_double_trigger_runs_both_triggers_then_draws_their_figures(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    out_dir = tmp_path / "out"
+    argv = [
+        "-pair", "7-1", "-clf", "ridge", "--seeds", "1", "--C", "1", "--n-train", "60",
+        "--n-test", "30", "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--quiet",
+        "--n-jobs", "1", "--reference", "none", "--also-double-trigger", "7-1",
+    ]  # fmt: skip
+    assert slope.main(argv) == 0
+    for trigger, size in (("badnet3", 3), ("badnet6", 6)):
+        table = pd.read_csv(out_dir / "slope" / f"7-1_{trigger}_n60-30" / "results.csv")
+        assert list(table["trigger_size"]) == [size]
+        # No --no-figures: the run ends by drawing the figures of its data variant.
+        assert (out_dir / "figures_n60-30" / f"slope_mnist_7-1_{trigger}.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "flag", [["--double-trigger"], ["-trigger_size", "4"], ["--run-name", "x"]]
+)
+def test_also_double_trigger_rejects_other_trigger_flags(
+    flag: list[str], tmp_path: Path, data_dir: Path, one_line_error
+) -> None:
+    out_dir = tmp_path / "out"
+    argv = [*grid_args(out_dir, data_dir), "--also-double-trigger", "7-1", *flag]
+    one_line_error(slope.main, argv, "--also-double-trigger", out_dir)
 
 
 def run_shell_driver(*args: str) -> subprocess.CompletedProcess[str]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +64,13 @@ from backdoor_curves.experiments.problem import (
     poisoned_images,
 )
 from backdoor_curves.experiments.recording import (
+    RunSettings,
     check_same_data,
     data_variant,
     record_run,
     run_folder_name,
 )
+from backdoor_curves.experiments.reference import ReferenceCheck
 from backdoor_curves.utilities.cli import (
     DriverParser,
     add_common_arguments,
@@ -87,7 +89,7 @@ from backdoor_curves.utilities.cli import (
     report_errors,
     run_settings_from_args,
 )
-from backdoor_curves.utilities.grid import check_scheduler
+from backdoor_curves.utilities.grid import check_scheduler, shared_workers
 from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
 
 __all__ = [
@@ -232,6 +234,34 @@ def _write_deviation(run: _Run, table: pd.DataFrame, fraction: float, manifest: 
     return True
 
 
+def _record_curves(
+    run: _Run,
+    worker: Callable[..., list[dict]],
+    settings: RunSettings,
+    config: DatasetConfig,
+    check: ReferenceCheck,
+) -> None:
+    """Compute (or resume) one pair's curves, then derive its deviation table."""
+    print(f"[curves] {config.dataset} {run.request.pair}: data {run.source}, "
+          f"{len(run.tasks)} curves -> {run.curves_dir}")  # fmt: skip
+    store = ResultStore(run.curves_dir, CURVE_COLUMNS)
+    report, manifest = record_run(
+        run.tasks, worker, store, settings, run.source,
+        description=f"curves {run.request.pair}",
+    )  # fmt: skip
+    fraction = config.curves.deviation_fraction
+    if not _write_deviation(
+        run,
+        report.table,
+        fraction,
+        {**manifest, "derived_from": str(store.results_path), "poison_fraction": fraction},
+    ):
+        print(f"[curves] no curve with p = {fraction}: no deviation table")
+    print(f"[curves] {report.n_computed} computed, {report.n_skipped} skipped, "
+          f"{report.seconds:.1f} s")  # fmt: skip
+    check.add(run.curves_dir)
+
+
 @report_errors
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the learning curves and parameter deviation; return the exit status."""
@@ -256,25 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if stage is not None:
         _extract(stage, runs, args.data_dir)
         worker = functools.partial(run_curve_task, feature_dir=str(stage.cache.root))
-    for run in runs:
-        print(f"[curves] {config.dataset} {run.request.pair}: data {run.source}, "
-              f"{len(run.tasks)} curves -> {run.curves_dir}")  # fmt: skip
-        store = ResultStore(run.curves_dir, CURVE_COLUMNS)
-        report, manifest = record_run(
-            run.tasks, worker, store, settings, run.source,
-            description=f"curves {run.request.pair}",
-        )  # fmt: skip
-        fraction = config.curves.deviation_fraction
-        if not _write_deviation(
-            run,
-            report.table,
-            fraction,
-            {**manifest, "derived_from": str(store.results_path), "poison_fraction": fraction},
-        ):
-            print(f"[curves] no curve with p = {fraction}: no deviation table")
-        print(f"[curves] {report.n_computed} computed, {report.n_skipped} skipped, "
-              f"{report.seconds:.1f} s")  # fmt: skip
-        check.add(run.curves_dir)
+    with shared_workers():
+        for run in runs:
+            _record_curves(run, worker, settings, config, check)
     if not args.no_figures:
         out_dir = out_dir_from_args(args, config)
         variant = data_variant(runs[0].request, config, args.profile)

@@ -4,11 +4,12 @@ Inside: :func:`draw_figures` (tables already read, e.g. a chosen set of run fold
 :func:`make_figures` (every table of a results directory into ``<results_dir>/figures``).
 Which figures a table kind gets is the registry's business (:mod:`backdoor_curves.plots.registry`).
 
-Each registered plotter of each table is one task; with several cores the tasks run in forked
-worker processes (matplotlib draws on one core), so the slope step's three plotters (figures,
-heat maps, overviews) share the machine. Every figure is drawn by exactly the code that draws it
-serially, so the files are the same; where ``fork`` is not the safe default (not Linux) the
-tasks run one after the other.
+Each registered plotter of each table is one task, or one task per combination of the
+plotter's ``split_by`` columns (one per pair and trigger for the slope figures and heat maps);
+with several cores the tasks run in forked worker processes (matplotlib draws on one core), the
+largest tables first, so the ten figures of the slope step share the machine evenly. Every
+figure is drawn by exactly the code that draws it serially, so the files are the same; where
+``fork`` is not the safe default (not Linux) the tasks run one after the other.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from backdoor_curves.plots.registry import Plotter, plotters
+from backdoor_curves.plots.registry import Plotter, plotters, split_columns
 from backdoor_curves.plots.style import FORMATS
 from backdoor_curves.plots.tables import load_requested_tables
 
@@ -72,7 +73,12 @@ def draw_figures(
         raise ValueError(f"n_jobs must be a positive integer; got {n_jobs!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(plotter, table) for kind, table in tables.items() for plotter in plotters(kind)]
+    tasks = [
+        (plotter, part)
+        for kind, table in tables.items()
+        for plotter in plotters(kind)
+        for part in _split(table, split_columns(plotter))
+    ]
     formats = tuple(formats)
     n_workers = min(len(tasks), _usable_cores() if n_jobs is None else n_jobs)
     if n_workers <= 1 or not sys.platform.startswith("linux"):
@@ -82,8 +88,17 @@ def draw_figures(
     with ProcessPoolExecutor(
         n_workers, mp_context=context, initializer=_adopt_tasks, initargs=(tasks,)
     ) as pool:
-        futures = [pool.submit(_run_task, index, out_dir, formats) for index in range(len(tasks))]
-        return [path for future in futures for path in future.result()]
+        # Submitted largest first, so that no long task starts last; reported in task order.
+        order = sorted(range(len(tasks)), key=lambda index: -len(tasks[index][1]))
+        futures = {index: pool.submit(_run_task, index, out_dir, formats) for index in order}
+        return [path for index in range(len(tasks)) for path in futures[index].result()]
+
+
+def _split(table: pd.DataFrame, columns: tuple[str, ...]) -> list[pd.DataFrame]:
+    """Rows of ``table`` per combination of ``columns`` (missing values form their own group)."""
+    if not columns:
+        return [table]
+    return [part for _, part in table.groupby(list(columns), dropna=False, sort=True)]
 
 
 def _usable_cores() -> int:

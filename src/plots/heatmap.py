@@ -12,20 +12,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from backdoor_curves.naming import format_value, model_label, model_order
 from backdoor_curves.plots.registry import register_figures
-from backdoor_curves.plots.slope import slope_groups
+from backdoor_curves.plots.slope import FIGURE_SPLIT, slope_groups
 from backdoor_curves.plots.style import (
     ACCURACY_CMAP,
     FORMATS,
+    PanelGrid,
     figure_style,
-    new_figure,
     save_figure,
 )
 from backdoor_curves.plots.tables import seed_note, with_labels
 
 __all__ = ["plot_rbf_heatmaps"]
+
+# Height of the lambda tick labels, rotated by 45 degrees, in lines of tick-label text.
+_ROTATED_TICK_LINES = 3.0
 
 
 def _accuracy_grid(rows: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -55,18 +59,29 @@ def _draw_heatmap(ax, grid: pd.DataFrame, title: str):
     return image
 
 
-def _heatmap_figure(rows: pd.DataFrame, title: str):
+def _heatmap_figure(rows: pd.DataFrame, title: str) -> Figure:
     clean, backdoor = _accuracy_grid(rows, "clean_acc"), _accuracy_grid(rows, "backdoor_acc")
-    fig = new_figure(2 * (0.55 * clean.shape[1] + 1.2) + 0.8, 0.42 * clean.shape[0] + 2.2)
-    axes = fig.subplots(1, 2)
-    _draw_heatmap(axes[0], clean, "clean accuracy (CA)")
-    image = _draw_heatmap(axes[1], backdoor, "backdoor accuracy (BA)")
-    fig.colorbar(image, ax=list(axes), label="accuracy", shrink=0.9)
-    fig.suptitle(title)
+    gamma_text = max((format_value(v) for v in clean.index), key=len, default="")
+    grid = PanelGrid(
+        n_rows=1,
+        n_cols=2,
+        panel=(0.55 * clean.shape[1] + 0.3, 0.42 * clean.shape[0] + 0.3),
+        title_lines=title.count("\n") + 1,
+        # Tick labels at 8 pt: about 0.075 inch per character.
+        ytick_width=0.075 * len(gamma_text),
+        inner_yticks=True,
+        xtick_lines=_ROTATED_TICK_LINES,
+        colorbar=True,
+    )
+    fig, axes = grid.figure()
+    _draw_heatmap(axes[0, 0], clean, "clean accuracy (CA)")
+    image = _draw_heatmap(axes[0, 1], backdoor, "backdoor accuracy (BA)")
+    grid.add_colorbar(fig, image, "accuracy")
+    grid.add_title(fig, title)
     return fig
 
 
-@register_figures("slope")
+@register_figures("slope", split_by=FIGURE_SPLIT)
 def plot_rbf_heatmaps(
     table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
 ) -> list[Path]:
@@ -78,7 +93,7 @@ def plot_rbf_heatmaps(
         Slope table; only rows with a finite ``gamma`` are used (no figure if there are none).
     out_dir : pathlib.Path
         Existing folder for the figures ``rbf_heatmap_<dataset>_<pair>_<trigger>[_p<p>]``,
-        with a ``_<model>`` part when several models have a gamma.
+        with a ``_<model>`` part when several models of that pair, trigger and p have a gamma.
     formats : sequence of {"pdf", "png"}
         File formats to write.
 
@@ -87,19 +102,19 @@ def plot_rbf_heatmaps(
     list of pathlib.Path
         The written files.
     """
-    kernel_rows = table[np.isfinite(table["gamma"])]
-    clfs = sorted(kernel_rows["clf"].unique(), key=model_order)
+    kernel_rows = with_labels(table[np.isfinite(table["gamma"])])
     written = []
     with figure_style():
-        for clf in clfs:
-            model_part = f"_{clf}" if len(clfs) > 1 else ""
-            for (dataset, pair, tag, p), p_part, rows in slope_groups(
-                with_labels(kernel_rows[kernel_rows["clf"] == clf])
-            ):
+        for (dataset, pair, tag, p), p_part, rows in slope_groups(kernel_rows):
+            clfs = sorted(rows["clf"].unique(), key=model_order)
+            for clf in clfs:
+                model_rows = rows[rows["clf"] == clf]
                 title = (
                     f"{model_label(clf)}, {dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
-                    f"p = {format_value(p)}\n{seed_note(rows)}"
+                    f"p = {format_value(p)}\n{seed_note(model_rows)}"
                 )
+                model_part = f"_{clf}" if len(clfs) > 1 else ""
                 stem = f"rbf_heatmap_{dataset}_{pair}_{tag}{p_part}{model_part}"
-                written += save_figure(_heatmap_figure(rows, title), out_dir / stem, formats)
+                figure = _heatmap_figure(model_rows, title)
+                written += save_figure(figure, out_dir / stem, formats)
     return written

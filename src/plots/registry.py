@@ -7,7 +7,10 @@ kind also declares its required columns. A new family (explanations, network fig
 by adding a module that registers its plotters and importing it in ``plots/__init__.py``.
 
 A plotter is ``plotter(table, out_dir, formats) -> list[Path]``: it draws every figure of one
-concatenated table into the existing folder ``out_dir`` and returns the written files.
+concatenated table into the existing folder ``out_dir`` and returns the written files. A plotter
+whose figures each depend on the rows of one combination of some columns only (one figure per
+pair and trigger, say) declares those columns (``split_by``): it is then called once per
+combination, and the calls may run in parallel (:func:`~backdoor_curves.plots.draw_figures`).
 """
 
 from __future__ import annotations
@@ -18,16 +21,27 @@ from typing import TypeAlias
 
 import pandas as pd
 
-__all__ = ["Plotter", "plotters", "register_figures", "required_columns", "table_kinds"]
+__all__ = [
+    "Plotter",
+    "plotters",
+    "register_figures",
+    "required_columns",
+    "split_columns",
+    "table_kinds",
+]
 
 Plotter: TypeAlias = Callable[[pd.DataFrame, Path, Sequence[str]], list[Path]]
 
 _REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {}
 _PLOTTERS: dict[str, list[Plotter]] = {}
+_SPLIT_COLUMNS: dict[Plotter, tuple[str, ...]] = {}
 
 
 def register_figures(
-    kind: str, *, required_columns: Sequence[str] | None = None
+    kind: str,
+    *,
+    required_columns: Sequence[str] | None = None,
+    split_by: Sequence[str] = (),
 ) -> Callable[[Plotter], Plotter]:
     """Return a decorator that registers a plotter for the tables of ``kind``.
 
@@ -38,6 +52,10 @@ def register_figures(
     required_columns : sequence of str, optional
         Columns every table of ``kind`` must have; required the first time ``kind`` is
         registered, and must then match on later registrations when given.
+    split_by : sequence of str, optional
+        Required columns such that each figure depends on the rows of one combination of
+        their values only: the plotter may be called once per combination (the default, no
+        columns, always gets the whole table).
 
     Returns
     -------
@@ -64,9 +82,17 @@ def register_figures(
             f"got {list(required_columns)}"
         )
 
+    unknown = [column for column in split_by if column not in _REQUIRED_COLUMNS[kind]]
+    if unknown:
+        raise ValueError(
+            f"split_by columns {unknown} are not required columns of kind {kind!r}: "
+            f"{list(_REQUIRED_COLUMNS[kind])}"
+        )
+
     def register(plotter: Plotter) -> Plotter:
         if plotter not in _PLOTTERS[kind]:
             _PLOTTERS[kind].append(plotter)
+        _SPLIT_COLUMNS[plotter] = tuple(split_by)
         return plotter
 
     return register
@@ -92,3 +118,8 @@ def plotters(kind: str) -> tuple[Plotter, ...]:
     """Plotters registered for ``kind``, in registration order; unknown kinds raise."""
     _check_kind(kind)
     return tuple(_PLOTTERS[kind])
+
+
+def split_columns(plotter: Plotter) -> tuple[str, ...]:
+    """Columns by whose values ``plotter``'s table may be split (see :func:`register_figures`)."""
+    return _SPLIT_COLUMNS.get(plotter, ())

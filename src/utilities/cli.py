@@ -26,7 +26,7 @@ from backdoor_curves.experiments.problem import DataRequest
 from backdoor_curves.experiments.recording import RunSettings, default_run_root
 from backdoor_curves.experiments.reference import ReferenceCheck
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
-from backdoor_curves.utilities.grid import Backend, ExecutionConfig, shared_workers
+from backdoor_curves.utilities.grid import Backend, ExecutionConfig
 
 __all__ = [
     "DriverParser",
@@ -366,9 +366,6 @@ def run_settings_from_args(
 def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:
     """Wrap a driver's ``main``: user errors become one line on stderr and exit status 2.
 
-    The grids ``main`` runs share one pool of worker processes
-    (:func:`~backdoor_curves.utilities.grid.shared_workers`), stopped when ``main`` ends.
-
     ``ValueError``, ``FileNotFoundError``, ``PermissionError`` and ``ConnectionError`` (an
     unreachable Dask scheduler) are the errors our code raises for bad input, with messages
     meant for the user; anything else is a bug and keeps its traceback. Ctrl-C exits with
@@ -378,8 +375,7 @@ def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., 
     @functools.wraps(main)
     def wrapped(argv: Sequence[str] | None = None) -> int:
         try:
-            with shared_workers():
-                return main(argv)
+            return main(argv)
         except (ValueError, FileNotFoundError, PermissionError, ConnectionError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

@@ -16,6 +16,11 @@ returns one row per ``C``. Example::
     python -m backdoor_curves.experiments.binary.slope --dataset mnist -pair 7-1 -clf svm \\
         -trigger_size 3 --n-jobs 2
 
+``--also-double-trigger PAIRS`` adds the double-size (or faint) trigger's runs to the same
+invocation, so that every grid of ``./run_<dataset>.sh all`` shares one worker pool (the workers
+start, import and load the data once). The runs end by drawing the slope figures of every table
+of their data variant (``--no-figures`` skips them; ``--figures-only`` only draws).
+
 Planning and recording live here; one cell's computation lives in
 :mod:`backdoor_curves.experiments.binary.slope_cell`.
 """
@@ -24,7 +29,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +61,7 @@ from backdoor_curves.experiments.problem import (
     poisoned_images,
 )
 from backdoor_curves.experiments.recording import (
+    RunSettings,
     check_same_data,
     data_variant,
     record_run,
@@ -80,7 +87,7 @@ from backdoor_curves.utilities.cli import (
     run_settings_from_args,
 )
 from backdoor_curves.utilities.data import PairTask
-from backdoor_curves.utilities.grid import check_scheduler
+from backdoor_curves.utilities.grid import check_scheduler, shared_workers
 from backdoor_curves.utilities.results import ResultStore, check_writable
 
 __all__ = ["SLOPE_COLUMNS", "SlopeTask", "build_parser", "main", "run_slope_task"]
@@ -134,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="use the dataset's double-size (or faint) trigger (paper Fig. 5)",
     )
     parser.add_argument(
+        "--also-double-trigger",
+        metavar="PAIRS",
+        default=None,
+        help="after the -pair runs with the main trigger, also run the double-size (or faint) "
+        "trigger on these pairs, comma-separated, in the same invocation and worker pool "
+        "(what ./run_<dataset>.sh all does)",
+    )
+    parser.add_argument(
         "-ppoison",
         "--poison-fraction",
         type=float,
@@ -165,11 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="results sub-folder of OUT_DIR/slope (default: PAIR_TRIGGER, e.g. 7-1_badnet3, "
         "with a suffix for non-default data: _smoke, _n<train>-<test>, _ds<seed>)",
     )
-    parser.add_argument(
+    figures = parser.add_mutually_exclusive_group()
+    figures.add_argument(
         "--figures-only",
         action="store_true",
         help="compute nothing: draw the slope figures of the tables these flags point at "
         "(OUT_DIR/slope/*<suffix>, or --run-name) into OUT_DIR/figures<suffix>",
+    )
+    figures.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="write the tables only (by default the runs end by drawing the figures of every "
+        "table of their data variant, as --figures-only does)",
     )
     add_common_arguments(parser, default_out="runs/{mnist,cifar,imagenette}")
     add_reference_arguments(parser)
@@ -177,8 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _trigger(args: argparse.Namespace, config: DatasetConfig) -> TriggerSpec:
-    base = config.double_trigger if args.double_trigger else config.main_trigger
+def _trigger(
+    args: argparse.Namespace, config: DatasetConfig, *, double: bool | None = None
+) -> TriggerSpec:
+    """Return the trigger the flags ask for; ``double`` overrides ``--double-trigger``."""
+    double = args.double_trigger if double is None else double
+    base = config.double_trigger if double else config.main_trigger
     kind = TriggerKind(args.trigger_type) if args.trigger_type else base.kind
     if kind is TriggerKind.BADNET:
         if args.trigger_eps is not None:
@@ -250,6 +276,35 @@ def _draw_figures(
     return 0
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One run folder of the invocation: a pair, its trigger, its data and its tasks."""
+
+    request: DataRequest
+    pair_data: PairTask
+    trigger: TriggerSpec
+    run_dir: Path
+    tasks: list[SlopeTask]
+
+
+def _plan_triggers(
+    args: argparse.Namespace, config: DatasetConfig
+) -> list[tuple[str, TriggerSpec]]:
+    """Return the (pair, trigger) of every run: the -pair runs, then --also-double-trigger's."""
+    plan = [(pair, _trigger(args, config)) for pair in pairs_from_args(args.pair, config)]
+    if args.also_double_trigger is None:
+        return plan
+    trigger_flags = (args.trigger_type, args.trigger_size, args.trigger_eps)
+    if args.double_trigger or args.run_name or any(flag is not None for flag in trigger_flags):
+        raise ValueError(
+            "--also-double-trigger runs the dataset's main and double triggers; it cannot be "
+            "combined with --double-trigger, --trigger-type, -trigger_size, --trigger-eps or "
+            "--run-name"
+        )
+    double = _trigger(args, config, double=True)
+    return plan + [(pair, double) for pair in pairs_from_args(args.also_double_trigger, config)]
+
+
 @report_errors
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the slope sweep; return the exit status."""
@@ -257,65 +312,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     execution = execution_config_from_args(args)
     check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     config = config_from_args(args)
-    trigger = _trigger(args, config)
     fraction = config.poison_fraction if args.poison_fraction is None else args.poison_fraction
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"-ppoison must be in (0, 1), got {fraction}")
     _positive(args.C_values, "--C")
     _positive(args.gamma_values, "--gamma")
-    pairs = pairs_from_args(args.pair, config)
+    plan = _plan_triggers(args, config)
     if args.gamma_values is not None and not any(map(uses_gamma, _classifiers(args.clf))):
         raise ValueError("--gamma applies to svm-rbf only, which -clf does not include")
     out_dir = out_dir_from_args(args, config)
+    first_request = data_request_from_args(args, config, plan[0][0])
     if args.figures_only:
-        return _draw_figures(args, config, out_dir, data_request_from_args(args, config, pairs[0]))
-    runs = []
-    for pair in pairs:
-        request = data_request_from_args(args, config, pair)
-        pair_data = load_pair(request, args.data_dir, verbose=True, download=args.download)
-        poisoned_images(pair_data, trigger, fraction, 0)  # validates trigger and poison count
-        runs.append((request, pair_data))
+        return _draw_figures(args, config, out_dir, first_request)
+    loaded = {}
+    for pair, trigger in plan:
+        if pair not in loaded:
+            request = data_request_from_args(args, config, pair)
+            loaded[pair] = (
+                request,
+                load_pair(request, args.data_dir, verbose=True, download=args.download),
+            )
+        poisoned_images(loaded[pair][1], trigger, fraction, 0)  # validates trigger, poisons
     # Weights and device are checked here, before anything is written.
     stage = open_feature_stage(
-        config.features, feature_settings_from_args(args), args.data_dir, runs[0][0].data_seed
+        config.features, feature_settings_from_args(args), args.data_dir, first_request.data_seed
     )
     features = config.features if stage is None else stage.features
-    tasks_per_run = [
-        _tasks(args, config, request, features, trigger, fraction) for request, _ in runs
+    runs = [
+        _Run(
+            request,
+            pair_data,
+            trigger,
+            out_dir
+            / "slope"
+            / (args.run_name or run_folder_name(request, trigger, config, args.profile)),
+            _tasks(args, config, request, features, trigger, fraction),
+        )
+        for pair, trigger in plan
+        for request, pair_data in [loaded[pair]]
     ]
-    run_dirs = [
-        out_dir
-        / "slope"
-        / (args.run_name or run_folder_name(request, trigger, config, args.profile))
-        for request, _ in runs
-    ]
-    for run_dir, (_, pair_data) in zip(run_dirs, runs, strict=True):
-        check_same_data(run_dir, pair_data.source)
-        check_writable(run_dir)
+    for run in runs:
+        check_same_data(run.run_dir, run.pair_data.source)
+        check_writable(run.run_dir)
     worker = run_slope_task
     if stage is not None:
-        variants = [PoisonVariant(trigger, fraction, seed) for seed in _seeds(args, config)]
-        _extract(stage, runs, variants)
+        for trigger in dict.fromkeys(run.trigger for run in runs):
+            variants = [PoisonVariant(trigger, fraction, seed) for seed in _seeds(args, config)]
+            pairs = [(run.request, run.pair_data) for run in runs if run.trigger == trigger]
+            _extract(stage, pairs, variants)
         worker = functools.partial(run_slope_task, feature_dir=str(stage.cache.root))
     settings = run_settings_from_args(args, "slope", execution)
-    label = trigger_spec_label(trigger)
     check = reference_check_from_args(args, config, "slope")
-    for run_dir, (request, pair_data), tasks in zip(run_dirs, runs, tasks_per_run, strict=True):
-        print(
-            f"[slope] {config.dataset} {request.pair} {label}: data {pair_data.source}, "
-            f"{pair_data.n_train} train / {pair_data.n_test} test -> {run_dir}"
-        )
-        store = ResultStore(run_dir, SLOPE_COLUMNS)
-        report, _ = record_run(
-            tasks, worker, store, settings, pair_data.source,
-            description=f"slope {request.pair} {label}",
-        )  # fmt: skip
-        print(
-            f"[slope] {report.n_computed} task(s) computed, {report.n_skipped} skipped, "
-            f"{report.seconds:.1f} s -> {store.results_path}"
-        )
-        check.add(run_dir)
+    with shared_workers():
+        for run in runs:
+            _record_slope(run, worker, settings, config)
+            check.add(run.run_dir)
+    if not args.no_figures:
+        _draw_figures(args, config, out_dir, first_request)
     return check.report()
+
+
+def _record_slope(
+    run: _Run, worker: Callable[..., list[dict]], settings: RunSettings, config: DatasetConfig
+) -> None:
+    """Compute (or resume) one run folder's grid."""
+    label = trigger_spec_label(run.trigger)
+    print(
+        f"[slope] {config.dataset} {run.request.pair} {label}: data {run.pair_data.source}, "
+        f"{run.pair_data.n_train} train / {run.pair_data.n_test} test -> {run.run_dir}"
+    )
+    store = ResultStore(run.run_dir, SLOPE_COLUMNS)
+    report, _ = record_run(
+        run.tasks, worker, store, settings, run.pair_data.source,
+        description=f"slope {run.request.pair} {label}",
+    )  # fmt: skip
+    print(
+        f"[slope] {report.n_computed} task(s) computed, {report.n_skipped} skipped, "
+        f"{report.seconds:.1f} s -> {store.results_path}"
+    )
 
 
 if __name__ == "__main__":
