@@ -245,6 +245,23 @@ def test_shared_workers_keep_one_pool_across_grids_and_stop_it_at_the_end(tmp_pa
     assert not executor._processes, "the pool outlived the shared_workers block"
 
 
+def test_group_size_sends_consecutive_tasks_to_one_worker(tmp_path):
+    tasks = make_tasks(tmp_path / "calls", n=6)
+    store = ResultStore(tmp_path / "out", ["pid"])
+    config = ExecutionConfig(n_jobs=2, quiet=True)
+    report = run_grid(tasks, pid_rows, store, config, group_size=3)
+    pids = list(report.table["pid"])
+    assert len(set(pids[:3])) == 1 and len(set(pids[3:])) == 1
+
+
+@pytest.mark.parametrize("group_size", [0, 1.5, True])
+def test_group_size_must_be_a_positive_integer(tmp_path, group_size):
+    store = ResultStore(tmp_path / "out", ["pid"])
+    with pytest.raises(ValueError, match="group_size must be a positive integer"):
+        run_grid(make_tasks(tmp_path / "calls", n=1), pid_rows, store, ExecutionConfig(),
+                 group_size=group_size)  # fmt: skip
+
+
 def test_a_grid_outside_shared_workers_stops_its_pool(tmp_path):
     tasks = make_tasks(tmp_path / "calls", n=2)
     run_grid(tasks, pid_rows, ResultStore(tmp_path / "a", ["pid"]), ExecutionConfig(n_jobs=2))

@@ -160,6 +160,7 @@ def record_run(
     settings: RunSettings,
     source: str,
     description: str,
+    group_size: int = 1,
 ) -> tuple[GridReport, dict[str, Any]]:
     """Run a driver's grid into ``store`` and write its manifest.
 
@@ -177,6 +178,9 @@ def record_run(
         Data source of every row (the manifest records it).
     description : str
         Progress-bar label.
+    group_size : int
+        Consecutive tasks sent to one worker together
+        (:func:`~backdoor_curves.utilities.grid.run_grid`).
 
     Returns
     -------
@@ -191,6 +195,7 @@ def record_run(
         store,
         settings.execution,
         description=description,
+        group_size=group_size,
     )
     config = {
         "driver": settings.driver,

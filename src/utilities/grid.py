@@ -297,16 +297,28 @@ def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[str, T]]) -> _R
             yield _run_task(fn, key, task)
 
 
-def _run_loky(fn: Callable[[T], Rows], pending: list[tuple[str, T]], n_jobs: int) -> _Results:
-    """Yield ``(key, rows)`` in completion order from a joblib/loky process pool."""
+def _run_group(fn: Callable[[T], Rows], group: list[tuple[str, T]]) -> list[tuple[str, Rows]]:
+    """Compute consecutive tasks one after the other in one worker."""
+    return [_run_task(fn, key, task) for key, task in group]
+
+
+def _run_loky(
+    fn: Callable[[T], Rows], pending: list[tuple[str, T]], n_jobs: int, group_size: int
+) -> _Results:
+    """Yield ``(key, rows)`` in completion order from a joblib/loky process pool.
+
+    Each job is ``group_size`` consecutive tasks, computed by one worker.
+    """
+    groups = [pending[i : i + group_size] for i in range(0, len(pending), group_size)]
     # inner_max_num_threads sets OMP/MKL/OpenBLAS thread variables in the worker processes.
     try:
         with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
             parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            outputs = parallel(joblib.delayed(_run_task)(fn, key, task) for key, task in pending)
+            outputs = parallel(joblib.delayed(_run_group)(fn, group) for group in groups)
             # Closing the generator (on error or Ctrl-C upstream) makes joblib stop the pool.
             with contextlib.closing(outputs):
-                yield from outputs
+                for results in outputs:
+                    yield from results
     finally:
         if not _workers_shared:
             _shut_down_loky_workers()
@@ -406,14 +418,17 @@ def check_scheduler(config: ExecutionConfig) -> None:
 
 
 def _execute(
-    fn: Callable[[T], Rows], pending: list[tuple[str, T]], config: ExecutionConfig
+    fn: Callable[[T], Rows],
+    pending: list[tuple[str, T]],
+    config: ExecutionConfig,
+    group_size: int,
 ) -> _Results:
     """Dispatch to the backend chosen by ``config``."""
     if config.backend is Backend.DASK:
         return _run_dask(fn, pending, config)
     if config.n_jobs == 1:
         return _run_in_process(fn, pending)
-    return _run_loky(fn, pending, config.n_jobs)
+    return _run_loky(fn, pending, config.n_jobs, group_size)
 
 
 def _stderr_is_terminal() -> bool:
@@ -431,6 +446,7 @@ def run_grid(
     config: ExecutionConfig,
     *,
     description: str = "",
+    group_size: int = 1,
 ) -> GridReport:
     """Compute the unfinished tasks of a grid, record each as it finishes, consolidate.
 
@@ -449,6 +465,12 @@ def run_grid(
         Backend, parallelism, ``force`` and ``quiet``.
     description : str, default=""
         Label of the progress bar.
+    group_size : int, default=1
+        With the loky backend, this many consecutive tasks go to one worker together, their
+        rows recorded when the last of them finishes. Tasks that share work cached per
+        process (the seeds of one slope cell share its clean-model sweep) are listed next to
+        each other and grouped, so that the shared work is done once per group instead of
+        once per worker.
 
     Returns
     -------
@@ -465,6 +487,8 @@ def run_grid(
     ValueError
         If tasks are not frozen dataclasses, repeat a key, or a task returns bad rows.
     """
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be a positive integer, got {group_size!r}")
     start = time.perf_counter()
     keys = _unique_task_keys(tasks)
     finished = set() if config.force else store.finished_keys()
@@ -480,7 +504,7 @@ def run_grid(
     )
     try:
         if pending:
-            with contextlib.closing(_execute(fn, pending, config)) as results:
+            with contextlib.closing(_execute(fn, pending, config, group_size)) as results:
                 for key, rows in results:
                     store.record(key, rows)
                     n_computed += 1

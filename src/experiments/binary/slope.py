@@ -382,9 +382,12 @@ def _record_slope(
         f"{run.pair_data.n_train} train / {run.pair_data.n_test} test -> {run.run_dir}"
     )
     store = ResultStore(run.run_dir, SLOPE_COLUMNS)
+    # The seeds of one (classifier, gamma) are consecutive tasks and share the clean-model C
+    # sweep (cached per worker process): one worker takes them together and computes it once.
+    n_seeds = len({task.seed for task in run.tasks})
     report, _ = record_run(
         run.tasks, worker, store, settings, run.pair_data.source,
-        description=f"slope {run.request.pair} {label}",
+        description=f"slope {run.request.pair} {label}", group_size=n_seeds,
     )  # fmt: skip
     print(
         f"[slope] {report.n_computed} task(s) computed, {report.n_skipped} skipped, "
