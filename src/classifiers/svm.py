@@ -35,7 +35,6 @@ from collections.abc import Iterator, Sequence
 from typing import ClassVar, Self
 
 import numpy as np
-from sklearn.svm import SVC
 
 from backdoor_curves.classifiers.base import (
     BinaryClassifier,
@@ -268,6 +267,10 @@ class KernelSVM(BinaryClassifier):
         # libsvm silently drops zero-weight samples and numbers support_ in the reduced set,
         # so drop them ourselves and map the indices back.
         keep = np.flatnonzero(weight > 0)
+        # Imported here: scikit-learn takes over a second to import, and a driver's main
+        # process (which only plans and records) never fits a cold SVM.
+        from sklearn.svm import SVC  # noqa: PLC0415
+
         svc = SVC(C=self.C, kernel="precomputed", tol=tol)
         svc.fit(K[np.ix_(keep, keep)], signed[keep] > 0, sample_weight=weight[keep])
         alpha = np.zeros(signed.size)
