@@ -12,9 +12,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import SVC
 
+from backdoor_curves.classifiers import linear
 from backdoor_curves.classifiers.base import check_fit_input
 from backdoor_curves.classifiers.linalg import (
     DenseHessian,
+    RepresenterHessian,
     SampleSpaceHessian,
     damped_cholesky,
     primal_hessian,
@@ -201,6 +203,25 @@ def test_sample_space_and_dense_hessian_give_the_same_solves(n_samples, n_featur
             solution = solver.solve(rhs)
             assert solution.shape == rhs.shape
             np.testing.assert_allclose(solution, expected, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize(("n_samples", "n_features"), [(6, 15), (25, 4)])
+def test_representer_hessian_solves_row_space_systems_like_the_dense_oracle(n_samples, n_features):
+    # For r = [X^T p; q] the solution is [X^T u; z_b]: compare it with solve(H, r).
+    rng = np.random.default_rng(n_samples)
+    X = rng.normal(size=(n_samples, n_features))
+    curvature = curvature_with_zeros(n_samples, 3)
+    oracle = primal_hessian(X, curvature)
+    solver = RepresenterHessian(X @ X.T, curvature)
+    assert solver.damping == 0.0
+    assert solver.condition_number == SampleSpaceHessian(X, curvature, X @ X.T).condition_number
+    for shape in ((n_samples + 1,), (n_samples + 1, 3)):
+        coefficients = rng.normal(size=shape)
+        rhs = np.concatenate([X.T @ coefficients[:-1], coefficients[-1:]])
+        solution = solver.solve(coefficients)
+        assert solution.shape == shape
+        in_theta = np.concatenate([X.T @ solution[:-1], solution[-1:]])
+        np.testing.assert_allclose(in_theta, np.linalg.solve(oracle, rhs), rtol=1e-9, atol=1e-11)
 
 
 def test_damped_cholesky_damps_a_singular_matrix():
@@ -646,3 +667,53 @@ def test_cached_factor_is_not_reused_for_other_data(name):
     fresh = uncached.weight_sensitivity(X, y, weight, X[:4], directions)
     np.testing.assert_allclose(same.decision, fresh.decision, rtol=1e-8, atol=1e-10)
     assert np.abs(got.decision - same.decision).max() > 1e-6
+
+
+# ------------------------------------------------------------------------------ representer form
+
+
+@pytest.mark.parametrize(("n_samples", "d"), [(12, 40), (30, 3)])
+@pytest.mark.parametrize("name", PRIMAL_MODELS)
+def test_fit_and_sensitivity_with_a_gram_equal_the_dense_oracle(name, n_samples, d):
+    # With a Gram matrix the solvers run in representer coefficients; hessian="dense" on w
+    # is the oracle (same optimum, same derivative).
+    X, y = blobs(n=n_samples, d=d, shift=0.5)
+    weight = uneven_weights(n_samples)
+    directions = np.array([2, 5, 7])
+    fast = PRIMAL_MODELS[name]().fit(X, y, weight, gram=X @ X.T)
+    oracle = PRIMAL_MODELS[name]().with_params(hessian="dense").fit(X, y, weight)
+    np.testing.assert_allclose(theta_of(fast), theta_of(oracle), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(fast.dual_coef_, oracle.dual_coef_, rtol=1e-7, atol=1e-10)
+    got = fast.weight_sensitivity(X, y, weight, X[:5], directions, gram=X @ X.T)
+    expected = oracle.weight_sensitivity(X, y, weight, X[:5], directions)
+    np.testing.assert_allclose(got.decision, expected.decision, rtol=1e-7, atol=1e-9)
+    assert np.abs(expected.decision).max() > 1e-3
+
+
+def test_logistic_warm_start_with_a_gram_reaches_the_cold_optimum():
+    X, y = blobs(n=12, d=40, shift=0.5)
+    gram = X @ X.T
+    previous = LogisticClassifier(C=0.1).fit(X, y, gram=gram)
+    warm = LogisticClassifier(C=5.0).fit(X, y, gram=gram, init=previous)
+    cold = LogisticClassifier(C=5.0).fit(X, y, gram=gram)
+    np.testing.assert_allclose(theta_of(warm), theta_of(cold), rtol=1e-9, atol=1e-11)
+    assert warm.n_iter_ < cold.n_iter_
+
+
+@pytest.mark.parametrize("name", PRIMAL_MODELS)
+@pytest.mark.parametrize("with_gram", [True, False], ids=["gram", "no-gram"])
+def test_no_d_by_d_matrix_when_there_are_fewer_points_than_features(name, with_gram, monkeypatch):
+    # Issue 9 item 5: with n < d (deep features) no step may form a (d+1) x (d+1) Hessian.
+    def refuse(*args, **kwargs):
+        raise AssertionError("a d x d Hessian was formed")
+
+    monkeypatch.setattr(linear, "DenseHessian", refuse)
+    X, y = blobs(n=10, d=60, shift=0.5)
+    is_poison = np.zeros(10, dtype=bool)
+    is_poison[[3, 4]] = True
+    gram = X @ X.T if with_gram else None
+    weight = (~is_poison).astype(float)
+    model = PRIMAL_MODELS[name]().fit(X, y, weight, gram=gram)
+    model.weight_sensitivity(X, y, weight, X[:3], np.flatnonzero(is_poison), gram=gram)
+    for _ in PRIMAL_MODELS[name]().beta_path(X, y, is_poison, [0.0, 0.5, 1.0], gram=gram):
+        pass

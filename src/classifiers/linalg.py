@@ -12,6 +12,10 @@ with ``X1 = [X, 1]`` (the bias is not regularised). Two solvers are provided:
   ``(I + R^T R)^{-1} = I - R^T (I + R R^T)^{-1} R`` with ``R = diag(sqrt(c)) X`` (m x d),
   and a Schur complement for the bias. It factors an m x m matrix, so it is the cheap choice
   when the feature dimension exceeds the number of points with ``c_i > 0`` (deep features).
+- :class:`RepresenterHessian` solves the same systems for right-hand sides in the row space
+  of ``X`` (``[X^T p; q]``, every gradient and influence right-hand side of these models),
+  in representer coefficients, from the Gram matrix ``K = X X^T`` alone: each solve costs
+  O(n^2) instead of O(n d), and nothing of size d is touched.
 
 Both solve, never invert. When a factorisation fails, a damping ``delta`` is added to the
 diagonal (``H + delta I``), from ``1e-10 * mean(|diag|)`` increased tenfold up to
@@ -29,6 +33,7 @@ import scipy.linalg
 __all__ = [
     "CholeskyFactor",
     "DenseHessian",
+    "RepresenterHessian",
     "SampleSpaceHessian",
     "damped_cholesky",
     "primal_hessian",
@@ -121,6 +126,31 @@ def primal_hessian(X: np.ndarray, curvature: np.ndarray) -> np.ndarray:
     return hessian
 
 
+def _identity_plus_scaled(block: np.ndarray, root: np.ndarray) -> CholeskyFactor:
+    """Factor ``M = I + diag(root) block diag(root)`` (``block``: the active points' Gram)."""
+    system = block * root
+    system *= root[:, None]
+    system.flat[:: root.size + 1] += 1.0
+    return damped_cholesky(system)
+
+
+def _bias_schur(
+    root: np.ndarray, factor: CholeskyFactor, curvature: np.ndarray
+) -> tuple[float, float]:
+    """Return the bias Schur complement ``S = sqrt(c)^T M^{-1} sqrt(c)`` and the damping.
+
+    ``S`` vanishes when no point has curvature; it is then damped by ``1e-8 sum(c)`` (at least
+    the damping of ``M``), so the bias stays determined.
+    """
+    schur = float(root @ factor.solve(root)) if root.size else 0.0
+    scale = float(curvature.sum()) or 1.0
+    damping = factor.damping
+    if schur <= 1e-12 * scale:
+        damping = max(damping, 1e-8 * scale)
+        schur += damping
+    return schur, damping
+
+
 class DenseHessian:
     """Solve ``H z = r`` by forming ``H`` and factoring it (the oracle).
 
@@ -176,21 +206,13 @@ class SampleSpaceHessian:
         self._X = X if everyone else X[active]
         self._root = root
         if gram is None:
-            system = (self._X * root[:, None]) @ (self._X * root[:, None]).T
+            block = self._X @ self._X.T
         else:
-            system = gram * root if everyone else gram[np.ix_(active, active)] * root
-            system *= root[:, None]
-        system.flat[:: root.size + 1] += 1.0
-        self._factor = damped_cholesky(system)
+            block = gram if everyone else gram[np.ix_(active, active)]
+        self._factor = _identity_plus_scaled(block, root)
         self._coupling = self._X.T @ curvature[active]  # u = X^T c, the weight-bias block
         self._a_inv_coupling = self._solve_weights(self._coupling)
-        schur = float(root @ self._factor.solve(root)) if root.size else 0.0
-        scale = float(curvature.sum()) or 1.0
-        self.damping = self._factor.damping
-        if schur <= 1e-12 * scale:
-            self.damping = max(self.damping, 1e-8 * scale)
-            schur += self.damping
-        self._schur = schur
+        self._schur, self.damping = _bias_schur(root, self._factor, curvature)
         self.condition_number = self._factor.condition_number
 
     def _solve_weights(self, rhs: np.ndarray) -> np.ndarray:
@@ -208,3 +230,62 @@ class SampleSpaceHessian:
         z_b = (rhs_b - self._coupling @ a_inv_rhs) / self._schur
         z_w = a_inv_rhs - np.outer(self._a_inv_coupling, z_b)
         return np.vstack([z_w, z_b[None, :]]).reshape(rhs.shape)
+
+
+class RepresenterHessian:
+    """Solve ``H z = r`` for ``r`` in the row space of ``X``, in representer coefficients.
+
+    ``H`` maps ``w = X^T u`` into the row space of ``X``, so for ``r = [X^T p; q]`` the
+    solution is ``z = [X^T u; z_b]`` with (``K = X X^T``, ``D = diag(c)``)
+
+        (I + D K) u + c z_b = p,        c^T K u + sum(c) z_b = q.
+
+    With ``R = diag(sqrt(c_A))`` over the points ``A`` with ``c_i > 0`` and
+    ``M = I_A + R K_AA R`` (the matrix :class:`SampleSpaceHessian` factors), push-through gives
+    ``(I + D K)^{-1} v = v - E_A R M^{-1} R (K v)_A =: P v`` (``E_A`` embeds ``A`` in all points),
+    ``c^T K P v = sqrt(c_A)^T M^{-1} R (K v)_A``, and eliminating ``u``:
+
+        z_b = (q - sqrt(c_A)^T M^{-1} R (K p)_A) / S,    u = P p - z_b P c,
+
+    with the bias Schur complement ``S = sqrt(c_A)^T M^{-1} sqrt(c_A)``. ``M`` is formed from
+    ``K`` exactly as :class:`SampleSpaceHessian` forms it, so the damping and condition number
+    are the same.
+
+    Parameters
+    ----------
+    gram : ndarray of shape (n_samples, n_samples)
+        ``K = X X^T``.
+    curvature : ndarray of shape (n_samples,)
+        ``c_i = C s_i loss''(f_i) >= 0``.
+    """
+
+    def __init__(self, gram: np.ndarray, curvature: np.ndarray) -> None:
+        active = curvature > 0
+        everyone = bool(active.all())
+        root = np.sqrt(curvature[active])
+        self._gram = gram
+        self._active = slice(None) if everyone else np.flatnonzero(active)
+        self._root = root
+        block = gram if everyone else gram[np.ix_(active, active)]
+        self._factor = _identity_plus_scaled(block, root)
+        self._p_coupling, _ = self._push_through(curvature)  # P c
+        self._schur, self.damping = _bias_schur(root, self._factor, curvature)
+        self.condition_number = self._factor.condition_number
+
+    def _push_through(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``P rhs`` and ``sqrt(c_A)^T M^{-1} R (K rhs)_A`` (``rhs``: (n,) or (n, k))."""
+        result = np.array(rhs, dtype=np.float64)
+        if self._root.size == 0:
+            return result, np.zeros(rhs.shape[1:])
+        root = self._root if rhs.ndim == 1 else self._root[:, None]
+        solved = self._factor.solve(root * (self._gram @ rhs)[self._active])
+        result[self._active] -= root * solved
+        return result, self._root @ solved
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Return ``[u; z_b]`` for ``rhs = [p; q]``, both of shape (n+1,) or (n+1, k)."""
+        matrix = rhs.reshape(rhs.shape[0], -1)
+        pushed, cross = self._push_through(matrix[:-1])
+        z_b = (matrix[-1] - cross) / self._schur
+        u = pushed - np.outer(self._p_coupling, z_b)
+        return np.vstack([u, z_b[None, :]]).reshape(rhs.shape)
