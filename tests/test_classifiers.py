@@ -13,7 +13,12 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import SVC
 
 from backdoor_curves.classifiers import linear
-from backdoor_curves.classifiers.base import check_fit_input
+from backdoor_curves.classifiers.base import (
+    FitData,
+    check_fit_input,
+    is_immutable,
+    read_only,
+)
 from backdoor_curves.classifiers.linalg import (
     DenseHessian,
     RepresenterHessian,
@@ -667,6 +672,38 @@ def test_cached_factor_is_not_reused_for_other_data(name):
     fresh = uncached.weight_sensitivity(X, y, weight, X[:4], directions)
     np.testing.assert_allclose(same.decision, fresh.decision, rtol=1e-8, atol=1e-10)
     assert np.abs(got.decision - same.decision).max() > 1e-6
+
+
+def test_read_only_inputs_are_kept_by_reference_and_writable_ones_copied():
+    X = np.arange(12.0).reshape(4, 3).copy()  # owns its memory: made read-only in place
+    kept = FitData.of(read_only(X), np.ones(4), np.ones(4))
+    assert kept.X is X and not X.flags.writeable
+    writable = np.arange(12.0).reshape(4, 3)
+    copied = FitData.of(writable, np.ones(4), np.ones(4))
+    assert copied.X is not writable
+    writable[0, 0] = 99.0  # changed in place after the fit: the key must see it
+    assert not copied.matches(writable, np.ones(4), np.ones(4))
+
+
+def test_a_read_only_view_of_a_writable_array_is_not_immutable():
+    base = np.zeros((3, 3))
+    view = base[1:]
+    view.setflags(write=False)
+    assert not is_immutable(view)
+    frozen = read_only(view)
+    assert frozen is not view and is_immutable(frozen)
+    np.testing.assert_array_equal(frozen, view)
+
+
+def test_immutable_input_is_checked_for_nan_once_writable_every_time():
+    X, y = blobs(n=8, d=2)
+    frozen = read_only(X.copy())
+    check_fit_input(frozen, y, None)
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        check_fit_input(X, y, None)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        check_fit_input(read_only(X.copy()), y, None)
 
 
 # ------------------------------------------------------------------------------ representer form

@@ -35,7 +35,9 @@ its name with :func:`backdoor_curves.classifiers.registry.register_classifier`):
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +53,8 @@ __all__ = [
     "WeightSensitivity",
     "check_beta_path",
     "check_fit_input",
+    "is_immutable",
+    "read_only",
 ]
 
 
@@ -99,8 +103,7 @@ def check_fit_input(
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values")
+    _check_finite_once(X)
     signed = to_signed(y)
     if signed.shape != (X.shape[0],):
         raise ValueError(f"y has shape {np.shape(y)}, expected ({X.shape[0]},)")
@@ -118,12 +121,66 @@ def check_fit_input(
     return X, signed, weight
 
 
+def is_immutable(array: np.ndarray) -> bool:
+    """Whether nothing can change the values of ``array`` in place.
+
+    True when ``array`` and every array it is a view of are read-only and the memory at the
+    bottom (if not an array's own) is a read-only buffer, such as a read-only memory map.
+    """
+    base: object = array
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return False
+        base = base.base
+    if base is None:
+        return True
+    try:
+        return memoryview(base).readonly  # type: ignore[arg-type]  # any buffer object
+    except TypeError:
+        return False
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """Return ``array`` made read-only if it owns its memory, else a read-only copy.
+
+    Fits keep read-only inputs by reference instead of copying them (:class:`FitData`) and
+    validate them once (:func:`check_fit_input`); the problem layer hands them out so.
+    """
+    if is_immutable(array):
+        return array
+    if array.base is not None:
+        array = array.copy()
+    array.setflags(write=False)
+    return array
+
+
+# Read-only inputs already checked to be finite, by id (entries leave with their arrays).
+_FINITE_CHECKED: dict[int, weakref.ref] = {}
+
+
+def _check_finite_once(X: np.ndarray) -> None:
+    """Raise if ``X`` holds NaN or inf; an immutable array is checked only the first time."""
+    entry = _FINITE_CHECKED.get(id(X))
+    if entry is not None and entry() is X:
+        return
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values")
+    if is_immutable(X):
+        key = id(X)
+        _FINITE_CHECKED[key] = weakref.ref(X, functools.partial(_forget_checked, key))
+
+
+def _forget_checked(key: int, _: weakref.ref) -> None:
+    _FINITE_CHECKED.pop(key, None)
+
+
 @dataclass(frozen=True, eq=False)
 class FitData:
-    """Copies of the data a fit saw: the key of the factorisations it caches.
+    """The data a fit saw: the key of the factorisations it caches.
 
-    A cached factor is reused only when :meth:`matches` confirms the same values (copies, so
-    changing the caller's arrays in place cannot fool it).
+    A cached factor is reused only when :meth:`matches` confirms the same values. Immutable
+    arrays (:func:`is_immutable`, e.g. the problem layer's :func:`read_only` inputs) are kept
+    by reference; others are copied, so changing the caller's arrays in place cannot fool it.
 
     Attributes
     ----------
@@ -140,15 +197,17 @@ class FitData:
 
     @classmethod
     def of(cls, X: np.ndarray, signed: np.ndarray, upper: np.ndarray) -> FitData:
-        """Copy the arrays."""
-        return cls(np.array(X), np.array(signed), np.array(upper))
+        """Keep immutable arrays, copy the others."""
+        return cls(
+            *(array if is_immutable(array) else np.array(array) for array in (X, signed, upper))
+        )
 
     def matches(self, X: np.ndarray, signed: np.ndarray, upper: np.ndarray) -> bool:
         """Whether ``(X, signed, upper)`` has exactly the stored values."""
         return (
             np.array_equal(self.upper, upper)
             and np.array_equal(self.signed, signed)
-            and np.array_equal(self.X, X)
+            and (self.X is X or np.array_equal(self.X, X))
         )
 
 

@@ -36,7 +36,7 @@ from backdoor_curves.attacks.poisoning import (
     poison_training_set,
 )
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
-from backdoor_curves.classifiers.base import BinaryClassifier
+from backdoor_curves.classifiers.base import BinaryClassifier, read_only
 from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
 
 __all__ = [
@@ -222,6 +222,11 @@ class PoisonedProblem:
     X_backdoor: np.ndarray
     y_backdoor: np.ndarray
 
+    def __post_init__(self) -> None:
+        # Read-only inputs: fits keep them by reference and check them for NaN once.
+        for name in ("X_train", "X_test", "X_backdoor"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
+
 
 class FeatureStage(Protocol):
     """A feature map that plugs into the problem layer (deep features, cached on disk).
@@ -282,8 +287,10 @@ def clean_problem_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs of the unpoisoned train and test sets, each 2-D float64."""
     if not isinstance(features, str):
-        return features.clean(task)
-    return to_features(task.X_train, features), to_features(task.X_test, features)
+        X_train, X_test = features.clean(task)
+    else:
+        X_train, X_test = to_features(task.X_train, features), to_features(task.X_test, features)
+    return read_only(X_train), read_only(X_test)
 
 
 class Evaluator:
