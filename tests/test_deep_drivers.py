@@ -114,7 +114,7 @@ def torch_file_sha256(path: Path) -> str:
 def test_imagenette_smoke_writes_tables_and_figures(imagenette_dir, weights_file, tmp_path):
     """What ``./run_imagenette.sh imagenette_60 --profile smoke`` runs, in this process."""
     flags = [*common_flags(imagenette_dir, weights_file), "--out-dir", str(tmp_path / "imagenette")]
-    assert slope.main(["--dataset", "imagenette", "-pair", "6-0", *flags]) == 0
+    assert slope.main(["--dataset", "imagenette", "-pair", "6-0", *flags, "--no-figures"]) == 0
     assert slope.main(["--dataset", "imagenette", *flags, "--figures-only"]) == 0
     (run_dir,) = (tmp_path / "imagenette" / "slope").iterdir()
     assert run_dir.name.startswith("6-0_invisible") and run_dir.name.endswith("_smoke")
@@ -163,6 +163,7 @@ def test_one_forward_pass_per_distinct_image_and_variant(
         "--C", "0.01,1", "--gamma", "0.001", "--seeds", "1,2,3",
         "--data-dir", str(cifar_dir), "--weights", str(weights_file), "--device", "cpu",
         "--feature-cache", str(cache), "--n-jobs", "1", "--quiet", "--reference", "none",
+        "--no-figures",
     ]  # fmt: skip
     assert slope.main([*argv, "--out-dir", str(tmp_path / "out")]) == 0
     n_poison = 2  # 10% of 20

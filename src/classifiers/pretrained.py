@@ -88,9 +88,11 @@ def _load_checked(arch: str, path: Path) -> dict[str, torch.Tensor]:
         ) from None
     if not isinstance(state, dict):
         raise ValueError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
-    model = models.get_model(arch, weights=None)
+    # On the meta device: shapes and names only, no memory, no random initialisation.
+    with torch.device("meta"):
+        model = models.get_model(arch, weights=None)
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ValueError(f"weights file {path} does not hold {arch} weights: {first}") from None
