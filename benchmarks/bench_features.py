@@ -320,7 +320,9 @@ def report_grid(root: Path, seeds: tuple[int, ...], n_jobs: int) -> None:
     worker = functools.partial(run_slope_task, data_dir=str(data_dir), feature_dir=str(feature_dir))
     store = ResultStore(root / "out", SLOPE_COLUMNS)
     start = time.perf_counter()
-    report = run_grid(tasks, worker, store, ExecutionConfig(n_jobs=n_jobs, quiet=True))
+    # As the slope driver: the seeds of one (classifier, gamma) go to one worker together.
+    config_ = ExecutionConfig(n_jobs=n_jobs, quiet=True)
+    report = run_grid(tasks, worker, store, config_, group_size=len(seeds))
     seconds = time.perf_counter() - start
     table = report.table
     per_clf = table.groupby("clf")["seconds"].sum()

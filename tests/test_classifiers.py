@@ -706,6 +706,18 @@ def test_immutable_input_is_checked_for_nan_once_writable_every_time():
         check_fit_input(read_only(X.copy()), y, None)
 
 
+def test_inner_products_of_immutable_inputs_are_computed_once_and_read_only():
+    from backdoor_curves.classifiers.kernels import inner_products
+
+    A, B = read_only(np.random.default_rng(0).normal(size=(5, 3))), read_only(np.eye(3))
+    first = inner_products(A, B)
+    assert inner_products(A, B) is first and not first.flags.writeable
+    np.testing.assert_array_equal(first, A @ B.T)
+    writable = np.random.default_rng(1).normal(size=(5, 3))
+    fresh = inner_products(writable, writable)
+    assert fresh is not inner_products(writable, writable) and fresh.flags.writeable
+
+
 # ------------------------------------------------------------------------------ representer form
 
 

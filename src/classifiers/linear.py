@@ -44,6 +44,7 @@ from backdoor_curves.classifiers.base import (
     check_beta_path,
     check_fit_input,
 )
+from backdoor_curves.classifiers.kernels import inner_products
 from backdoor_curves.classifiers.linalg import (
     DenseHessian,
     RepresenterHessian,
@@ -179,7 +180,7 @@ class PrimalLinearModel(BinaryClassifier):
 
     def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """Linear kernel ``A B^T`` (pass ``kernel(X, X)`` as ``gram`` to reuse it)."""
-        return A @ B.T
+        return inner_products(A, B)
 
     def decision_from_gram(self, K_eval: np.ndarray) -> np.ndarray:
         """``f = K_eval c + b`` with ``K_eval = X_eval X_train^T`` (representer form).

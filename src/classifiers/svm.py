@@ -55,7 +55,7 @@ from backdoor_curves.classifiers.dual import (
     solve_dual_active_set,
     solve_dual_primal_active_set,
 )
-from backdoor_curves.classifiers.kernels import rbf_kernel, squared_distances
+from backdoor_curves.classifiers.kernels import inner_products, rbf_kernel, squared_distances
 from backdoor_curves.classifiers.onesided import (
     kkt_residual,
     one_sided_derivative,
@@ -460,7 +460,7 @@ class LinearSVM(KernelSVM):
 
     def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """Linear kernel ``A B^T``."""
-        return A @ B.T
+        return inner_products(A, B)
 
     def _set_solution(
         self,
