@@ -93,11 +93,17 @@ def set_log_theta_scale(ax) -> None:
     needs neither the mathtext parser nor a second embedded font subset in every PDF.
     """
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(_decade_label))
     # Minor ticks at 2 and 5 times each power of ten (every integer multiple, the log
     # scale's default, builds four times as many tick artists for little more reading help).
     ax.xaxis.set_minor_locator(InViewLogLocator(10.0, subs=(2.0, 5.0)))
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _decade_label(value: float, _position: int | None = None) -> str:
+    """Label of a power of ten: ``0.01``, ``1``, and ``1e-6`` below ``0.0001``."""
+    exponent = round(math.log10(value)) if value > 0 else 0
+    return f"{value:g}" if -4 <= exponent <= 3 else f"1e{exponent}"
 
 
 def model_panels(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
