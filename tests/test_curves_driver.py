@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,6 @@ from backdoor_curves.experiments.config import smoke_config
 from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 
 BETAS = (0.0, 0.05, 0.5, 1.0)
 SEEDS = (1, 2)
@@ -308,7 +308,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
 
 def test_incremental_curves_help_exits_zero() -> None:
     done = subprocess.run(
-        [str(PYTHON), "incremental_curves.py", "--help"],
+        [sys.executable, "incremental_curves.py", "--help"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
