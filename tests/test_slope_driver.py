@@ -338,6 +338,19 @@ def test_also_double_trigger_rejects_other_trigger_flags(
     one_line_error(slope.main, argv, "--also-double-trigger", out_dir)
 
 
+def test_also_double_trigger_names_itself_on_a_bad_pair(
+    tmp_path: Path, data_dir: Path, one_line_error
+) -> None:
+    out_dir = tmp_path / "out"
+    argv = [*grid_args(out_dir, data_dir), "--also-double-trigger", "9-9"]
+    one_line_error(
+        slope.main,
+        argv,
+        "9-9 has equal classes; they must differ (flag --also-double-trigger)",
+        out_dir,
+    )
+
+
 def run_shell_driver(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(REPO_ROOT / "run_mnist.sh"), *args],

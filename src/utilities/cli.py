@@ -306,15 +306,20 @@ def config_from_args(args: argparse.Namespace) -> DatasetConfig:
     return profile_config(args.dataset, args.profile)
 
 
-def pairs_from_args(text: str | None, config: DatasetConfig) -> tuple[str, ...]:
-    """Return the pairs of a comma-separated flag, validated (default: the config's pairs)."""
+def pairs_from_args(
+    text: str | None, config: DatasetConfig, flag: str = "-pair / --pair"
+) -> tuple[str, ...]:
+    """Return the pairs of a comma-separated flag, validated (default: the config's pairs).
+
+    ``flag`` names the flag in the error message.
+    """
     pairs = name_list(text, "pairs") or config.pairs
     n_classes = dataset_info(config.dataset).n_classes
     for pair in pairs:
         try:
             parse_pair(pair, n_classes)
         except ValueError as error:
-            raise ValueError(f"{error} (flag -pair / --pair)") from None
+            raise ValueError(f"{error} (flag {flag})") from None
     return tuple(pairs)
 
 

@@ -302,7 +302,8 @@ def _plan_triggers(
             "--run-name"
         )
     double = _trigger(args, config, double=True)
-    return plan + [(pair, double) for pair in pairs_from_args(args.also_double_trigger, config)]
+    double_pairs = pairs_from_args(args.also_double_trigger, config, "--also-double-trigger")
+    return plan + [(pair, double) for pair in double_pairs]
 
 
 @report_errors
