@@ -718,6 +718,33 @@ def test_inner_products_of_immutable_inputs_are_computed_once_and_read_only():
     assert fresh is not inner_products(writable, writable) and fresh.flags.writeable
 
 
+@pytest.mark.parametrize("use_gram", [True, False])
+def test_logistic_c_sweep_predictor_saves_newton_steps_and_keeps_the_optimum(use_gram, monkeypatch):
+    # The next optimum of a C sweep is predicted along d theta / d log C = H^{-1} [v; 0].
+    # Overlapping classes (a bounded path): there the tangent is a good predictor (on
+    # separable data the weights grow like log C and it may save nothing).
+    X, y = blobs(n=200, d=50, shift=0.5)
+    gram = X @ X.T if use_gram else None
+    sweep = np.geomspace(0.01, 100.0, 8)
+
+    def newton_steps() -> tuple[int, np.ndarray]:
+        previous, steps = None, 0
+        for C in sweep:
+            previous = LogisticClassifier(C).fit(X, y, gram=gram, init=previous)
+            steps += previous.n_iter_
+        return steps, theta_of(previous)
+
+    with_predictor, theta = newton_steps()
+    cold = LogisticClassifier(sweep[-1]).fit(X, y, gram=gram)
+    np.testing.assert_allclose(theta, theta_of(cold), rtol=1e-8, atol=1e-10)
+    monkeypatch.setattr(
+        LogisticClassifier, "_predict_along_C", lambda self, c, start, s, w, previous: start
+    )
+    without_predictor, theta_plain = newton_steps()
+    np.testing.assert_allclose(theta, theta_plain, rtol=1e-8, atol=1e-10)
+    assert with_predictor < without_predictor
+
+
 # ------------------------------------------------------------------------------ representer form
 
 

@@ -384,6 +384,9 @@ class LogisticClassifier(PrimalLinearModel):
             start = previous.dual_coef_ if coordinates.size == X.shape[0] else previous.coef_
             if start.shape == (coordinates.size,):
                 parameters = np.append(start, previous.intercept_)
+                parameters = self._predict_along_C(
+                    coordinates, parameters, signed, weight, previous
+                )
         parameters = self._newton(coordinates, parameters, signed, weight)
         self._set_parameters(coordinates, parameters)
         self._set_optimum(X, signed, weight)
@@ -462,6 +465,33 @@ class LogisticClassifier(PrimalLinearModel):
             return parameters
         return predicted
 
+    def _predict_along_C(
+        self,
+        coordinates: Coordinates,
+        parameters: np.ndarray,
+        signed: np.ndarray,
+        weight: np.ndarray,
+        previous: LogisticClassifier,
+    ) -> np.ndarray:
+        """Predict the optimum at this ``C`` from ``previous``'s (a C sweep's last point).
+
+        At an optimum the gradient ``[v + C X1^T (s loss'(f))]`` is zero, so its derivative in
+        ``log C`` is ``[-v; 0]`` and the optimum moves as ``d theta / d log C = H^{-1} [v; 0]``,
+        with the Hessian ``previous`` factored last (no new factorisation). Returns
+        ``parameters + log(C / C_prev) H^{-1} [v; 0]``, or ``parameters`` when that does not
+        lower ``J`` (``previous`` fitted on other data, or a step too long for the tangent);
+        Newton's method then reaches the same optimum either way, in fewer steps.
+        """
+        solver = getattr(previous, "_last_solver", None)
+        if solver is None or previous.C == self.C or previous._last_kind is not type(coordinates):
+            return parameters
+        tangent = solver.solve(np.append(parameters[:-1], 0.0))
+        predicted = parameters + np.log(self.C / previous.C) * tangent
+        current = self._objective_at(coordinates, parameters, signed, weight)
+        if not self._objective_at(coordinates, predicted, signed, weight) < current:
+            return parameters
+        return predicted
+
     def _newton(
         self,
         coordinates: Coordinates,
@@ -497,6 +527,7 @@ class LogisticClassifier(PrimalLinearModel):
             if solver is None or norm > 0.25 * previous_norm:
                 curvature = self._curvature(decision, signed, weight)
                 solver = self._last_solver = coordinates.solver(curvature)
+                self._last_kind = type(coordinates)
             previous_norm = norm
             step = solver.solve(gradient)
             parameters = self._line_search(
