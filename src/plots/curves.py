@@ -10,8 +10,7 @@ clean model plus the influence-function slope (SPEC 4) times beta.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
 import matplotlib as mpl
 import numpy as np
@@ -22,14 +21,12 @@ from matplotlib.lines import Line2D
 from backdoor_curves.naming import format_value, model_label
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import (
-    FORMATS,
     P_CMAP,
-    figure_style,
+    figure_plotter,
     model_loss,
     new_figure,
-    save_figure,
 )
-from backdoor_curves.plots.tables import groups, optional_part, seed_note, with_labels
+from backdoor_curves.plots.tables import groups, optional_part, seed_note
 
 __all__ = ["CURVES_COLUMNS", "plot_curve_figures", "tangent_beta_range"]
 
@@ -141,42 +138,25 @@ def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -
 
 
 @register_figures("curves", required_columns=CURVES_COLUMNS)
-def plot_curve_figures(
-    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
-) -> list[Path]:
-    """Draw F2: backdoor and clean test loss vs beta, one figure per (dataset, pair, model).
+@figure_plotter
+def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
+    """F2: backdoor and clean test loss vs beta, one figure per (dataset, pair, model).
 
     One panel per lambda, one colour per poison fraction p (the same colours in every figure);
     solid = backdoor test loss, dotted = clean test loss, both means over seeds; a thin line is
     the tangent at beta = 0, ``backdoor_loss(0) + slope_if * beta``, drawn only where it stays
     inside the panel's y-range.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Curves table (columns of :data:`CURVES_COLUMNS`).
-    out_dir : pathlib.Path
-        Existing folder for the figures.
-    formats : sequence of {"pdf", "png"}
-        File formats to write.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The written files.
+    Files ``curves_<dataset>_<pair>_<model>[_<trigger>]`` (a plotter, see
+    :func:`~backdoor_curves.plots.style.figure_plotter`).
     """
-    table = with_labels(table)
     colours = _p_colours(table)
-    written = []
-    with figure_style():
-        for (dataset, pair), pair_rows in groups(table, ["dataset", "pair"]):
-            for (tag, model), rows in groups(pair_rows, ["trigger_tag", "model"]):
-                label = model_label(rows["clf"].iloc[0], rows["gamma"].iloc[0])
-                title = (
-                    f"{label}\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, {seed_note(rows)}"
-                )
-                fig = _curve_figure(rows, colours, title)
-                trigger_part = optional_part(pair_rows, "trigger_tag", tag)
-                stem = f"curves_{dataset}_{pair}_{model}{trigger_part}"
-                written += save_figure(fig, out_dir / stem, formats)
-    return written
+    for (dataset, pair), pair_rows in groups(table, ["dataset", "pair"]):
+        for (tag, model), rows in groups(pair_rows, ["trigger_tag", "model"]):
+            label = model_label(rows["clf"].iloc[0], rows["gamma"].iloc[0])
+            title = f"{label}\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, {seed_note(rows)}"
+            trigger_part = optional_part(pair_rows, "trigger_tag", tag)
+            yield (
+                f"curves_{dataset}_{pair}_{model}{trigger_part}",
+                _curve_figure(rows, colours, title),
+            )

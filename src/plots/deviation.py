@@ -9,8 +9,7 @@ Inside: :func:`plot_deviation_figures`, drawn from the ``deviation`` tables, one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -20,18 +19,15 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from backdoor_curves.naming import format_value, model_label
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import (
-    FORMATS,
     LAMBDA_COLOURS,
-    figure_style,
+    figure_plotter,
     new_figure,
-    save_figure,
 )
 from backdoor_curves.plots.tables import (
     groups,
     models_in_order,
     optional_part,
     seed_note,
-    with_labels,
 )
 
 __all__ = ["DEVIATION_COLUMNS", "plot_deviation_figures"]
@@ -94,40 +90,22 @@ def _deviation_figure(rows: pd.DataFrame, title: str) -> Figure:
 
 
 @register_figures("deviation", required_columns=DEVIATION_COLUMNS)
-def plot_deviation_figures(
-    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
-) -> list[Path]:
-    """Draw F6: parameter-deviation paths (nu, rho), one figure per (dataset, pair).
+@figure_plotter
+def plot_deviation_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
+    """F6: parameter-deviation paths (nu, rho), one figure per (dataset, pair).
 
     One panel per model (rows per poison fraction when several), one path per lambda with a
     marker at each beta; the legend gives lambda and the backdoor accuracy at the largest beta
     (means over seeds).
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Deviation table (columns of :data:`DEVIATION_COLUMNS`).
-    out_dir : pathlib.Path
-        Existing folder for the figures.
-    formats : sequence of {"pdf", "png"}
-        File formats to write.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The written files.
+    Files ``deviation_<dataset>_<pair>[_<trigger>]`` (a plotter, see
+    :func:`~backdoor_curves.plots.style.figure_plotter`).
     """
-    table = with_labels(table)
-    written = []
-    with figure_style():
-        for (dataset, pair), pair_rows in groups(table, ["dataset", "pair"]):
-            for (tag,), rows in groups(pair_rows, ["trigger_tag"]):
-                title = (
-                    f"Parameter deviation\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
-                    f"{seed_note(rows)}"
-                )
-                fig = _deviation_figure(rows, title)
-                trigger_part = optional_part(pair_rows, "trigger_tag", tag)
-                stem = f"deviation_{dataset}_{pair}{trigger_part}"
-                written += save_figure(fig, out_dir / stem, formats)
-    return written
+    for (dataset, pair), pair_rows in groups(table, ["dataset", "pair"]):
+        for (tag,), rows in groups(pair_rows, ["trigger_tag"]):
+            title = (
+                f"Parameter deviation\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
+                f"{seed_note(rows)}"
+            )
+            trigger_part = optional_part(pair_rows, "trigger_tag", tag)
+            yield f"deviation_{dataset}_{pair}{trigger_part}", _deviation_figure(rows, title)

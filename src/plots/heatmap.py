@@ -7,8 +7,7 @@ pair, trigger, p): two annotated heat maps, mean over seeds, on a fixed [0, 1] c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -19,12 +18,10 @@ from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.slope import FIGURE_SPLIT, slope_groups
 from backdoor_curves.plots.style import (
     ACCURACY_CMAP,
-    FORMATS,
     PanelGrid,
-    figure_style,
-    save_figure,
+    figure_plotter,
 )
-from backdoor_curves.plots.tables import seed_note, with_labels
+from backdoor_curves.plots.tables import seed_note
 
 __all__ = ["plot_rbf_heatmaps"]
 
@@ -82,39 +79,23 @@ def _heatmap_figure(rows: pd.DataFrame, title: str) -> Figure:
 
 
 @register_figures("slope", split_by=FIGURE_SPLIT)
-def plot_rbf_heatmaps(
-    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
-) -> list[Path]:
-    """Draw F4: kernel-model clean and backdoor accuracy over (lambda, gamma), mean over seeds.
+@figure_plotter
+def plot_rbf_heatmaps(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
+    """F4: kernel-model clean and backdoor accuracy over (lambda, gamma), mean over seeds.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Slope table; only rows with a finite ``gamma`` are used (no figure if there are none).
-    out_dir : pathlib.Path
-        Existing folder for the figures ``rbf_heatmap_<dataset>_<pair>_<trigger>[_p<p>]``,
-        with a ``_<model>`` part when several models of that pair, trigger and p have a gamma.
-    formats : sequence of {"pdf", "png"}
-        File formats to write.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The written files.
+    Only rows with a finite ``gamma`` are used (no figure if there are none). Files
+    ``rbf_heatmap_<dataset>_<pair>_<trigger>[_p<p>]``, with a ``_<model>`` part when several
+    models of that pair, trigger and p have a gamma (a plotter, see
+    :func:`~backdoor_curves.plots.style.figure_plotter`).
     """
-    kernel_rows = with_labels(table[np.isfinite(table["gamma"])])
-    written = []
-    with figure_style():
-        for (dataset, pair, tag, p), p_part, rows in slope_groups(kernel_rows):
-            clfs = sorted(rows["clf"].unique(), key=model_order)
-            for clf in clfs:
-                model_rows = rows[rows["clf"] == clf]
-                title = (
-                    f"{model_label(clf)}, {dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
-                    f"p = {format_value(p)}\n{seed_note(model_rows)}"
-                )
-                model_part = f"_{clf}" if len(clfs) > 1 else ""
-                stem = f"rbf_heatmap_{dataset}_{pair}_{tag}{p_part}{model_part}"
-                figure = _heatmap_figure(model_rows, title)
-                written += save_figure(figure, out_dir / stem, formats)
-    return written
+    for (dataset, pair, tag, p), p_part, rows in slope_groups(table[np.isfinite(table["gamma"])]):
+        clfs = sorted(rows["clf"].unique(), key=model_order)
+        for clf in clfs:
+            model_rows = rows[rows["clf"] == clf]
+            title = (
+                f"{model_label(clf)}, {dataset} {pair}, {rows['trigger_label'].iloc[0]}, "
+                f"p = {format_value(p)}\n{seed_note(model_rows)}"
+            )
+            model_part = f"_{clf}" if len(clfs) > 1 else ""
+            stem = f"rbf_heatmap_{dataset}_{pair}_{tag}{p_part}{model_part}"
+            yield stem, _heatmap_figure(model_rows, title)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import matplotlib as mpl
 import numpy as np
@@ -32,13 +31,11 @@ from backdoor_curves.naming import format_value, model_label, model_order
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import (
     C_CMAP,
-    FORMATS,
     PanelGrid,
-    figure_style,
+    figure_plotter,
     model_colour,
-    save_figure,
 )
-from backdoor_curves.plots.tables import groups, models_in_order, optional_part, with_labels
+from backdoor_curves.plots.tables import groups, models_in_order, optional_part
 
 __all__ = [
     "FIGURE_SPLIT",
@@ -283,39 +280,23 @@ def slope_groups(table: pd.DataFrame) -> Iterator[tuple[tuple, str, pd.DataFrame
 
 
 @register_figures("slope", required_columns=SLOPE_COLUMNS, split_by=FIGURE_SPLIT)
-def plot_slope_figures(
-    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
-) -> list[Path]:
-    """Draw F3/F5: accuracy vs normalised learning slope, one figure per (pair, trigger).
+@figure_plotter
+def plot_slope_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
+    """F3/F5: accuracy vs normalised learning slope, one figure per (pair, trigger).
 
     One panel per model (kernel models: one per gamma); x = theta on a log axis (rows with
     theta NaN or <= 0 cannot be drawn and are counted under the panel), y = clean accuracy
     (hollow squares) and backdoor accuracy (filled circles), one marker per (C, seed), coloured
-    by log10 C. Panel titles give the Spearman correlation between theta and BA.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Slope table (columns of :data:`SLOPE_COLUMNS`).
-    out_dir : pathlib.Path
-        Existing folder for the figures ``slope_<dataset>_<pair>_<trigger>[_p<p>]``.
-    formats : sequence of {"pdf", "png"}
-        File formats to write.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The written files.
+    by log10 C. Panel titles give the Spearman correlation between theta and BA. Files
+    ``slope_<dataset>_<pair>_<trigger>[_p<p>]`` (a plotter, see
+    :func:`~backdoor_curves.plots.style.figure_plotter`).
     """
-    table = with_labels(table)
-    written = []
-    with figure_style():
-        for values, p_part, rows in slope_groups(table):
-            dataset, pair, tag, _ = values
-            stem = f"slope_{dataset}_{pair}_{tag}{p_part}"
-            fig = _slope_figure(rows, _slope_title(values, rows))
-            written += save_figure(fig, out_dir / stem, formats)
-    return written
+    for values, p_part, rows in slope_groups(table):
+        dataset, pair, tag, _ = values
+        yield (
+            f"slope_{dataset}_{pair}_{tag}{p_part}",
+            _slope_figure(rows, _slope_title(values, rows)),
+        )
 
 
 # ----------------------------------------------------------------------------------- overview
@@ -363,32 +344,15 @@ def _overview_figure(rows: pd.DataFrame, title: str) -> Figure:
 
 
 @register_figures("slope", split_by=OVERVIEW_SPLIT)
-def plot_slope_overview(
-    table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS
-) -> list[Path]:
-    """Draw one overview per (dataset, trigger): rows = pairs, columns = models.
+@figure_plotter
+def plot_slope_overview(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
+    """One overview per (dataset, trigger): rows = pairs, columns = models.
 
     Each panel shows BA (filled, model colour) and CA (light hollow squares) against theta on
-    a log axis, pooling all C, seeds and (for kernel models) gammas.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Slope table.
-    out_dir : pathlib.Path
-        Existing folder for the figures ``slope_overview_<dataset>_<trigger>``.
-    formats : sequence of {"pdf", "png"}
-        File formats to write.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The written files.
+    a log axis, pooling all C, seeds and (for kernel models) gammas. Files
+    ``slope_overview_<dataset>_<trigger>`` (a plotter, see
+    :func:`~backdoor_curves.plots.style.figure_plotter`).
     """
-    table = with_labels(table)
-    written = []
-    with figure_style():
-        for (dataset, tag), rows in groups(table, ["dataset", "trigger_tag"]):
-            fig = _overview_figure(rows, f"{dataset}, {rows['trigger_label'].iloc[0]}")
-            written += save_figure(fig, out_dir / f"slope_overview_{dataset}_{tag}", formats)
-    return written
+    for (dataset, tag), rows in groups(table, ["dataset", "trigger_tag"]):
+        title = f"{dataset}, {rows['trigger_label'].iloc[0]}"
+        yield f"slope_overview_{dataset}_{tag}", _overview_figure(rows, title)

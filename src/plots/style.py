@@ -10,7 +10,10 @@ Inside:
 - :class:`PanelGrid`: a grid of equal panels placed by hand, in inches, with no layout engine,
   for the figures drawn on every run (the slope step's);
 - :func:`save_figure`: writes ``<stem>.pdf`` / ``<stem>.png``, each through a temporary file
-  renamed into place, so an interrupted run never leaves a broken figure.
+  renamed into place, so an interrupted run never leaves a broken figure;
+- :func:`figure_plotter`: turns a function yielding ``(file stem, figure)`` for a labelled table
+  into a registered plotter (label, style, save, collect the files), so that a figure family
+  writes only how its figures look and what they are called.
 
 Speed (the ten slope figures of ``./run_mnist.sh all`` are drawn on every run): matplotlib
 draws a figure once per format, and before each ``savefig`` of a figure that still has a
@@ -24,7 +27,7 @@ number of text lines around the panels (font sizes are fixed by :data:`STYLE`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from backdoor_curves.plots.tables import with_labels
 
 if TYPE_CHECKING:  # matplotlib.typing.RcKeyType only exists in recent matplotlib versions.
     from matplotlib.typing import RcKeyType
@@ -48,6 +54,7 @@ __all__ = [
     "P_CMAP",
     "STYLE",
     "PanelGrid",
+    "figure_plotter",
     "figure_style",
     "model_colour",
     "model_loss",
@@ -387,3 +394,29 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> li
         with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
             fig.set_layout_engine(None)
     return written
+
+
+FigureSet = Callable[[pd.DataFrame], Iterable[tuple[str, Figure]]]
+"""``figures(labelled_table)`` yields ``(file stem, figure)`` for every figure of the table."""
+
+
+def figure_plotter(figures: FigureSet) -> Callable[..., list[Path]]:
+    """Turn a figure set into a plotter ``plotter(table, out_dir, formats) -> list[Path]``.
+
+    The plotter labels the table (:func:`~backdoor_curves.plots.tables.with_labels`), builds
+    every figure of ``figures`` inside :func:`figure_style`, writes each as
+    ``<out_dir>/<stem>.<format>`` with :func:`save_figure` (``formats`` defaults to
+    :data:`FORMATS`) and returns the written files. It keeps the name and the docstring of
+    ``figures``, which describe the figures.
+    """
+
+    def plotter(table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+        written = []
+        with figure_style():
+            for stem, fig in figures(with_labels(table)):
+                written += save_figure(fig, out_dir / stem, formats)
+        return written
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(plotter, attribute, getattr(figures, attribute))
+    return plotter
