@@ -133,12 +133,6 @@ def load_cifar10(
     return unit_float32(images), labels
 
 
-def _cifar10_task(request: PairRequest, notify: Notify | None) -> PairTask:
-    """Draw the pair's subsets from CIFAR-10's train and test batches."""
-    source = f"cifar10-batches ({request.root / _CIFAR_DIR})"
-    return task_from_reader(request, source, _read_cifar10_uint8, unit_float32)
-
-
 class Cifar10Source:
     """The CIFAR-10 :class:`~backdoor_curves.utilities.data.sources.DataSource`."""
 
@@ -180,7 +174,8 @@ class Cifar10Source:
 
     def load_pair(self, request: PairRequest, notify: Notify | None) -> PairTask:
         """Draw the pair's subsets from the train and test batches."""
-        return _cifar10_task(request, notify)
+        source = f"cifar10-batches ({request.root / _CIFAR_DIR})"
+        return task_from_reader(request, source, _read_cifar10_uint8, unit_float32)
 
 
 CIFAR10 = register_data_source(Cifar10Source())

@@ -210,16 +210,6 @@ def _decode_path_array(paths: NDArray[Any]) -> NDArray[np.float32]:
     return _decode_imagenette(paths.tolist(), _DECODE_BATCH_SIZE)
 
 
-def _imagenette_task(request: PairRequest, notify: Notify | None) -> PairTask:
-    """Draw the pair's subsets from Imagenette's train and val folders; decode only those."""
-    return task_from_reader(
-        request,
-        f"imagenette-folder ({request.root / _IMAGENETTE_DIR})",
-        lambda root, train: _imagenette_file_split(root, "train" if train else "val"),
-        _decode_path_array,
-    )
-
-
 _IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz"
 """Where torchvision fetches Imagenette (320 px), for messages when torchvision does not say."""
 
@@ -263,7 +253,12 @@ class ImagenetteSource:
 
     def load_pair(self, request: PairRequest, notify: Notify | None) -> PairTask:
         """Draw the pair's subsets from the train and val folders; decode only those."""
-        return _imagenette_task(request, notify)
+        return task_from_reader(
+            request,
+            f"imagenette-folder ({request.root / _IMAGENETTE_DIR})",
+            lambda root, train: _imagenette_file_split(root, "train" if train else "val"),
+            _decode_path_array,
+        )
 
 
 IMAGENETTE = register_data_source(ImagenetteSource())

@@ -324,16 +324,6 @@ def _embedded_notice(root: Path) -> str:
     )
 
 
-def _mnist_task(request: PairRequest, notify: Notify | None) -> PairTask:
-    """Full MNIST when its IDX files are present, else the embedded subset with a notice."""
-    if not _mnist_present_files(request.root):
-        if notify is not None:
-            notify(_embedded_notice(request.root))
-        return _embedded_mnist_task(request)
-    source = f"mnist-idx ({_mnist_raw_dir(request.root)})"
-    return task_from_reader(request, source, _read_mnist_uint8, unit_float32)
-
-
 class MnistSource:
     """The MNIST :class:`~backdoor_curves.utilities.data.sources.DataSource`."""
 
@@ -363,7 +353,12 @@ class MnistSource:
 
     def load_pair(self, request: PairRequest, notify: Notify | None) -> PairTask:
         """Full MNIST when its IDX files are present, else the embedded subset with a notice."""
-        return _mnist_task(request, notify)
+        if not _mnist_present_files(request.root):
+            if notify is not None:
+                notify(_embedded_notice(request.root))
+            return _embedded_mnist_task(request)
+        source = f"mnist-idx ({_mnist_raw_dir(request.root)})"
+        return task_from_reader(request, source, _read_mnist_uint8, unit_float32)
 
 
 MNIST = register_data_source(MnistSource())
