@@ -76,3 +76,27 @@ def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "alexnet-random.pth"
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated CIFAR-10 batches, 20 train and 10 test images per class (deep-feature tests).
+
+    Shared by the test modules: a run that caches features under it (no ``--feature-cache``)
+    only saves later runs an extraction; tests that count extractions use their own cache.
+    """
+    from test_data import write_cifar_batches
+
+    root = tmp_path_factory.mktemp("cifar-data")
+    write_cifar_batches(root, train_per_class=20, test_per_class=10)
+    return root
+
+
+@pytest.fixture(scope="session")
+def imagenette_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated imagenette2-320 tree of solid-colour JPEGs, 20 train / 10 val per class."""
+    from test_data import write_imagenette
+
+    root = tmp_path_factory.mktemp("imagenette-data")
+    write_imagenette(root, n_train=20, n_val=10)
+    return root

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 import torch
 import torchvision
-from test_data import write_cifar_batches, write_imagenette
 
 from backdoor_curves.classifiers.features import AlexNetFC7
 from backdoor_curves.experiments import curves
@@ -30,22 +29,6 @@ from backdoor_curves.utilities.data import PairTask
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMOKE_PAIR = "6-0"
-
-
-@pytest.fixture(scope="module")
-def cifar_dir(tmp_path_factory):
-    """CIFAR-10 batches with 20 train and 10 test images per class (the smoke sizes)."""
-    root = tmp_path_factory.mktemp("cifar-data")
-    write_cifar_batches(root, train_per_class=10, test_per_class=5)
-    return root
-
-
-@pytest.fixture(scope="module")
-def imagenette_dir(tmp_path_factory):
-    """An imagenette2-320 tree of solid-colour JPEGs, 10 train / 5 val per class."""
-    root = tmp_path_factory.mktemp("imagenette-data")
-    write_imagenette(root, n_train=10, n_val=5)
-    return root
 
 
 def shell_env(results_root: Path) -> dict[str, str]:

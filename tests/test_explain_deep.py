@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 import torch
 import torchvision
-from test_data import write_cifar_batches, write_imagenette
 
 from backdoor_curves.attacks.explanations import TorchFeatures
 from backdoor_curves.classifiers.pretrained import file_sha256
@@ -35,22 +34,6 @@ from backdoor_curves.experiments.problem import DataRequest, load_pair
 from backdoor_curves.test import explain_cifar10, explain_imagenette
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def cifar_dir(tmp_path_factory):
-    """CIFAR-10 batches with 20 train and 10 test images per class (enough for the smoke sizes)."""
-    root = tmp_path_factory.mktemp("cifar-data")
-    write_cifar_batches(root, train_per_class=20, test_per_class=10)
-    return root
-
-
-@pytest.fixture(scope="module")
-def imagenette_dir(tmp_path_factory):
-    """An imagenette2-320 tree of solid-colour JPEGs, 20 train / 10 val per class."""
-    root = tmp_path_factory.mktemp("imagenette-data")
-    write_imagenette(root, n_train=20, n_val=10)
-    return root
 
 
 def smoke_args(data_dir: Path, weights: Path, tmp_path: Path, *extra: str) -> list[str]:
