@@ -10,8 +10,6 @@ examples and figures. Nothing here needs a dataset, pretrained weights or a netw
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -172,20 +170,3 @@ def test_weights_of_another_network_are_refused(cifar_dir, tmp_path, one_line_er
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
     argv = smoke_args(cifar_dir, path, tmp_path)
     one_line_error(explain_cifar10.main, argv, "does not hold alexnet weights", tmp_path / "runs")
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["src/test/explain_cifar10.py", "--help"],
-        pytest.param(
-            ["-m", "backdoor_curves.test.explain_imagenette", "--help"], marks=pytest.mark.slow
-        ),
-    ],
-)
-def test_scripts_run_by_path_and_as_module(command):
-    done = subprocess.run(
-        [sys.executable, *command], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert "--weights" in done.stdout and "--example-C" in done.stdout

@@ -101,20 +101,28 @@ def test_bad_input_is_one_line_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "flags"),
     [
-        ["src/test/explain_mnist.py", "--help"],
+        (["src/test/explain_mnist.py", "--help"], ("--n-images", "--k")),
+        (["src/test/explain_cifar10.py", "--help"], ("--weights", "--example-C")),
         pytest.param(
-            ["-m", "backdoor_curves.test.explain_mnist", "--help"], marks=pytest.mark.slow
+            ["-m", "backdoor_curves.test.explain_mnist", "--help"],
+            ("--n-images", "--k"),
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            ["-m", "backdoor_curves.test.explain_imagenette", "--help"],
+            ("--weights", "--example-C"),
+            marks=pytest.mark.slow,
         ),
     ],
 )
-def test_script_runs_by_path_and_as_module(command):
+def test_scripts_run_by_path_and_as_module(command, flags):
     done = subprocess.run(
         [sys.executable, *command], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert "--n-images" in done.stdout and "--k" in done.stdout
+    assert all(flag in done.stdout for flag in flags)
 
 
 def test_poisoned_weak_model_looks_at_the_trigger_and_its_poisons(data_dir):
