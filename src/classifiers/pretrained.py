@@ -16,12 +16,13 @@ file's SHA-256, which drivers write into their manifest.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from backdoor_curves.utilities.results import file_sha256
 
 __all__ = ["PretrainedWeights", "file_sha256", "hub_checkpoint_dir", "resolve_weights"]
 
@@ -52,15 +53,6 @@ class PretrainedWeights:
 def hub_checkpoint_dir() -> Path:
     """Folder where torchvision looks for (and downloads) weight files."""
     return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _default_weights(arch: str) -> Any:

@@ -52,6 +52,7 @@ import numpy as np
 
 from backdoor_curves.attacks.poisoning import PoisonedSet
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
+from backdoor_curves.utilities.results import file_sha256
 
 __all__ = [
     "CLEAN",
@@ -132,14 +133,6 @@ def trigger_variant(spec: TriggerSpec, seed: int) -> str:
 
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_indices(indices: np.ndarray) -> np.ndarray:
@@ -457,7 +450,7 @@ class FeatureCache:
     def _load_checked(self, npy: Path, sidecar: dict[str, Any]) -> np.ndarray | None:
         """Return the memory-mapped features if the file matches its recorded hash and shape."""
         try:
-            if _file_sha256(npy) != sidecar.get("npy_sha256"):
+            if file_sha256(npy) != sidecar.get("npy_sha256"):
                 return None
             features = np.load(npy, mmap_mode="r")
         except (OSError, ValueError):
@@ -530,7 +523,7 @@ class FeatureCache:
         sidecar = {
             "key": key.as_dict(),
             "indices": indices.tolist(),
-            "npy_sha256": _file_sha256(npy),
+            "npy_sha256": file_sha256(npy),
         }
         _atomic_write(stem.with_suffix(".json"), lambda h: h.write(json.dumps(sidecar).encode()))
         return FeatureEntry(npy, indices)

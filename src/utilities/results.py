@@ -33,6 +33,7 @@ import contextlib
 import csv
 import dataclasses
 import enum
+import hashlib
 import importlib.metadata
 import io
 import json
@@ -56,6 +57,7 @@ __all__ = [
     "RESULTS_FILENAME",
     "ResultStore",
     "atomic_write_text",
+    "file_sha256",
     "check_writable",
 ]
 
@@ -96,6 +98,15 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
