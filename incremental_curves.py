@@ -10,4 +10,6 @@ Needs the package installed (``./run_tests.sh`` or ``./run_mnist.sh`` create ``.
 from backdoor_curves.experiments.curves import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from backdoor_curves.utilities.cli import exit_process
+
+    exit_process(main())

@@ -19,7 +19,7 @@ import torch
 import torchvision
 
 from backdoor_curves.classifiers.features import AlexNetFC7
-from backdoor_curves.experiments import curves
+from backdoor_curves.experiments import curves, feature_stage
 from backdoor_curves.experiments.binary import slope
 from backdoor_curves.experiments.binary.slope_cell import SLOPE_COLUMNS
 from backdoor_curves.experiments.config import get_config
@@ -40,12 +40,14 @@ def shell_env(results_root: Path) -> dict[str, str]:
     return env
 
 
-def run_shell(script: str, *args: str, results_root: Path) -> subprocess.CompletedProcess[str]:
+def run_shell(
+    script: str, *args: str, results_root: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(REPO_ROOT / script), *args],
         capture_output=True,
         text=True,
-        env=shell_env(results_root),
+        env={**shell_env(results_root), **(extra_env or {})},
         timeout=300,
         check=False,
     )
@@ -73,17 +75,47 @@ def check_slope_table(table_path: Path, dataset: str) -> pd.DataFrame:
     return table
 
 
-def test_run_cifar_smoke_writes_tables_and_figures(cifar_dir, weights_file, tmp_path):
+@pytest.fixture
+def cifar_smoke_features(cifar_dir, weights_file, tmp_path):
+    """What a first ``cifar_60`` smoke run leaves in the feature cache under ``cifar_dir``.
+
+    One cheap cell (ridge, one C) extracts every feature of the smoke grid: the clean splits
+    and each seed's triggered copies depend on the pair, trigger and seeds, not on the models.
+    """
+    argv = ["--dataset", "cifar10", "-pair", SMOKE_PAIR, *common_flags(cifar_dir, weights_file)]
+    argv += ["-clf", "ridge", "--C", "1", "--no-figures", "--out-dir", str(tmp_path / "first")]
+    assert slope.main(argv) == 0
+
+
+def without_torch(tmp_path: Path) -> dict[str, str]:
+    """Environment variables under which ``import torch`` fails."""
+    fake = tmp_path / "no-torch" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise ImportError("this run must not import torch")\n')
+    return {"PYTHONPATH": str(fake.parent)}
+
+
+def test_run_cifar_smoke_rerun_reads_cached_features_without_torch(
+    cifar_dir, weights_file, cifar_smoke_features, tmp_path
+):
+    """``./run_cifar.sh cifar_60`` as a second run: tables and figures, no network, no torch.
+
+    The first run's extraction (the driver extracting in its main process, one forward pass per
+    distinct image) is covered in process, below; here the shell driver finds every feature in
+    the cache, so it never builds AlexNet, and with torch made unimportable it still succeeds.
+    """
     completed = run_shell(
-        "run_cifar.sh", "cifar_60", *common_flags(cifar_dir, weights_file), results_root=tmp_path
-    )
+        "run_cifar.sh", "cifar_60", *common_flags(cifar_dir, weights_file),
+        results_root=tmp_path / "results", extra_env=without_torch(tmp_path),
+    )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
-    run_dir = tmp_path / "cifar" / "slope" / "6-0_badnet8_smoke"
+    assert "6-0: 0 image(s) through alexnet-fc7" in completed.stdout
+    run_dir = tmp_path / "results" / "cifar" / "slope" / "6-0_badnet8_smoke"
     table = check_slope_table(run_dir / "results.csv", "cifar10")
     assert set(table["trigger_size"]) == {8}
     manifest = (run_dir / "manifest.json").read_text()
     assert torch_file_sha256(weights_file) in manifest
-    figures = sorted(p.name for p in (tmp_path / "cifar" / "figures_smoke").glob("*.png"))
+    figures = sorted(p.name for p in (run_dir.parents[1] / "figures_smoke").glob("*.png"))
     assert "slope_cifar10_6-0_badnet8.png" in figures
     assert "rbf_heatmap_cifar10_6-0_badnet8.png" in figures
 
@@ -134,6 +166,10 @@ class ForwardCounter:
         return counted
 
 
+def refuse_to_load(*args, **kwargs):
+    raise AssertionError("the network was built although every feature is cached")
+
+
 def test_one_forward_pass_per_distinct_image_and_variant(
     cifar_dir, weights_file, tmp_path, monkeypatch
 ):
@@ -154,8 +190,11 @@ def test_one_forward_pass_per_distinct_image_and_variant(
     assert len(counter.images) == distinct
     table = pd.read_csv(next((tmp_path / "out" / "slope").iterdir()) / "results.csv")
     assert len(table) == (3 * 2 + 2) * 3  # 3 linear x 2 C + RBF 2 C, 3 seeds
-    # A second run over the same grid into another folder reads everything from the cache.
-    assert slope.main([*argv, "--out-dir", str(tmp_path / "again")]) == 0
+    # A second run over the same grid into another folder reads everything from the cache
+    # and never builds the network.
+    with monkeypatch.context() as patch:
+        patch.setattr(feature_stage, "load_alexnet", refuse_to_load)
+        assert slope.main([*argv, "--out-dir", str(tmp_path / "again")]) == 0
     assert len(counter.images) == distinct
     # Another seed: only its triggered copies are new.
     argv[argv.index("1,2,3")] = "1,2,3,4"

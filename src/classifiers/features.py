@@ -38,6 +38,8 @@ from torch import nn
 from torch.nn import functional
 from tqdm.auto import tqdm
 
+from backdoor_curves.classifiers.pretrained import ALEXNET_FC7
+
 __all__ = [
     "ALEXNET_FEATURE_DIM",
     "DEVICE_CHOICES",
@@ -65,9 +67,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 
 IMAGENET_STD = (0.229, 0.224, 0.225)
 """Per-channel standard deviation of ImageNet."""
-
-ALEXNET_FC7 = "alexnet-fc7"
-"""Name of the AlexNet fc7 extractor (network, layer and preprocessing) in cache keys."""
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 """Values of the ``--device`` flag."""

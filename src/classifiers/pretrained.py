@@ -18,13 +18,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from backdoor_curves.utilities.results import file_sha256
 
-__all__ = ["PretrainedWeights", "file_sha256", "hub_checkpoint_dir", "resolve_weights"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ALEXNET_FC7",
+    "PretrainedWeights",
+    "file_sha256",
+    "hub_checkpoint_dir",
+    "locate_weights",
+    "resolve_weights",
+]
+
+ALEXNET_FC7 = "alexnet-fc7"
+"""Name of the AlexNet fc7 extractor (network, layer and preprocessing) in cache keys.
+
+Defined here, with no torch import, so that a run reads cached features by name without
+loading the network (:mod:`backdoor_curves.classifiers.features` builds it).
+"""
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +67,8 @@ class PretrainedWeights:
 
 def hub_checkpoint_dir() -> Path:
     """Folder where torchvision looks for (and downloads) weight files."""
+    import torch  # noqa: PLC0415  # see the module docstring
+
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -68,6 +85,7 @@ def _default_weights(arch: str) -> Any:
 
 def _load_checked(arch: str, path: Path) -> dict[str, torch.Tensor]:
     """Load a state dict from ``path`` and check it fits ``arch`` exactly."""
+    import torch  # noqa: PLC0415  # see the module docstring
     from torchvision import models
 
     try:
@@ -89,6 +107,40 @@ def _load_checked(arch: str, path: Path) -> dict[str, torch.Tensor]:
         first = str(exc).strip().splitlines()[0]
         raise ValueError(f"weights file {path} does not hold {arch} weights: {first}") from None
     return state
+
+
+def locate_weights(
+    arch: str,
+    *,
+    weights_path: str | Path | None = None,
+    download: bool = False,
+    fallback_flag: str | None = "--no-pretrained",
+) -> Path:
+    """Return the weights file of ``arch`` by the module's rules, without reading it.
+
+    Parameters and errors are those of :func:`resolve_weights`, except that a corrupt file or
+    one of another architecture is only detected when it is loaded. With ``weights_path``,
+    ``arch`` is not checked here and torch is not imported.
+    """
+    if weights_path is not None:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"--weights file {path} does not exist")
+        return path
+    default = _default_weights(arch)
+    file_name = Path(default.url).name
+    path = hub_checkpoint_dir() / file_name
+    if not path.is_file():
+        if not download:
+            options = ["pass --weights PATH", "run with --download"]
+            options += [f"use {fallback_flag}"] if fallback_flag else []
+            raise FileNotFoundError(
+                f"pretrained {arch} weights not found: torchvision looks for {file_name} in "
+                f"{path.parent} (the torch hub cache); put the file there, "
+                f"{', '.join(options[:-1])} or {options[-1]}"
+            )
+        default.get_state_dict(progress=False)
+    return path
 
 
 def resolve_weights(
@@ -124,24 +176,10 @@ def resolve_weights(
         ``weights_path`` missing, or the weights are not cached and ``download`` is False
         (names the expected file, the cache folder and the ``--weights`` flag).
     """
-    default = _default_weights(arch)
-    if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"--weights file {path} does not exist")
-    else:
-        file_name = Path(default.url).name
-        path = hub_checkpoint_dir() / file_name
-        if not path.is_file():
-            if not download:
-                options = ["pass --weights PATH", "run with --download"]
-                options += [f"use {fallback_flag}"] if fallback_flag else []
-                raise FileNotFoundError(
-                    f"pretrained {arch} weights not found: torchvision looks for {file_name} in "
-                    f"{path.parent} (the torch hub cache); put the file there, "
-                    f"{', '.join(options[:-1])} or {options[-1]}"
-                )
-            default.get_state_dict(progress=False)
+    _default_weights(arch)  # an unknown architecture fails before any file is read
+    path = locate_weights(
+        arch, weights_path=weights_path, download=download, fallback_flag=fallback_flag
+    )
     return PretrainedWeights(
         arch=arch, path=path, sha256=file_sha256(path), state_dict=_load_checked(arch, path)
     )

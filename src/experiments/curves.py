@@ -271,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args)
     data_seed = config.data_seed if args.data_seed is None else args.data_seed
     pairs_from_args(args.pairs, config)  # a bad pair fails before the network loads
-    # Weights and device are checked here, before anything is written.
+    # A missing weights file fails here; the network loads (and its weights are verified)
+    # while extracting, below, before any results folder is made.
     stage = open_feature_stage(
         config.features, feature_settings_from_args(args), args.data_dir, data_seed
     )
@@ -280,12 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = reference_check_from_args(args, config, "curves")
     for run in runs:
         check_same_data(run.curves_dir, run.source)
-        check_writable(run.curves_dir)
-        check_writable(run.deviation_dir)
     worker = run_curve_task
     if stage is not None:
         _extract(stage, runs, args.data_dir)
         worker = functools.partial(run_curve_task, feature_dir=str(stage.cache.root))
+    for run in runs:
+        check_writable(run.curves_dir)
+        check_writable(run.deviation_dir)
     with shared_workers():
         for run in runs:
             _record_curves(run, worker, settings, config, check)
@@ -302,5 +304,6 @@ if __name__ == "__main__":
     # Run main() from the importable module, not from __main__, so that process pools
     # pickle the worker function by reference.
     from backdoor_curves.experiments import curves
+    from backdoor_curves.utilities.cli import exit_process
 
-    raise SystemExit(curves.main())
+    exit_process(curves.main())

@@ -750,25 +750,26 @@ def _run(argv: Sequence[str] | None, dataset: str) -> int:
     if args.figures_only:
         return _redraw(run_dir for _, _, run_dir in runs)
     settings = _feature_settings(args, config)
-    # Weights and device are checked here, before anything is written.
     stage = open_feature_stage(config.features, settings, args.data_dir, runs[0][0].data_seed)
     for _, pair_task, run_dir in runs:
         check_same_data(run_dir, pair_task.source)
-        check_writable(run_dir)
     features = config.features if stage is None else stage.features
     worker = functools.partial(run_explain_task, settings=settings)
+    feature_map: FeatureMap = PixelFeatures()
     if stage is not None:
+        # The explanations need the network's gradients: it loads here (weights and device
+        # verified), before anything is written.
+        feature_map = TorchFeatures(
+            stage.extractor.module, stage.extractor.device, name=_deep_name(stage.features)
+        )
         _extract(stage, runs, config, _seeds(args, config))
         worker = functools.partial(
             run_explain_task,
             feature_dir=str(stage.cache.root),
-            settings=replace(settings, weights=stage.weights.path, download=False),
+            settings=replace(settings, weights=stage.weights_path, download=False),
         )
-    feature_map = (
-        PixelFeatures() if stage is None else TorchFeatures(
-            stage.extractor.module, stage.extractor.device, name=_deep_name(stage.features)
-        )
-    )  # fmt: skip
+    for _, _, run_dir in runs:
+        check_writable(run_dir)
     run_settings = run_settings_from_args(args, "explain", execution)
     for request, pair_task, run_dir in runs:
         tasks = _tasks(args, config, request, features, gamma)

@@ -24,7 +24,8 @@ replaced by the features of their triggered copies,
 ``X[i] = phi(x_i)`` for clean ``i`` and ``X[j] = phi(x_j + trigger)`` for poisons ``j``, which is
 exactly ``phi`` applied to the poisoned image set, since ``phi`` acts on one image at a time.
 
-Importing this module does not import torch; :func:`load_alexnet` does.
+Importing this module does not import torch; :func:`load_alexnet` does, and an
+:class:`OpenedStage` calls it only when the cache lacks an image.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerSpec
+from backdoor_curves.classifiers.pretrained import ALEXNET_FC7, locate_weights, resolve_weights
 from backdoor_curves.experiments.problem import (
     FeatureStage,
     PoisonedImages,
@@ -51,6 +53,7 @@ from backdoor_curves.utilities.feature_cache import (
     poisoned_training_features,
     trigger_variant,
 )
+from backdoor_curves.utilities.results import file_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -284,7 +287,6 @@ def load_alexnet(
     """
     # torch and torchvision load here, only for deep-feature runs.
     from backdoor_curves.classifiers.features import alexnet_extractor  # noqa: PLC0415
-    from backdoor_curves.classifiers.pretrained import resolve_weights  # noqa: PLC0415
 
     resolved = resolve_weights(
         "alexnet", weights_path=weights, download=download, fallback_flag=None
@@ -322,50 +324,100 @@ def extract_pair(
         reader.problem(task, images)
 
 
-@dataclass(frozen=True, eq=False)
 class OpenedStage:
-    """A deep-feature stage ready to extract, opened by the driver.
+    """A deep-feature stage opened by a driver: the weights file is known, the network is lazy.
 
-    Attributes
+    Building AlexNet imports torch and torchvision (about 5 s here) and reads 233 MB of
+    weights; a run whose features are all in the cache needs neither. The network is built the
+    first time an image is missing from the cache, or when :attr:`extractor` is read (the
+    explanations need its input gradients). A weights file that is corrupt or not AlexNet's
+    fails at that point, so drivers extract before they write anything; its SHA-256 is known
+    from the start (it keys the cache and goes into the manifest).
+
+    Parameters
     ----------
     features : CachedFeatures
         What the grid tasks carry.
+    weights_path : Path
+        The weights file (``--weights`` or torchvision's file in the torch hub cache).
+    cache_dir : Path
+        The feature cache folder.
+    settings : FeatureSettings
+        ``--device`` and ``--quiet`` for the network.
+
+    Attributes
+    ----------
     cache : FeatureCache
-        The cache with the real extractor.
-    extractor : FeatureExtractor
-        The network (counts its images in ``n_images_``).
-    weights : PretrainedWeights
-        The weights file and its SHA-256.
+        The cache; its ``extract`` builds the network on first use.
     """
 
-    features: CachedFeatures
-    cache: FeatureCache
-    extractor: FeatureExtractor
-    weights: PretrainedWeights
+    def __init__(
+        self,
+        features: CachedFeatures,
+        weights_path: Path,
+        cache_dir: Path,
+        settings: FeatureSettings,
+    ) -> None:
+        self.features = features
+        self.weights_path = weights_path
+        self.settings = settings
+        self.cache = FeatureCache(
+            cache_dir,
+            self._transform,
+            extractor=features.extractor,
+            weights_sha256=features.weights_sha256,
+        )
+        self._extractor: FeatureExtractor | None = None
+
+    @property
+    def extractor(self) -> FeatureExtractor:
+        """The network (built, and its weights verified, on first use)."""
+        if self._extractor is None:
+            # torch and torchvision load here, only for images the cache does not hold.
+            from backdoor_curves.classifiers.features import resolve_device  # noqa: PLC0415
+
+            extractor, weights = load_alexnet(
+                self.weights_path,
+                download=False,
+                device=resolve_device(self.settings.device),
+                quiet=self.settings.quiet,
+            )
+            if weights.sha256 != self.features.weights_sha256:
+                raise ValueError(
+                    f"weights file {weights.path} changed while the run started (sha256 "
+                    f"{self.features.weights_sha256[:12]}, now {weights.sha256[:12]}); rerun"
+                )
+            self._extractor = extractor
+        return self._extractor
+
+    def _transform(self, images: np.ndarray) -> np.ndarray:
+        return self.extractor.transform(images)
 
     def report(self, pair: str, n_extracted: int) -> str:
         """One console line: images a pair's extraction passed through the network, and where."""
         return (
             f"[features] {pair}: {n_extracted} image(s) through {self.features.extractor} "
-            f"(weights {self.weights.path.name}, sha256 {self.weights.sha256[:12]}), the rest "
-            f"read from {self.cache.root}"
+            f"(weights {self.weights_path.name}, sha256 {self.features.weights_sha256[:12]}), "
+            f"the rest read from {self.cache.root}"
         )
 
 
 def open_feature_stage(
     features: str, settings: FeatureSettings, data_dir: str | Path | None, data_seed: int
 ) -> OpenedStage | None:
-    """Load the network of a configuration's ``features`` (None for ``"pixels"``).
+    """Open the stage of a configuration's ``features`` (None for ``"pixels"``).
 
-    Called by a driver after validating its data and before writing anything: missing or
-    wrong weights and an unavailable device fail here, with nothing written.
+    Called by a driver after validating its data and before writing anything: an unknown
+    feature name and a missing weights file fail here; the file is hashed (the cache key) but
+    loaded only when an image needs the network (see :class:`OpenedStage`), so drivers
+    extract before writing results.
 
     Raises
     ------
     ValueError
-        Unknown feature name, unavailable ``--device``, or weights that are not AlexNet's.
+        Unknown feature name.
     FileNotFoundError
-        The weights file is missing.
+        The weights file is missing (names the file, the folder and ``--weights``).
     """
     if features == "pixels":
         return None
@@ -373,17 +425,10 @@ def open_feature_stage(
         raise ValueError(
             f"unknown features {features!r}; valid: pixels, {', '.join(DEEP_FEATURES)}"
         )
-    from backdoor_curves.classifiers.features import ALEXNET_FC7, resolve_device  # noqa: PLC0415
-
-    device = resolve_device(settings.device)
-    extractor, weights = load_alexnet(
-        settings.weights, download=settings.download, device=device, quiet=settings.quiet
+    weights_path = locate_weights(
+        "alexnet", weights_path=settings.weights, download=settings.download, fallback_flag=None
     )
-    stage = CachedFeatures(ALEXNET_FC7, weights.sha256, data_seed)
-    cache = FeatureCache(
-        feature_cache_dir(settings.cache_dir, data_dir),
-        extractor.transform,
-        extractor=stage.extractor,
-        weights_sha256=stage.weights_sha256,
+    stage = CachedFeatures(ALEXNET_FC7, file_sha256(weights_path), data_seed)
+    return OpenedStage(
+        stage, weights_path, feature_cache_dir(settings.cache_dir, data_dir), settings
     )
-    return OpenedStage(stage, cache, extractor, weights)

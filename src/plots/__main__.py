@@ -1,8 +1,8 @@
 """``python -m backdoor_curves.plots RESULTS_DIR``: draw the figures of a results directory."""
 
-import sys
-
 from backdoor_curves.plots.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from backdoor_curves.utilities.cli import exit_process
+
+    exit_process(main())

@@ -151,4 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from backdoor_curves.utilities.cli import exit_process
+
+    exit_process(main())

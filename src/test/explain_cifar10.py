@@ -32,5 +32,6 @@ if __name__ == "__main__":
     # Import main from the installed module, not from __main__, so that process pools
     # pickle the worker function by reference.
     from backdoor_curves.test import explain_cifar10
+    from backdoor_curves.utilities.cli import exit_process
 
-    raise SystemExit(explain_cifar10.main())
+    exit_process(explain_cifar10.main())

@@ -334,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 load_pair(request, args.data_dir, verbose=True, download=args.download),
             )
         poisoned_images(loaded[pair][1], trigger, fraction, 0)  # validates trigger, poisons
-    # Weights and device are checked here, before anything is written.
+    # A missing weights file fails here; the network loads (and its weights are verified)
+    # while extracting, below, before any results folder is made.
     stage = open_feature_stage(
         config.features, feature_settings_from_args(args), args.data_dir, first_request.data_seed
     )
@@ -354,7 +355,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     for run in runs:
         check_same_data(run.run_dir, run.pair_data.source)
-        check_writable(run.run_dir)
     worker = run_slope_task
     if stage is not None:
         for trigger in dict.fromkeys(run.trigger for run in runs):
@@ -362,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             pairs = [(run.request, run.pair_data) for run in runs if run.trigger == trigger]
             _extract(stage, pairs, variants)
         worker = functools.partial(run_slope_task, feature_dir=str(stage.cache.root))
+    for run in runs:
+        check_writable(run.run_dir)
     settings = run_settings_from_args(args, "slope", execution)
     check = reference_check_from_args(args, config, "slope")
     with shared_workers():
@@ -400,5 +402,6 @@ if __name__ == "__main__":
     # Run main() from the importable module, not from __main__, so that process pools
     # pickle the worker function by reference.
     from backdoor_curves.experiments.binary import slope
+    from backdoor_curves.utilities.cli import exit_process
 
-    raise SystemExit(slope.main())
+    exit_process(slope.main())

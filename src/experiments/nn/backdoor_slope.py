@@ -526,5 +526,6 @@ if __name__ == "__main__":
     # Run main() from the importable module, not from __main__, so that process pools
     # pickle the worker function by reference.
     from backdoor_curves.experiments.nn import backdoor_slope
+    from backdoor_curves.utilities.cli import exit_process
 
-    raise SystemExit(backdoor_slope.main())
+    exit_process(backdoor_slope.main())
