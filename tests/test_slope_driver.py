@@ -27,7 +27,12 @@ from backdoor_curves.attacks.status import slope_is_defined
 from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.experiments.binary import slope, slope_cell
 from backdoor_curves.experiments.config import smoke_config
-from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
+from backdoor_curves.experiments.problem import (
+    DataRequest,
+    clean_problem_features,
+    load_pair,
+    poisoned_problem,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -561,6 +566,31 @@ def test_accuracies_match_an_independent_fit(clf: str, reference: Path, data_dir
     (row,) = table[(table["clf"] == clf) & (table["seed"] == seed) & (table["C"] == C)].itertuples()
     assert row.clean_acc == accuracy_of(problem.X_test, problem.y_test)
     assert row.backdoor_acc == accuracy_of(problem.X_backdoor, problem.y_backdoor)
+
+
+def test_clean_model_sweep_is_shared_by_seeds_and_triggers(data_dir: Path) -> None:
+    # The model of the unpoisoned training set depends on neither the seed nor the trigger:
+    # a worker fits its C sweep once, and its accuracy is ridge's on the clean set.
+    request = DataRequest("mnist", "7-1", N_TRAIN, N_TEST, smoke_config().data_seed)
+    C_grid = tuple(float(C) for C in C_VALUES)
+    slope_cell._clean_model_accuracy.cache_clear()
+    rows = [
+        row
+        for trigger in (TriggerSpec.badnet(3), TriggerSpec.badnet(6))
+        for seed in SEEDS
+        for row in slope_cell.run_slope_task(
+            slope_cell.SlopeTask(request, "pixels", trigger, 0.1, "ridge", None, C_grid, seed),
+            data_dir=str(data_dir),
+        )
+    ]
+    info = slope_cell._clean_model_accuracy.cache_info()
+    assert (info.misses, info.hits) == (1, 2 * len(SEEDS) - 1)
+    pair = load_pair(request, str(data_dir))
+    X, X_test = clean_problem_features(pair, "pixels")
+    for C in C_grid:
+        estimator = Ridge(alpha=1.0 / (2.0 * C)).fit(X, np.where(pair.y_train == 1, 1.0, -1.0))
+        expected = float(np.mean((estimator.predict(X_test) > 0) == (pair.y_test == 1)))
+        assert {row["clean_acc_clean_model"] for row in rows if row["C"] == C} == {expected}
 
 
 def test_a_pending_task_whose_key_prefixes_a_finished_key_is_computed(

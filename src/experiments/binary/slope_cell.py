@@ -5,18 +5,18 @@ grid. For every ``C``, in increasing order with warm starts (the previous optimu
 fit) and one kernel (Gram) matrix: poison a fraction of the training set with the trigger, fit
 the model on the clean points (``beta = 0``), compute the exact learning slope
 ``s = d L_bt / d beta`` and its pairwise influences, fit the poisoned model (``beta = 1``) and
-read the clean test accuracy of the model of the unpoisoned training set (which does not depend
-on the seed: each worker process computes its ``C`` sweep once). One row per ``C``, with the
-columns :data:`SLOPE_COLUMNS`. The driver (:mod:`backdoor_curves.experiments.binary.slope`)
-plans the cells and records them; this module computes one and calls only the layers below it
-(problem, model, analysis).
+read the clean test accuracy of the model of the unpoisoned training set (which depends on
+neither the seed nor the trigger: each worker process computes its ``C`` sweep once). One row
+per ``C``, with the columns :data:`SLOPE_COLUMNS`. The driver
+(:mod:`backdoor_curves.experiments.binary.slope`) plans the cells and records them; this module
+computes one and calls only the layers below it (problem, model, analysis).
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,24 +93,32 @@ def _clean_features(
     return clean_problem_features(load_pair(data, data_dir), stage)
 
 
-@functools.lru_cache(maxsize=16)
+# Keyed by what the clean model depends on (not the trigger, poison fraction or seed), so every
+# seed and both triggers of a pair share one sweep per (classifier, gamma) in a worker; an
+# entry is ten floats, and 64 hold the 24 sweeps of ./run_mnist.sh all.
+@functools.lru_cache(maxsize=64)
 def _clean_model_accuracy(
-    task: SlopeTask, data_dir: str | None, feature_dir: str | None
+    data: DataRequest,
+    features: str | CachedFeatures,
+    clf: str,
+    gamma: float | None,
+    C_values: tuple[float, ...],
+    data_dir: str | None,
+    feature_dir: str | None,
 ) -> dict[float, float]:
     """Clean test accuracy of the model fitted on the unpoisoned training set, per ``C``.
 
-    ``task.seed`` must be None: the result is shared by every seed (and cached per process).
     The ``C`` values run in increasing order, each fit warm-started from the previous one.
     """
-    pair_data = load_pair(task.data, data_dir)
-    X, X_test = _clean_features(task.data, task.features, data_dir, feature_dir)
+    pair_data = load_pair(data, data_dir)
+    X, X_test = _clean_features(data, features, data_dir, feature_dir)
     y = np.asarray(pair_data.y_train)
-    base = make_classifier(task.clf, task.C_values[0], task.gamma)
+    base = make_classifier(clf, C_values[0], gamma)
     gram = base.kernel(X, X)
     evaluator = Evaluator(base, X, gram, test=X_test)
     result = {}
     previous: BinaryClassifier | None = None
-    for C in sorted(task.C_values):
+    for C in sorted(C_values):
         previous = base.with_params(C=C).fit(X, y, gram=gram, init=previous)
         result[C] = accuracy(pair_data.y_test, evaluator.predict(previous, "test"))
     return result
@@ -223,7 +231,9 @@ def run_slope_task(
         task.data, task.features, task.trigger, task.poison_fraction, task.seed, data_dir,
         feature_dir,
     )  # fmt: skip
-    clean_acc = _clean_model_accuracy(replace(task, seed=None), data_dir, feature_dir)
+    clean_acc = _clean_model_accuracy(
+        task.data, task.features, task.clf, task.gamma, task.C_values, data_dir, feature_dir
+    )
     rows = _seed_rows(task, problem, clean_acc, task.seed, pair_data.source)
     for row in rows:
         row["n_train"], row["n_test"] = pair_data.n_train, pair_data.n_test
