@@ -64,6 +64,18 @@ def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a readable torch state dict") as error:
         resolve_weights("resnet18", weights_path=corrupt)
     assert str(corrupt) in str(error.value)
+    # torch's reason, without its advice to load the file unsafely
+    assert "Unsupported operand" in str(error.value)
+    assert "weights_only" not in str(error.value)
+
+
+def test_truncated_file_gives_torch_s_reason(resnet18_state: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(resnet18_state.read_bytes()[:100_000])
+    with pytest.raises(ValueError, match="failed finding central directory") as error:
+        resolve_weights("resnet18", weights_path=truncated)
+    assert str(truncated) in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 def test_unknown_architecture_lists_valid_ones() -> None:

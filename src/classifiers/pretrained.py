@@ -16,6 +16,7 @@ file's SHA-256, which drivers write into their manifest.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,12 +90,15 @@ def _load_checked(arch: str, path: Path) -> dict[str, torch.Tensor]:
     from torchvision import models
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols before failing; the error below says it all.
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (pickle, zip, EOF) for a bad file
-        first = (str(exc).strip().splitlines() or [""])[0]  # torch appends pages of advice
         raise ValueError(
             f"weights file {path} is not a readable torch state dict ({type(exc).__name__}: "
-            f"{first}); --weights expects a {arch} state dict saved with torch.save"
+            f"{_load_failure(exc)}); --weights expects the {arch} state dict, saved with "
+            "torch.save(model.state_dict())"
         ) from None
     if not isinstance(state, dict):
         raise ValueError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
@@ -107,6 +111,21 @@ def _load_checked(arch: str, path: Path) -> dict[str, torch.Tensor]:
         first = str(exc).strip().splitlines()[0]
         raise ValueError(f"weights file {path} does not hold {arch} weights: {first}") from None
     return state
+
+
+def _load_failure(exc: Exception) -> str:
+    """Return the reason in ``torch.load``'s error, without the paragraphs of advice.
+
+    For a file the weights-only unpickler refuses, torch suggests ``weights_only=False``
+    (unsafe, and useless for a corrupt file); the reason is after "WeightsUnpickler error:".
+    Otherwise the reason is the first sentence.
+    """
+    text = " ".join(str(exc).split())
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        reason = text.split(marker, 1)[1].split(" Check the documentation", 1)[0].strip()
+        return f"refused by the weights-only unpickler: {reason}"
+    return text.split(". ", 1)[0]
 
 
 def locate_weights(
