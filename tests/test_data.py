@@ -30,6 +30,7 @@ from backdoor_curves.utilities.data import (
     sources,
     task_from_splits,
 )
+from backdoor_curves.utilities.data.imagenette import resize_and_center_crop
 from backdoor_curves.utilities.data.mnist import read_digits_csv
 from backdoor_curves.utilities.data.sources import unit_float32
 
@@ -444,6 +445,21 @@ def test_load_imagenette_follows_sorted_wnid_folders(tmp_path):
     assert images.min() >= 0.0 and images.max() <= 1.0
     np.testing.assert_array_equal(labels, [8, 8, 0, 0])
     np.testing.assert_array_equal(colour_class(images), labels)
+
+
+@pytest.mark.parametrize(
+    "size", [(320, 240), (240, 320), (427, 320), (320, 427), (256, 300), (999, 257), (300, 300)]
+)
+def test_resize_and_center_crop_equals_torchvision_s_transform(size):
+    """The PIL preprocessing is torchvision's Resize(256) + CenterCrop(224), pixel for pixel."""
+    from torchvision import transforms
+
+    rng = np.random.default_rng(sum(size))
+    image = Image.fromarray(rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8))
+    expected = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])(image)
+    got = resize_and_center_crop(image)
+    assert got.size == (224, 224)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
 
 
 def test_imagenette_pair_task_maps_labels(tmp_path):

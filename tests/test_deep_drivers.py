@@ -75,15 +75,25 @@ def check_slope_table(table_path: Path, dataset: str) -> pd.DataFrame:
     return table
 
 
-@pytest.fixture
-def cifar_smoke_features(cifar_dir, weights_file, tmp_path):
-    """What a first ``cifar_60`` smoke run leaves in the feature cache under ``cifar_dir``.
+SHELL_SMOKE = {
+    # dataset: (script, job, results folder, run folder prefix, trigger column, its value)
+    "cifar10": ("run_cifar.sh", "cifar_60", "cifar", "6-0_badnet8", "trigger_size", 8),
+    "imagenette": (
+        "run_imagenette.sh", "imagenette_60", "imagenette", "6-0_invisible", "trigger_eps",
+        75 / 255,
+    ),
+}  # fmt: skip
 
-    One cheap cell (ridge, one C) extracts every feature of the smoke grid: the clean splits
-    and each seed's triggered copies depend on the pair, trigger and seeds, not on the models.
+
+def first_smoke_run(dataset: str, data_dir: Path, weights: Path, out_dir: Path) -> None:
+    """What a first ``<dataset>`` smoke run of pair 6-0 leaves in the feature cache.
+
+    The driver runs in this process with one cheap cell (ridge, one C): it extracts every
+    feature of the smoke grid, since the clean splits and each seed's triggered copies depend
+    on the pair, trigger and seeds, not on the models.
     """
-    argv = ["--dataset", "cifar10", "-pair", SMOKE_PAIR, *common_flags(cifar_dir, weights_file)]
-    argv += ["-clf", "ridge", "--C", "1", "--no-figures", "--out-dir", str(tmp_path / "first")]
+    argv = ["--dataset", dataset, "-pair", SMOKE_PAIR, *common_flags(data_dir, weights)]
+    argv += ["-clf", "ridge", "--C", "1", "--no-figures", "--out-dir", str(out_dir)]
     assert slope.main(argv) == 0
 
 
@@ -95,47 +105,44 @@ def without_torch(tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(fake.parent)}
 
 
-def test_run_cifar_smoke_rerun_reads_cached_features_without_torch(
-    cifar_dir, weights_file, cifar_smoke_features, tmp_path
+@pytest.mark.parametrize("dataset", list(SHELL_SMOKE))
+def test_shell_smoke_rerun_writes_tables_and_figures_without_torch(
+    dataset, weights_file, tmp_path, request
 ):
-    """``./run_cifar.sh cifar_60`` as a second run: tables and figures, no network, no torch.
+    """``./run_cifar.sh cifar_60`` / ``./run_imagenette.sh imagenette_60``, ``--profile smoke``.
 
-    The first run's extraction (the driver extracting in its main process, one forward pass per
-    distinct image) is covered in process, below; here the shell driver finds every feature in
-    the cache, so it never builds AlexNet, and with torch made unimportable it still succeeds.
+    After a first run (in this process: the driver loads the network and extracts in its main
+    process; one forward pass per distinct image is checked below), the shell driver runs the
+    whole smoke grid and draws its figures into a temporary folder. It finds every feature in
+    the cache, so it never builds AlexNet: with torch made unimportable it still succeeds.
     """
+    script, job, folder, prefix, column, value = SHELL_SMOKE[dataset]
+    data_dir = request.getfixturevalue("cifar_dir" if dataset == "cifar10" else "imagenette_dir")
+    first_smoke_run(dataset, data_dir, weights_file, tmp_path / "first")
     completed = run_shell(
-        "run_cifar.sh", "cifar_60", *common_flags(cifar_dir, weights_file),
+        script, job, *common_flags(data_dir, weights_file),
         results_root=tmp_path / "results", extra_env=without_torch(tmp_path),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
-    assert "6-0: 0 image(s) through alexnet-fc7" in completed.stdout
-    run_dir = tmp_path / "results" / "cifar" / "slope" / "6-0_badnet8_smoke"
-    table = check_slope_table(run_dir / "results.csv", "cifar10")
-    assert set(table["trigger_size"]) == {8}
+    assert f"{SMOKE_PAIR}: 0 image(s) through alexnet-fc7" in completed.stdout
+    (run_dir,) = (tmp_path / "results" / folder / "slope").iterdir()
+    assert run_dir.name.startswith(prefix) and run_dir.name.endswith("_smoke")
+    table = check_slope_table(run_dir / "results.csv", dataset)
+    assert np.allclose(table[column], value)
     manifest = (run_dir / "manifest.json").read_text()
     assert torch_file_sha256(weights_file) in manifest
-    figures = sorted(p.name for p in (run_dir.parents[1] / "figures_smoke").glob("*.png"))
-    assert "slope_cifar10_6-0_badnet8.png" in figures
-    assert "rbf_heatmap_cifar10_6-0_badnet8.png" in figures
+    figures = {p.name for p in (tmp_path / "results" / folder / "figures_smoke").glob("*.png")}
+    tag = run_dir.name.removeprefix(f"{SMOKE_PAIR}_").removesuffix("_smoke")
+    assert {
+        f"slope_{dataset}_{SMOKE_PAIR}_{tag}.png",
+        f"rbf_heatmap_{dataset}_{SMOKE_PAIR}_{tag}.png",
+    } <= figures
 
 
 def torch_file_sha256(path: Path) -> str:
     from backdoor_curves.classifiers.pretrained import file_sha256
 
     return file_sha256(path)
-
-
-def test_imagenette_smoke_writes_tables_and_figures(imagenette_dir, weights_file, tmp_path):
-    """What ``./run_imagenette.sh imagenette_60 --profile smoke`` runs, in this process."""
-    flags = [*common_flags(imagenette_dir, weights_file), "--out-dir", str(tmp_path / "imagenette")]
-    assert slope.main(["--dataset", "imagenette", "-pair", "6-0", *flags, "--no-figures"]) == 0
-    assert slope.main(["--dataset", "imagenette", *flags, "--figures-only"]) == 0
-    (run_dir,) = (tmp_path / "imagenette" / "slope").iterdir()
-    assert run_dir.name.startswith("6-0_invisible") and run_dir.name.endswith("_smoke")
-    table = check_slope_table(run_dir / "results.csv", "imagenette")
-    assert np.allclose(table["trigger_eps"], 75 / 255)
-    assert list((tmp_path / "imagenette" / "figures_smoke").glob("slope_imagenette_6-0_*.png"))
 
 
 def test_incremental_curves_on_cifar10_smoke(cifar_dir, weights_file, tmp_path):

@@ -92,24 +92,18 @@ def _embedded_mnist(n_train: int, n_test: int, data_seed: int) -> MulticlassSpli
 
 def _imagenette_uint8(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Decode one imagenette2-320 split to uint8 (resize 256, center crop 224)."""
-    from torchvision import transforms
-
     # The reader's helpers hold the folder checks and the one-line errors, while the pair
     # loader would return float32 (4x the memory).
     from backdoor_curves.utilities.data.imagenette import (
         IMAGENETTE_CROP,
-        IMAGENETTE_RESIZE,
         decode_image,
         list_imagenette,
     )
 
     paths, labels = list_imagenette(root, split, list(range(N_CLASSES)))
-    transform = transforms.Compose(
-        [transforms.Resize(IMAGENETTE_RESIZE), transforms.CenterCrop(IMAGENETTE_CROP)]
-    )
     images = np.empty((len(paths), 3, IMAGENETTE_CROP, IMAGENETTE_CROP), dtype=np.uint8)
     for row, path in enumerate(paths):
-        images[row] = decode_image(path, transform)
+        images[row] = decode_image(path)
     return images, labels
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "imagenette_split_dir",
     "list_imagenette",
     "load_imagenette",
+    "resize_and_center_crop",
 ]
 
 
@@ -120,7 +121,28 @@ def list_imagenette(
     return paths, np.asarray(labels, dtype=np.int64)
 
 
-def decode_image(path: Path, transform: Callable[[Image.Image], Image.Image]) -> NDArray[np.uint8]:
+def resize_and_center_crop(image: Image.Image) -> Image.Image:
+    """Resize the shorter side to 256 (bilinear, antialiased), then take the central 224 x 224.
+
+    Exactly what torchvision's ``Compose([Resize(256), CenterCrop(224)])`` does to a PIL image
+    (PIL's own resize, the same output size and crop offsets), without importing torchvision
+    and torch (5 s here); ``tests/test_data.py`` checks the pixels are the same.
+    """
+    width, height = image.size
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(IMAGENETTE_RESIZE * long / short)
+    size = (IMAGENETTE_RESIZE, new_long) if width <= height else (new_long, IMAGENETTE_RESIZE)
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    width, height = image.size
+    top = int(round((height - IMAGENETTE_CROP) / 2.0))
+    left = int(round((width - IMAGENETTE_CROP) / 2.0))
+    return image.crop((left, top, left + IMAGENETTE_CROP, top + IMAGENETTE_CROP))
+
+
+def decode_image(
+    path: Path, transform: Callable[[Image.Image], Image.Image] = resize_and_center_crop
+) -> NDArray[np.uint8]:
     """Decode one image file to RGB, transform it and return uint8 ``(3, H, W)``."""
     try:
         with Image.open(path) as image:
@@ -136,17 +158,11 @@ def _decode_imagenette(paths: Sequence[Path], batch_size: int) -> NDArray[np.flo
     The float32 output is preallocated; each batch is decoded to uint8 and converted in place, so
     memory holds the output plus one uint8 batch, never a float64 copy.
     """
-    # Imported here: torchvision is heavy and only this source needs it.
-    from torchvision import transforms
-
-    transform = transforms.Compose(
-        [transforms.Resize(IMAGENETTE_RESIZE), transforms.CenterCrop(IMAGENETTE_CROP)]
-    )
     out = np.empty((len(paths), 3, IMAGENETTE_CROP, IMAGENETTE_CROP), dtype=np.float32)
     for start in range(0, len(paths), batch_size):
         batch = paths[start : start + batch_size]
         block = out[start : start + len(batch)]
-        block[...] = np.stack([decode_image(path, transform) for path in batch])
+        block[...] = np.stack([decode_image(path) for path in batch])
         block /= 255
     return out
 
