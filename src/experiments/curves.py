@@ -52,9 +52,7 @@ from backdoor_curves.experiments.curves_cell import (
 )
 from backdoor_curves.experiments.feature_stage import (
     CachedFeatures,
-    OpenedStage,
     PoisonVariant,
-    extract_pair,
     open_feature_stage,
 )
 from backdoor_curves.experiments.figure_step import draw_run_figures
@@ -214,15 +212,6 @@ def _plan(
     return runs
 
 
-def _extract(stage: OpenedStage, runs: list[_Run], data_dir: str | None) -> None:
-    """Extract every feature the curves read, before the grid is dispatched."""
-    for run in runs:
-        variants = [PoisonVariant(t.trigger, t.poison_fraction, t.seed) for t in run.tasks]
-        before = stage.cache.n_extracted_
-        extract_pair(stage.cache, stage.features, load_pair(run.request, data_dir), variants)
-        print(stage.report(run.request.pair, stage.cache.n_extracted_ - before))
-
-
 def _write_deviation(run: _Run, table: pd.DataFrame, fraction: float, manifest: dict) -> bool:
     """Write the deviation table (rows of the curves table with ``p = fraction``)."""
     rows = table[np.isclose(table["poison_fraction"], fraction)]
@@ -283,7 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_same_data(run.curves_dir, run.source)
     worker = run_curve_task
     if stage is not None:
-        _extract(stage, runs, args.data_dir)
+        for run in runs:
+            variants = [PoisonVariant(t.trigger, t.poison_fraction, t.seed) for t in run.tasks]
+            print(stage.extract(load_pair(run.request, args.data_dir), variants))
         worker = functools.partial(run_curve_task, feature_dir=str(stage.cache.root))
     for run in runs:
         check_writable(run.curves_dir)

@@ -58,9 +58,7 @@ from backdoor_curves.experiments.config import DatasetConfig, get_config
 from backdoor_curves.experiments.feature_stage import (
     CachedFeatures,
     FeatureSettings,
-    OpenedStage,
     PoisonVariant,
-    extract_pair,
     load_alexnet,
     open_feature_stage,
     stage_at,
@@ -762,7 +760,10 @@ def _run(argv: Sequence[str] | None, dataset: str) -> int:
         feature_map = TorchFeatures(
             stage.extractor.module, stage.extractor.device, name=_deep_name(stage.features)
         )
-        _extract(stage, runs, config, _seeds(args, config))
+        seeds = _seeds(args, config)
+        variants = [PoisonVariant(config.main_trigger, config.poison_fraction, s) for s in seeds]
+        for _, pair_task, _ in runs:
+            print(stage.extract(pair_task, variants))
         worker = functools.partial(
             run_explain_task,
             feature_dir=str(stage.cache.root),
@@ -813,23 +814,6 @@ def _check_sizes(args: argparse.Namespace, pair_task: PairTask, config: DatasetC
         raise ValueError(
             f"--n-images {args.n_images} exceeds the backdoor test set "
             f"({len(images.X_backdoor)} images)"
-        )
-
-
-def _extract(
-    stage: OpenedStage,
-    runs: Sequence[tuple[DataRequest, PairTask, Path]],
-    config: DatasetConfig,
-    seeds: Sequence[int],
-) -> None:
-    """Extract every feature the grid and the examples read, before the grid is dispatched."""
-    variants = [PoisonVariant(config.main_trigger, config.poison_fraction, s) for s in seeds]
-    for request, pair_task, _ in runs:
-        extract_pair(stage.cache, stage.features, pair_task, variants)
-        print(
-            f"[features] {request.pair}: {stage.cache.n_extracted_} image(s) through "
-            f"{stage.features.extractor} so far, {stage.cache.n_reused_} read from "
-            f"{stage.cache.root}"
         )
 
 

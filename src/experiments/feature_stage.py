@@ -393,12 +393,18 @@ class OpenedStage:
     def _transform(self, images: np.ndarray) -> np.ndarray:
         return self.extractor.transform(images)
 
-    def report(self, pair: str, n_extracted: int) -> str:
-        """One console line: images a pair's extraction passed through the network, and where."""
+    def extract(self, task: PairTask, variants: Iterable[PoisonVariant]) -> str:
+        """Extract (or find stored) every feature a pair's grid reads (see :func:`extract_pair`).
+
+        Returns one console line: the images that went through the network, and where the
+        others were read from.
+        """
+        before = self.cache.n_extracted_
+        extract_pair(self.cache, self.features, task, variants)
         return (
-            f"[features] {pair}: {n_extracted} image(s) through {self.features.extractor} "
-            f"(weights {self.weights_path.name}, sha256 {self.features.weights_sha256[:12]}), "
-            f"the rest read from {self.cache.root}"
+            f"[features] {_pair_name(task)}: {self.cache.n_extracted_ - before} image(s) through "
+            f"{self.features.extractor} (weights {self.weights_path.name}, sha256 "
+            f"{self.features.weights_sha256[:12]}), the rest read from {self.cache.root}"
         )
 
 

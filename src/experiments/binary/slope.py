@@ -49,9 +49,7 @@ from backdoor_curves.experiments.binary.slope_cell import (
 from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.experiments.feature_stage import (
     CachedFeatures,
-    OpenedStage,
     PoisonVariant,
-    extract_pair,
     open_feature_stage,
 )
 from backdoor_curves.experiments.figure_step import draw_run_figures
@@ -252,18 +250,6 @@ def _seeds(args: argparse.Namespace, config: DatasetConfig) -> tuple[int, ...]:
     return tuple(args.seeds) if args.seeds else config.seeds
 
 
-def _extract(
-    stage: OpenedStage,
-    runs: list[tuple[DataRequest, PairTask]],
-    variants: list[PoisonVariant],
-) -> None:
-    """Extract every feature the grid reads, before it is dispatched (workers only read)."""
-    for request, pair_data in runs:
-        before = stage.cache.n_extracted_
-        extract_pair(stage.cache, stage.features, pair_data, variants)
-        print(stage.report(request.pair, stage.cache.n_extracted_ - before))
-
-
 def _draw_figures(
     args: argparse.Namespace, config: DatasetConfig, out_dir: Path, request: DataRequest
 ) -> int:
@@ -357,10 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_same_data(run.run_dir, run.pair_data.source)
     worker = run_slope_task
     if stage is not None:
-        for trigger in dict.fromkeys(run.trigger for run in runs):
-            variants = [PoisonVariant(trigger, fraction, seed) for seed in _seeds(args, config)]
-            pairs = [(run.request, run.pair_data) for run in runs if run.trigger == trigger]
-            _extract(stage, pairs, variants)
+        for run in runs:
+            variants = [PoisonVariant(run.trigger, fraction, s) for s in _seeds(args, config)]
+            print(stage.extract(run.pair_data, variants))
         worker = functools.partial(run_slope_task, feature_dir=str(stage.cache.root))
     for run in runs:
         check_writable(run.run_dir)
