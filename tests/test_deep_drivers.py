@@ -85,16 +85,27 @@ SHELL_SMOKE = {
 }  # fmt: skip
 
 
-def first_smoke_run(dataset: str, data_dir: Path, weights: Path, out_dir: Path) -> None:
-    """What a first ``<dataset>`` smoke run of pair 6-0 leaves in the feature cache.
+@pytest.fixture(params=list(SHELL_SMOKE))
+def smoke_dataset(request: pytest.FixtureRequest) -> str:
+    return request.param
 
-    The driver runs in this process with one cheap cell (ridge, one C): it extracts every
-    feature of the smoke grid, since the clean splits and each seed's triggered copies depend
-    on the pair, trigger and seeds, not on the models.
+
+@pytest.fixture
+def after_first_run(smoke_dataset, weights_file, tmp_path, request) -> Path:
+    """The data folder of ``smoke_dataset`` after a first smoke run of pair 6-0.
+
+    The driver runs in this process with one cheap cell (ridge, one C): it loads the network
+    and extracts every feature of the smoke grid into the cache under the data folder, since
+    the clean splits and each seed's triggered copies depend on the pair, trigger and seeds,
+    not on the models. (One forward pass per distinct image is checked below.)
     """
-    argv = ["--dataset", dataset, "-pair", SMOKE_PAIR, *common_flags(data_dir, weights)]
-    argv += ["-clf", "ridge", "--C", "1", "--no-figures", "--out-dir", str(out_dir)]
+    data_dir = request.getfixturevalue(
+        "cifar_dir" if smoke_dataset == "cifar10" else "imagenette_dir"
+    )
+    argv = ["--dataset", smoke_dataset, "-pair", SMOKE_PAIR, *common_flags(data_dir, weights_file)]
+    argv += ["-clf", "ridge", "--C", "1", "--no-figures", "--out-dir", str(tmp_path / "first")]
     assert slope.main(argv) == 0
+    return data_dir
 
 
 def without_torch(tmp_path: Path) -> dict[str, str]:
@@ -105,20 +116,17 @@ def without_torch(tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(fake.parent)}
 
 
-@pytest.mark.parametrize("dataset", list(SHELL_SMOKE))
 def test_shell_smoke_rerun_writes_tables_and_figures_without_torch(
-    dataset, weights_file, tmp_path, request
+    smoke_dataset, after_first_run, weights_file, tmp_path
 ):
     """``./run_cifar.sh cifar_60`` / ``./run_imagenette.sh imagenette_60``, ``--profile smoke``.
 
-    After a first run (in this process: the driver loads the network and extracts in its main
-    process; one forward pass per distinct image is checked below), the shell driver runs the
-    whole smoke grid and draws its figures into a temporary folder. It finds every feature in
-    the cache, so it never builds AlexNet: with torch made unimportable it still succeeds.
+    A second run, as a real shell process: the whole smoke grid and its figures, written to a
+    temporary folder. The driver finds every feature in the cache, so it never builds AlexNet:
+    with torch made unimportable it still succeeds.
     """
+    dataset, data_dir = smoke_dataset, after_first_run
     script, job, folder, prefix, column, value = SHELL_SMOKE[dataset]
-    data_dir = request.getfixturevalue("cifar_dir" if dataset == "cifar10" else "imagenette_dir")
-    first_smoke_run(dataset, data_dir, weights_file, tmp_path / "first")
     completed = run_shell(
         script, job, *common_flags(data_dir, weights_file),
         results_root=tmp_path / "results", extra_env=without_torch(tmp_path),
