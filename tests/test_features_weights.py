@@ -4,6 +4,8 @@ Uses :mod:`backdoor_curves.classifiers.pretrained` (the weights module of the ne
 experiment); skipped where that module is not present yet.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -48,3 +50,45 @@ def test_weights_of_another_network_are_refused(tmp_path):
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
     with pytest.raises(ValueError, match=str(path)):
         pretrained.resolve_weights("alexnet", weights_path=path)
+
+
+def test_opened_stage_builds_the_network_only_for_missing_images(
+    weights_file, tmp_path, monkeypatch
+):
+    from backdoor_curves.experiments import feature_stage
+
+    settings = feature_stage.FeatureSettings(
+        weights=weights_file, device="cpu", cache_dir=tmp_path / "cache", quiet=True
+    )
+    images = np.random.default_rng(0).uniform(size=(2, 3, 32, 32)).astype(np.float32)
+    source = FeatureSource("cifar10", "6-0", 999)
+    first = feature_stage.open_feature_stage("alexnet", settings, None, 999)
+    assert first is not None
+    assert first.features.weights_sha256 == pretrained.file_sha256(weights_file)
+    stored = first.cache.get(source, "test", "clean", np.arange(2), images).load()
+    assert first.extractor.n_images_ == 2
+    # A second stage over the same cache reads the entry and never builds the network.
+    with monkeypatch.context() as patch:
+        patch.setattr(feature_stage, "load_alexnet", refuse_to_build)
+        again = feature_stage.open_feature_stage("alexnet", settings, None, 999)
+        assert again is not None
+        entry = again.cache.get(source, "test", "clean", np.arange(2), images)
+        np.testing.assert_array_equal(entry.load(), stored)
+    # Weights replaced by other AlexNet weights after the stage hashed the file: refused
+    # when the network is built, before anything is extracted with them.
+    changed = tmp_path / "alexnet.pth"
+    changed.symlink_to(weights_file)
+    stage = feature_stage.open_feature_stage(
+        "alexnet", replace(settings, weights=changed), None, 999
+    )
+    assert stage is not None
+    state = torch.load(weights_file, weights_only=True)
+    state["classifier.4.bias"] += 1.0
+    changed.unlink()
+    torch.save(state, changed)
+    with pytest.raises(ValueError, match="changed while the run started"):
+        stage.cache.get(source, "test", "clean", np.arange(3), np.concatenate([images] * 2)[:3])
+
+
+def refuse_to_build(*args, **kwargs):
+    raise AssertionError("the network was built although the features are cached")
