@@ -192,12 +192,19 @@ def test_primal_hessian_matches_its_definition():
     np.testing.assert_allclose(primal_hessian(X, curvature), expected, rtol=1e-13, atol=1e-13)
 
 
+def hessian_problem(n_samples, n_features, *, seed, curvature_seed):
+    """A random ``X``, curvatures with zeros, and the dense Hessian (the oracle) they give."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    curvature = curvature_with_zeros(n_samples, curvature_seed)
+    return rng, X, curvature, primal_hessian(X, curvature)
+
+
 @pytest.mark.parametrize(("n_samples", "n_features"), [(6, 15), (25, 4)])
 def test_sample_space_and_dense_hessian_give_the_same_solves(n_samples, n_features):
-    rng = np.random.default_rng(n_features)
-    X = rng.normal(size=(n_samples, n_features))
-    curvature = curvature_with_zeros(n_samples, 2)
-    oracle = primal_hessian(X, curvature)
+    rng, X, curvature, oracle = hessian_problem(
+        n_samples, n_features, seed=n_features, curvature_seed=2
+    )
     dense = DenseHessian(X, curvature)
     sample = SampleSpaceHessian(X, curvature)
     assert dense.damping == 0.0
@@ -213,10 +220,9 @@ def test_sample_space_and_dense_hessian_give_the_same_solves(n_samples, n_featur
 @pytest.mark.parametrize(("n_samples", "n_features"), [(6, 15), (25, 4)])
 def test_representer_hessian_solves_row_space_systems_like_the_dense_oracle(n_samples, n_features):
     # For r = [X^T p; q] the solution is [X^T u; z_b]: compare it with solve(H, r).
-    rng = np.random.default_rng(n_samples)
-    X = rng.normal(size=(n_samples, n_features))
-    curvature = curvature_with_zeros(n_samples, 3)
-    oracle = primal_hessian(X, curvature)
+    rng, X, curvature, oracle = hessian_problem(
+        n_samples, n_features, seed=n_samples, curvature_seed=3
+    )
     solver = RepresenterHessian(X @ X.T, curvature)
     assert solver.damping == 0.0
     assert solver.condition_number == SampleSpaceHessian(X, curvature, X @ X.T).condition_number

@@ -1,7 +1,7 @@
 r"""Explanations of backdoored predictions over the regularisation grid (SPEC 5.4).
 
-The dataset scripts ``src/test/explain_<dataset>.py`` call :func:`main` with their dataset
-and, for deep features, their feature factory. For every classifier, ``C`` of the paper grid
+The dataset scripts ``src/test/explain_<dataset>.py`` are :func:`dataset_main` of their dataset.
+For every classifier, ``C`` of the paper grid
 and seed, the clean model (``beta = 0``: poisons weighted 0) and the poisoned model
 (``beta = 1``) are fitted, and on ``n_images`` triggered test images (target labels):
 
@@ -23,9 +23,13 @@ the weakest regularisation at which the poisoned model has influential training 
     python src/test/explain_mnist.py --pair 7-1 --clf svm,logistic --k 7 --n-images 50
 
 How images become model inputs is a :class:`~backdoor_curves.attacks.explanations.FeatureMap`
-built in every process by the script's :data:`FeatureFactory` from :class:`FeatureOptions`
-(pixels for MNIST; the AlexNet fc7 extractor, through which the input gradients are taken with
-autograd, for CIFAR-10 and Imagenette).
+built in every process by :func:`gradient_map` from the dataset's feature stage: pixels for
+MNIST; for CIFAR-10 and Imagenette the frozen AlexNet fc7 features (SPEC 5.5), which the driver
+extracts once into the feature cache before the grid, with the input gradient of a fitted
+model's decision taken with autograd through the network down to the image,
+``d f(phi(x)) / d x``. Those two need the dataset under ``--data-dir`` (or ``--download``) and
+AlexNet's ImageNet weights (``--weights PATH``, torchvision's file in the torch hub cache, or
+``--download``); ``--profile smoke`` runs in seconds on a CPU.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import functools
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -101,6 +105,7 @@ __all__ = [
     "Explanation",
     "build_parser",
     "choose_example_C",
+    "dataset_main",
     "explain",
     "explained_problem",
     "gradient_map",
@@ -709,6 +714,21 @@ def _tasks(
 
 def _seeds(args: argparse.Namespace, config: DatasetConfig) -> tuple[int, ...]:
     return tuple(args.seeds) if args.seeds else config.seeds
+
+
+def dataset_main(dataset: str) -> Callable[[Sequence[str] | None], int]:
+    """Return the ``main(argv=None)`` of the explanation script of ``dataset``.
+
+    The scripts ``src/test/explain_<dataset>.py`` are this function of their dataset; their
+    workers run :func:`run_explain_task` of this module, so nothing of the script itself is
+    pickled and it can run by path or as a module alike.
+    """
+
+    def script_main(argv: Sequence[str] | None = None) -> int:
+        return main(argv, dataset=dataset)
+
+    script_main.__doc__ = f"Run the {dataset} explanations; return the exit status."
+    return script_main
 
 
 def main(argv: Sequence[str] | None = None, *, dataset: str = "mnist") -> int:

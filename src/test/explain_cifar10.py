@@ -1,37 +1,21 @@
 """Explain backdoored CIFAR-10 predictions (SPEC 5.4): ``python src/test/explain_cifar10.py``.
 
-Also runnable as ``python -m backdoor_curves.test.explain_cifar10``. The models are fitted on the
-frozen AlexNet fc7 features of the images (SPEC 5.5): the driver extracts them once into the
-feature cache before the grid, and the input gradient of a fitted model's decision is taken
-with autograd through the network down to the image, ``d f(phi(x)) / d x``. Everything else
-is the shared explanation driver :mod:`backdoor_curves.experiments.explain` (see ``--help``).
-
-Needs the CIFAR-10 data under ``--data-dir`` (or ``--download``) and AlexNet's ImageNet weights
-(``--weights PATH``, or torchvision's file in the torch hub cache, or ``--download``).
-Results go to ``runs/cifar/explanations/<pair>_<trigger>/`` (``--out-dir`` changes the root)::
+Also ``python -m backdoor_curves.test.explain_cifar10``. The models see frozen AlexNet fc7
+features; the gradients go through the network to the image. The driver is
+:mod:`backdoor_curves.experiments.explain` (see ``--help``); results go to
+``runs/cifar/explanations/<pair>_<trigger>/`` (``--out-dir`` changes the root)::
 
     python src/test/explain_cifar10.py --pair 6-0 --clf svm,logistic,svm-rbf --device cuda
     python src/test/explain_cifar10.py --profile smoke --weights alexnet.pth   # seconds on a CPU
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-
-from backdoor_curves.experiments import explain
+from backdoor_curves.experiments.explain import dataset_main
 
 __all__ = ["main"]
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CIFAR-10 explanations; return the exit status."""
-    return explain.main(argv, dataset="cifar10")
-
+main = dataset_main("cifar10")
 
 if __name__ == "__main__":
-    # Import main from the installed module, not from __main__, so that process pools
-    # pickle the worker function by reference.
-    from backdoor_curves.test import explain_cifar10
     from backdoor_curves.utilities.cli import exit_process
 
-    exit_process(explain_cifar10.main())
+    exit_process(main())
