@@ -228,12 +228,18 @@ def solve_dual_active_set(
             margin = margin.copy()
             margin[candidates[np.argmin(np.abs(m[candidates]))]] = True
             error = error & ~margin
-        free, bounded = np.flatnonzero(margin), np.flatnonzero(error)
+        free = np.flatnonzero(margin)
         alpha = np.where(error, upper, 0.0)
-        Q_ss = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
-        rhs_s = 1.0 - y[free] * (K[np.ix_(free, bounded)] @ (upper[bounded] * y[bounded]))
-        rhs_eq = -float(y[bounded] @ upper[bounded])
-        kkt = kkt_factor(Q_ss, y[free])
+        y_s = y[free]
+        # The rows of S (K is symmetric: also its columns), gathered once: Q_SS and the
+        # error vectors' term Q_SE u_E both come from them.
+        K_s = K[free]
+        Q_ss = K_s[:, free]
+        Q_ss *= y_s
+        Q_ss *= y_s[:, None]
+        rhs_s = 1.0 - y_s * (K_s @ (alpha * y))
+        rhs_eq = -float(y @ alpha)
+        kkt = kkt_factor(Q_ss, y_s)
         alpha_s, intercept_arr = kkt.solve(rhs_s, rhs_eq)
         alpha[free] = alpha_s
         intercept = float(intercept_arr)
