@@ -5,7 +5,8 @@
 #            BACKDOOR_CURVES_RESULTS environment variable)
 #   JOBS     associative array: job name -> slope-driver arguments
 #   ALL_RUNS the driver arguments of "all": one invocation, so its pairs and triggers share one
-#            worker pool and its caches (--also-double-trigger adds the double-trigger runs)
+#            worker pool, its caches and one stream of tasks (--also-double-trigger adds the
+#            double-trigger runs)
 #   HELP     text printed by --help
 # It bootstraps the environment and runs the job with the slope driver, which ends by drawing
 # the figures of the tables of its data variant (--out-dir, --profile, --n-train/--n-test/

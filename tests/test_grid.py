@@ -21,8 +21,11 @@ from backdoor_curves.utilities.cli import add_execution_arguments, execution_con
 from backdoor_curves.utilities.grid import (
     Backend,
     ExecutionConfig,
+    Grid,
+    ManifestInfo,
     TaskFailedError,
     run_grid,
+    run_grids,
     shared_workers,
     task_key,
 )
@@ -192,6 +195,66 @@ def test_failed_task_in_worker_process_names_the_task(tmp_path):
     with pytest.raises(TaskFailedError, match="index=3.*ArithmeticError: boom"):
         run(tasks, fail_at_three, tmp_path / "out", n_jobs=2)
     assert (tmp_path / "out" / "results.csv").exists()
+
+
+# ------------------------------------------------------------------ several grids, one stream
+
+
+def _two_grids(tmp_path: Path, n=(3, 4), manifest: bool = False) -> list[Grid]:
+    return [
+        Grid(
+            make_tasks(tmp_path / f"calls_{name}", n=count),
+            ResultStore(tmp_path / name, COLUMNS),
+            ManifestInfo({"grid": name}, f"source {name}") if manifest else None,
+        )
+        for name, count in zip("ab", n, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_run_grids_writes_each_grid_as_run_grid_would(tmp_path, n_jobs):
+    grids = _two_grids(tmp_path, manifest=True)
+    config = ExecutionConfig(n_jobs=n_jobs, quiet=True)
+    reports = run_grids(grids, square_rows, config, group_size=2)
+    for name, grid, report in zip("ab", grids, reports, strict=True):
+        alone = ResultStore(tmp_path / f"{name}_alone", COLUMNS)
+        expected = run_grid(grid.tasks, square_rows, alone, ExecutionConfig(quiet=True))
+        assert grid.store.results_path.read_bytes() == alone.results_path.read_bytes()
+        assert report.table.equals(expected.table)
+        n = len(grid.tasks)
+        assert (report.n_total, report.n_computed, report.n_skipped) == (n, n, 0)
+        manifest = json.loads(grid.store.manifest_path.read_text())
+        assert manifest["config"] == {"grid": name}
+        assert manifest["data_source"] == f"source {name}"
+        assert manifest["timings"]["n_computed"] == n
+
+
+def test_run_grids_resumes_each_grid_from_its_own_store(tmp_path):
+    grids = _two_grids(tmp_path)
+    run_grid(grids[0].tasks, square_rows, grids[0].store, ExecutionConfig(quiet=True))
+    first_calls = calls_per_index(tmp_path / "calls_a")
+    reports = run_grids(grids, square_rows, ExecutionConfig(quiet=True))
+    assert calls_per_index(tmp_path / "calls_a") == first_calls, "a finished grid was recomputed"
+    assert calls_per_index(tmp_path / "calls_b") == {i: 1 for i in range(4)}
+    assert [(r.n_skipped, r.n_computed) for r in reports] == [(3, 0), (0, 4)]
+
+
+def test_run_grids_failure_keeps_finished_tasks_and_the_manifests_of_finished_grids(tmp_path):
+    grids = _two_grids(tmp_path, n=(2, 5), manifest=True)
+    with pytest.raises(TaskFailedError, match="index=3"):
+        run_grids(grids, fail_at_three, ExecutionConfig(quiet=True))
+    assert grids[0].store.manifest_path.is_file()
+    assert not grids[1].store.manifest_path.exists()
+    assert sorted(set(grids[0].store.load()["index"])) == [0, 1]
+    assert sorted(set(grids[1].store.load()["index"])) == [0, 1, 2]
+
+
+def test_run_grids_allows_the_same_task_in_two_grids(tmp_path):
+    tasks = make_tasks(tmp_path / "calls", n=2)
+    grids = [Grid(tasks, ResultStore(tmp_path / name, COLUMNS)) for name in "ab"]
+    reports = run_grids(grids, square_rows, ExecutionConfig(n_jobs=2, quiet=True))
+    assert reports[0].table.equals(reports[1].table)
+    assert calls_per_index(tmp_path / "calls") == {0: 2, 1: 2}
 
 
 # ------------------------------------------------------------------ backends

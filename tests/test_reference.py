@@ -250,7 +250,7 @@ def test_fresh_run_computes_every_cell_and_says_it_reproduces(
     # A fresh run folder: every cell computed although the reference holds them all.
     assert slope.main([*base, "--out-dir", str(fresh), "--reference", str(ref)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "[slope] 2 task(s) computed, 0 skipped" in out[-2]
+    assert ": 2 task(s) computed, 0 skipped" in out[-2]
     assert out[-1].startswith(f"[slope] reproduces the reference {ref / 'slope'} (4 cells, ")
     # The reference is read, never written.
     assert (ref / "slope" / RUN / "results.csv").read_bytes() == (
@@ -284,7 +284,7 @@ def test_without_out_dir_a_run_writes_the_run_folder_not_the_reference(
         tmp_path / "results" / "mnist" / "slope" / RUN / "results.csv"
     ).read_bytes() == reference_bytes
     out = capsys.readouterr().out
-    assert "[slope] 2 task(s) computed, 0 skipped" in out
+    assert ": 2 task(s) computed, 0 skipped" in out
     assert "DIFFERS from the reference results/mnist/slope" in out
 
 

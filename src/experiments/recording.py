@@ -10,7 +10,9 @@
 - :func:`check_same_data` refuses to extend a table computed on another data source;
 - :class:`RunSettings` holds what a run records besides its tasks (typed; no command-line
   objects below the CLI layer);
-- :func:`record_run` runs a driver's grid into a result store and writes its manifest.
+- :func:`record_run` runs a driver's grid into a result store and writes its manifest;
+  :func:`record_runs` does it for several run folders as one stream of tasks
+  (:class:`RunGrid` each).
 """
 
 from __future__ import annotations
@@ -27,10 +29,17 @@ from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.experiments.problem import DataRequest
 from backdoor_curves.naming import trigger_spec_tag
-from backdoor_curves.utilities.grid import ExecutionConfig, GridReport, run_grid
+from backdoor_curves.utilities.grid import (
+    ExecutionConfig,
+    Grid,
+    GridReport,
+    ManifestInfo,
+    run_grids,
+)
 from backdoor_curves.utilities.results import ResultStore
 
 __all__ = [
+    "RunGrid",
     "RunSettings",
     "check_same_data",
     "data_variant",
@@ -38,6 +47,7 @@ __all__ = [
     "figures_folder",
     "folder_variant",
     "record_run",
+    "record_runs",
     "run_folder_name",
 ]
 
@@ -153,6 +163,25 @@ def check_same_data(results_dir: Path, source: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class RunGrid:
+    """One run folder of :func:`record_runs`: its tasks, its store and its data source.
+
+    Attributes
+    ----------
+    tasks : sequence of frozen dataclass instances
+        The grid cells.
+    store : ResultStore
+        Where the rows go.
+    source : str
+        Data source of every row (the manifest records it).
+    """
+
+    tasks: Sequence[Any]
+    store: ResultStore
+    source: str
+
+
 def record_run(
     tasks: Sequence[Any],
     worker: Callable[..., list[dict[str, Any]]],
@@ -189,20 +218,45 @@ def record_run(
     config : dict
         The manifest's ``config`` part (drivers that derive further tables reuse it).
     """
-    report = run_grid(
-        tasks,
+    [(report, config)] = record_runs(
+        [RunGrid(tasks, store, source)], worker, settings, description, group_size
+    )
+    return report, config
+
+
+def record_runs(
+    runs: Sequence[RunGrid],
+    worker: Callable[..., list[dict[str, Any]]],
+    settings: RunSettings,
+    description: str,
+    group_size: int = 1,
+) -> list[tuple[GridReport, dict[str, Any]]]:
+    """Run several run folders' grids as one stream of tasks; write each folder's manifest.
+
+    The tasks go to the workers in run order with no pause between runs
+    (:func:`~backdoor_curves.utilities.grid.run_grids`); the parameters are those of
+    :func:`record_run`. Returns ``(report, config)`` per run, in order.
+    """
+    configs = [
+        {
+            "driver": settings.driver,
+            "profile": settings.profile,
+            "device": settings.device,
+            "execution": asdict(settings.execution),
+            "tasks": [asdict(task) for task in run.tasks],
+        }
+        for run in runs
+    ]
+    # The grid engine writes each folder's manifest when its last task finishes, so an
+    # interruption later in the stream keeps the manifests of the runs already done.
+    reports = run_grids(
+        [
+            Grid(run.tasks, run.store, ManifestInfo(config, run.source))
+            for run, config in zip(runs, configs, strict=True)
+        ],
         functools.partial(worker, data_dir=settings.data_dir),
-        store,
         settings.execution,
         description=description,
         group_size=group_size,
     )
-    config = {
-        "driver": settings.driver,
-        "profile": settings.profile,
-        "device": settings.device,
-        "execution": asdict(settings.execution),
-        "tasks": [asdict(task) for task in tasks],
-    }
-    store.write_manifest(config=config, data_source=source, timings=report.timings())
-    return report, config
+    return list(zip(reports, configs, strict=True))

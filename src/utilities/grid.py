@@ -6,7 +6,10 @@ of one grid cell (dataset, pair, classifier, C, seed, ...). A worker function
 scalars; a task may return several rows, e.g. one per seed or per beta).
 :func:`run_grid` computes the tasks that are not finished yet, records each task's rows
 durably as soon as it finishes (:class:`~backdoor_curves.utilities.results.ResultStore`),
-and writes the consolidated, deterministically sorted table at the end.
+and writes the consolidated, deterministically sorted table at the end. :func:`run_grids`
+does the same for several grids, each with its own store (the run folders of one driver
+invocation), as one stream of tasks: no worker waits for the last task of one grid before
+the next grid's tasks start.
 
 Backends
 --------
@@ -35,7 +38,7 @@ import enum
 import functools
 import sys
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any, TypeVar
 
@@ -50,18 +53,23 @@ from backdoor_curves.utilities.results import ResultStore
 __all__ = [
     "Backend",
     "ExecutionConfig",
+    "Grid",
     "GridReport",
+    "ManifestInfo",
     "TaskFailedError",
     "check_scheduler",
     "run_grid",
+    "run_grids",
     "shared_workers",
     "task_key",
 ]
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
-# What the backends yield: (task key, rows) pairs, in completion order.
-_Results = Generator[tuple[str, Rows], None, None]
+# A task's tag: the index of its grid and its key in that grid.
+_Tag = tuple[int, str]
+# What the backends yield: (tag, rows) pairs, in completion order.
+_Results = Generator[tuple[_Tag, Rows], None, None]
 
 # Characters that delimit the parts of a task key; a text field may not contain them.
 _KEY_DELIMITERS = frozenset("|=,(){}")
@@ -276,16 +284,16 @@ def _unique_task_keys(tasks: Sequence[Any]) -> list[str]:
 # ---------------------------------------------------------------------------- execution
 
 
-def _run_task(fn: Callable[[T], Rows], key: str, task: T) -> tuple[str, Rows]:
-    """Compute one task (in whichever process runs it) and tag the result with its key."""
+def _run_task(fn: Callable[[T], Rows], tag: _Tag, task: T) -> tuple[_Tag, Rows]:
+    """Compute one task (in whichever process runs it) and tag the result."""
     try:
-        return key, fn(task)
+        return tag, fn(task)
     except Exception as exc:
-        raise TaskFailedError(key, f"{type(exc).__name__}: {exc}") from exc
+        raise TaskFailedError(tag[1], f"{type(exc).__name__}: {exc}") from exc
 
 
-def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[str, T]]) -> _Results:
-    """Yield ``(key, rows)`` computing tasks one by one in this process, BLAS on one thread.
+def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[_Tag, T]]) -> _Results:
+    """Yield ``(tag, rows)`` computing tasks one by one in this process, BLAS on one thread.
 
     One worker uses one core, like each worker of the pool: a grid cell's linear algebra is
     small enough that BLAS threads cost more than they gain (an MNIST slope pair takes about
@@ -293,23 +301,20 @@ def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[str, T]]) -> _R
     gives the same rounding, so ``n_jobs=1`` writes the same numbers as ``n_jobs=2``.
     """
     with threadpool_limits(limits=1, user_api="blas"):
-        for key, task in pending:
-            yield _run_task(fn, key, task)
+        for tag, task in pending:
+            yield _run_task(fn, tag, task)
 
 
-def _run_group(fn: Callable[[T], Rows], group: list[tuple[str, T]]) -> list[tuple[str, Rows]]:
+def _run_group(fn: Callable[[T], Rows], group: list[tuple[_Tag, T]]) -> list[tuple[_Tag, Rows]]:
     """Compute consecutive tasks one after the other in one worker."""
-    return [_run_task(fn, key, task) for key, task in group]
+    return [_run_task(fn, tag, task) for tag, task in group]
 
 
-def _run_loky(
-    fn: Callable[[T], Rows], pending: list[tuple[str, T]], n_jobs: int, group_size: int
-) -> _Results:
-    """Yield ``(key, rows)`` in completion order from a joblib/loky process pool.
+def _run_loky(fn: Callable[[T], Rows], groups: list[list[tuple[_Tag, T]]], n_jobs: int) -> _Results:
+    """Yield ``(tag, rows)`` in completion order from a joblib/loky process pool.
 
-    Each job is ``group_size`` consecutive tasks, computed by one worker.
+    Each job is one group of tasks, computed by one worker.
     """
-    groups = [pending[i : i + group_size] for i in range(0, len(pending), group_size)]
     # inner_max_num_threads sets OMP/MKL/OpenBLAS thread variables in the worker processes.
     try:
         with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
@@ -365,9 +370,9 @@ def _shut_down_loky_workers() -> None:
 
 
 def _run_dask(
-    fn: Callable[[T], Rows], pending: list[tuple[str, T]], config: ExecutionConfig
+    fn: Callable[[T], Rows], pending: list[tuple[_Tag, T]], config: ExecutionConfig
 ) -> _Results:
-    """Yield ``(key, rows)`` in completion order from a Dask cluster."""
+    """Yield ``(tag, rows)`` in completion order from a Dask cluster."""
     # Imported here: dask.distributed is slow to import and only needed for this backend.
     from dask.distributed import LocalCluster, as_completed
 
@@ -382,9 +387,9 @@ def _run_dask(
             address = cluster.scheduler_address
         client = _connect(address, config.connect_timeout)
         stack.callback(client.close)
-        keys = [key for key, _ in pending]
+        tags = [tag for tag, _ in pending]
         tasks = [task for _, task in pending]
-        futures = client.map(functools.partial(_run_task, fn), keys, tasks, pure=False)
+        futures = client.map(functools.partial(_run_task, fn), tags, tasks, pure=False)
         # Runs first on exit (LIFO): nothing keeps computing after an error or Ctrl-C.
         stack.callback(client.cancel, futures)
         for future in as_completed(futures, loop=client.loop):
@@ -418,17 +423,15 @@ def check_scheduler(config: ExecutionConfig) -> None:
 
 
 def _execute(
-    fn: Callable[[T], Rows],
-    pending: list[tuple[str, T]],
-    config: ExecutionConfig,
-    group_size: int,
+    fn: Callable[[T], Rows], groups: list[list[tuple[_Tag, T]]], config: ExecutionConfig
 ) -> _Results:
-    """Dispatch to the backend chosen by ``config``."""
+    """Dispatch to the backend chosen by ``config`` (only loky sends groups as one job)."""
+    if config.backend is not Backend.DASK and config.n_jobs != 1:
+        return _run_loky(fn, groups, config.n_jobs)
+    pending = [item for group in groups for item in group]
     if config.backend is Backend.DASK:
         return _run_dask(fn, pending, config)
-    if config.n_jobs == 1:
-        return _run_in_process(fn, pending)
-    return _run_loky(fn, pending, config.n_jobs, group_size)
+    return _run_in_process(fn, pending)
 
 
 def _stderr_is_terminal() -> bool:
@@ -437,6 +440,43 @@ def _stderr_is_terminal() -> bool:
         return sys.stderr is not None and sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """One grid of :func:`run_grids`: its tasks and the store its rows go to.
+
+    Attributes
+    ----------
+    tasks : sequence of frozen dataclass instances
+        The grid, in the order its rows should appear in the table; keys (:func:`task_key`)
+        must be distinct within the grid.
+    store : ResultStore
+        Where the grid's rows are recorded; tasks whose key it already holds are skipped.
+    manifest : ManifestInfo or None
+        If given, the store's manifest is written (with the grid's timings) when the grid's
+        last task is recorded.
+    """
+
+    tasks: Sequence[Any]
+    store: ResultStore
+    manifest: ManifestInfo | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifestInfo:
+    """What a grid's ``manifest.json`` records besides the engine's timings.
+
+    Attributes
+    ----------
+    config : Mapping
+        The experiment configuration (see :meth:`ResultStore.write_manifest`).
+    data_source : str
+        Where the data came from.
+    """
+
+    config: Mapping[str, Any]
+    data_source: str
 
 
 def run_grid(
@@ -487,36 +527,100 @@ def run_grid(
     ValueError
         If tasks are not frozen dataclasses, repeat a key, or a task returns bad rows.
     """
+    [report] = run_grids(
+        [Grid(tasks, store)], fn, config, description=description, group_size=group_size
+    )
+    return report
+
+
+def run_grids(
+    grids: Sequence[Grid],
+    fn: Callable[[Any], Rows],
+    config: ExecutionConfig,
+    *,
+    description: str = "",
+    group_size: int = 1,
+) -> list[GridReport]:
+    """:func:`run_grid` for several grids at once, as one stream of tasks.
+
+    The unfinished tasks of every grid go to the workers in grid order, with no pause between
+    grids (a grid's last tasks run alongside the next grid's first), so that a driver running
+    one grid per pair and trigger keeps every worker busy until its very last task. Each
+    task's rows go to its own grid's store; a grid's table is consolidated as soon as its last
+    task finishes, with its manifest when the grid has one, so that an error or Ctrl-C later in
+    the stream keeps the manifests of the grids already done. After an error or Ctrl-C every
+    grid's finished tasks are consolidated too, but an unfinished grid's manifest is not
+    written. ``group_size`` groups consecutive tasks within a grid, never across grids.
+
+    Returns
+    -------
+    list of GridReport
+        One report per grid, in order; ``seconds`` runs from the start of the call to the
+        grid's last task.
+
+    Raises
+    ------
+    The errors of :func:`run_grid`.
+    """
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
         raise ValueError(f"group_size must be a positive integer, got {group_size!r}")
     start = time.perf_counter()
-    keys = _unique_task_keys(tasks)
-    finished = set() if config.force else store.finished_keys()
-    pending = [(key, task) for key, task in zip(keys, tasks, strict=True) if key not in finished]
-    n_computed = 0
+    keys = [_unique_task_keys(grid.tasks) for grid in grids]
+    groups: list[list[tuple[_Tag, Any]]] = []
+    remaining = []
+    for index, (grid, grid_keys) in enumerate(zip(grids, keys, strict=True)):
+        finished = set() if config.force else grid.store.finished_keys()
+        pending = [
+            ((index, key), task)
+            for key, task in zip(grid_keys, grid.tasks, strict=True)
+            if key not in finished
+        ]
+        groups += [pending[i : i + group_size] for i in range(0, len(pending), group_size)]
+        remaining.append(len(pending))
+    n_pending = list(remaining)
+    reports: dict[int, GridReport] = {}
+
+    def finish(index: int) -> None:
+        reports[index] = GridReport(
+            n_total=len(keys[index]),
+            n_skipped=len(keys[index]) - n_pending[index],
+            n_computed=n_pending[index] - remaining[index],
+            seconds=time.perf_counter() - start,
+            table=grids[index].store.consolidate(order=keys[index]),
+        )
+        manifest = grids[index].manifest
+        if manifest is not None and not remaining[index]:
+            grids[index].store.write_manifest(
+                config=manifest.config,
+                data_source=manifest.data_source,
+                timings=reports[index].timings(),
+            )
+
+    for index, count in enumerate(n_pending):
+        if not count:
+            finish(index)
+
     progress = tqdm(
-        total=len(pending),
+        total=sum(n_pending),
         desc=description or None,
         unit="task",
         file=sys.stderr,
-        disable=config.quiet or not pending or not _stderr_is_terminal(),
+        disable=config.quiet or not sum(n_pending) or not _stderr_is_terminal(),
         dynamic_ncols=True,
     )
     try:
-        if pending:
-            with contextlib.closing(_execute(fn, pending, config, group_size)) as results:
-                for key, rows in results:
-                    store.record(key, rows)
-                    n_computed += 1
+        if groups:
+            with contextlib.closing(_execute(fn, groups, config)) as results:
+                for (index, key), rows in results:
+                    grids[index].store.record(key, rows)
                     progress.update(1)
+                    remaining[index] -= 1
+                    if not remaining[index]:
+                        finish(index)
     finally:
         progress.close()
         # Also on Ctrl-C or a failed task: whatever finished lands in results.csv.
-        table = store.consolidate(order=keys)
-    return GridReport(
-        n_total=len(keys),
-        n_skipped=len(keys) - len(pending),
-        n_computed=n_computed,
-        seconds=time.perf_counter() - start,
-        table=table,
-    )
+        for index in range(len(grids)):
+            if index not in reports:
+                finish(index)
+    return [reports[index] for index in range(len(grids))]

@@ -18,8 +18,10 @@ returns one row per ``C``. Example::
 
 ``--also-double-trigger PAIRS`` adds the double-size (or faint) trigger's runs to the same
 invocation, so that every grid of ``./run_<dataset>.sh all`` shares one worker pool (the workers
-start, import and load the data once). The runs end by drawing the slope figures of every table
-of their data variant (``--no-figures`` skips them; ``--figures-only`` only draws).
+start, import and load the data once) and one stream of tasks (no worker waits for the end of a
+run; :func:`~backdoor_curves.experiments.recording.record_runs`). The runs end by drawing the
+slope figures of every table of their data variant (``--no-figures`` skips them;
+``--figures-only`` only draws).
 
 Planning and recording live here; one cell's computation lives in
 :mod:`backdoor_curves.experiments.binary.slope_cell`.
@@ -59,10 +61,11 @@ from backdoor_curves.experiments.problem import (
     poisoned_images,
 )
 from backdoor_curves.experiments.recording import (
+    RunGrid,
     RunSettings,
     check_same_data,
     data_variant,
-    record_run,
+    record_runs,
     run_folder_name,
 )
 from backdoor_curves.naming import trigger_spec_label
@@ -352,35 +355,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = run_settings_from_args(args, "slope", execution)
     check = reference_check_from_args(args, config, "slope")
     with shared_workers():
-        for run in runs:
-            _record_slope(run, worker, settings, config)
-            check.add(run.run_dir)
+        _record_slope(runs, worker, settings, config)
+    for run in runs:
+        check.add(run.run_dir)
     if not args.no_figures:
         _draw_figures(args, config, out_dir, first_request)
     return check.report()
 
 
 def _record_slope(
-    run: _Run, worker: Callable[..., list[dict]], settings: RunSettings, config: DatasetConfig
+    runs: list[_Run],
+    worker: Callable[..., list[dict]],
+    settings: RunSettings,
+    config: DatasetConfig,
 ) -> None:
-    """Compute (or resume) one run folder's grid."""
-    label = trigger_spec_label(run.trigger)
-    print(
-        f"[slope] {config.dataset} {run.request.pair} {label}: data {run.pair_data.source}, "
-        f"{run.pair_data.n_train} train / {run.pair_data.n_test} test -> {run.run_dir}"
-    )
-    store = ResultStore(run.run_dir, SLOPE_COLUMNS)
+    """Compute (or resume) the grids of every run folder, as one stream of tasks."""
+    labels = [f"{run.request.pair} {trigger_spec_label(run.trigger)}" for run in runs]
+    for run, label in zip(runs, labels, strict=True):
+        print(
+            f"[slope] {config.dataset} {label}: data {run.pair_data.source}, "
+            f"{run.pair_data.n_train} train / {run.pair_data.n_test} test -> {run.run_dir}"
+        )
+    grids = [
+        RunGrid(run.tasks, ResultStore(run.run_dir, SLOPE_COLUMNS), run.pair_data.source)
+        for run in runs
+    ]
     # The seeds of one (classifier, gamma) are consecutive tasks and share the clean-model C
     # sweep (cached per worker process): one worker takes them together and computes it once.
-    n_seeds = len({task.seed for task in run.tasks})
-    report, _ = record_run(
-        run.tasks, worker, store, settings, run.pair_data.source,
-        description=f"slope {run.request.pair} {label}", group_size=n_seeds,
-    )  # fmt: skip
-    print(
-        f"[slope] {report.n_computed} task(s) computed, {report.n_skipped} skipped, "
-        f"{report.seconds:.1f} s -> {store.results_path}"
+    n_seeds = len({task.seed for run in runs for task in run.tasks})
+    description = f"slope {config.dataset} " + (
+        labels[0] if len(runs) == 1 else f"({len(runs)} runs)"
     )
+    recorded = record_runs(grids, worker, settings, description, group_size=n_seeds)
+    for grid, label, (report, _) in zip(grids, labels, recorded, strict=True):
+        print(
+            f"[slope] {label}: {report.n_computed} task(s) computed, {report.n_skipped} "
+            f"skipped, done after {report.seconds:.1f} s -> {grid.store.results_path}"
+        )
 
 
 if __name__ == "__main__":
