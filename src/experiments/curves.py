@@ -62,10 +62,11 @@ from backdoor_curves.experiments.problem import (
     poisoned_images,
 )
 from backdoor_curves.experiments.recording import (
+    RunGrid,
     RunSettings,
     check_same_data,
     data_variant,
-    record_run,
+    record_runs,
     run_folder_name,
 )
 from backdoor_curves.experiments.reference import ReferenceCheck
@@ -224,31 +225,33 @@ def _write_deviation(run: _Run, table: pd.DataFrame, fraction: float, manifest: 
 
 
 def _record_curves(
-    run: _Run,
+    runs: list[_Run],
     worker: Callable[..., list[dict]],
     settings: RunSettings,
     config: DatasetConfig,
     check: ReferenceCheck,
 ) -> None:
-    """Compute (or resume) one pair's curves, then derive its deviation table."""
-    print(f"[curves] {config.dataset} {run.request.pair}: data {run.source}, "
-          f"{len(run.tasks)} curves -> {run.curves_dir}")  # fmt: skip
-    store = ResultStore(run.curves_dir, CURVE_COLUMNS)
-    report, manifest = record_run(
-        run.tasks, worker, store, settings, run.source,
-        description=f"curves {run.request.pair}",
-    )  # fmt: skip
+    """Compute (or resume) every pair's curves as one stream of tasks; derive the deviations."""
+    for run in runs:
+        print(f"[curves] {config.dataset} {run.request.pair}: data {run.source}, "
+              f"{len(run.tasks)} curves -> {run.curves_dir}")  # fmt: skip
+    grids = [
+        RunGrid(run.tasks, ResultStore(run.curves_dir, CURVE_COLUMNS), run.source) for run in runs
+    ]
+    description = "curves " + (runs[0].request.pair if len(runs) == 1 else f"({len(runs)} pairs)")
+    recorded = record_runs(grids, worker, settings, description)
     fraction = config.curves.deviation_fraction
-    if not _write_deviation(
-        run,
-        report.table,
-        fraction,
-        {**manifest, "derived_from": str(store.results_path), "poison_fraction": fraction},
-    ):
-        print(f"[curves] no curve with p = {fraction}: no deviation table")
-    print(f"[curves] {report.n_computed} computed, {report.n_skipped} skipped, "
-          f"{report.seconds:.1f} s")  # fmt: skip
-    check.add(run.curves_dir)
+    for run, grid, (report, manifest) in zip(runs, grids, recorded, strict=True):
+        derived = {
+            **manifest,
+            "derived_from": str(grid.store.results_path),
+            "poison_fraction": fraction,
+        }
+        if not _write_deviation(run, report.table, fraction, derived):
+            print(f"[curves] {run.request.pair}: no curve with p = {fraction}: no deviation table")
+        print(f"[curves] {run.request.pair}: {report.n_computed} computed, {report.n_skipped} "
+              f"skipped, done after {report.seconds:.1f} s")  # fmt: skip
+        check.add(run.curves_dir)
 
 
 @report_errors
@@ -280,8 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_writable(run.curves_dir)
         check_writable(run.deviation_dir)
     with shared_workers():
-        for run in runs:
-            _record_curves(run, worker, settings, config, check)
+        _record_curves(runs, worker, settings, config, check)
     if not args.no_figures:
         out_dir = out_dir_from_args(args, config)
         variant = data_variant(runs[0].request, config, args.profile)
