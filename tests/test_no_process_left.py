@@ -30,7 +30,9 @@ def group_members(pgid: int) -> list[str]:
             cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, IndexError, ValueError):
             continue  # the process ended while we looked
-        if group == pgid and state != "Z":
+        # An empty command line is a process in the middle of exiting (its memory is already
+        # released, it is not a zombie yet): it is on its way out, not a survivor.
+        if group == pgid and state not in ("Z", "X") and cmdline:
             members.append(cmdline)
     return members
 
