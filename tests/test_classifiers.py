@@ -724,6 +724,30 @@ def test_inner_products_of_immutable_inputs_are_computed_once_and_read_only():
     assert fresh is not inner_products(writable, writable) and fresh.flags.writeable
 
 
+def test_inner_products_keep_a_slope_groups_cycle_of_products_and_respect_the_byte_budget(
+    monkeypatch,
+):
+    from backdoor_curves.classifiers import kernels
+
+    # A task group reads the products of five seeds' sets and of the clean sets, in turn, for
+    # every (classifier, gamma): a cycle of 17 products, which an LRU cache smaller than the
+    # cycle misses every time.
+    rng = np.random.default_rng(0)
+    train = [read_only(rng.normal(size=(30, 4))) for _ in range(6)]
+    pairs = [(other, base) for base in train for other in (base, read_only(base[:10] + 1.0))]
+    pairs = pairs[:17]
+    products = [kernels.inner_products(A, B) for A, B in pairs]
+    assert all(kernels.inner_products(A, B) is p for (A, B), p in zip(pairs, products, strict=True))
+    # Over the budget, the least recently used products leave first.
+    budget = sum(p.nbytes for p in products[-3:])
+    monkeypatch.setattr(kernels, "PRODUCT_CACHE_BYTES", budget)
+    A, B = read_only(rng.normal(size=(30, 4))), train[0]
+    newest = kernels.inner_products(A, B)
+    assert kernels.inner_products(A, B) is newest
+    assert kernels.inner_products(*pairs[-1]) is products[-1]
+    assert kernels.inner_products(*pairs[0]) is not products[0]
+
+
 @pytest.mark.parametrize("use_gram", [True, False])
 def test_logistic_c_sweep_predictor_saves_newton_steps_and_keeps_the_optimum(use_gram, monkeypatch):
     # The next optimum of a C sweep is predicted along d theta / d log C = H^{-1} [v; 0].
