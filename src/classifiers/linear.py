@@ -68,7 +68,8 @@ class _WeightCoordinates:
 
     ``image(v) = X v`` (scores), ``metric(v) = v`` (``||w||^2 = w . metric(w)``; both at
     once: ``image_and_metric``),
-    ``combine(h) = X^T h`` and ``columns(rows, h)`` the matrix of columns ``h_j x_{rows_j}``.
+    ``combine(h) = X^T h``, ``columns(rows, h)`` the matrix of columns ``h_j x_{rows_j}`` and
+    ``scores(X_eval, v) = X_eval v``.
     """
 
     def __init__(self, X: np.ndarray, method: HessianMethod) -> None:
@@ -98,6 +99,9 @@ class _WeightCoordinates:
     def weights(self, v: np.ndarray) -> np.ndarray:
         return v
 
+    def scores(self, X_eval: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return X_eval @ v
+
     def solver(self, curvature: np.ndarray) -> DenseHessian | SampleSpaceHessian:
         """Dense or sample-space (Woodbury) solver, as ``method`` says (``auto``: smaller)."""
         method = self.method
@@ -112,7 +116,8 @@ class _RepresenterCoordinates:
     """Representer coefficients ``a`` with ``w = X^T a``: parameters ``[a, b]``.
 
     ``image(v) = metric(v) = K v`` with ``K = X X^T``, ``combine(h) = h``, ``columns(rows, h)``
-    the matrix of columns ``h_j e_{rows_j}``, ``weights(a) = X^T a``.
+    the matrix of columns ``h_j e_{rows_j}``, ``weights(a) = X^T a`` and
+    ``scores(X_eval, a) = X_eval X^T a``.
     """
 
     def __init__(self, X: np.ndarray, gram: np.ndarray) -> None:
@@ -143,6 +148,11 @@ class _RepresenterCoordinates:
 
     def weights(self, v: np.ndarray) -> np.ndarray:
         return self.X.T @ v
+
+    def scores(self, X_eval: np.ndarray, v: np.ndarray) -> np.ndarray:
+        # X_eval X^T v from the products X_eval X^T (cached for immutable sets): cheaper than
+        # forming the weights X^T v when v has several columns.
+        return inner_products(X_eval, self.X) @ v
 
     def solver(self, curvature: np.ndarray) -> RepresenterHessian:
         return RepresenterHessian(self.gram, curvature)
@@ -313,8 +323,8 @@ class PrimalLinearModel(BinaryClassifier):
         )
         rhs = np.vstack([coordinates.columns(directions, scaled), scaled[None, :]])
         derivative = solver.solve(rhs)
-        weights = coordinates.weights(derivative[:-1])
-        decision = -(np.asarray(X_eval, dtype=np.float64) @ weights + derivative[-1])
+        X_eval = np.asarray(X_eval, dtype=np.float64)
+        decision = -(coordinates.scores(X_eval, derivative[:-1]) + derivative[-1])
         return WeightSensitivity(decision, solver.damping, solver.condition_number)
 
 
