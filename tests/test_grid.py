@@ -241,10 +241,13 @@ def test_run_grids_resumes_each_grid_from_its_own_store(tmp_path):
 
 def test_run_grids_failure_keeps_finished_tasks_and_the_manifests_of_finished_grids(tmp_path):
     grids = _two_grids(tmp_path, n=(2, 5), manifest=True)
+    tasks = make_tasks(tmp_path / "calls_c", n=2)
+    never_started = Grid(tasks, ResultStore(tmp_path / "c", COLUMNS))
     with pytest.raises(TaskFailedError, match="index=3"):
-        run_grids(grids, fail_at_three, ExecutionConfig(quiet=True))
+        run_grids([*grids, never_started], fail_at_three, ExecutionConfig(quiet=True))
     assert grids[0].store.manifest_path.is_file()
     assert not grids[1].store.manifest_path.exists()
+    assert not never_started.store.results_path.exists(), "a grid that never started was written"
     assert sorted(set(grids[0].store.load()["index"])) == [0, 1]
     assert sorted(set(grids[1].store.load()["index"])) == [0, 1, 2]
 

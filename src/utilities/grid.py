@@ -550,7 +550,8 @@ def run_grids(
     task finishes, with its manifest when the grid has one, so that an error or Ctrl-C later in
     the stream keeps the manifests of the grids already done. After an error or Ctrl-C every
     grid's finished tasks are consolidated too, but an unfinished grid's manifest is not
-    written. ``group_size`` groups consecutive tasks within a grid, never across grids.
+    written, and a grid none of whose tasks finished is not touched. ``group_size`` groups
+    consecutive tasks within a grid, never across grids.
 
     Returns
     -------
@@ -619,8 +620,9 @@ def run_grids(
                         finish(index)
     finally:
         progress.close()
-        # Also on Ctrl-C or a failed task: whatever finished lands in results.csv.
+        # Also on Ctrl-C or a failed task: whatever finished lands in results.csv (a grid none
+        # of whose tasks finished is left as it was).
         for index in range(len(grids)):
-            if index not in reports:
+            if index not in reports and remaining[index] < n_pending[index]:
                 finish(index)
     return [reports[index] for index in range(len(grids))]
