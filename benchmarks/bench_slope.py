@@ -1,55 +1,86 @@
 """Time ``./run_mnist.sh all --force`` on the embedded MNIST digits and split the time.
 
-    python benchmarks/bench_slope.py [--n-jobs 2]
+    python benchmarks/bench_slope.py [--n-jobs 2] [--baseline [COMMIT]] [--rounds 2]
 
 Runs the real shell driver into a temporary results root (``BACKDOOR_CURVES_RESULTS``), so
 nothing under ``results/`` changes, and prints:
 
-- wall time of the whole ``all --force`` job (target <= 25 s on 2 cores) and of its main part
-  (3 pairs x 4 classifiers x paper grids x 5 seeds; the double-size trigger and the figures
-  come on top);
+- wall time of the whole ``all --force`` job (issue 7: 25 s on 2 cores, against "about 40 s"
+  when the issue was filed) and of its main part (3 pairs x 4 classifiers x paper grids x 5
+  seeds; the double-size trigger and the figures come on top);
 - the CPU time of all the job's processes, less sensitive than wall time to other load on a
   shared machine (25 s on 2 cores leaves at most 50 core-seconds);
 - how the wall time splits. The runs of the job are one stream of tasks, so each run
   folder's manifest records the time from the start of the stream to its last task: the main
   part is the latest of the three main runs, the double-size trigger run what comes after it;
-- the time of its figure step, all slope figures in PDF and PNG (target <= 5 s on 2 cores),
-  measured by running that step again on the tables just written;
+- the time of its figure step, all slope figures in PDF and PNG (issue 7: 5 s on 2 cores,
+  against "about 15 s"), measured by running that step again on the tables just written;
 - the work split, in core-seconds, into fitting, influence, evaluation (from the per-cell
   timing columns) and overhead (``n_jobs x grid wall - cell work``: process start-up, data
   loading, clean-model sweeps, scheduling);
 - the influence-to-fitting ratio.
 
-Numbers vary with the machine's load; compare ratios measured in one run.
+Numbers vary with the machine's load and from machine to machine, so ``--baseline`` also
+times an older commit of this repository on the same machine in the same run (default
+:data:`ISSUE_BASELINE`, main when issue 7 set its targets), alternating with the current code
+for ``--rounds`` rounds, and prints the ratios current / baseline next to the ratios the
+issue's targets ask for (25 s / 40 s and 5 s / 15 s). The baseline is extracted with
+``git archive`` into a temporary folder and runs with this interpreter and its packages; both
+sides read the embedded digits (``BACKDOOR_CURVES_DATA`` points at an empty folder).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN_RUNS = ("7-1_badnet3", "3-0_badnet3", "5-2_badnet3")
+ISSUE_BASELINE = "de9ee0d"
+"""Main when issue 7 was filed: its ``all --force`` took "about 40 s", its figures "about 15 s"."""
+TARGET_RATIOS = {"job": 25 / 40, "figures": 5 / 15}
+"""The issue's targets as fractions of the times it measured: 25 s of 40 s, 5 s of 15 s."""
 
 
-def _figure_step_seconds(results_root: Path) -> float:
-    """Wall time of the shell driver's figure step on the tables under ``results_root``."""
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "backdoor_curves.experiments.binary.slope", "--dataset", "mnist",
-         "--out-dir", str(results_root), "--figures-only", "--quiet"],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    return time.perf_counter() - start
+@dataclass(frozen=True)
+class Checkout:
+    """A tree of this repository to time: the working tree, or a commit extracted by git."""
+
+    label: str
+    root: Path
+    env: dict[str, str]
+
+    def figure_step(self, results_root: Path) -> list[str]:
+        """The command of the shell driver's figure step on the tables under ``results_root``."""
+        if self.root == ROOT:
+            return [sys.executable, "-m", "backdoor_curves.experiments.binary.slope",
+                    "--dataset", "mnist", "--out-dir", str(results_root), "--figures-only",
+                    "--quiet"]  # fmt: skip
+        # The commits before the figure step followed the driver's flags (issue 7).
+        return [sys.executable, "-m", "backdoor_curves.plots", str(results_root), "--only", "slope"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One timed ``all --force`` job of a checkout, and its figure step run again alone."""
+
+    wall: float
+    cpu: float
+    figures: float
+    results: Path
 
 
 def _children_cpu_seconds() -> float:
@@ -58,47 +89,84 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def main() -> int:
-    """Run the benchmark and print its report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-jobs", type=int, default=2)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "BACKDOOR_CURVES_RESULTS": tmp}
-        start, start_cpu = time.perf_counter(), _children_cpu_seconds()
-        subprocess.run(
-            [str(ROOT / "run_mnist.sh"), "all", "--force", "--quiet", "--n-jobs",
-             str(args.n_jobs)],
-            cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        total, total_cpu = time.perf_counter() - start, _children_cpu_seconds() - start_cpu
-        figures_seconds = _figure_step_seconds(Path(tmp) / "mnist")
-        slope_dir = Path(tmp) / "mnist" / "slope"
-        tables = {p.name: pd.read_csv(p / "results.csv") for p in sorted(slope_dir.iterdir())}
-        walls = {
-            name: json.loads((slope_dir / name / "manifest.json").read_text())["timings"][
-                "wall_seconds"
-            ]
-            for name in tables
-        }
+def _time_job(checkout: Checkout, results: Path, n_jobs: int) -> Timing:
+    """Run ``./run_mnist.sh all --force`` of ``checkout`` into ``results``, then its figures."""
+    env = {**checkout.env, "BACKDOOR_CURVES_RESULTS": str(results)}
+    start, start_cpu = time.perf_counter(), _children_cpu_seconds()
+    subprocess.run(
+        [str(checkout.root / "run_mnist.sh"), "all", "--force", "--quiet", "--n-jobs", str(n_jobs)],
+        cwd=checkout.root, env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    wall, cpu = time.perf_counter() - start, _children_cpu_seconds() - start_cpu
+    start = time.perf_counter()
+    subprocess.run(
+        checkout.figure_step(results / "mnist"),
+        cwd=checkout.root, env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return Timing(wall, cpu, time.perf_counter() - start, results / "mnist")
+
+
+def _is_commit(name: str) -> bool:
+    """Whether ``name`` names a commit of this repository."""
+    found = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
+        capture_output=True,
+    )  # fmt: skip
+    return found.returncode == 0
+
+
+def _extract(commit: str, tmp: Path, env: dict[str, str]) -> Checkout:
+    """Extract ``commit`` into ``tmp`` with ``git archive``; its package imports from there."""
+    tree = tmp / "tree"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tree, filter="data")
+    # pyproject maps the package backdoor_curves to src/.
+    package = tmp / "package"
+    package.mkdir()
+    (package / "backdoor_curves").symlink_to(tree / "src")
+    # The shell drivers use an active environment that provides the package.
+    environment = {
+        **env,
+        "PYTHONPATH": str(package),
+        "VIRTUAL_ENV": sys.prefix,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    }
+    return Checkout(commit, tree, environment)
+
+
+def _report(timing: Timing, n_jobs: int) -> None:
+    """Print the time of the current code's job and how it splits."""
+    slope_dir = timing.results / "slope"
+    tables = {p.name: pd.read_csv(p / "results.csv") for p in sorted(slope_dir.iterdir())}
+    walls = {
+        name: json.loads((slope_dir / name / "manifest.json").read_text())["timings"][
+            "wall_seconds"
+        ]
+        for name in tables
+    }
     main_wall = max(walls[name] for name in MAIN_RUNS)
     double_wall = walls["7-1_badnet6"] - main_wall
     cells = pd.concat([tables[name] for name in MAIN_RUNS])
     fit, influence, evaluation = (
         cells[col].sum() for col in ("fit_seconds", "influence_seconds", "eval_seconds")
     )
-    overhead = args.n_jobs * main_wall - (fit + influence + evaluation)
+    overhead = n_jobs * main_wall - (fit + influence + evaluation)
     work = fit + influence + evaluation + overhead
-    print(f"./run_mnist.sh all --force (n_jobs={args.n_jobs}): {total:.1f} s wall in total "
-          "(target <= 25 s on 2 cores)")  # fmt: skip
-    print(f"  CPU: {total_cpu:.1f} core-seconds in all processes, {total_cpu / total:.2f} cores "
-          "busy on average (25 s on 2 cores allows at most 50)")  # fmt: skip
-    print(f"  figure step (all slope figures, PDF and PNG): {figures_seconds:.1f} s "
-          "(target <= 5 s on 2 cores)")  # fmt: skip
+    print(f"./run_mnist.sh all --force (n_jobs={n_jobs}): {timing.wall:.1f} s wall in total "
+          "(issue 7: 25 s on 2 cores)")  # fmt: skip
+    print(f"  CPU: {timing.cpu:.1f} core-seconds in all processes, {timing.cpu / timing.wall:.2f} "
+          "cores busy on average (25 s on 2 cores allows at most 50)")  # fmt: skip
+    print(f"  figure step (all slope figures, PDF and PNG): {timing.figures:.1f} s "
+          "(issue 7: 5 s on 2 cores)")  # fmt: skip
     print(f"  main part, 3 pairs x 4 classifiers x 5 seeds ({len(cells)} cells): "
           f"{main_wall:.1f} s of grid wall time (target < 60 s)")  # fmt: skip
     print(f"  double-size trigger run: {double_wall:.1f} s more; process start-up and "
-          f"figures: {total - max(walls.values()):.1f} s")  # fmt: skip
+          f"figures: {timing.wall - max(walls.values()):.1f} s")  # fmt: skip
     print("  split of the main part (core-seconds):")
     for name, value in [("fitting", fit), ("influence", influence), ("evaluation", evaluation),
                         ("overhead", overhead)]:  # fmt: skip
@@ -107,6 +175,63 @@ def main() -> int:
     by_clf = cells.groupby("clf")[["fit_seconds", "influence_seconds"]].sum()
     by_clf["ratio"] = by_clf["influence_seconds"] / by_clf["fit_seconds"]
     print(by_clf.round(2).to_string())
+
+
+def _compare(pairs: list[tuple[Timing, Timing]], commit: str) -> None:
+    """Print the paired (baseline, current) times and the median ratios against the targets."""
+    print(f"\nagainst {commit} (issue 7's baseline unless --baseline says otherwise), same "
+          "machine, alternating:")  # fmt: skip
+    print(f"  {'round':<7}{'job wall':>18}{'job CPU':>20}{'figure step':>18}")
+    for number, (old, new) in enumerate(pairs, 1):
+        print(f"  {number:<7}{old.wall:8.1f} -> {new.wall:5.1f} s{old.cpu:9.1f} -> "
+              f"{new.cpu:5.1f} s{old.figures:8.1f} -> {new.figures:5.1f} s")  # fmt: skip
+    for name, what, target in [
+        ("job", lambda t: t.wall, TARGET_RATIOS["job"]),
+        ("job CPU", lambda t: t.cpu, None),
+        ("figures", lambda t: t.figures, TARGET_RATIOS["figures"]),
+    ]:
+        ratio = statistics.median(what(new) / what(old) for old, new in pairs)
+        verdict = ""
+        if target is not None:
+            met = "met" if ratio <= target else "NOT met"
+            verdict = f" (issue 7 asks for <= {target:.3f}: {met})"
+        print(f"  {name:<8} current / baseline = {ratio:.3f}, median of {len(pairs)}{verdict}")
+
+
+def main() -> int:
+    """Run the benchmark and print its report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument(
+        "--baseline", nargs="?", const=ISSUE_BASELINE, default=None, metavar="COMMIT",
+        help=f"also time COMMIT (default {ISSUE_BASELINE}, issue 7's baseline) alternately",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=2, help="baseline/current rounds")
+    args = parser.parse_args()
+    if args.n_jobs < 1 or args.rounds < 1:
+        parser.error("--n-jobs and --rounds must be positive integers")
+    if args.baseline is not None and not _is_commit(args.baseline):
+        parser.error(f"--baseline: {args.baseline!r} is not a commit of this repository")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        # Both sides read the embedded digits, whatever data this checkout has.
+        (tmp / "no-data").mkdir()
+        env = {**os.environ, "BACKDOOR_CURVES_DATA": str(tmp / "no-data")}
+        env.pop("PYTHONPATH", None)
+        current = Checkout("current", ROOT, env)
+        if args.baseline is None:
+            _report(_time_job(current, tmp / "current", args.n_jobs), args.n_jobs)
+            return 0
+        (tmp / "baseline").mkdir()
+        baseline = _extract(args.baseline, tmp / "baseline", env)
+        pairs = []
+        for number in range(args.rounds):
+            runs = tmp / f"round{number}"
+            old = _time_job(baseline, runs / "baseline", args.n_jobs)
+            new = _time_job(current, runs / "current", args.n_jobs)
+            pairs.append((old, new))
+        _report(pairs[-1][1], args.n_jobs)
+        _compare(pairs, args.baseline)
     return 0
 
 
