@@ -14,7 +14,8 @@ nothing under ``results/`` changes, and prints:
   folder's manifest records the time from the start of the stream to its last task: the main
   part is the latest of the three main runs, the double-size trigger run what comes after it;
 - the time of its figure step, all slope figures in PDF and PNG (issue 7: 5 s on 2 cores,
-  against "about 15 s"), measured by running that step again on the tables just written;
+  against "about 15 s"), measured by drawing them again from the tables just written with
+  ``python -m backdoor_curves.plots RESULTS --only slope`` in a process of its own;
 - the work split, in core-seconds, into fitting, influence, evaluation (from the per-cell
   timing columns) and overhead (``n_jobs x grid wall - cell work``: process start-up, data
   loading, clean-model sweeps, scheduling);
@@ -59,17 +60,16 @@ TARGET_RATIOS = {"job": 25 / 40, "figures": 5 / 15}
 class Checkout:
     """A tree of this repository to time: the working tree, or a commit extracted by git."""
 
-    label: str
     root: Path
     env: dict[str, str]
 
     def figure_step(self, results_root: Path) -> list[str]:
-        """The command of the shell driver's figure step on the tables under ``results_root``."""
-        if self.root == ROOT:
-            return [sys.executable, "-m", "backdoor_curves.experiments.binary.slope",
-                    "--dataset", "mnist", "--out-dir", str(results_root), "--figures-only",
-                    "--quiet"]  # fmt: skip
-        # The commits before the figure step followed the driver's flags (issue 7).
+        """Draw every slope figure of the tables under ``results_root`` (PDF and PNG).
+
+        The same command on both sides: the figures CLI, which the shell drivers of the
+        baseline ran as their figure step (the current drivers draw the same figures at the end
+        of the run, in the driver's process).
+        """
         return [sys.executable, "-m", "backdoor_curves.plots", str(results_root), "--only", "slope"]
 
 
@@ -136,7 +136,7 @@ def _extract(commit: str, tmp: Path, env: dict[str, str]) -> Checkout:
         "VIRTUAL_ENV": sys.prefix,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     }
-    return Checkout(commit, tree, environment)
+    return Checkout(tree, environment)
 
 
 def _report(timing: Timing, n_jobs: int) -> None:
@@ -218,7 +218,7 @@ def main() -> int:
         (tmp / "no-data").mkdir()
         env = {**os.environ, "BACKDOOR_CURVES_DATA": str(tmp / "no-data")}
         env.pop("PYTHONPATH", None)
-        current = Checkout("current", ROOT, env)
+        current = Checkout(ROOT, env)
         if args.baseline is None:
             _report(_time_job(current, tmp / "current", args.n_jobs), args.n_jobs)
             return 0

@@ -13,6 +13,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from backdoor_curves import plots
 from backdoor_curves.plots import slope as slope_figures
@@ -371,7 +372,32 @@ def test_save_figure_without_the_layout_engine_gives_the_same_png(tmp_path):
         reference.savefig(tmp_path / "ref.pdf")
         reference.set_layout_engine("none")
         reference.savefig(tmp_path / "ref.png")
-    assert png.read_bytes() == (tmp_path / "ref.png").read_bytes()
+    np.testing.assert_array_equal(_pixels(png), _pixels(tmp_path / "ref.png"))
+
+
+def _pixels(path):
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def test_png_is_written_at_compression_level_one(tmp_path):
+    with plots.figure_style():
+        fig = plots.new_figure(3.0, 2.0)
+        fig.subplots().plot([1, 2], [1, 2])
+        png = plots.save_figure(fig, tmp_path / "fig", ["png"])[0]
+        fig.savefig(tmp_path / "default.png")
+    np.testing.assert_array_equal(_pixels(png), _pixels(tmp_path / "default.png"))
+    # Same pixels, less compressed: a zlib level-1 stream is larger than the default level 6.
+    assert png.stat().st_size > (tmp_path / "default.png").stat().st_size
+
+
+def test_pdf_embeds_latin_and_greek_letters_in_one_font_subset(tmp_path):
+    with plots.figure_style():
+        fig = plots.new_figure(3.0, 2.0)
+        fig.subplots().set_title("theta θ, gamma γ, lambda λ")
+        pdf = plots.save_figure(fig, tmp_path / "fig", ["pdf"])[0]
+    # One Type 0 font per subset; every subset parses the font file again when saving.
+    assert pdf.read_bytes().count(b"/Subtype /Type0") == 1
 
 
 def test_registered_family_is_drawn_and_unknown_kinds_are_named(tmp_path, monkeypatch):
