@@ -4,12 +4,12 @@
     python incremental_curves.py --help     # datasets, pairs, models, grids, parallelism
 
 Needs the package installed (``./run_tests.sh`` or ``./run_mnist.sh`` create ``.venv``; then
-``source .venv/bin/activate``). See ``backdoor_curves.experiments.curves``.
+``source .venv/bin/activate``). See ``backdoor_curves.experiments.curves.cli``.
 """
 
-from backdoor_curves.experiments.curves import main
+from backdoor_curves.experiments.curves.cli import main
 
 if __name__ == "__main__":
-    from backdoor_curves.utilities.cli import exit_process
+    from backdoor_curves.utilities.commands import exit_process
 
     exit_process(main())

@@ -23,5 +23,5 @@ or --download. Features are extracted once (--device auto|cpu|cuda) into DATA_DI
 Tables: runs/cifar/slope/<pair>_<trigger>/results.csv (+ manifest.json with the weights'
 SHA-256); figures: runs/cifar/figures/ (BACKDOOR_CURVES_RESULTS or --out-dir move them).
 --profile smoke: one pair, 20 train / 10 test images, a tiny grid (seconds on CPU).
-Extra flags go to the driver: python -m backdoor_curves.experiments.binary.slope --help"
+Extra flags go to the driver: backdoor-curves slope --help (or python -m backdoor_curves slope --help)"
 source "$(dirname "$0")/scripts/slope_driver.sh"

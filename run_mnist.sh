@@ -26,6 +26,6 @@ to exit 1 on a difference). Runs on other data (--profile smoke, --n-train/--n-t
 --data-seed) get a suffix, e.g. slope/7-1_badnet3_smoke/ and figures_smoke/. Finished cells
 are skipped on re-runs, so an interrupted run resumes (--force recomputes). Runs one worker
 per core by default (--n-jobs N to change). Maintainers update the reference from a finished
-run with: python -m backdoor_curves.experiments.reference update runs/mnist results/mnist
-Extra flags go to the driver: python -m backdoor_curves.experiments.binary.slope --help"
+run with: backdoor-curves reference update runs/mnist results/mnist
+Extra flags go to the driver: backdoor-curves slope --help (or python -m backdoor_curves slope --help)"
 source "$(dirname "$0")/scripts/slope_driver.sh"

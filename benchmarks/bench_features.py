@@ -45,7 +45,7 @@ import torch
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.features import (
+from backdoor_curves.classifiers.nn.features import (
     ALEXNET_FEATURE_DIM,
     FeatureExtractor,
     alexnet_fc7,
@@ -54,16 +54,18 @@ from backdoor_curves.classifiers.features import (
 from backdoor_curves.classifiers.registry import classifier_names, make_classifier
 from backdoor_curves.experiments.binary.slope_cell import SLOPE_COLUMNS, SlopeTask, run_slope_task
 from backdoor_curves.experiments.config import cifar10_config
-from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant, extract_pair
-from backdoor_curves.experiments.problem import DataRequest, load_pair
-from backdoor_curves.utilities.feature_cache import (
-    FeatureCache,
-    FeatureSource,
+from backdoor_curves.experiments.feature_extraction import extract_pair
+from backdoor_curves.experiments.feature_stage import (
+    CachedFeatures,
+    PoisonVariant,
     poisoned_training_features,
     trigger_variant,
 )
-from backdoor_curves.utilities.grid import ExecutionConfig, run_grid
-from backdoor_curves.utilities.results import ResultStore
+from backdoor_curves.experiments.problem import DataRequest, load_pair
+from backdoor_curves.utilities.backends import ExecutionConfig
+from backdoor_curves.utilities.feature_cache import FeatureCache, FeatureSource
+from backdoor_curves.utilities.grid import run_grid
+from backdoor_curves.utilities.store import ResultStore
 
 SEEDS = (1, 10, 11, 100, 101)
 N_TRAIN, N_TEST, FRACTION = 1500, 500, 0.1

@@ -33,9 +33,9 @@ import torch
 from torch.nn import functional as F  # noqa: N812  # torch convention
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.image_batches import TriggeredImages
-from backdoor_curves.classifiers.resnet import build_resnet
-from backdoor_curves.classifiers.weighted_trainer import TrainSettings, train_weighted
+from backdoor_curves.classifiers.nn.image_batches import TriggeredImages
+from backdoor_curves.classifiers.nn.resnet import build_resnet
+from backdoor_curves.classifiers.nn.weighted_trainer import TrainSettings, train_weighted
 from backdoor_curves.experiments.nn.backdoor_slope import resolve_device
 from backdoor_curves.experiments.nn.config import get_network_config
 from backdoor_curves.experiments.nn.data import (

@@ -42,7 +42,7 @@ _run_slope() {
     local job_args="$1"
     shift
     # shellcheck disable=SC2086  # job arguments are word lists on purpose
-    "$PYTHON" -m backdoor_curves.experiments.binary.slope --dataset "$DATASET" \
+    "$PYTHON" -m backdoor_curves slope --dataset "$DATASET" \
         --out-dir "$RESULTS" $job_args "$@"
 }
 

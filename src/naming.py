@@ -18,20 +18,20 @@ The invisible trigger's amplitude ``eps`` is in ``[0, 1]`` pixel units and is na
 units: ``eps = 75/255`` -> ``"invisible75"`` (rounded to an integer in tags) and
 ``"invisible 75/255"`` (up to four significant digits in labels).
 
-This module is a leaf: it imports nothing from the package at run time, so every layer may use
-it. Importing it does nothing beyond defining the names below.
+This module is a leaf: it imports nothing from the package, so every layer above the
+utilities may use it (the model registry gives each model its label here). Importing it does
+nothing beyond defining the names below.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from backdoor_curves.attacks.triggers import TriggerSpec
+from enum import Enum
+from typing import Protocol
 
 __all__ = [
     "TRIGGER_KINDS",
+    "TriggerSettings",
     "format_value",
     "model_label",
     "model_order",
@@ -249,7 +249,35 @@ def trigger_label(kind: str, size: float | None = None, eps: float | None = None
     return f"invisible {_invisible_level(eps):.4g}/255"
 
 
-def trigger_spec_tag(spec: TriggerSpec) -> str:
+class TriggerSettings(Protocol):
+    """What names a trigger configuration, e.g. a :class:`~backdoor_curves.attacks.TriggerSpec`."""
+
+    @property
+    def kind(self) -> Enum:
+        """``badnet`` or ``invisible`` (an enum whose value is the kind's name)."""
+
+    @property
+    def size(self) -> int | None:
+        """Side of the badnet patch."""
+
+    @property
+    def eps(self) -> float | None:
+        """Amplitude of the invisible grid, in [0, 1] pixel units."""
+
+    @property
+    def position(self) -> Enum | tuple[int, int]:
+        """Badnet corner (an enum) or explicit ``(row, col)``."""
+
+    @property
+    def low(self) -> float:
+        """Lower end of the badnet value box."""
+
+    @property
+    def high(self) -> float:
+        """Upper end of the badnet value box."""
+
+
+def trigger_spec_tag(spec: TriggerSettings) -> str:
     """Return the file-name part of a trigger configuration (see :func:`trigger_tag`).
 
     The badnet position and value box are not part of the tag (every configuration of the
@@ -258,7 +286,7 @@ def trigger_spec_tag(spec: TriggerSpec) -> str:
     return trigger_tag(spec.kind.value, spec.size, spec.eps)
 
 
-def trigger_spec_label(spec: TriggerSpec) -> str:
+def trigger_spec_label(spec: TriggerSettings) -> str:
     """Return the readable name of a trigger configuration.
 
     As :func:`trigger_label`, with a non-default badnet position and value box appended so that

@@ -21,8 +21,8 @@ import pytest
 from backdoor_curves.analyses.tangent import tangent_valid_until
 from backdoor_curves.classifiers.losses import get_loss, to_signed
 from backdoor_curves.classifiers.registry import make_classifier
-from backdoor_curves.experiments import curves
 from backdoor_curves.experiments.config import smoke_config
+from backdoor_curves.experiments.curves import cli as curves
 from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -30,9 +30,9 @@ from backdoor_curves.utilities.data import (
     sources,
     task_from_splits,
 )
+from backdoor_curves.utilities.data.files import unit_float32
 from backdoor_curves.utilities.data.imagenette import resize_and_center_crop
 from backdoor_curves.utilities.data.mnist import read_digits_csv
-from backdoor_curves.utilities.data.sources import unit_float32
 
 N_PER_CLASS = 10  # per class and split in the generated MNIST and CIFAR files
 

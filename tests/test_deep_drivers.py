@@ -18,12 +18,13 @@ import pytest
 import torch
 import torchvision
 
-from backdoor_curves.classifiers.features import AlexNetFC7
-from backdoor_curves.experiments import curves, feature_stage
+from backdoor_curves.classifiers.nn.features import AlexNetFC7
+from backdoor_curves.experiments import feature_extraction
 from backdoor_curves.experiments.binary import slope
 from backdoor_curves.experiments.binary.slope_cell import SLOPE_COLUMNS
 from backdoor_curves.experiments.config import get_config
-from backdoor_curves.experiments.curves_cell import CURVE_COLUMNS
+from backdoor_curves.experiments.curves import cli as curves
+from backdoor_curves.experiments.curves.cell import CURVE_COLUMNS
 from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
 from backdoor_curves.utilities.data import PairTask
 
@@ -148,7 +149,7 @@ def test_shell_smoke_rerun_writes_tables_and_figures_without_torch(
 
 
 def torch_file_sha256(path: Path) -> str:
-    from backdoor_curves.classifiers.pretrained import file_sha256
+    from backdoor_curves.classifiers.nn.pretrained import file_sha256
 
     return file_sha256(path)
 
@@ -208,7 +209,7 @@ def test_one_forward_pass_per_distinct_image_and_variant(
     # A second run over the same grid into another folder reads everything from the cache
     # and never builds the network.
     with monkeypatch.context() as patch:
-        patch.setattr(feature_stage, "load_alexnet", refuse_to_load)
+        patch.setattr(feature_extraction, "load_alexnet", refuse_to_load)
         assert slope.main([*argv, "--out-dir", str(tmp_path / "again")]) == 0
     assert len(counter.images) == distinct
     # Another seed: only its triggered copies are new.

@@ -19,15 +19,16 @@ import torch
 import torchvision
 
 from backdoor_curves.attacks.explanations import TorchFeatures
-from backdoor_curves.classifiers.pretrained import file_sha256
+from backdoor_curves.classifiers.nn.pretrained import file_sha256
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.config import get_config
-from backdoor_curves.experiments.explain import (
+from backdoor_curves.experiments.explain.cli import (
     EXPLAIN_COLUMNS,
     explained_problem,
     gradient_map,
 )
-from backdoor_curves.experiments.feature_stage import CachedFeatures, FeatureSettings, stage_at
+from backdoor_curves.experiments.feature_extraction import FeatureSettings
+from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
 from backdoor_curves.experiments.problem import DataRequest, load_pair
 from backdoor_curves.test import explain_cifar10, explain_imagenette
 

@@ -22,9 +22,13 @@ from backdoor_curves.attacks.explanations import (
     trigger_share,
 )
 from backdoor_curves.classifiers.registry import make_classifier
-from backdoor_curves.experiments import explain
 from backdoor_curves.experiments.config import mnist_config
-from backdoor_curves.experiments.explain import EXPLAIN_COLUMNS, choose_example_C, explained_problem
+from backdoor_curves.experiments.explain import cli as explain
+from backdoor_curves.experiments.explain.cli import (
+    EXPLAIN_COLUMNS,
+    choose_example_C,
+    explained_problem,
+)
 from backdoor_curves.experiments.problem import DataRequest, load_pair
 from backdoor_curves.test import explain_mnist
 

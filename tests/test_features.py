@@ -10,7 +10,7 @@ import torch
 import torchvision
 from torchvision import transforms
 
-from backdoor_curves.classifiers.features import (
+from backdoor_curves.classifiers.nn.features import (
     ALEXNET_FEATURE_DIM,
     IMAGENET_MEAN,
     IMAGENET_STD,

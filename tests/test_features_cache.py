@@ -14,16 +14,20 @@ import torch
 
 from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.features import FeatureExtractor
+from backdoor_curves.classifiers.nn.features import FeatureExtractor
 from backdoor_curves.classifiers.registry import make_classifier
+from backdoor_curves.experiments.feature_stage import (
+    clean_features,
+    poisoned_training_features,
+    trigger_variant,
+    triggered_features,
+)
 from backdoor_curves.utilities.feature_cache import (
     CLEAN,
     FeatureCache,
     FeatureSource,
     Split,
     default_cache_dir,
-    poisoned_training_features,
-    trigger_variant,
 )
 
 SHAPE = (3, 8, 8)
@@ -93,7 +97,7 @@ INVISIBLE = TriggerSpec.invisible(10 / 255)
 def test_miss_then_hit_reads_memory_mapped_without_extracting(tmp_path):
     X_train, y_train, X_test, y_test = pair_images()
     cache, extractor = make_cache(tmp_path)
-    clean = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    clean = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     assert extractor.n_images_ == len(X_train) + len(X_test)
     assert sorted(p.suffix for p in clean.train.path.parent.iterdir()) == [
         ".json",
@@ -101,7 +105,7 @@ def test_miss_then_hit_reads_memory_mapped_without_extracting(tmp_path):
         ".npy",
         ".npy",
     ]
-    again = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    again = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     assert extractor.n_images_ == len(X_train) + len(X_test)
     assert again.train.path == clean.train.path
     loaded = again.train.load()
@@ -117,7 +121,7 @@ def test_another_draw_reuses_the_images_it_shares(tmp_path):
     """Images are identified by their dataset position: a draw sharing some reuses their rows."""
     X_train, _, X_test, _ = pair_images()
     cache, extractor = make_cache(tmp_path)
-    cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     X_new, _, _, _ = pair_images(seed=5)
     X_other = np.concatenate([X_train[:12], X_new[:6]])
     other_pos = np.concatenate([TRAIN_POS[:12], 1000 + np.arange(6)])
@@ -130,19 +134,19 @@ def test_another_draw_reuses_the_images_it_shares(tmp_path):
 
 def test_a_fresh_cache_object_on_the_same_folder_hits(tmp_path):
     X_train, _, X_test, _ = pair_images()
-    make_cache(tmp_path)[0].clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    clean_features(make_cache(tmp_path)[0], SOURCE, X_train, X_test, **POSITIONS)
     cache, extractor = make_cache(tmp_path)
-    cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     assert extractor.n_images_ == 0
 
 
 def test_poisoned_training_features_equal_features_of_the_poisoned_images(tmp_path):
     X_train, y_train, X_test, y_test = pair_images()
     cache, extractor = make_cache(tmp_path)
-    clean = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    clean = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     poisoned, X_backdoor, _ = poison(X_train, y_train, X_test, y_test, BADNET, seed=1)
-    triggered = cache.triggered_features(
-        SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, **TRIGGERED_POSITIONS
+    triggered = triggered_features(
+        cache, SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, **TRIGGERED_POSITIONS
     )
     features = poisoned_training_features(clean.train, triggered)
     # Equal up to float32 rounding: batches of other composition sum in another order.
@@ -162,8 +166,8 @@ def triggered_count(cache, extractor, spec, seed):
     X_train, y_train, X_test, y_test = pair_images()
     poisoned, X_backdoor, _ = poison(X_train, y_train, X_test, y_test, spec, seed)
     before = extractor.n_images_
-    cache.triggered_features(
-        SOURCE, trigger_variant(spec, seed), poisoned, X_backdoor, **TRIGGERED_POSITIONS
+    triggered_features(
+        cache, SOURCE, trigger_variant(spec, seed), poisoned, X_backdoor, **TRIGGERED_POSITIONS
     )
     return extractor.n_images_ - before
 
@@ -192,8 +196,8 @@ def test_invisible_copies_are_shared_by_seeds(tmp_path):
     assert triggered_count(cache, extractor, INVISIBLE, 11) == new.size
     # The reused rows are the right ones.
     poisoned, X_backdoor, _ = poison(X_train, y_train, X_test, y_test, INVISIBLE, 11)
-    triggered = cache.triggered_features(
-        SOURCE, trigger_variant(INVISIBLE, 11), poisoned, X_backdoor, **TRIGGERED_POSITIONS
+    triggered = triggered_features(
+        cache, SOURCE, trigger_variant(INVISIBLE, 11), poisoned, X_backdoor, **TRIGGERED_POSITIONS
     )
     np.testing.assert_allclose(
         triggered.poisons.load(),
@@ -209,7 +213,7 @@ def test_invisible_copies_are_shared_by_seeds(tmp_path):
 def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
     X_train, _, X_test, _ = pair_images()
     cache, extractor = make_cache(tmp_path)
-    entry = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS).train
+    entry = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS).train
     expected = np.array(entry.load())
     npy, sidecar = entry.path, entry.path.with_suffix(".json")
     if damage == "flip-byte":
@@ -227,10 +231,10 @@ def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
     else:
         sidecar.write_text(sidecar.read_text().replace('"split": "train"', '"split": "test"'))
     before = extractor.n_images_
-    again = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    again = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     assert extractor.n_images_ - before == len(X_train)  # only the damaged entry
     np.testing.assert_array_equal(again.train.load(), expected)
-    third = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)  # and the rewrite is valid
+    third = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)  # and the rewrite is valid
     assert extractor.n_images_ - before == len(X_train)
     assert third.train.path == entry.path
 
@@ -238,7 +242,7 @@ def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
 def test_no_temporary_files_are_left_and_default_folder(tmp_path):
     X_train, _, X_test, _ = pair_images()
     cache, _ = make_cache(default_cache_dir(tmp_path))
-    cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) == 4 and not any(p.name.startswith(".") for p in files)
     assert all(p.is_relative_to(tmp_path / "features" / "cifar10" / "6-0") for p in files)
@@ -279,15 +283,15 @@ def run_small_grid(cache, spec):
     Returns the (split, index, variant) triples the grid used, and the number of cells.
     """
     X_train, y_train, X_test, y_test = pair_images()
-    clean = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    clean = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     used = {(Split.TRAIN, int(i), CLEAN) for i in TRAIN_POS}
     used |= {(Split.TEST, int(i), CLEAN) for i in TEST_POS}
     prepared = {}
     for seed in SEEDS:
         poisoned, X_backdoor, y_backdoor = poison(X_train, y_train, X_test, y_test, spec, seed)
         variant = trigger_variant(spec, seed)
-        triggered = cache.triggered_features(
-            SOURCE, variant, poisoned, X_backdoor, **TRIGGERED_POSITIONS
+        triggered = triggered_features(
+            cache, SOURCE, variant, poisoned, X_backdoor, **TRIGGERED_POSITIONS
         )
         prepared[seed] = pickle.dumps((clean, triggered, np.asarray(poisoned.y), y_backdoor))
         used |= {(Split.TRAIN, int(i), variant) for i in TRAIN_POS[poisoned.poison_indices]}
@@ -325,7 +329,7 @@ def test_one_extractor_pass_per_distinct_image_and_variant_over_a_grid(tmp_path,
 WORKER = """
 import pickle, sys
 import numpy as np
-from backdoor_curves.utilities.feature_cache import poisoned_training_features
+from backdoor_curves.experiments.feature_stage import poisoned_training_features
 clean, triggered = pickle.loads(open(sys.argv[1], "rb").read())
 features = poisoned_training_features(clean.train, triggered)
 np.save(sys.argv[2], features)
@@ -337,10 +341,10 @@ def test_a_worker_process_reads_features_without_torch(tmp_path):
     """What a joblib or Dask worker does with the handles: read, never load the network."""
     X_train, y_train, X_test, y_test = pair_images()
     cache, extractor = make_cache(tmp_path / "cache")
-    clean = cache.clean_features(SOURCE, X_train, X_test, **POSITIONS)
+    clean = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     poisoned, X_backdoor, _ = poison(X_train, y_train, X_test, y_test, BADNET, seed=1)
-    triggered = cache.triggered_features(
-        SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, **TRIGGERED_POSITIONS
+    triggered = triggered_features(
+        cache, SOURCE, trigger_variant(BADNET, 1), poisoned, X_backdoor, **TRIGGERED_POSITIONS
     )
     (tmp_path / "handles.pkl").write_bytes(pickle.dumps((clean, triggered)))
     done = subprocess.run(

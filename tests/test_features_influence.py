@@ -19,20 +19,20 @@ from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
 from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers import linalg
-from backdoor_curves.classifiers.features import (
+from backdoor_curves.classifiers.linear import LogisticClassifier
+from backdoor_curves.classifiers.nn.features import (
     ALEXNET_FEATURE_DIM,
     FeatureExtractor,
     alexnet_fc7,
     state_dict_sha256,
 )
-from backdoor_curves.classifiers.linear import LogisticClassifier
 from backdoor_curves.classifiers.registry import make_classifier
-from backdoor_curves.utilities.feature_cache import (
-    FeatureCache,
-    FeatureSource,
+from backdoor_curves.experiments.feature_stage import (
     poisoned_training_features,
     trigger_variant,
+    triggered_features,
 )
+from backdoor_curves.utilities.feature_cache import FeatureCache, FeatureSource
 
 SHAPE = (3, 32, 32)
 DENSE_HESSIAN_BYTES = ALEXNET_FEATURE_DIM**2 * 8  # 134 MB
@@ -74,7 +74,8 @@ def problem(tmp_path_factory):
     source = FeatureSource("generated", "0-1", 0)
     # Only what the slope needs: the clean test split is not extracted here.
     clean_train = cache.get(source, "train", "clean", np.arange(20), X_train)
-    triggered = cache.triggered_features(
+    triggered = triggered_features(
+        cache,
         source,
         trigger_variant(spec, seed),
         poisoned,

@@ -1,6 +1,6 @@
 """The AlexNet extractor and the feature cache on weights resolved from a file.
 
-Uses :mod:`backdoor_curves.classifiers.pretrained` (the weights module of the network
+Uses :mod:`backdoor_curves.classifiers.nn.pretrained` (the weights module of the network
 experiment); skipped where that module is not present yet.
 """
 
@@ -11,10 +11,10 @@ import pytest
 import torch
 import torchvision
 
-from backdoor_curves.classifiers.features import ALEXNET_FC7, alexnet_extractor
+from backdoor_curves.classifiers.nn.features import ALEXNET_FC7, alexnet_extractor
 from backdoor_curves.utilities.feature_cache import FeatureCache, FeatureSource
 
-pretrained = pytest.importorskip("backdoor_curves.classifiers.pretrained")
+pretrained = pytest.importorskip("backdoor_curves.classifiers.nn.pretrained")
 
 CPU = torch.device("cpu")
 
@@ -55,7 +55,7 @@ def test_weights_of_another_network_are_refused(tmp_path):
 def test_opened_stage_builds_the_network_only_for_missing_images(
     weights_file, tmp_path, monkeypatch
 ):
-    from backdoor_curves.experiments import feature_stage
+    from backdoor_curves.experiments import feature_extraction as feature_stage
 
     settings = feature_stage.FeatureSettings(
         weights=weights_file, device="cpu", cache_dir=tmp_path / "cache", quiet=True

@@ -17,24 +17,13 @@ import numpy as np
 import pytest
 import threadpoolctl
 
-from backdoor_curves.utilities.cli import add_execution_arguments, execution_config_from_args
-from backdoor_curves.utilities.grid import (
-    Backend,
-    ExecutionConfig,
-    Grid,
-    ManifestInfo,
-    TaskFailedError,
-    run_grid,
-    run_grids,
-    shared_workers,
-    task_key,
-)
-from backdoor_curves.utilities.results import (
-    ResultStore,
-    atomic_write_text,
-    check_writable,
-    git_state,
-)
+from backdoor_curves.experiments.flags import add_execution_arguments, execution_config_from_args
+from backdoor_curves.utilities.atomic import atomic_write_text, check_writable
+from backdoor_curves.utilities.backends import Backend, ExecutionConfig, shared_workers
+from backdoor_curves.utilities.grid import Grid, ManifestInfo, run_grid, run_grids
+from backdoor_curves.utilities.provenance import git_state
+from backdoor_curves.utilities.store import ResultStore
+from backdoor_curves.utilities.tasks import TaskFailedError, task_key
 
 COLUMNS = ("index", "seed", "value", "label")
 N_TASKS = 5

@@ -6,7 +6,7 @@ package modules on the call stack (consecutive frames of one module collapsed); 
 visit a module twice. The model package counts as one unit (a model's base class and its
 estimator are one object: the template method ``fit`` calls the estimator, which calls the
 base's helpers), and so does the data package. The command-line wrapper
-(:func:`~backdoor_curves.utilities.cli.report_errors`) is left out: it is the entry point.
+(:func:`~backdoor_curves.utilities.commands.report_errors`) is left out: it is the entry point.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from backdoor_curves.experiments import curves, problem
+from backdoor_curves.experiments import problem
 from backdoor_curves.experiments.binary import slope, slope_cell
+from backdoor_curves.experiments.curves import cli as curves
 
 PACKAGE = "backdoor_curves"
 ONE_UNIT = ("backdoor_curves.classifiers", "backdoor_curves.utilities.data")
@@ -129,8 +130,8 @@ def test_the_check_sees_a_reentry(tmp_path: Path, capsys: pytest.CaptureFixture[
     chains = [" -> ".join(chain) for chain in re_entries]
     assert any(
         chain.startswith(
-            "backdoor_curves.utilities.cli -> backdoor_curves.experiments.binary.slope -> "
-            "backdoor_curves.utilities.cli"
+            "backdoor_curves.utilities.commands -> backdoor_curves.experiments.binary.slope -> "
+            "backdoor_curves.utilities.commands"
         )
         for chain in chains
     ), chains

@@ -7,10 +7,10 @@ import torch
 
 from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.image_batches import DeviceTrigger
 from backdoor_curves.experiments.nn.data import (
     MulticlassSplit,
     choose_poisons,
+    device_trigger,
     load_multiclass,
     poisoned_run,
 )
@@ -34,7 +34,7 @@ def test_device_trigger_equals_the_numpy_trigger_exactly(spec: TriggerSpec) -> N
     trigger = spec.build((3, 8, 8), 10, rng)
     X = rng.integers(0, 256, size=(12, 3, 8, 8)).astype(np.float32) / 255
     source = np.arange(12) % 10
-    got = DeviceTrigger(trigger).apply(torch.from_numpy(X), torch.from_numpy(source))
+    got = device_trigger(trigger).apply(torch.from_numpy(X), torch.from_numpy(source))
     np.testing.assert_array_equal(got.numpy(), trigger.apply(X, source))
 
 

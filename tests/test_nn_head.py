@@ -4,7 +4,7 @@ learning slope vs the finite-difference slope of independently refitted heads.""
 import numpy as np
 import pytest
 
-from backdoor_curves.classifiers.softmax_head import SoftmaxHead, head_learning_slope
+from backdoor_curves.classifiers.nn.softmax_head import SoftmaxHead, head_learning_slope
 
 K, D = 3, 4
 

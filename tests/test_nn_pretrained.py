@@ -7,8 +7,8 @@ import pytest
 import torch
 from torchvision import models
 
-from backdoor_curves.classifiers.pretrained import hub_checkpoint_dir, resolve_weights
-from backdoor_curves.classifiers.resnet import build_resnet
+from backdoor_curves.classifiers.nn.pretrained import hub_checkpoint_dir, resolve_weights
+from backdoor_curves.classifiers.nn.resnet import build_resnet
 
 RESNET18_FILE = "resnet18-f37072fd.pth"
 

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812  # torch convention
 
-from backdoor_curves.classifiers.image_batches import TriggeredImages
-from backdoor_curves.classifiers.resnet import build_resnet
-from backdoor_curves.classifiers.weighted_trainer import (
+from backdoor_curves.classifiers.nn.image_batches import TriggeredImages
+from backdoor_curves.classifiers.nn.resnet import build_resnet
+from backdoor_curves.classifiers.nn.weighted_trainer import (
     TrainSettings,
     check_beta,
     epoch_plan,

@@ -36,7 +36,8 @@ from backdoor_curves.utilities.data import (
     sources,
     task_from_splits,
 )
-from backdoor_curves.utilities.data.sources import Notify, unit_float32
+from backdoor_curves.utilities.data.files import unit_float32
+from backdoor_curves.utilities.data.sources import Notify
 
 TOY_DATASET = "toy-stripes"
 TOY_MODEL = "toy-ridge"

@@ -137,7 +137,7 @@ def test_figure_step_without_tables_is_a_one_line_error(
 
 
 def test_curves_figures_follow_the_profile_suffix(tmp_path: Path, data_dir: Path) -> None:
-    from backdoor_curves.experiments import curves  # noqa: PLC0415  # only this test
+    from backdoor_curves.experiments.curves import cli as curves  # noqa: PLC0415
 
     models = smoke_config().curves.models
     argv = [

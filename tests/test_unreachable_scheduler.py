@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from backdoor_curves.experiments import curves
 from backdoor_curves.experiments.binary import slope
-from backdoor_curves.utilities.grid import ExecutionConfig
+from backdoor_curves.experiments.curves import cli as curves
+from backdoor_curves.utilities.backends import ExecutionConfig
 
 
 def closed_port() -> int:

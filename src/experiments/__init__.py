@@ -1,7 +1,7 @@
 """Experiment drivers and their dataset configurations.
 
 - :mod:`~backdoor_curves.experiments.binary.slope`: the learning-slope sweep (``run_*.sh``).
-- :mod:`~backdoor_curves.experiments.curves`: learning curves and parameter deviation
+- :mod:`~backdoor_curves.experiments.curves.cli`: learning curves and parameter deviation
   (``incremental_curves.py``).
 - :mod:`~backdoor_curves.experiments.trigger_examples`: the trigger examples figure.
 - :mod:`~backdoor_curves.experiments.config`: grids, pairs and triggers per dataset.

@@ -1,82 +1,61 @@
-r"""The deep-feature stage of the problem layer (SPEC 5.5): extract once, then only read.
+r"""The deep-feature stage of the problem layer, as grid workers see it: stored features only.
 
 A dataset whose configuration says ``features="alexnet"`` (CIFAR-10, Imagenette) feeds the
-binary models the 4096-d fc7 features of a frozen AlexNet instead of pixels. The stage has two
-halves, one per side of the grid:
-
-- **Driver, main process, before the grid** (:func:`load_alexnet`, :func:`extract_pair`): the
-  weights are resolved (``--weights``, the torch hub cache, or ``--download``), the network is
-  built once, and for each class pair the clean train and test splits are extracted once, then
-  for each experiment seed (and poison fraction) only the triggered copies: the poisons and the
-  backdoor test set. Everything goes through
-  :class:`~backdoor_curves.utilities.feature_cache.FeatureCache`, so a resumed run or another
-  driver over the same images extracts nothing again.
-- **Workers** (:class:`CachedFeatures`, :class:`FeatureReader`): a grid task carries a
-  :class:`CachedFeatures` value naming the extractor and the weights' SHA-256 (what the results
-  depend on); the worker locates it in the cache folder (:func:`stage_at`, like ``data_dir``
-  the folder is not part of the task) and gets a :class:`FeatureReader`, the
-  :class:`~backdoor_curves.experiments.problem.FeatureStage` that builds a
-  :class:`~backdoor_curves.experiments.problem.PoisonedProblem` from memory-mapped entries. A
-  reader has no network: an entry that is missing raises instead of extracting.
+binary models the 4096-d fc7 features of a frozen AlexNet instead of pixels (see
+``docs/data.md``). The driver extracts every feature a grid reads before dispatching it
+(:mod:`backdoor_curves.experiments.feature_extraction`); a grid task carries a
+:class:`CachedFeatures` value naming the extractor and the weights' SHA-256 (what the results
+depend on), and its worker locates the entries in the cache folder (:func:`stage_at`, like
+``data_dir`` the folder is not part of the task) through a :class:`FeatureReader`, the
+:class:`~backdoor_curves.experiments.problem.FeatureStage` that builds a
+:class:`~backdoor_curves.experiments.problem.PoisonedProblem` from memory-mapped entries. A
+reader in a worker has no network: an entry that is missing raises instead of extracting.
 
 The poisoned training matrix of seed ``s`` is the clean training features with the poison rows
 replaced by the features of their triggered copies,
 ``X[i] = phi(x_i)`` for clean ``i`` and ``X[j] = phi(x_j + trigger)`` for poisons ``j``, which is
 exactly ``phi`` applied to the poisoned image set, since ``phi`` acts on one image at a time.
-
-Importing this module does not import torch; :func:`load_alexnet` does, and an
-:class:`OpenedStage` calls it only when the cache lacks an image.
+The cache names the triggered copies by :func:`trigger_variant`, an opaque string to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.pretrained import ALEXNET_FC7, locate_weights, resolve_weights
+from backdoor_curves.attacks.poisoning import PoisonedSet
+from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.experiments.problem import (
     FeatureStage,
     PoisonedImages,
     PoisonedProblem,
-    poisoned_images,
 )
 from backdoor_curves.utilities.data import PairTask, resolve_data_dir
 from backdoor_curves.utilities.feature_cache import (
+    CLEAN,
     FeatureCache,
+    FeatureEntry,
     FeatureSource,
+    Split,
     default_cache_dir,
-    poisoned_training_features,
-    trigger_variant,
 )
-from backdoor_curves.utilities.results import file_sha256
-
-if TYPE_CHECKING:
-    import torch
-
-    from backdoor_curves.classifiers.features import FeatureExtractor
-    from backdoor_curves.classifiers.pretrained import PretrainedWeights
 
 __all__ = [
-    "DEEP_FEATURES",
     "CachedFeatures",
+    "CleanFeatures",
     "FeatureReader",
-    "FeatureSettings",
-    "OpenedStage",
     "PoisonVariant",
-    "extract_pair",
+    "TriggeredFeatures",
+    "clean_features",
+    "pair_name",
     "feature_cache_dir",
-    "load_alexnet",
-    "open_feature_stage",
+    "poisoned_training_features",
     "stage_at",
+    "trigger_variant",
+    "triggered_features",
 ]
-
-DEEP_FEATURES = ("alexnet",)
-"""Feature names of dataset configurations that go through this stage."""
 
 
 @dataclass(frozen=True)
@@ -107,29 +86,145 @@ class PoisonVariant:
     seed: int
 
 
+def trigger_variant(spec: TriggerSpec, seed: int) -> str:
+    """Canonical name of the triggered copies made with ``spec`` and experiment seed ``seed``.
+
+    A badnet trigger draws its patterns from the seed, so the seed is part of the name; the
+    invisible trigger is deterministic, so its copies are the same for every seed and the
+    name leaves the seed out.
+
+    Returns
+    -------
+    str
+        e.g. ``"badnet size=8 position=bottom-right low=0.0 high=1.0 seed=1"`` or
+        ``"invisible eps=0.29411764705882354"``.
+    """
+    if spec.kind is TriggerKind.INVISIBLE:
+        return f"invisible eps={spec.eps!r}"
+    position = spec.position if isinstance(spec.position, tuple) else spec.position.value
+    return (
+        f"badnet size={spec.size} position={position} low={spec.low!r} high={spec.high!r} "
+        f"seed={int(seed)}"
+    )
+
+
 @dataclass(frozen=True)
-class FeatureSettings:
-    """The command line's deep-feature flags, typed.
+class CleanFeatures:
+    """Clean features of a pair: every training row and every test row, in the task's order."""
+
+    train: FeatureEntry
+    test: FeatureEntry
+
+
+@dataclass(frozen=True)
+class TriggeredFeatures:
+    """Features of the triggered copies of one experiment seed.
 
     Attributes
     ----------
-    weights : Path or None
-        ``--weights PATH`` (None: torchvision's file in the torch hub cache).
-    download : bool
-        ``--download``: torchvision may fetch the weights (and the dataset).
-    device : str
-        ``--device`` (``auto``, ``cpu``, ``cuda``), resolved by :func:`open_feature_stage`.
-    cache_dir : Path or None
-        ``--feature-cache`` (None: ``<data dir>/features``).
-    quiet : bool
-        Hide the extraction progress bar.
+    poisons : FeatureEntry
+        Features of the triggered copies of the poisons, one row per poison.
+    poison_rows : ndarray of shape (n_poison,), int64
+        Rows of the training set the poisons replace (``PoisonedSet.poison_indices``).
+    backdoor : FeatureEntry
+        Features of the backdoor test set, one row per backdoor test image.
     """
 
-    weights: Path | None = None
-    download: bool = False
-    device: str = "auto"
-    cache_dir: Path | None = None
-    quiet: bool = False
+    poisons: FeatureEntry
+    poison_rows: np.ndarray
+    backdoor: FeatureEntry
+
+
+def poisoned_training_features(train: FeatureEntry, triggered: TriggeredFeatures) -> np.ndarray:
+    """Training features of a poisoned set, built from cached entries only (no network).
+
+    Parameters
+    ----------
+    train : FeatureEntry
+        Clean features of every training row, in the task's order (``CleanFeatures.train``).
+    triggered : TriggeredFeatures
+        The triggered copies of one seed.
+
+    Returns
+    -------
+    ndarray of shape (n_train, n_features), float32
+        A new array: the clean training features, with row ``i`` replaced by the features of
+        the triggered copy of image ``i`` for every poison ``i``.
+    """
+    features = np.array(train.load())
+    rows = triggered.poison_rows
+    if not np.array_equal(train.indices[rows], triggered.poisons.indices):
+        raise ValueError("the poisons are not triggered copies of these training rows")
+    features[rows] = triggered.poisons.load()
+    return features
+
+
+def clean_features(
+    cache: FeatureCache,
+    source: FeatureSource,
+    X_train: np.ndarray,
+    X_test: np.ndarray,
+    *,
+    train_indices: np.ndarray,
+    test_indices: np.ndarray,
+) -> CleanFeatures:
+    """Features of the clean train and test images of a pair (all rows, in order).
+
+    Parameters
+    ----------
+    cache : FeatureCache
+        Where the features are stored (and extracted, for rows not stored yet).
+    source : FeatureSource
+        Dataset, pair and data seed the images were drawn with.
+    X_train, X_test : ndarray of shape (n, C, H, W)
+        The pair's clean images, pixels in [0, 1].
+    train_indices, test_indices : ndarray of shape (n,), int
+        Position of each image in its dataset split (``PairTask.train_indices`` and
+        ``test_indices``): the images' identities, shared by every draw that holds them.
+    """
+    return CleanFeatures(
+        train=cache.get(source, Split.TRAIN, CLEAN, train_indices, X_train),
+        test=cache.get(source, Split.TEST, CLEAN, test_indices, X_test),
+    )
+
+
+def triggered_features(
+    cache: FeatureCache,
+    source: FeatureSource,
+    variant: str,
+    poisoned: PoisonedSet,
+    X_backdoor: np.ndarray,
+    *,
+    train_indices: np.ndarray,
+    backdoor_indices: np.ndarray,
+) -> TriggeredFeatures:
+    """Features of the triggered copies of one seed: the poisons and the backdoor test set.
+
+    Parameters
+    ----------
+    cache : FeatureCache
+        Where the features are stored.
+    source : FeatureSource
+        The pair's images.
+    variant : str
+        :func:`trigger_variant` of the trigger spec and seed ``poisoned`` was made with.
+    poisoned : PoisonedSet
+        The poisoned training set; its ``poison_indices`` rows are the triggered copies.
+    X_backdoor : ndarray of shape (m, C, H, W)
+        The backdoor test set (triggered copies of test images).
+    train_indices : ndarray of shape (n_train,), int
+        Dataset position of every training row (``PairTask.train_indices``).
+    backdoor_indices : ndarray of shape (m,), int
+        Dataset position of each backdoor test image's source (``test_indices`` of the
+        eligible test points: all of them for the ``"next"`` policy).
+    """
+    rows = poisoned.poison_indices
+    identities = np.asarray(train_indices)[rows]
+    return TriggeredFeatures(
+        poisons=cache.get(source, Split.TRAIN, variant, identities, poisoned.X[rows]),
+        poison_rows=rows,
+        backdoor=cache.get(source, Split.TEST, variant, backdoor_indices, X_backdoor),
+    )
 
 
 def feature_cache_dir(feature_dir: str | Path | None, data_dir: str | Path | None) -> Path:
@@ -139,7 +234,8 @@ def feature_cache_dir(feature_dir: str | Path | None, data_dir: str | Path | Non
     return default_cache_dir(resolve_data_dir(data_dir))
 
 
-def _pair_name(task: PairTask) -> str:
+def pair_name(task: PairTask) -> str:
+    """Return the pair as typed on the command line, ``"a-b"``."""
     return f"{task.classes[0]}-{task.classes[1]}"
 
 
@@ -178,12 +274,13 @@ class FeatureReader:
         self.cache = cache
 
     def _source(self, task: PairTask) -> FeatureSource:
-        return FeatureSource(task.dataset, _pair_name(task), self.features.data_seed)
+        return FeatureSource(task.dataset, pair_name(task), self.features.data_seed)
 
     def clean(self, task: PairTask) -> tuple[np.ndarray, np.ndarray]:
         """Features of the clean train and test images, float64 (n, d)."""
         train_indices, test_indices = _positions(task)
-        clean = self.cache.clean_features(
+        clean = clean_features(
+            self.cache,
             self._source(task),
             task.X_train,
             task.X_test,
@@ -199,14 +296,16 @@ class FeatureReader:
         """Return the poisoned problem's features (poison rows: their triggered copies')."""
         train_indices, test_indices = _positions(task)
         source = self._source(task)
-        clean = self.cache.clean_features(
+        clean = clean_features(
+            self.cache,
             source,
             task.X_train,
             task.X_test,
             train_indices=train_indices,
             test_indices=test_indices,
         )
-        triggered = self.cache.triggered_features(
+        triggered = triggered_features(
+            self.cache,
             source,
             trigger_variant(images.spec, images.seed),
             images.poisoned,
@@ -246,195 +345,3 @@ def stage_at(
         weights_sha256=features.weights_sha256,
     )
     return FeatureReader(features, cache)
-
-
-def load_alexnet(
-    weights: str | Path | None,
-    *,
-    download: bool,
-    device: torch.device,
-    quiet: bool = False,
-    batch_size: int = 64,
-) -> tuple[FeatureExtractor, PretrainedWeights]:
-    """Resolve AlexNet's ImageNet weights and build the frozen fc7 extractor on ``device``.
-
-    Parameters
-    ----------
-    weights : str, Path or None
-        ``--weights PATH``; None reads torchvision's file from the torch hub cache.
-    download : bool
-        ``--download``: let torchvision fetch the weights when they are not cached.
-    device : torch.device
-        Where the network runs (``resolve_device(--device)``).
-    quiet : bool
-        Hide the progress bar.
-    batch_size : int
-        Images per forward call.
-
-    Returns
-    -------
-    extractor : FeatureExtractor
-        Numpy in, numpy out; ``extractor.module`` is the differentiable
-        :class:`~backdoor_curves.classifiers.features.AlexNetFC7` (input gradients).
-    weights : PretrainedWeights
-        The file and its SHA-256 (for the cache key and the manifest).
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        Weights missing (names the file torchvision looks for, the folder and ``--weights``),
-        or a file that is corrupt or not AlexNet weights (names the file).
-    """
-    # torch and torchvision load here, only for deep-feature runs.
-    from backdoor_curves.classifiers.features import alexnet_extractor  # noqa: PLC0415
-
-    resolved = resolve_weights(
-        "alexnet", weights_path=weights, download=download, fallback_flag=None
-    )
-    extractor = alexnet_extractor(resolved.state_dict, device, batch_size=batch_size, quiet=quiet)
-    return extractor, resolved
-
-
-def extract_pair(
-    cache: FeatureCache, features: CachedFeatures, task: PairTask, variants: Iterable[PoisonVariant]
-) -> None:
-    """Extract (or find stored) every feature a pair's grid reads: run in the main process.
-
-    The clean splits once, then for each distinct :class:`PoisonVariant` the triggered copies
-    (poisons and backdoor test set). Rows already stored for the same (image, trigger variant)
-    are reused, so the extractor sees each distinct (image, variant) once.
-
-    Parameters
-    ----------
-    cache : FeatureCache
-        Cache with the real extractor (its key fields must match ``features``).
-    features : CachedFeatures
-        The stage the tasks carry.
-    task : PairTask
-        The pair's images.
-    variants : iterable of PoisonVariant
-        The poisoned problems of the grid.
-    """
-    if (cache.extractor, cache.weights_sha256) != (features.extractor, features.weights_sha256):
-        raise ValueError("the cache's extractor or weights differ from the tasks' feature stage")
-    reader = FeatureReader(features, cache)
-    reader.clean(task)
-    for variant in dict.fromkeys(variants):
-        images = poisoned_images(task, variant.trigger, variant.fraction, variant.seed)
-        reader.problem(task, images)
-
-
-class OpenedStage:
-    """A deep-feature stage opened by a driver: the weights file is known, the network is lazy.
-
-    Building AlexNet imports torch and torchvision (about 5 s here) and reads 233 MB of
-    weights; a run whose features are all in the cache needs neither. The network is built the
-    first time an image is missing from the cache, or when :attr:`extractor` is read (the
-    explanations need its input gradients). A weights file that is corrupt or not AlexNet's
-    fails at that point, so drivers extract before they write anything; its SHA-256 is known
-    from the start (it keys the cache and goes into the manifest).
-
-    Parameters
-    ----------
-    features : CachedFeatures
-        What the grid tasks carry.
-    weights_path : Path
-        The weights file (``--weights`` or torchvision's file in the torch hub cache).
-    cache_dir : Path
-        The feature cache folder.
-    settings : FeatureSettings
-        ``--device`` and ``--quiet`` for the network.
-
-    Attributes
-    ----------
-    cache : FeatureCache
-        The cache; its ``extract`` builds the network on first use.
-    """
-
-    def __init__(
-        self,
-        features: CachedFeatures,
-        weights_path: Path,
-        cache_dir: Path,
-        settings: FeatureSettings,
-    ) -> None:
-        self.features = features
-        self.weights_path = weights_path
-        self.settings = settings
-        self.cache = FeatureCache(
-            cache_dir,
-            self._transform,
-            extractor=features.extractor,
-            weights_sha256=features.weights_sha256,
-        )
-        self._extractor: FeatureExtractor | None = None
-
-    @property
-    def extractor(self) -> FeatureExtractor:
-        """The network (built, and its weights verified, on first use)."""
-        if self._extractor is None:
-            # torch and torchvision load here, only for images the cache does not hold.
-            from backdoor_curves.classifiers.features import resolve_device  # noqa: PLC0415
-
-            extractor, weights = load_alexnet(
-                self.weights_path,
-                download=False,
-                device=resolve_device(self.settings.device),
-                quiet=self.settings.quiet,
-            )
-            if weights.sha256 != self.features.weights_sha256:
-                raise ValueError(
-                    f"weights file {weights.path} changed while the run started (sha256 "
-                    f"{self.features.weights_sha256[:12]}, now {weights.sha256[:12]}); rerun"
-                )
-            self._extractor = extractor
-        return self._extractor
-
-    def _transform(self, images: np.ndarray) -> np.ndarray:
-        return self.extractor.transform(images)
-
-    def extract(self, task: PairTask, variants: Iterable[PoisonVariant]) -> str:
-        """Extract (or find stored) every feature a pair's grid reads (see :func:`extract_pair`).
-
-        Returns one console line: the images that went through the network, and where the
-        others were read from.
-        """
-        before = self.cache.n_extracted_
-        extract_pair(self.cache, self.features, task, variants)
-        return (
-            f"[features] {_pair_name(task)}: {self.cache.n_extracted_ - before} image(s) through "
-            f"{self.features.extractor} (weights {self.weights_path.name}, sha256 "
-            f"{self.features.weights_sha256[:12]}), the rest read from {self.cache.root}"
-        )
-
-
-def open_feature_stage(
-    features: str, settings: FeatureSettings, data_dir: str | Path | None, data_seed: int
-) -> OpenedStage | None:
-    """Open the stage of a configuration's ``features`` (None for ``"pixels"``).
-
-    Called by a driver after validating its data and before writing anything: an unknown
-    feature name and a missing weights file fail here; the file is hashed (the cache key) but
-    loaded only when an image needs the network (see :class:`OpenedStage`), so drivers
-    extract before writing results.
-
-    Raises
-    ------
-    ValueError
-        Unknown feature name.
-    FileNotFoundError
-        The weights file is missing (names the file, the folder and ``--weights``).
-    """
-    if features == "pixels":
-        return None
-    if features not in DEEP_FEATURES:
-        raise ValueError(
-            f"unknown features {features!r}; valid: pixels, {', '.join(DEEP_FEATURES)}"
-        )
-    weights_path = locate_weights(
-        "alexnet", weights_path=settings.weights, download=settings.download, fallback_flag=None
-    )
-    stage = CachedFeatures(ALEXNET_FC7, file_sha256(weights_path), data_seed)
-    return OpenedStage(
-        stage, weights_path, feature_cache_dir(settings.cache_dir, data_dir), settings
-    )

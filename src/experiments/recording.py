@@ -29,14 +29,9 @@ from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.experiments.problem import DataRequest
 from backdoor_curves.naming import trigger_spec_tag
-from backdoor_curves.utilities.grid import (
-    ExecutionConfig,
-    Grid,
-    GridReport,
-    ManifestInfo,
-    run_grids,
-)
-from backdoor_curves.utilities.results import ResultStore
+from backdoor_curves.utilities.backends import ExecutionConfig
+from backdoor_curves.utilities.grid import Grid, GridReport, ManifestInfo, run_grids
+from backdoor_curves.utilities.store import ResultStore
 
 __all__ = [
     "RunGrid",

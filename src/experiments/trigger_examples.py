@@ -16,20 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.experiments.problem import load_pair
-from backdoor_curves.plots.triggers import plot_trigger_examples
-from backdoor_curves.utilities.cli import (
-    DriverParser,
+from backdoor_curves.experiments.flags import (
     add_data_arguments,
     add_dataset_arguments,
     add_output_arguments,
     config_from_args,
     data_request_from_args,
     pairs_from_args,
-    report_errors,
 )
+from backdoor_curves.experiments.problem import load_pair
+from backdoor_curves.plots.triggers import plot_trigger_examples
+from backdoor_curves.utilities.atomic import check_writable
+from backdoor_curves.utilities.commands import DriverParser, report_errors
 from backdoor_curves.utilities.data import dataset_info, parse_pair
-from backdoor_curves.utilities.results import check_writable
 
 __all__ = ["build_parser", "main"]
 
@@ -72,6 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from backdoor_curves.utilities.cli import exit_process
+    from backdoor_curves.utilities.commands import exit_process
 
     exit_process(main())

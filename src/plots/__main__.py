@@ -3,6 +3,6 @@
 from backdoor_curves.plots.cli import main
 
 if __name__ == "__main__":
-    from backdoor_curves.utilities.cli import exit_process
+    from backdoor_curves.utilities.commands import exit_process
 
     exit_process(main())

@@ -2,19 +2,19 @@
 
 Also ``python -m backdoor_curves.test.explain_mnist``. The models see pixels, so the input
 gradients are the models' own. The driver is
-:mod:`backdoor_curves.experiments.explain` (see ``--help``); results go to
+:mod:`backdoor_curves.experiments.explain.cli` (see ``--help``); results go to
 ``runs/mnist/explanations/<pair>_<trigger>/`` (``--out-dir`` changes the root)::
 
     python src/test/explain_mnist.py --pair 7-1 --clf svm,logistic,svm-rbf --k 7 --n-images 50
 """
 
-from backdoor_curves.experiments.explain import dataset_main
+from backdoor_curves.experiments.explain.cli import dataset_main
 
 __all__ = ["main"]
 
 main = dataset_main("mnist")
 
 if __name__ == "__main__":
-    from backdoor_curves.utilities.cli import exit_process
+    from backdoor_curves.utilities.commands import exit_process
 
     exit_process(main())

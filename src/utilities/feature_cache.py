@@ -1,25 +1,19 @@
-"""On-disk cache of deep features: one extractor pass per distinct (image, trigger variant).
+"""On-disk cache of features: one extractor pass per distinct (image, variant).
 
-A grid of slope experiments on deep features (SPEC sections 5.1 and 5.5) fits thousands of
-models on a few thousand distinct images: the clean train and test images of a class pair,
-and per experiment seed the triggered copies (the poisons, which replace training rows, and
-the backdoor test set). This module extracts each of them once, in the main process before
-the grid is dispatched, and stores them as ``.npy`` files that the grid's workers only read,
-memory-mapped (``np.load(..., mmap_mode="r")``); workers never load the network.
+A grid on deep features fits thousands of models on a few thousand distinct images: the clean
+train and test images of a class pair, and per experiment seed their triggered copies. This
+cache stores each row once, as ``.npy`` files that the grid's workers only read, memory-mapped
+(``np.load(..., mmap_mode="r")``). It knows nothing of triggers: a *variant* is an opaque
+string naming how the images were modified (``"clean"``, or a name the caller derives from its
+trigger and seed, see :mod:`backdoor_curves.experiments.feature_stage`).
 
 Inside:
 
 - :class:`FeatureSource`: which images: dataset, class pair and data seed of the train/test draw.
-- :func:`trigger_variant`: the canonical name of a trigger variant, ``"clean"`` or the trigger
-  spec with its seed (the seed is left out for triggers that draw nothing, such as the
-  invisible grid, so their copies are shared by all seeds).
 - :class:`FeatureKey`: everything the features depend on; its digest names the entry.
 - :class:`FeatureEntry`: a picklable handle (path, row indices) that a worker loads.
-- :class:`FeatureCache`: :meth:`~FeatureCache.clean_features` (clean train and test split of a
-  pair) and :meth:`~FeatureCache.triggered_features` (poisons and backdoor test set of one
-  seed), plus the generic :meth:`~FeatureCache.get`.
-- :func:`poisoned_training_features`: what a worker builds from the two: the clean training
-  features with the poison rows replaced by the features of their triggered copies.
+- :class:`FeatureCache`: :meth:`~FeatureCache.get` returns the entry of some rows of a split
+  in a variant, computing only the rows no valid entry holds yet.
 
 An entry is the pair ``<name>.npy`` (float32, shape (n_rows, n_features)) and ``<name>.json``
 (the key, the row indices and the SHA-256 of the ``.npy`` file). Both are written to a
@@ -38,10 +32,7 @@ poisons of two seeds overlap), so over a whole grid the extractor sees each dist
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -50,22 +41,17 @@ from typing import Any
 
 import numpy as np
 
-from backdoor_curves.attacks.poisoning import PoisonedSet
-from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
-from backdoor_curves.utilities.results import file_sha256
+from backdoor_curves.utilities.atomic import atomic_write
+from backdoor_curves.utilities.hashing import file_sha256, sha256_hex
 
 __all__ = [
     "CLEAN",
-    "CleanFeatures",
     "FeatureCache",
     "FeatureEntry",
     "FeatureKey",
     "FeatureSource",
     "Split",
-    "TriggeredFeatures",
     "default_cache_dir",
-    "poisoned_training_features",
-    "trigger_variant",
 ]
 
 CLEAN = "clean"
@@ -109,32 +95,6 @@ class FeatureSource:
     data_seed: int
 
 
-def trigger_variant(spec: TriggerSpec, seed: int) -> str:
-    """Canonical name of the triggered copies made with ``spec`` and experiment seed ``seed``.
-
-    A badnet trigger draws its patterns from the seed, so the seed is part of the name; the
-    invisible trigger is deterministic, so its copies are the same for every seed and the
-    name leaves the seed out.
-
-    Returns
-    -------
-    str
-        e.g. ``"badnet size=8 position=bottom-right low=0.0 high=1.0 seed=1"`` or
-        ``"invisible eps=0.29411764705882354"``.
-    """
-    if spec.kind is TriggerKind.INVISIBLE:
-        return f"invisible eps={spec.eps!r}"
-    position = spec.position if isinstance(spec.position, tuple) else spec.position.value
-    return (
-        f"badnet size={spec.size} position={position} low={spec.low!r} high={spec.high!r} "
-        f"seed={int(seed)}"
-    )
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _check_indices(indices: np.ndarray) -> np.ndarray:
     indices = np.asarray(indices)
     if indices.ndim != 1 or indices.size == 0 or not np.issubdtype(indices.dtype, np.integer):
@@ -159,7 +119,7 @@ class FeatureKey:
     split : Split
         Train or test split of the pair.
     variant : str
-        ``"clean"`` or a :func:`trigger_variant` name.
+        ``"clean"`` or another opaque name of how the images were modified.
     indices_sha256 : str
         SHA-256 of the row indices (int64 bytes, in row order).
     n_rows : int
@@ -195,7 +155,7 @@ class FeatureKey:
     def group_prefix(self) -> str:
         """``<split>-<group digest>``."""
         group = json.dumps(self.group(), sort_keys=True).encode()
-        return f"{self.split.value}-{_sha256_hex(group)[:20]}"
+        return f"{self.split.value}-{sha256_hex(group)[:20]}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,74 +177,6 @@ class FeatureEntry:
     def load(self) -> np.ndarray:
         """Return the features, memory-mapped read-only, (n_rows, n_features) float32."""
         return np.load(self.path, mmap_mode="r")
-
-
-@dataclass(frozen=True)
-class CleanFeatures:
-    """Clean features of a pair: every training row and every test row, in the task's order."""
-
-    train: FeatureEntry
-    test: FeatureEntry
-
-
-@dataclass(frozen=True)
-class TriggeredFeatures:
-    """Features of the triggered copies of one experiment seed.
-
-    Attributes
-    ----------
-    poisons : FeatureEntry
-        Features of the triggered copies of the poisons, one row per poison.
-    poison_rows : ndarray of shape (n_poison,), int64
-        Rows of the training set the poisons replace (``PoisonedSet.poison_indices``).
-    backdoor : FeatureEntry
-        Features of the backdoor test set, one row per backdoor test image.
-    """
-
-    poisons: FeatureEntry
-    poison_rows: np.ndarray
-    backdoor: FeatureEntry
-
-
-def poisoned_training_features(train: FeatureEntry, triggered: TriggeredFeatures) -> np.ndarray:
-    """Training features of a poisoned set, built from cached entries only (no network).
-
-    Parameters
-    ----------
-    train : FeatureEntry
-        Clean features of every training row, in the task's order (``CleanFeatures.train``).
-    triggered : TriggeredFeatures
-        The triggered copies of one seed.
-
-    Returns
-    -------
-    ndarray of shape (n_train, n_features), float32
-        A new array: the clean training features, with row ``i`` replaced by the features of
-        the triggered copy of image ``i`` for every poison ``i``.
-    """
-    features = np.array(train.load())
-    rows = triggered.poison_rows
-    if not np.array_equal(train.indices[rows], triggered.poisons.indices):
-        raise ValueError("the poisons are not triggered copies of these training rows")
-    features[rows] = triggered.poisons.load()
-    return features
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename into place."""
-    # The temporary file outlives its handle (it is renamed), hence no ``with`` around it.
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
-        dir=path.parent, prefix=f".{path.name}.", delete=False
-    )
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 class FeatureCache:
@@ -321,69 +213,6 @@ class FeatureCache:
         self.n_extracted_ = 0
         self.n_reused_ = 0
 
-    # --- the driver's API ----------------------------------------------------------------
-    def clean_features(
-        self,
-        source: FeatureSource,
-        X_train: np.ndarray,
-        X_test: np.ndarray,
-        *,
-        train_indices: np.ndarray,
-        test_indices: np.ndarray,
-    ) -> CleanFeatures:
-        """Features of the clean train and test images of a pair (all rows, in order).
-
-        Parameters
-        ----------
-        source : FeatureSource
-            Dataset, pair and data seed the images were drawn with.
-        X_train, X_test : ndarray of shape (n, C, H, W)
-            The pair's clean images, pixels in [0, 1].
-        train_indices, test_indices : ndarray of shape (n,), int
-            Position of each image in its dataset split (``PairTask.train_indices`` and
-            ``test_indices``): the images' identities, shared by every draw that holds them.
-        """
-        return CleanFeatures(
-            train=self.get(source, Split.TRAIN, CLEAN, train_indices, X_train),
-            test=self.get(source, Split.TEST, CLEAN, test_indices, X_test),
-        )
-
-    def triggered_features(
-        self,
-        source: FeatureSource,
-        variant: str,
-        poisoned: PoisonedSet,
-        X_backdoor: np.ndarray,
-        *,
-        train_indices: np.ndarray,
-        backdoor_indices: np.ndarray,
-    ) -> TriggeredFeatures:
-        """Features of the triggered copies of one seed: the poisons and the backdoor test set.
-
-        Parameters
-        ----------
-        source : FeatureSource
-            The pair's images.
-        variant : str
-            :func:`trigger_variant` of the trigger spec and seed ``poisoned`` was made with.
-        poisoned : PoisonedSet
-            The poisoned training set; its ``poison_indices`` rows are the triggered copies.
-        X_backdoor : ndarray of shape (m, C, H, W)
-            The backdoor test set (triggered copies of test images).
-        train_indices : ndarray of shape (n_train,), int
-            Dataset position of every training row (``PairTask.train_indices``).
-        backdoor_indices : ndarray of shape (m,), int
-            Dataset position of each backdoor test image's source (``test_indices`` of the
-            eligible test points: all of them for the ``"next"`` policy).
-        """
-        rows = poisoned.poison_indices
-        identities = np.asarray(train_indices)[rows]
-        return TriggeredFeatures(
-            poisons=self.get(source, Split.TRAIN, variant, identities, poisoned.X[rows]),
-            poison_rows=rows,
-            backdoor=self.get(source, Split.TEST, variant, backdoor_indices, X_backdoor),
-        )
-
     # --- generic entries -----------------------------------------------------------------
     def key(
         self, source: FeatureSource, split: Split | str, variant: str, indices: np.ndarray
@@ -394,7 +223,7 @@ class FeatureCache:
             source=source,
             split=Split(split),
             variant=variant,
-            indices_sha256=_sha256_hex(indices.tobytes()),
+            indices_sha256=sha256_hex(indices.tobytes()),
             n_rows=int(indices.size),
             extractor=self.extractor,
             weights_sha256=self.weights_sha256,
@@ -519,11 +348,11 @@ class FeatureCache:
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / key.file_stem()
         npy = stem.with_suffix(".npy")
-        _atomic_write(npy, lambda handle: np.save(handle, np.ascontiguousarray(features)))
+        atomic_write(npy, lambda handle: np.save(handle, np.ascontiguousarray(features)))
         sidecar = {
             "key": key.as_dict(),
             "indices": indices.tolist(),
             "npy_sha256": file_sha256(npy),
         }
-        _atomic_write(stem.with_suffix(".json"), lambda h: h.write(json.dumps(sidecar).encode()))
+        atomic_write(stem.with_suffix(".json"), lambda h: h.write(json.dumps(sidecar).encode()))
         return FeatureEntry(npy, indices)

@@ -49,12 +49,23 @@ from backdoor_curves.experiments.binary.slope_cell import (
     run_slope_task,
 )
 from backdoor_curves.experiments.config import DatasetConfig
-from backdoor_curves.experiments.feature_stage import (
-    CachedFeatures,
-    PoisonVariant,
-    open_feature_stage,
-)
+from backdoor_curves.experiments.feature_extraction import open_feature_stage
+from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant
 from backdoor_curves.experiments.figure_step import draw_run_figures
+from backdoor_curves.experiments.flags import (
+    add_common_arguments,
+    add_dataset_arguments,
+    add_feature_arguments,
+    add_reference_arguments,
+    config_from_args,
+    data_request_from_args,
+    execution_config_from_args,
+    feature_settings_from_args,
+    out_dir_from_args,
+    pairs_from_args,
+    reference_check_from_args,
+    run_settings_from_args,
+)
 from backdoor_curves.experiments.problem import (
     DataRequest,
     load_pair,
@@ -69,27 +80,11 @@ from backdoor_curves.experiments.recording import (
     run_folder_name,
 )
 from backdoor_curves.naming import trigger_spec_label
-from backdoor_curves.utilities.cli import (
-    DriverParser,
-    add_common_arguments,
-    add_dataset_arguments,
-    add_feature_arguments,
-    add_reference_arguments,
-    config_from_args,
-    data_request_from_args,
-    execution_config_from_args,
-    feature_settings_from_args,
-    float_list,
-    name_list,
-    out_dir_from_args,
-    pairs_from_args,
-    reference_check_from_args,
-    report_errors,
-    run_settings_from_args,
-)
+from backdoor_curves.utilities.atomic import check_writable
+from backdoor_curves.utilities.backends import check_scheduler, shared_workers
+from backdoor_curves.utilities.commands import DriverParser, float_list, name_list, report_errors
 from backdoor_curves.utilities.data import PairTask
-from backdoor_curves.utilities.grid import check_scheduler, shared_workers
-from backdoor_curves.utilities.results import ResultStore, check_writable
+from backdoor_curves.utilities.store import ResultStore
 
 __all__ = ["SLOPE_COLUMNS", "SlopeTask", "build_parser", "main", "run_slope_task"]
 
@@ -398,6 +393,6 @@ if __name__ == "__main__":
     # Run main() from the importable module, not from __main__, so that process pools
     # pickle the worker function by reference.
     from backdoor_curves.experiments.binary import slope
-    from backdoor_curves.utilities.cli import exit_process
+    from backdoor_curves.utilities.commands import exit_process
 
     exit_process(slope.main())

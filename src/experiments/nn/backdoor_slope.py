@@ -14,7 +14,7 @@ backdoor cross-entropy, the epoch's training loss and the training time so far.
 Beyond the paper, at ``beta = 0`` the task also freezes the network at each epoch count and
 computes the exact learning slope of its last layer (a softmax head refitted on the
 penultimate features with the run's weight decay; see
-:mod:`backdoor_curves.classifiers.softmax_head`), with its finite-difference check on
+:mod:`backdoor_curves.classifiers.nn.softmax_head`), with its finite-difference check on
 refitted heads. After the grid, ``head_slope.csv`` compares it per (arch, epochs, p, seed)
 with the measured first step of the network's backdoor-loss curve,
 ``(L_bt(beta_1) - L_bt(0)) / beta_1``. Figure F8 is drawn from the tables.
@@ -34,10 +34,10 @@ import pandas as pd
 import torch
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.pretrained import PretrainedWeights, resolve_weights
-from backdoor_curves.classifiers.resnet import Architecture, build_resnet, parse_architecture
-from backdoor_curves.classifiers.softmax_head import head_learning_slope
-from backdoor_curves.classifiers.weighted_trainer import (
+from backdoor_curves.classifiers.nn.pretrained import PretrainedWeights, resolve_weights
+from backdoor_curves.classifiers.nn.resnet import Architecture, build_resnet, parse_architecture
+from backdoor_curves.classifiers.nn.softmax_head import head_learning_slope
+from backdoor_curves.classifiers.nn.weighted_trainer import (
     EpochLog,
     TrainSettings,
     check_beta,
@@ -45,6 +45,7 @@ from backdoor_curves.classifiers.weighted_trainer import (
     penultimate_features,
     train_weighted,
 )
+from backdoor_curves.experiments.flags import add_common_arguments, execution_config_from_args
 from backdoor_curves.experiments.nn.config import PROFILES, NetworkConfig, get_network_config
 from backdoor_curves.experiments.nn.data import (
     N_CLASSES,
@@ -53,16 +54,11 @@ from backdoor_curves.experiments.nn.data import (
     poisoned_run,
 )
 from backdoor_curves.naming import trigger_spec_label
-from backdoor_curves.utilities.cli import (
-    DriverParser,
-    add_common_arguments,
-    execution_config_from_args,
-    float_list,
-    int_list,
-    report_errors,
-)
-from backdoor_curves.utilities.grid import check_scheduler, run_grid
-from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
+from backdoor_curves.utilities.atomic import atomic_write_text, check_writable
+from backdoor_curves.utilities.backends import check_scheduler
+from backdoor_curves.utilities.commands import DriverParser, float_list, int_list, report_errors
+from backdoor_curves.utilities.grid import run_grid
+from backdoor_curves.utilities.store import ResultStore
 
 __all__ = [
     "HEAD_SLOPE_COLUMNS",
@@ -526,6 +522,6 @@ if __name__ == "__main__":
     # Run main() from the importable module, not from __main__, so that process pools
     # pickle the worker function by reference.
     from backdoor_curves.experiments.nn import backdoor_slope
-    from backdoor_curves.utilities.cli import exit_process
+    from backdoor_curves.utilities.commands import exit_process
 
     exit_process(backdoor_slope.main())

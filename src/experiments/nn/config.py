@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.resnet import Architecture, Stem
+from backdoor_curves.classifiers.nn.resnet import Architecture, Stem
 from backdoor_curves.experiments.nn.data import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["PROFILES", "NetworkConfig", "get_network_config"]

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from backdoor_curves.attacks.poisoning import NEXT_CLASS
-from backdoor_curves.attacks.triggers import Trigger, TriggerSpec
-from backdoor_curves.classifiers.image_batches import DeviceTrigger, TriggeredImages
+from backdoor_curves.attacks.triggers import BadNetTrigger, InvisibleTrigger, Trigger, TriggerSpec
+from backdoor_curves.classifiers.nn.image_batches import DeviceTrigger, TriggeredImages
 from backdoor_curves.utilities.data import (
     EMBEDDED_MNIST_SOURCE,
     load_mnist_embedded,
@@ -45,6 +45,7 @@ __all__ = [
     "PoisonedRun",
     "check_available",
     "choose_poisons",
+    "device_trigger",
     "load_multiclass",
     "poisoned_run",
 ]
@@ -202,6 +203,15 @@ def _images(
     )
 
 
+def device_trigger(trigger: Trigger) -> DeviceTrigger:
+    """Return the batch-side form of a built trigger: a patch per class, or an additive one."""
+    if isinstance(trigger, BadNetTrigger):
+        return DeviceTrigger.patch(np.asarray(trigger.patterns), trigger.origin)
+    if isinstance(trigger, InvisibleTrigger):
+        return DeviceTrigger.additive_pattern(trigger.pattern)
+    raise ValueError(f"unsupported trigger type {type(trigger).__name__}")
+
+
 def poisoned_run(
     data: MulticlassSplit,
     trigger_spec: TriggerSpec,
@@ -229,15 +239,15 @@ def poisoned_run(
     rng = np.random.default_rng(seed)
     trigger = trigger_spec.build(data.X_train.shape[1:], N_CLASSES, rng)
     chosen = choose_poisons(data.y_train, fraction, rng)
-    device_trigger = DeviceTrigger(trigger)
+    on_device = device_trigger(trigger)
     is_poison = np.zeros(len(data.y_train), dtype=bool)
     is_poison[chosen] = True
     y_train = np.where(is_poison, NEXT_CLASS.targets(data.y_train, N_CLASSES), data.y_train)
     source = np.where(is_poison, data.y_train, -1)
-    train = _images(data.X_train, y_train, is_poison, source, device_trigger, normalisation)
+    train = _images(data.X_train, y_train, is_poison, source, on_device, normalisation)
     no_poison = np.zeros(len(data.y_test), dtype=bool)
     test = _images(
-        data.X_test, data.y_test, no_poison, np.full(len(data.y_test), -1), device_trigger,
+        data.X_test, data.y_test, no_poison, np.full(len(data.y_test), -1), on_device,
         normalisation,
     )  # fmt: skip
     eligible = NEXT_CLASS.candidates(data.y_test)
@@ -246,7 +256,7 @@ def poisoned_run(
         NEXT_CLASS.targets(data.y_test, N_CLASSES)[eligible],
         no_poison[eligible],
         data.y_test[eligible],
-        device_trigger,
+        on_device,
         normalisation,
     )
     return PoisonedRun(train, test, backdoor, trigger, len(chosen))

@@ -42,25 +42,17 @@ from backdoor_curves.utilities.data.imagenette import (
     ImagenetteClass,
     load_imagenette,
 )
-from backdoor_curves.utilities.data.pairs import (
-    PairRequest,
-    PairTask,
-    load_pair_task,
-    parse_pair,
-    task_from_reader,
-    task_from_splits,
-)
+from backdoor_curves.utilities.data.pairs import load_pair_task, task_from_reader, task_from_splits
+from backdoor_curves.utilities.data.sources import PairRequest, PairTask, parse_pair
+from backdoor_curves.utilities.data.files import DATA_DIR_ENV, DownloadError, resolve_data_dir
 from backdoor_curves.utilities.data.sources import (
-    DATA_DIR_ENV,
     DATASETS,
     DEFAULT_DATA_SEED,
     DatasetInfo,
     DataSource,
-    DownloadError,
     data_source,
     dataset_info,
     register_data_source,
-    resolve_data_dir,
 )
 
 __all__ = [

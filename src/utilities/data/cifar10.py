@@ -11,15 +11,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from backdoor_curves.utilities.data.pairs import PairRequest, PairTask, task_from_reader
-from backdoor_curves.utilities.data.sources import (
-    DatasetInfo,
-    Notify,
+from backdoor_curves.utilities.data.pairs import task_from_reader
+from backdoor_curves.utilities.data.sources import PairRequest, PairTask
+from backdoor_curves.utilities.data.files import (
     missing_data_message,
-    register_data_source,
     torchvision_download,
     unit_float32,
 )
+from backdoor_curves.utilities.data.sources import DatasetInfo, Notify, register_data_source
 
 __all__ = ["CIFAR10", "Cifar10Source", "load_cifar10"]
 

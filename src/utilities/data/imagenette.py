@@ -12,16 +12,15 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from backdoor_curves.utilities.data.pairs import PairRequest, PairTask, task_from_reader
-from backdoor_curves.utilities.data.sources import (
-    DatasetInfo,
-    Notify,
+from backdoor_curves.utilities.data.pairs import task_from_reader
+from backdoor_curves.utilities.data.sources import PairRequest, PairTask
+from backdoor_curves.utilities.data.files import (
     is_int,
     missing_data_message,
     positive_int,
-    register_data_source,
     torchvision_download,
 )
+from backdoor_curves.utilities.data.sources import DatasetInfo, Notify, register_data_source
 
 __all__ = [
     "IMAGENETTE",

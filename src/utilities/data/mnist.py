@@ -15,21 +15,15 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from backdoor_curves.utilities.data.pairs import (
-    PairRequest,
-    PairTask,
-    binary_labels,
-    task_from_reader,
-)
-from backdoor_curves.utilities.data.sources import (
+from backdoor_curves.utilities.data.pairs import binary_labels, task_from_reader
+from backdoor_curves.utilities.data.sources import PairRequest, PairTask
+from backdoor_curves.utilities.data.files import (
     DATA_DIR_ENV,
-    DatasetInfo,
-    Notify,
     missing_data_message,
-    register_data_source,
     torchvision_download,
     unit_float32,
 )
+from backdoor_curves.utilities.data.sources import DatasetInfo, Notify, register_data_source
 
 __all__ = [
     "EMBEDDED_MNIST_SOURCE",

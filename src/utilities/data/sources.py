@@ -1,6 +1,8 @@
-"""The data-source contract, the registry of sources and the helpers they share.
+"""The data-source contract: datasets, class-pair tasks, and the registry of sources.
 
-A data source is one module (see :mod:`backdoor_curves.utilities.data.mnist` for an example)
+:class:`PairTask` is what every source returns for a class pair ``a-b`` (class ``a`` -> label
+0, ``b`` -> 1), :class:`PairRequest` what it is asked, :func:`parse_pair` reads a pair typed
+on the command line. A data source is one module (see :mod:`backdoor_curves.utilities.data.mnist` for an example)
 with an object following the :class:`DataSource` protocol, registered by
 :func:`register_data_source`: its static :class:`DatasetInfo`, whether its files are present
 under a data directory, how to download them there, and how to draw a class pair from them.
@@ -10,42 +12,32 @@ under a data directory, how to download them there, and how to draw a class pair
 
 from __future__ import annotations
 
-import numbers
-import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:
-    from backdoor_curves.utilities.data.pairs import PairRequest, PairTask
+from backdoor_curves.utilities.data.files import is_int, read_only
 
 __all__ = [
     "DATASETS",
-    "DATA_DIR_ENV",
     "DEFAULT_DATA_SEED",
     "DataSource",
     "DatasetInfo",
-    "DownloadError",
     "Notify",
+    "PairRequest",
+    "PairTask",
+    "check_pair",
     "data_source",
     "dataset_info",
-    "is_int",
-    "missing_data_message",
-    "positive_int",
-    "read_only",
+    "parse_pair",
     "register_data_source",
-    "resolve_data_dir",
-    "torchvision_download",
-    "unit_float32",
 ]
-
-DATA_DIR_ENV = "BACKDOOR_CURVES_DATA"
-"""Environment variable naming the data directory when ``--data-dir`` is not given."""
 
 DEFAULT_DATA_SEED = 999
 """Seed of the train/test subset draw; independent of the experiment seeds."""
@@ -84,6 +76,188 @@ class DatasetInfo:
     has_embedded_default: bool
     default_n_train: int = 1500
     default_n_test: int = 500
+
+
+@dataclass(frozen=True, eq=False)
+class PairTask:
+    """A binary class-pair task. Class ``a`` -> label 0, class ``b`` -> label 1.
+
+    Attributes
+    ----------
+    dataset : str
+        Dataset name (a key of :data:`DATASETS`).
+    classes : tuple of int
+        Original class ids ``(a, b)``.
+    X_train : ndarray of float32, shape (n_train, C, H, W)
+        Training images, pixels in ``[0, 1]``. Read-only, C-contiguous.
+    y_train : ndarray of int64, shape (n_train,)
+        Training labels in ``{0, 1}``: 0 for class ``a``, 1 for class ``b``. Read-only.
+    X_test : ndarray of float32, shape (n_test, C, H, W)
+        Test images, as ``X_train``.
+    y_test : ndarray of int64, shape (n_test,)
+        Test labels, as ``y_train``.
+    source : str
+        Human-readable data source, e.g. ``"mnist-idx (/data/MNIST/raw)"``; goes into results.
+    train_indices, test_indices : ndarray of int64 or None
+        Positions of the chosen images in the source's split they were drawn from (for the
+        embedded MNIST subset: in its 5,000 images); None for a task built from in-memory
+        arrays. Useful as cache keys.
+
+    Notes
+    -----
+    The arrays are stored as read-only views; arrays passed in by a caller stay writable.
+    """
+
+    dataset: str
+    classes: tuple[int, int]
+    X_train: NDArray[np.float32]
+    y_train: NDArray[np.int64]
+    X_test: NDArray[np.float32]
+    y_test: NDArray[np.int64]
+    source: str
+    train_indices: NDArray[np.int64] | None = None
+    test_indices: NDArray[np.int64] | None = None
+
+    def __post_init__(self) -> None:
+        info = dataset_info(self.dataset)
+        object.__setattr__(self, "classes", check_pair(self.classes, info.n_classes))
+        for split in ("train", "test"):
+            images = _check_images(getattr(self, f"X_{split}"), f"X_{split}")
+            labels = _check_binary_labels(getattr(self, f"y_{split}"), f"y_{split}")
+            if labels.shape[0] != images.shape[0]:
+                raise ValueError(
+                    f"X_{split} has {images.shape[0]} images but y_{split} has "
+                    f"{labels.shape[0]} labels"
+                )
+            object.__setattr__(self, f"X_{split}", read_only(images))
+            object.__setattr__(self, f"y_{split}", read_only(labels))
+            indices = getattr(self, f"{split}_indices")
+            if indices is not None:
+                indices = np.asarray(indices, dtype=np.int64)
+                if indices.shape != labels.shape:
+                    raise ValueError(
+                        f"{split}_indices has shape {indices.shape}, expected {labels.shape}"
+                    )
+                object.__setattr__(self, f"{split}_indices", read_only(indices))
+        if self.X_train.shape[1:] != self.X_test.shape[1:]:
+            raise ValueError(
+                f"X_train images have shape {self.X_train.shape[1:]} but X_test images have "
+                f"shape {self.X_test.shape[1:]}"
+            )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of the images."""
+        channels, height, width = self.X_train.shape[1:]
+        return channels, height, width
+
+    @property
+    def n_train(self) -> int:
+        """Number of training images."""
+        return int(self.X_train.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        """Number of test images."""
+        return int(self.X_test.shape[0])
+
+    @property
+    def pair_label(self) -> str:
+        """The pair as typed on the command line, e.g. ``"7-1"``."""
+        return f"{self.classes[0]}-{self.classes[1]}"
+
+
+def _check_images(images: object, name: str) -> NDArray[np.float32]:
+    """``images`` as a float32 ``(n, C, H, W)`` array with values in ``[0, 1]``, or ValueError."""
+    array = np.asarray(images)
+    if array.dtype != np.float32 or array.ndim != 4:
+        raise ValueError(
+            f"{name} must be a float32 array of shape (n, C, H, W), got dtype {array.dtype} "
+            f"and shape {array.shape}"
+        )
+    if array.size and (array.min() < 0 or array.max() > 1):
+        raise ValueError(
+            f"{name} has pixels in [{array.min()}, {array.max()}]; pixels must lie in [0, 1]"
+        )
+    return array
+
+
+def _check_binary_labels(labels: object, name: str) -> NDArray[np.int64]:
+    """``labels`` as an int64 vector of zeros and ones, or ValueError."""
+    array = np.asarray(labels)
+    if array.dtype != np.int64 or array.ndim != 1:
+        raise ValueError(
+            f"{name} must be an int64 vector, got dtype {array.dtype} and shape {array.shape}"
+        )
+    if not np.isin(array, (0, 1)).all():
+        raise ValueError(f"{name} must hold labels in {{0, 1}}, got {np.unique(array).tolist()}")
+    return array
+
+
+def check_pair(pair: object, n_classes: int) -> tuple[int, int]:
+    """``pair`` as two distinct class ids in ``0 .. n_classes - 1``, or ValueError."""
+    if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
+        raise ValueError(f"a class pair must be two class ids (a, b), got {pair!r}")
+    first, second = pair
+    if not (is_int(first) and is_int(second)):
+        raise ValueError(f"a class pair must be two integer class ids, got {pair!r}")
+    first, second = int(first), int(second)
+    if not (0 <= first < n_classes and 0 <= second < n_classes):
+        raise ValueError(
+            f"class pair {first}-{second} is out of range: class ids must lie in 0..{n_classes - 1}"
+        )
+    if first == second:
+        raise ValueError(f"class pair {first}-{second} has equal classes; they must differ")
+    return first, second
+
+
+_PAIR_PATTERN = re.compile(r"\s*(\d+)\s*-\s*(\d+)\s*")
+
+
+def parse_pair(text: str, n_classes: int) -> tuple[int, int]:
+    """Parse a class pair typed as ``"a-b"``.
+
+    Parameters
+    ----------
+    text : str
+        Two class ids joined by a dash, e.g. ``"7-1"``.
+    n_classes : int
+        Number of classes of the dataset; ids must lie in ``0 .. n_classes - 1``.
+
+    Returns
+    -------
+    tuple of int
+        ``(a, b)``; class ``a`` becomes label 0 and class ``b`` label 1.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is malformed, a class id is out of range, or the two classes are equal.
+    """
+    match = _PAIR_PATTERN.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(
+            f"malformed class pair {text!r}: expected two class ids joined by a dash, "
+            f"each in 0..{n_classes - 1}, e.g. '7-1'"
+        )
+    return check_pair((int(match.group(1)), int(match.group(2))), n_classes)
+
+
+@dataclass(frozen=True)
+class PairRequest:
+    """A validated pair-task request, passed to the dataset's :class:`DataSource`."""
+
+    info: DatasetInfo
+    classes: tuple[int, int]
+    n_train: int | None
+    n_test: int | None
+    root: Path
+    rng: np.random.Generator
+
+    @property
+    def pair_text(self) -> str:
+        """The pair as ``"a-b"`` for messages."""
+        return f"{self.classes[0]}-{self.classes[1]}"
 
 
 class DataSource(Protocol):
@@ -162,124 +336,3 @@ def dataset_info(name: str) -> DatasetInfo:
     return data_source(name).info
 
 
-def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
-    """Return the data directory as an absolute path.
-
-    Parameters
-    ----------
-    data_dir : str, path-like or None
-        The ``--data-dir`` value. When None, the ``BACKDOOR_CURVES_DATA`` environment variable is
-        used if set and non-empty, else ``./data`` (relative to the working directory).
-
-    Returns
-    -------
-    Path
-        Absolute path, ``~`` expanded; it need not exist.
-    """
-    if data_dir is None:
-        data_dir = os.environ.get(DATA_DIR_ENV) or "data"
-    return Path(data_dir).expanduser().absolute()
-
-
-def missing_data_message(display_name: str, expected: Path, layout: str) -> str:
-    """Build the one message of every missing-data error: what, where, how to provide it."""
-    return (
-        f"{display_name} data not found: expected {layout} at {expected}. "
-        f"Run with --download to fetch it into the data directory, or point --data-dir "
-        f"(or the {DATA_DIR_ENV} environment variable) at a folder that contains it."
-    )
-
-
-def is_int(value: object) -> bool:
-    """Whether ``value`` is an integer (numpy integers included), excluding booleans."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def positive_int(value: object, name: str) -> int:
-    """``value`` as an int if it is a positive integer, else ValueError naming ``name``."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1:
-        return int(value)
-    raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def unit_float32(images: NDArray[np.uint8]) -> NDArray[np.float32]:
-    """Return uint8 pixels as a new C-contiguous float32 array in ``[0, 1]`` (x / 255).
-
-    The values are written into a preallocated float32 array and divided in place, so no float64
-    copy of the images is ever made.
-    """
-    out = np.empty(images.shape, dtype=np.float32)
-    out[...] = images
-    out /= 255
-    return out
-
-
-def read_only(array: NDArray[Any]) -> NDArray[Any]:
-    """Return ``array`` C-contiguous and marked read-only.
-
-    A fresh view carries the read-only flag, so a caller's own array stays writable.
-    """
-    view = np.ascontiguousarray(array).view()
-    view.setflags(write=False)
-    return view
-
-
-class DownloadError(ConnectionError):
-    """A dataset could not be downloaded; the message names the URL and the target folder.
-
-    A :class:`ConnectionError` (an ``OSError``), so the drivers report it as one line and exit
-    with status 2.
-    """
-
-
-def torchvision_download(
-    dataset: str,
-    root: Path,
-    fetch: Callable[[Any, Path], object],
-    url: Callable[[Any], str],
-    is_present: Callable[[Path], bool],
-) -> None:
-    """Fetch ``dataset`` into ``root`` with a torchvision downloader (network needed).
-
-    ``fetch(datasets, root)`` calls the downloader of ``torchvision.datasets`` (e.g.
-    ``datasets.MNIST(root, download=True)``), which puts the files in the layout our readers
-    read; our readers then load them, torchvision only fetches and unpacks.
-
-    Parameters
-    ----------
-    dataset : str
-        Display name, for messages.
-    root : Path
-        Data directory; created if needed.
-    fetch : callable
-        ``fetch(torchvision.datasets, root)``.
-    url : callable
-        ``url(torchvision.datasets)``: where the downloader fetches from (for messages).
-    is_present : callable
-        Whether the files are in place under ``root`` afterwards.
-
-    Raises
-    ------
-    DownloadError
-        One line naming the dataset, the URL and ``root`` when the download fails or leaves the
-        files somewhere the reader does not look.
-    """
-    # Imported here: torchvision is heavy and downloads are rare.
-    from torchvision import datasets
-
-    source = url(datasets)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        fetch(datasets, root)
-    except (OSError, RuntimeError, ValueError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise DownloadError(
-            f"downloading {dataset} from {source} into {root} failed ({reason}); check the "
-            f"network connection, or place the files there by hand (see --data-dir and "
-            f"{DATA_DIR_ENV})"
-        ) from exc
-    if not is_present(root):
-        raise DownloadError(
-            f"downloading {dataset} from {source} into {root} finished, but its files are not "
-            "where the reader looks for them; remove the partial download and retry"
-        )

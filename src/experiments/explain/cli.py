@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -59,13 +60,22 @@ from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.registry import make_classifier, parse_classifier, uses_gamma
 from backdoor_curves.experiments.config import DatasetConfig, get_config
-from backdoor_curves.experiments.feature_stage import (
-    CachedFeatures,
+from backdoor_curves.experiments.feature_extraction import (
     FeatureSettings,
-    PoisonVariant,
     load_alexnet,
     open_feature_stage,
-    stage_at,
+)
+from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant, stage_at
+from backdoor_curves.experiments.flags import (
+    add_common_arguments,
+    add_feature_arguments,
+    config_from_args,
+    data_request_from_args,
+    execution_config_from_args,
+    feature_settings_from_args,
+    out_dir_from_args,
+    pairs_from_args,
+    run_settings_from_args,
 )
 from backdoor_curves.experiments.problem import (
     DataRequest,
@@ -77,25 +87,12 @@ from backdoor_curves.experiments.problem import (
 )
 from backdoor_curves.experiments.recording import check_same_data, record_run, run_folder_name
 from backdoor_curves.naming import trigger_spec_label
-from backdoor_curves.utilities.cli import (
-    DriverParser,
-    add_common_arguments,
-    add_feature_arguments,
-    config_from_args,
-    data_request_from_args,
-    execution_config_from_args,
-    feature_settings_from_args,
-    float_list,
-    name_list,
-    out_dir_from_args,
-    pairs_from_args,
-    report_errors,
-    run_settings_from_args,
-)
+from backdoor_curves.utilities.atomic import check_writable
+from backdoor_curves.utilities.backends import check_scheduler
+from backdoor_curves.utilities.commands import DriverParser, float_list, name_list, report_errors
 from backdoor_curves.utilities.data import PairTask
-from backdoor_curves.utilities.grid import check_scheduler
 from backdoor_curves.utilities.metrics import accuracy
-from backdoor_curves.utilities.results import ResultStore, check_writable
+from backdoor_curves.utilities.store import ResultStore
 
 __all__ = [
     "DEFAULT_CLASSIFIERS",
@@ -172,7 +169,7 @@ def _deep_gradient_map(
     features: CachedFeatures, weights: str | None, download: bool, device: str
 ) -> TorchFeatures:
     """Load the extractor of ``features`` once per process (see :func:`gradient_map`)."""
-    from backdoor_curves.classifiers.features import (  # noqa: PLC0415  # torch loads here
+    from backdoor_curves.classifiers.nn.features import (  # noqa: PLC0415  # torch loads here
         ALEXNET_FC7,
         resolve_device,
     )
@@ -729,6 +726,24 @@ def dataset_main(dataset: str) -> Callable[[Sequence[str] | None], int]:
 
     script_main.__doc__ = f"Run the {dataset} explanations; return the exit status."
     return script_main
+
+
+def dispatch_main(argv: Sequence[str] | None = None) -> int:
+    """``backdoor-curves explain DATASET [FLAGS...]``: the explanation script of ``DATASET``."""
+    arguments = list(argv or ())
+    datasets = ("mnist", "cifar10", "imagenette")
+    if not arguments or arguments[0] in ("-h", "--help"):
+        print(f"usage: backdoor-curves explain {{{','.join(datasets)}}} [FLAGS...]\n"
+              "backdoor-curves explain DATASET --help lists the flags.")  # fmt: skip
+        return 0 if arguments else 2
+    if arguments[0] not in datasets:
+        print(
+            f"backdoor-curves explain: error: unknown dataset {arguments[0]!r}; valid: "
+            f"{', '.join(datasets)}",
+            file=sys.stderr,
+        )
+        return 2
+    return main(arguments[1:], dataset=arguments[0])
 
 
 def main(argv: Sequence[str] | None = None, *, dataset: str = "mnist") -> int:

@@ -1,36 +1,32 @@
-"""The CLI layer: every flag the drivers share, and the typed settings built from them.
+"""The flags every driver shares, and the typed settings built from them.
 
-Drivers call :func:`add_dataset_arguments` and :func:`add_common_arguments` (data, output,
-seeds, device and the execution flags of :func:`add_execution_arguments`) on a
-:class:`DriverParser`, then turn the parsed namespace into typed objects right here:
-:func:`config_from_args` (a :class:`~backdoor_curves.experiments.config.DatasetConfig`),
-:func:`pairs_from_args`, :func:`data_request_from_args`
-(a :class:`~backdoor_curves.experiments.problem.DataRequest`), :func:`execution_config_from_args`
-(an :class:`~backdoor_curves.utilities.grid.ExecutionConfig`) and :func:`run_settings_from_args`
-(a :class:`~backdoor_curves.experiments.recording.RunSettings`). Nothing below this layer sees an
-``argparse.Namespace``. :func:`report_errors` turns user errors into one line and exit status 2.
+Command-line modules call :func:`add_dataset_arguments` and :func:`add_common_arguments`
+(data, output, seeds, device and the execution flags of :func:`add_execution_arguments`) on a
+:class:`~backdoor_curves.utilities.commands.DriverParser`, then turn the parsed namespace into
+typed objects right here: :func:`config_from_args` (a
+:class:`~backdoor_curves.experiments.config.DatasetConfig`), :func:`pairs_from_args`,
+:func:`data_request_from_args` (a :class:`~backdoor_curves.experiments.problem.DataRequest`),
+:func:`execution_config_from_args` (an
+:class:`~backdoor_curves.utilities.backends.ExecutionConfig`) and :func:`run_settings_from_args`
+(a :class:`~backdoor_curves.experiments.recording.RunSettings`). Only command-line modules see
+an ``argparse.Namespace``; everything they call takes these typed settings.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import gc
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from backdoor_curves.experiments.config import DatasetConfig, profile_config
-from backdoor_curves.experiments.feature_stage import FeatureSettings
+from backdoor_curves.experiments.feature_extraction import FeatureSettings
 from backdoor_curves.experiments.problem import DataRequest
 from backdoor_curves.experiments.recording import RunSettings, default_run_root
-from backdoor_curves.experiments.reference import ReferenceCheck
+from backdoor_curves.experiments.reference_tables import ReferenceCheck
+from backdoor_curves.utilities.backends import Backend, ExecutionConfig
+from backdoor_curves.utilities.commands import int_list, name_list
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
-from backdoor_curves.utilities.grid import Backend, ExecutionConfig
 
 __all__ = [
-    "DriverParser",
     "add_common_arguments",
     "add_data_arguments",
     "add_dataset_arguments",
@@ -38,80 +34,15 @@ __all__ = [
     "add_feature_arguments",
     "add_output_arguments",
     "add_reference_arguments",
-    "check_unique",
     "config_from_args",
     "data_request_from_args",
     "execution_config_from_args",
-    "exit_process",
     "feature_settings_from_args",
-    "float_list",
-    "int_list",
-    "name_list",
     "out_dir_from_args",
     "pairs_from_args",
     "reference_check_from_args",
-    "report_errors",
     "run_settings_from_args",
 ]
-
-
-class DriverParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line: ``prog: error: message``."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print ``prog: error: message`` (no usage block) and exit with status 2."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _number_list(text: str, kind: Callable[[str], float | int], what: str) -> tuple:
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError(f"empty list of {what}")
-    try:
-        values = tuple(kind(item) for item in items)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of {what}"
-        ) from None
-    try:
-        check_unique(values, what)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return values
-
-
-def check_unique(values: Sequence[object], what: str) -> None:
-    """Raise ``ValueError`` naming the repeated entries of ``values`` (a list of ``what``)."""
-    repeated = sorted({str(v) for v in values if list(values).count(v) > 1})
-    if repeated:
-        raise ValueError(f"repeated {what}: {', '.join(repeated)}")
-
-
-def name_list(text: str | None, what: str) -> tuple[str, ...] | None:
-    """Split a comma-separated list of names (None stays None).
-
-    Raises
-    ------
-    ValueError
-        If the list is empty or repeats a name.
-    """
-    if text is None:
-        return None
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    if not names:
-        raise ValueError(f"empty list of {what}")
-    check_unique(names, what)
-    return names
-
-
-def float_list(text: str) -> tuple[float, ...]:
-    """Parse ``"1e-3,0.1,10"`` into floats (argparse ``type``)."""
-    return _number_list(text, float, "numbers")
-
-
-def int_list(text: str) -> tuple[int, ...]:
-    """Parse ``"1,10,11"`` into integers (argparse ``type``)."""
-    return _number_list(text, int, "integers")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -368,40 +299,3 @@ def run_settings_from_args(
         data_dir=args.data_dir,
         execution=execution,
     )
-
-
-def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:
-    """Wrap a driver's ``main``: user errors become one line on stderr and exit status 2.
-
-    ``ValueError``, ``FileNotFoundError``, ``PermissionError`` and ``ConnectionError`` (an
-    unreachable Dask scheduler) are the errors our code raises for bad input, with messages
-    meant for the user; anything else is a bug and keeps its traceback. Ctrl-C exits with
-    130 after the grid engine saved the finished cells.
-    """
-
-    @functools.wraps(main)
-    def wrapped(argv: Sequence[str] | None = None) -> int:
-        try:
-            return main(argv)
-        except (ValueError, FileNotFoundError, PermissionError, ConnectionError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print("interrupted: finished cells were saved; rerun to resume", file=sys.stderr)
-            return 130
-
-    return wrapped
-
-
-def exit_process(status: int) -> NoReturn:
-    """End a command-line process with ``status`` (the ``__main__`` block of every driver).
-
-    The interpreter's last garbage collection walks every object still alive, and torch,
-    torchvision (which imports ``torch._dynamo`` and sympy) and matplotlib leave millions of
-    them: after a deep-feature run that walk alone took about 2 s here, to free memory the
-    operating system reclaims anyway. ``gc.freeze()`` takes them out of the collector's reach
-    first. Exit handlers (worker pools, progress bars) still run; only objects kept alive by
-    reference cycles are not finalised, which Python does not promise at exit either.
-    """
-    gc.freeze()
-    sys.exit(status)

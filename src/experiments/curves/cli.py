@@ -27,7 +27,7 @@ other data than the configuration's get a folder suffix (``_smoke``, ``_n<train>
 tables of this run's suffix only (:mod:`backdoor_curves.experiments.figure_step`).
 
 Planning and recording live here; one curve's computation lives in
-:mod:`backdoor_curves.experiments.curves_cell`.
+:mod:`backdoor_curves.experiments.curves.cell`.
 """
 
 from __future__ import annotations
@@ -44,18 +44,29 @@ import pandas as pd
 from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.registry import parse_classifier
 from backdoor_curves.experiments.config import CurveModel, DatasetConfig
-from backdoor_curves.experiments.curves_cell import (
+from backdoor_curves.experiments.curves.cell import (
     CURVE_COLUMNS,
     DEVIATION_COLUMNS,
     CurveTask,
     run_curve_task,
 )
-from backdoor_curves.experiments.feature_stage import (
-    CachedFeatures,
-    PoisonVariant,
-    open_feature_stage,
-)
+from backdoor_curves.experiments.feature_extraction import open_feature_stage
+from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant
 from backdoor_curves.experiments.figure_step import draw_run_figures
+from backdoor_curves.experiments.flags import (
+    add_common_arguments,
+    add_dataset_arguments,
+    add_feature_arguments,
+    add_reference_arguments,
+    config_from_args,
+    data_request_from_args,
+    execution_config_from_args,
+    feature_settings_from_args,
+    out_dir_from_args,
+    pairs_from_args,
+    reference_check_from_args,
+    run_settings_from_args,
+)
 from backdoor_curves.experiments.problem import (
     DataRequest,
     load_pair,
@@ -69,27 +80,11 @@ from backdoor_curves.experiments.recording import (
     record_runs,
     run_folder_name,
 )
-from backdoor_curves.experiments.reference import ReferenceCheck
-from backdoor_curves.utilities.cli import (
-    DriverParser,
-    add_common_arguments,
-    add_dataset_arguments,
-    add_feature_arguments,
-    add_reference_arguments,
-    config_from_args,
-    data_request_from_args,
-    execution_config_from_args,
-    feature_settings_from_args,
-    float_list,
-    name_list,
-    out_dir_from_args,
-    pairs_from_args,
-    reference_check_from_args,
-    report_errors,
-    run_settings_from_args,
-)
-from backdoor_curves.utilities.grid import check_scheduler, shared_workers
-from backdoor_curves.utilities.results import ResultStore, atomic_write_text, check_writable
+from backdoor_curves.experiments.reference_tables import ReferenceCheck
+from backdoor_curves.utilities.atomic import atomic_write_text, check_writable
+from backdoor_curves.utilities.backends import check_scheduler, shared_workers
+from backdoor_curves.utilities.commands import DriverParser, float_list, name_list, report_errors
+from backdoor_curves.utilities.store import ResultStore
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -296,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run main() from the importable module, not from __main__, so that process pools
     # pickle the worker function by reference.
-    from backdoor_curves.experiments import curves
-    from backdoor_curves.utilities.cli import exit_process
+    from backdoor_curves.experiments.curves import cli as curves
+    from backdoor_curves.utilities.commands import exit_process
 
     exit_process(curves.main())

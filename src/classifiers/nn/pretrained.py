@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backdoor_curves.utilities.results import file_sha256
+from backdoor_curves.utilities.hashing import file_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +39,7 @@ ALEXNET_FC7 = "alexnet-fc7"
 """Name of the AlexNet fc7 extractor (network, layer and preprocessing) in cache keys.
 
 Defined here, with no torch import, so that a run reads cached features by name without
-loading the network (:mod:`backdoor_curves.classifiers.features` builds it).
+loading the network (:mod:`backdoor_curves.classifiers.nn.features` builds it).
 """
 
 

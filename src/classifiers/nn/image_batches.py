@@ -9,10 +9,12 @@ normalised:
 
     x = ((trigger(flip(u / 255)) - mean) / std)
 
-:class:`DeviceTrigger` applies a :class:`~backdoor_curves.attacks.triggers.Trigger` to
-float32 tensors with exactly the numpy formulas (badnet: replace the patch by the source
-class's pattern; invisible: add ``eps`` on the even/even grid and clip to ``[0, 1]``), so the
-network sees bit-for-bit the images the numpy poisoning code would build.
+:class:`DeviceTrigger` applies a trigger given as plain arrays to float32 tensors with
+exactly the numpy formulas of the triggers (patch: replace a square by the source class's
+pattern; additive: add a pattern and clip to ``[0, 1]``), so the network sees bit-for-bit the
+images the numpy poisoning code would build. Turning a trigger of
+:mod:`backdoor_curves.attacks.triggers` into one is the experiment's job
+(:func:`backdoor_curves.experiments.nn.data.device_trigger`).
 """
 
 from __future__ import annotations
@@ -22,30 +24,54 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from backdoor_curves.attacks.triggers import BadNetTrigger, InvisibleTrigger, Trigger
-
 __all__ = ["DeviceTrigger", "TriggeredImages"]
 
 
 class DeviceTrigger:
     """A trigger applied to float32 image tensors (see the module docstring).
 
+    Build one with :meth:`patch` (badnet: replace a square by a per-class pattern) or
+    :meth:`additive` (invisible: add a pattern and clip to ``[0, 1]``); it holds plain
+    arrays, whatever made them.
+
     Parameters
     ----------
-    trigger : Trigger
-        A built badnet or invisible trigger.
+    patterns : ndarray of shape (n_classes, C, size, size) or None
+        Patch patterns, one per source class (``patch`` triggers).
+    origin : tuple of int or None
+        ``(row, col)`` of the patch's top-left pixel.
+    additive : ndarray of shape (C, H, W) or None
+        Pattern added to every triggered image (``additive`` triggers).
     """
 
-    def __init__(self, trigger: Trigger) -> None:
-        self.trigger = trigger
-        self._patterns: torch.Tensor | None = None
-        self._additive: torch.Tensor | None = None
-        if isinstance(trigger, BadNetTrigger):
-            self._patterns = torch.from_numpy(np.array(trigger.patterns, dtype=np.float32))
-        elif isinstance(trigger, InvisibleTrigger):
-            self._additive = torch.from_numpy(trigger.pattern)
-        else:
-            raise ValueError(f"unsupported trigger type {type(trigger).__name__}")
+    def __init__(
+        self,
+        *,
+        patterns: np.ndarray | None = None,
+        origin: tuple[int, int] | None = None,
+        additive: np.ndarray | None = None,
+    ) -> None:
+        if (patterns is None) == (additive is None):
+            raise ValueError("a device trigger needs either patch patterns or an additive pattern")
+        if patterns is not None and (origin is None or np.ndim(patterns) != 4):
+            raise ValueError("patch patterns must be (n_classes, C, size, size) with an origin")
+        self._patterns = (
+            None if patterns is None else torch.from_numpy(np.array(patterns, dtype=np.float32))
+        )
+        self._origin = origin
+        self._additive = (
+            None if additive is None else torch.from_numpy(np.array(additive, dtype=np.float32))
+        )
+
+    @classmethod
+    def patch(cls, patterns: np.ndarray, origin: tuple[int, int]) -> DeviceTrigger:
+        """Return a badnet-style trigger: the patch at ``origin`` becomes the source's pattern."""
+        return cls(patterns=patterns, origin=origin)
+
+    @classmethod
+    def additive_pattern(cls, pattern: np.ndarray) -> DeviceTrigger:
+        """Return an invisible-style trigger: ``clip(x + pattern, 0, 1)``."""
+        return cls(additive=pattern)
 
     def apply(self, X: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         """Return triggered copies of ``X``.
@@ -55,7 +81,7 @@ class DeviceTrigger:
         X : torch.Tensor of shape (n, C, H, W), float32
             Pixels in ``[0, 1]``.
         source : torch.Tensor of shape (n,), int64
-            Source class of each image (picks the badnet pattern).
+            Source class of each image (picks the patch pattern).
 
         Returns
         -------
@@ -63,10 +89,8 @@ class DeviceTrigger:
             Same shape and device.
         """
         if self._patterns is not None:
-            trigger = self.trigger
-            assert isinstance(trigger, BadNetTrigger)
-            (row, col), size = trigger.origin, trigger.spec.size
-            assert size is not None
+            assert self._origin is not None
+            (row, col), size = self._origin, self._patterns.shape[-1]
             out = X.clone()
             patterns = self._patterns.to(X.device)
             out[:, :, row : row + size, col : col + size] = patterns[source]

@@ -38,7 +38,7 @@ from torch import nn
 from torch.nn import functional
 from tqdm.auto import tqdm
 
-from backdoor_curves.classifiers.pretrained import ALEXNET_FC7
+from backdoor_curves.classifiers.nn.pretrained import ALEXNET_FC7
 
 __all__ = [
     "ALEXNET_FEATURE_DIM",
@@ -189,7 +189,7 @@ def alexnet_fc7(state_dict: Mapping[str, torch.Tensor] | None = None) -> AlexNet
     ----------
     state_dict : mapping, optional
         A torchvision AlexNet state dict (the ImageNet weights, see
-        :mod:`backdoor_curves.classifiers.pretrained`). None keeps torchvision's random
+        :mod:`backdoor_curves.classifiers.nn.pretrained`). None keeps torchvision's random
         initialisation (seed torch beforehand for reproducible tests).
 
     Returns
@@ -337,7 +337,7 @@ def alexnet_extractor(
     ----------
     state_dict : mapping
         AlexNet weights, e.g. ``resolve_weights("alexnet", ...).state_dict`` from
-        :mod:`backdoor_curves.classifiers.pretrained` (whose ``sha256`` goes into the feature
+        :mod:`backdoor_curves.classifiers.nn.pretrained` (whose ``sha256`` goes into the feature
         cache's key and the manifest).
     device : torch.device
         Where the network runs.

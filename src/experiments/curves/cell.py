@@ -7,7 +7,7 @@ row of :data:`CURVE_COLUMNS`: clean and backdoor test loss (the model's own loss
 parameter deviation (:mod:`backdoor_curves.analyses.deviation`) and, repeated on every row of
 the curve, the influence slope at beta = 0 with the tangent check
 (:mod:`backdoor_curves.analyses.tangent`). :data:`DEVIATION_COLUMNS` are the columns of the
-deviation table the driver derives. The driver (:mod:`backdoor_curves.experiments.curves`) plans
+deviation table the driver derives. The driver (:mod:`backdoor_curves.experiments.curves.cli`) plans
 the cells and records them; this module computes one and calls only the layers below it.
 """
 

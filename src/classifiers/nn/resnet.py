@@ -26,7 +26,7 @@ from enum import StrEnum
 import torch
 from torch import nn
 
-from backdoor_curves.classifiers.pretrained import PretrainedWeights
+from backdoor_curves.classifiers.nn.pretrained import PretrainedWeights
 
 __all__ = ["Architecture", "Stem", "build_resnet", "parse_architecture"]
 

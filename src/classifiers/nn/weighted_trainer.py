@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812  # torch convention
 
-from backdoor_curves.classifiers.image_batches import TriggeredImages
+from backdoor_curves.classifiers.nn.image_batches import TriggeredImages
 
 __all__ = [
     "EpochLog",

@@ -29,19 +29,13 @@ A store is meant to be written by one process at a time (the parent of a grid ru
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import enum
-import hashlib
-import importlib.metadata
 import io
 import json
 import os
-import platform
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
@@ -50,15 +44,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backdoor_curves.utilities.atomic import atomic_write_text, fsync_directory
+from backdoor_curves.utilities.provenance import git_state, package_versions
+
 __all__ = [
     "JOURNAL_FILENAME",
     "KEY_COLUMN",
     "MANIFEST_FILENAME",
     "RESULTS_FILENAME",
     "ResultStore",
-    "atomic_write_text",
-    "file_sha256",
-    "check_writable",
 ]
 
 #: Name of the column holding the task key; it is the first column of every table.
@@ -68,117 +62,10 @@ RESULTS_FILENAME = "results.csv"
 JOURNAL_FILENAME = "journal.jsonl"
 MANIFEST_FILENAME = "manifest.json"
 
-# Distributions whose versions go into every manifest; a missing one is recorded as None.
-_VERSIONED_PACKAGES = (
-    "numpy",
-    "scipy",
-    "scikit-learn",
-    "pandas",
-    "torch",
-    "torchvision",
-    "joblib",
-    "dask",
-    "distributed",
-    "backdoor-curves",
-)
-
 Scalar = bool | int | float | str | None
 
 # What identifies the run that computed a task (see ResultStore.write_manifest).
 _PRODUCER_KEYS = ("created", "git_commit", "git_dirty", "versions")
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Flush a directory entry to disk so that a new or renamed file survives a crash."""
-    # Directories cannot be opened on Windows; there os.replace is already durable enough.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a UTF-8 text file atomically.
-
-    The text goes to a temporary file in the same directory, which is flushed, synced and
-    then renamed over ``path`` with :func:`os.replace`. Readers see either the old file or
-    the complete new one; an interruption leaves no partial file behind.
-
-    Parameters
-    ----------
-    path : Path
-        Destination file; its directory must exist.
-    text : str
-        Content, written verbatim (no newline translation).
-    """
-    path = Path(path)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp creates the file private (0600); results are for sharing, so use the umask.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temp_name, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(path.parent)
-
-
-def check_writable(directory: Path) -> None:
-    """Create ``directory`` if needed and check that files can be written in it.
-
-    Drivers call this before any computation, so that a bad ``--out-dir`` fails in a
-    second rather than after hours of work.
-
-    Parameters
-    ----------
-    directory : Path
-        Results folder.
-
-    Raises
-    ------
-    ValueError
-        If the directory cannot be created (for example, a path component is a file).
-    PermissionError
-        If the directory exists but no file can be created in it.
-    """
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as err:
-        raise ValueError(
-            f"results directory {str(directory)!r} cannot be created: "
-            f"{err.strerror or err} (a component of the path is a file)"
-        ) from err
-    except PermissionError as err:
-        raise PermissionError(
-            f"results directory {str(directory)!r} cannot be created: permission denied"
-        ) from err
-    try:
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as err:
-        raise PermissionError(
-            f"results directory {str(directory)!r} is not writable: {err.strerror or err}"
-        ) from err
 
 
 def _normalise_cell(key: str, column: str, value: Any) -> Scalar:
@@ -233,52 +120,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(value, key=repr)
     raise ValueError(f"manifest value {value!r} of type {type(value).__name__} is not JSON-able")
-
-
-def _package_versions() -> dict[str, str | None]:
-    """Versions of Python and the packages that shape the numbers (None if not installed)."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
-        # Read metadata only: importing torch here would cost seconds for a JSON file.
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def _git_output(args: Sequence[str], cwd: Path) -> str | None:
-    """Run a git command and return its stripped stdout, or None if git is unavailable."""
-    try:
-        completed = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return completed.stdout.strip() if completed.returncode == 0 else None
-
-
-def git_state(source: Path | None = None) -> dict[str, str | bool | None]:
-    """Commit and dirty flag of the git checkout holding ``source`` (this package by default).
-
-    Parameters
-    ----------
-    source : Path or None
-        A path inside the checkout; defaults to this module's folder.
-
-    Returns
-    -------
-    dict
-        ``{"git_commit": sha or None, "git_dirty": bool or None}``; both are None when
-        ``source`` is not in a git checkout (e.g. an installed wheel) or git is missing.
-        Dirty means tracked files differ from the commit (untracked files do not count).
-    """
-    folder = Path(source) if source is not None else Path(__file__).resolve().parent
-    commit = _git_output(["rev-parse", "HEAD"], folder)
-    if commit is None:
-        return {"git_commit": None, "git_dirty": None}
-    status = _git_output(["status", "--porcelain", "--untracked-files=no"], folder)
-    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
 class ResultStore:
@@ -388,7 +229,7 @@ class ResultStore:
         Parameters
         ----------
         key : str
-            Task key (see :func:`backdoor_curves.utilities.grid.task_key`).
+            Task key (see :func:`backdoor_curves.utilities.tasks.task_key`).
         rows : list of dict
             At least one row; each with exactly the keys :attr:`columns` and scalar values
             (bool, int, float, str, None or numpy scalars).
@@ -417,7 +258,7 @@ class ResultStore:
         finally:
             os.close(fd)
         if is_new:
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         self._recorded.add(key)
 
     def _journal_entries(self) -> list[tuple[str, list[dict[str, Scalar]]]]:
@@ -618,7 +459,7 @@ class ResultStore:
         manifest gave them.
         """
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        versions = _package_versions()
+        versions = package_versions()
         git = git_state()
         current = {"created": created, "versions": versions, **git}
         producers, task_producer = self._producers(current)

@@ -1,0 +1,1 @@
+"""Learning curves and parameter deviation (``incremental_curves.py``): command line, cells."""

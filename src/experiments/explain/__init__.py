@@ -1,0 +1,1 @@
+"""Explanations of clean and poisoned models (``src/test/explain_*.py``): command line, cells."""

@@ -1,0 +1,263 @@
+"""Where the tasks of a grid run: in this process, in a joblib/loky pool, or on Dask.
+
+``n_jobs=1``
+    Tasks run one after the other in this process: no pool, plain tracebacks.
+``loky`` (default, ``n_jobs != 1``)
+    A joblib process pool; BLAS/OpenMP threads are limited to one per worker so that
+    ``n_jobs`` processes do not oversubscribe the cores.
+``dask``
+    A ``dask.distributed`` cluster at ``scheduler`` (e.g. ``tcp://10.0.0.1:8786``). Without
+    a scheduler address a ``LocalCluster`` of ``n_jobs`` single-threaded worker processes is
+    started for the run (``n_jobs=-1``: one per core). Dask's nanny already limits
+    BLAS/OpenMP threads to one per worker process. The worker function and the task class
+    must be importable on the workers (define them in a module, not in a notebook cell).
+
+:func:`execute` yields ``(tag, rows)`` pairs in completion order, whichever backend runs them;
+the grid engine (:mod:`backdoor_curves.utilities.grid`) records them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import functools
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+import joblib
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from backdoor_curves.utilities.tasks import TaskFailedError
+
+__all__ = ["Backend", "ExecutionConfig", "Tag", "check_scheduler", "execute", "shared_workers"]
+
+T = TypeVar("T")
+Rows = list[dict[str, Any]]
+Tag = tuple[int, str]
+"""A task's tag: the index of its grid and its key in that grid."""
+# What the backends yield: (tag, rows) pairs, in completion order.
+_Results = Generator[tuple[Tag, Rows], None, None]
+
+
+class Backend(enum.StrEnum):
+    """Where tasks run when ``n_jobs != 1`` or a scheduler is given."""
+
+    LOKY = "loky"
+    DASK = "dask"
+
+
+def _parse_backend(value: Backend | str) -> Backend:
+    """Return ``value`` as a :class:`Backend`, or raise listing the valid names."""
+    try:
+        return Backend(value)
+    except ValueError:
+        valid = [b.value for b in Backend]
+        raise ValueError(f"unknown backend {value!r}; valid backends are {valid}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionConfig:
+    """How a grid runs.
+
+    Parameters
+    ----------
+    n_jobs : int, default=1
+        Number of parallel workers: ``1`` runs in this process, ``-1`` uses every core.
+        With ``backend="dask"`` it is the size of the ``LocalCluster`` started when no
+        ``scheduler`` is given; with a scheduler the cluster decides, so it must stay 1.
+    backend : Backend or str, default="loky"
+        ``"loky"`` (joblib processes on this machine) or ``"dask"``.
+    scheduler : str or None, default=None
+        Address of a running Dask scheduler, e.g. ``"tcp://127.0.0.1:8786"``; only with
+        ``backend="dask"``.
+    force : bool, default=False
+        Recompute tasks that are already finished; their old rows are replaced.
+    quiet : bool, default=False
+        No progress bar (it is also off when stderr is not a terminal).
+    connect_timeout : float, default=5.0
+        Seconds to wait for the Dask scheduler to answer before giving up.
+    """
+
+    n_jobs: int = 1
+    backend: Backend = Backend.LOKY
+    scheduler: str | None = None
+    force: bool = False
+    quiet: bool = False
+    connect_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        # Frozen dataclass: normalising a field needs object.__setattr__.
+        object.__setattr__(self, "backend", _parse_backend(self.backend))
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int | np.integer):
+            raise ValueError(f"n_jobs must be an integer, got {self.n_jobs!r}")
+        if self.n_jobs < 1 and self.n_jobs != -1:
+            raise ValueError(f"n_jobs must be >= 1 or -1 (all cores), got {self.n_jobs}")
+        if not (np.isfinite(self.connect_timeout) and self.connect_timeout > 0):
+            raise ValueError(
+                f"connect_timeout must be a positive number of seconds, got {self.connect_timeout}"
+            )
+        if self.scheduler is not None:
+            if self.backend is not Backend.DASK:
+                raise ValueError(
+                    f"a scheduler address ({self.scheduler!r}) needs backend 'dask', "
+                    f"got backend {self.backend.value!r}"
+                )
+            if not isinstance(self.scheduler, str) or not self.scheduler.strip():
+                raise ValueError(f"scheduler must be an address string, got {self.scheduler!r}")
+            if self.n_jobs != 1:
+                raise ValueError(
+                    f"n_jobs={self.n_jobs} has no effect with a Dask scheduler "
+                    f"({self.scheduler}); the cluster's workers set the parallelism"
+                )
+
+
+def _run_task(fn: Callable[[T], Rows], tag: Tag, task: T) -> tuple[Tag, Rows]:
+    """Compute one task (in whichever process runs it) and tag the result."""
+    try:
+        return tag, fn(task)
+    except Exception as exc:
+        raise TaskFailedError(tag[1], f"{type(exc).__name__}: {exc}") from exc
+
+
+def _run_in_process(fn: Callable[[T], Rows], pending: list[tuple[Tag, T]]) -> _Results:
+    """Yield ``(tag, rows)`` computing tasks one by one in this process, BLAS on one thread.
+
+    One worker uses one core, like each worker of the pool: a grid cell's linear algebra is
+    small enough that BLAS threads cost more than they gain (an MNIST slope pair takes about
+    3x longer with two threads on two cores), and the same thread count as the pool's workers
+    gives the same rounding, so ``n_jobs=1`` writes the same numbers as ``n_jobs=2``.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        for tag, task in pending:
+            yield _run_task(fn, tag, task)
+
+
+def _run_group(fn: Callable[[T], Rows], group: list[tuple[Tag, T]]) -> list[tuple[Tag, Rows]]:
+    """Compute consecutive tasks one after the other in one worker."""
+    return [_run_task(fn, tag, task) for tag, task in group]
+
+
+def _run_loky(fn: Callable[[T], Rows], groups: list[list[tuple[Tag, T]]], n_jobs: int) -> _Results:
+    """Yield ``(tag, rows)`` in completion order from a joblib/loky process pool.
+
+    Each job is one group of tasks, computed by one worker.
+    """
+    # inner_max_num_threads sets OMP/MKL/OpenBLAS thread variables in the worker processes.
+    try:
+        with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            outputs = parallel(joblib.delayed(_run_group)(fn, group) for group in groups)
+            # Closing the generator (on error or Ctrl-C upstream) makes joblib stop the pool.
+            with contextlib.closing(outputs):
+                for results in outputs:
+                    yield from results
+    finally:
+        if not _workers_shared:
+            _shut_down_loky_workers()
+
+
+# Depth of nested shared_workers() blocks; inside one, grids leave the loky pool running.
+_workers_shared = 0
+
+
+@contextlib.contextmanager
+def shared_workers() -> Generator[None, None, None]:
+    """Let the grids run inside the block share one pool of local worker processes.
+
+    Outside such a block every :func:`run_grid` stops its loky workers when it ends. A driver
+    that runs several grids (one per pair) wraps them in this block, so the workers start once
+    (importing the package and loading the data is seconds per process) and keep their
+    per-process caches; the pool is stopped when the outermost block exits, also on errors.
+    """
+    global _workers_shared
+    _workers_shared += 1
+    try:
+        yield
+    finally:
+        _workers_shared -= 1
+        if not _workers_shared:
+            _shut_down_loky_workers()
+
+
+def _shut_down_loky_workers() -> None:
+    """Stop joblib's reusable loky pool, so that no worker outlives the grid.
+
+    joblib keeps its loky workers alive for reuse (idle for minutes) after ``Parallel``
+    returns; a driver that exits would leave them behind in its process group. (The
+    resource-tracker processes of loky and multiprocessing are left alone: they clean up
+    shared-memory folders that joblib releases at interpreter exit, and exit after that.)
+    """
+    # loky keeps its one reusable executor in a module global; there is no public getter
+    # that does not create (or resize) an executor when none is running.
+    from joblib.externals.loky import reusable_executor
+
+    executor = reusable_executor._executor
+    if executor is not None:
+        executor.shutdown(wait=True)
+
+
+def _run_dask(
+    fn: Callable[[T], Rows], pending: list[tuple[Tag, T]], config: ExecutionConfig
+) -> _Results:
+    """Yield ``(tag, rows)`` in completion order from a Dask cluster."""
+    # Imported here: dask.distributed is slow to import and only needed for this backend.
+    from dask.distributed import LocalCluster, as_completed
+
+    with contextlib.ExitStack() as stack:
+        address = config.scheduler
+        if address is None:
+            n_workers = joblib.cpu_count() if config.n_jobs == -1 else config.n_jobs
+            cluster = LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            stack.callback(cluster.close)
+            address = cluster.scheduler_address
+        client = _connect(address, config.connect_timeout)
+        stack.callback(client.close)
+        tags = [tag for tag, _ in pending]
+        tasks = [task for _, task in pending]
+        futures = client.map(functools.partial(_run_task, fn), tags, tasks, pure=False)
+        # Runs first on exit (LIFO): nothing keeps computing after an error or Ctrl-C.
+        stack.callback(client.cancel, futures)
+        for future in as_completed(futures, loop=client.loop):
+            yield future.result()
+
+
+def _connect(address: str, timeout: float) -> Any:
+    """Connect a ``dask.distributed.Client`` to ``address``; ConnectionError after ``timeout``."""
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ConnectionError(
+            f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s "
+            f"(--connect-timeout): {reason}"
+        ) from None
+
+
+def check_scheduler(config: ExecutionConfig) -> None:
+    """Connect once to ``config.scheduler`` (if any) so that drivers fail before writing.
+
+    Raises
+    ------
+    ConnectionError
+        If the scheduler does not answer within ``config.connect_timeout`` seconds.
+    """
+    if config.backend is Backend.DASK and config.scheduler is not None:
+        _connect(config.scheduler, config.connect_timeout).close()
+
+
+def execute(
+    fn: Callable[[T], Rows], groups: list[list[tuple[Tag, T]]], config: ExecutionConfig
+) -> _Results:
+    """Dispatch to the backend chosen by ``config`` (only loky sends groups as one job)."""
+    if config.backend is not Backend.DASK and config.n_jobs != 1:
+        return _run_loky(fn, groups, config.n_jobs)
+    pending = [item for group in groups for item in group]
+    if config.backend is Backend.DASK:
+        return _run_dask(fn, pending, config)
+    return _run_in_process(fn, pending)
