@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Run the test suite (fast tests by default; extra arguments go to pytest,
-# e.g. ./run_tests.sh -m slow). Creates .venv on first use.
+# Run the test suite: every test but the slow ones, on one pytest-xdist worker per core.
+#   ./run_tests.sh              what CI runs (.ci/run)
+#   ./run_tests.sh --unit       the unit tests only (no end-to-end driver runs): the edit loop
+#   ./run_tests.sh -m slow      the slow tests; any other arguments go to pytest
+# Creates .venv on first use.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-    echo "usage: ./run_tests.sh [PYTEST_ARGS...]"
-    echo "Runs pytest on tests/ (slow tests excluded; add '-m slow' for them)."
+    echo "usage: ./run_tests.sh [--unit] [PYTEST_ARGS...]"
+    echo "Runs pytest on tests/ with one worker per core (slow tests excluded; '-m slow' runs"
+    echo "them; --unit leaves out the end-to-end tests under tests/e2e/ as well)."
     exit 0
 fi
+markers=()
+if [ "${1:-}" = "--unit" ]; then
+    shift
+    markers=(-m "not slow and not e2e")
+fi
 source scripts/bootstrap.sh
-exec "$PYTHON" -m pytest -q "$@"
+exec "$PYTHON" -m pytest -q -n "${BACKDOOR_CURVES_TEST_WORKERS:-auto}" "${markers[@]}" "$@"

@@ -1,4 +1,4 @@
-"""Fixtures shared by the driver tests."""
+"""Fixtures shared by the tests; tests under ``tests/e2e/`` get the ``e2e`` marker."""
 
 import datetime
 import os
@@ -85,7 +85,7 @@ def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Shared by the test modules: a run that caches features under it (no ``--feature-cache``)
     only saves later runs an extraction; tests that count extractions use their own cache.
     """
-    from test_data import write_cifar_batches
+    from generated_data import write_cifar_batches
 
     root = tmp_path_factory.mktemp("cifar-data")
     write_cifar_batches(root, train_per_class=20, test_per_class=10)
@@ -95,8 +95,18 @@ def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def imagenette_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated imagenette2-320 tree of solid-colour JPEGs, 20 train / 10 val per class."""
-    from test_data import write_imagenette
+    from generated_data import write_imagenette
 
     root = tmp_path_factory.mktemp("imagenette-data")
     write_imagenette(root, n_train=20, n_val=10)
     return root
+
+
+E2E_FOLDER = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of ``tests/e2e/`` (drivers run end to end) with ``e2e``."""
+    for item in items:
+        if E2E_FOLDER in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)

@@ -11,7 +11,7 @@ import torch
 from backdoor_curves.experiments.nn import backdoor_slope
 from backdoor_curves.experiments.nn.backdoor_slope import HEAD_SLOPE_COLUMNS, NETWORK_COLUMNS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = [
     "--profile", "smoke", "--n-jobs", "1", "--quiet", "--betas", "0,1", "--epochs", "1,2",
     "--n-train", "40", "--n-test", "20", "--batch-size", "20", "--width", "2",

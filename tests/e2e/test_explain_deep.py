@@ -32,7 +32,7 @@ from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
 from backdoor_curves.experiments.problem import DataRequest, load_pair
 from backdoor_curves.test import explain_cifar10, explain_imagenette
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def smoke_args(data_dir: Path, weights: Path, tmp_path: Path, *extra: str) -> list[str]:

@@ -32,7 +32,7 @@ from backdoor_curves.experiments.explain.cli import (
 from backdoor_curves.experiments.problem import DataRequest, load_pair
 from backdoor_curves.test import explain_mnist
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_NAME = "7-1_badnet3_n80-40"
 
 

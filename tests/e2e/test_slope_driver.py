@@ -34,7 +34,7 @@ from backdoor_curves.experiments.problem import (
     poisoned_problem,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 REQUIRED_COLUMNS = (
     "dataset", "data_source", "pair", "n_train", "n_test", "trigger", "trigger_size",

@@ -28,7 +28,7 @@ from backdoor_curves.experiments.curves.cell import CURVE_COLUMNS
 from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
 from backdoor_curves.utilities.data import PairTask
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SMOKE_PAIR = "6-0"
 
 

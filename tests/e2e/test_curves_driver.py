@@ -25,7 +25,7 @@ from backdoor_curves.experiments.config import smoke_config
 from backdoor_curves.experiments.curves import cli as curves
 from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 BETAS = (0.0, 0.05, 0.5, 1.0)
 SEEDS = (1, 2)

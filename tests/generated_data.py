@@ -1,0 +1,123 @@
+"""Small data sets written in the real formats (IDX, CIFAR python batches, JPEG folders).
+
+Shared by the tests (``pythonpath`` puts this folder on ``sys.path``): the real loaders are
+tested on these files, since the datasets cannot be downloaded here.
+"""
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from backdoor_curves.utilities.data import IMAGENETTE_CLASSES
+
+N_PER_CLASS = 10  # per class and split in the generated MNIST and CIFAR files
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int | None = None) -> Path:
+    """Write a uint8 array as an IDX file (gzipped when the name ends in .gz)."""
+    if magic is None:
+        magic = 0x0800 | array.ndim
+    header = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gz":
+        with gzip.open(path, "wb") as stream:
+            stream.write(payload)
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def mnist_like_split(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """100 images (10 per digit); pixel (0, 0) is the image's position, row 1 its digit * 20."""
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.arange(10, dtype=np.uint8), N_PER_CLASS)
+    images = rng.integers(0, 256, size=(labels.size, 28, 28), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(labels.size)
+    images[:, 1, :] = (labels * 20)[:, None]
+    return images, labels
+
+
+def write_mnist(root: Path, suffix: str = ".gz") -> Path:
+    """Write train and test IDX files in torchvision's layout under root/MNIST/raw."""
+    raw = root / "MNIST" / "raw"
+    for prefix, seed in (("train", 0), ("t10k", 1)):
+        images, labels = mnist_like_split(seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte{suffix}", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+    return raw
+
+
+def original_mnist_ids(images: np.ndarray) -> np.ndarray:
+    """Positions encoded in pixel (0, 0) of MNIST-like images."""
+    return np.rint(images[:, 0, 0, 0] * 255).astype(np.int64)
+
+
+def original_mnist_digits(images: np.ndarray) -> np.ndarray:
+    """Digits encoded in row 1 of MNIST-like images."""
+    return np.rint(images[:, 0, 1, 0] * 255 / 20).astype(np.int64)
+
+
+def write_cifar(root: Path) -> Path:
+    """Write five train batches and a test batch, pickled the way CIFAR-10's are."""
+    batch_dir = root / "cifar-10-batches-py"
+    batch_dir.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    names = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
+    for name in names:
+        labels = list(range(10)) * 2
+        pixels = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+        pixels[:, 0] = np.asarray(labels) * 20  # first red pixel carries the class
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": labels,
+            b"data": pixels,
+            b"filenames": [f"img_{index}.png".encode() for index in range(len(labels))],
+        }
+        with (batch_dir / name).open("wb") as stream:
+            pickle.dump(batch, stream, protocol=2)
+    return batch_dir
+
+
+def write_cifar_batches(root: Path, train_per_class: int, test_per_class: int) -> Path:
+    """Write CIFAR-10 python batches (five train batches, one test batch) of random images."""
+    batch_dir = root / "cifar-10-batches-py"
+    batch_dir.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    per_batch = [(f"data_batch_{i}", train_per_class // 5) for i in range(1, 6)]
+    for name, per_class in [*per_batch, ("test_batch", test_per_class)]:
+        labels = np.repeat(np.arange(10), per_class)
+        pixels = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+        batch = {b"batch_label": name.encode(), b"labels": labels.tolist(), b"data": pixels}
+        with (batch_dir / name).open("wb") as stream:
+            pickle.dump(batch, stream, protocol=2)
+    return batch_dir
+
+
+def class_colour(class_id: int) -> tuple[int, int, int]:
+    """A solid RGB colour that identifies an Imagenette class in the generated JPEGs."""
+    return (class_id * 25, 255 - class_id * 25, 100)
+
+
+def write_imagenette(root: Path, n_train: int = 2, n_val: int = 1) -> Path:
+    """Write the ten WordNet-id folders with small solid-colour JPEGs (40x30 and 30x40 px)."""
+    base = root / "imagenette2-320"
+    for split, count in (("train", n_train), ("val", n_val)):
+        # Created in reverse order: the class id must come from sorting, not creation order.
+        for class_id, cls in reversed(list(enumerate(IMAGENETTE_CLASSES))):
+            folder = base / split / cls.wnid
+            folder.mkdir(parents=True)
+            for index in range(count):
+                size = (40, 30) if index % 2 == 0 else (30, 40)
+                image = Image.new("RGB", size, class_colour(class_id))
+                image.save(folder / f"{cls.wnid}_{index}.JPEG", quality=95)
+    return base
+
+
+def colour_class(images: np.ndarray) -> np.ndarray:
+    """Class ids read back from the red channel of solid-colour images."""
+    return np.rint(images[:, 0].mean(axis=(1, 2)) * 255 / 25).astype(np.int64)
