@@ -12,6 +12,11 @@ several grids, each with its own store (the run folders of one driver invocation
 stream of tasks: no worker waits for the last task of one grid before the next grid's tasks
 start.
 
+One writer per folder: a run holds the lock of every grid's folder
+(:mod:`backdoor_curves.utilities.locks`) from reading which tasks are finished until its last
+table and manifest are written; a second run on the same folder waits, then computes only what
+is still missing. A corrupt table or manifest stops the run before any task runs.
+
 Interrupting a run (Ctrl-C) or a failing task stops it; the tasks finished so far are
 kept (written to ``results.csv``) and the exception propagates, so rerunning the same
 command computes only what is missing.
@@ -30,6 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from backdoor_curves.utilities.backends import ExecutionConfig, Tag, execute
+from backdoor_curves.utilities.locks import folder_locks
 from backdoor_curves.utilities.store import ResultStore
 from backdoor_curves.utilities.tasks import unique_task_keys
 
@@ -204,8 +210,23 @@ def run_grids(
     """
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
         raise ValueError(f"group_size must be a positive integer, got {group_size!r}")
-    start = time.perf_counter()
     keys = [unique_task_keys(grid.tasks) for grid in grids]
+    with folder_locks(grid.store.directory for grid in grids):
+        return _run_locked(grids, keys, fn, config, description, group_size)
+
+
+def _run_locked(
+    grids: Sequence[Grid],
+    keys: list[list[str]],
+    fn: Callable[[Any], Rows],
+    config: ExecutionConfig,
+    description: str,
+    group_size: int,
+) -> list[GridReport]:
+    """:func:`run_grids` with the locks of every grid's folder held."""
+    start = time.perf_counter()
+    for grid in grids:
+        grid.store.check()
     groups: list[list[tuple[Tag, Any]]] = []
     remaining = []
     for index, (grid, grid_keys) in enumerate(zip(grids, keys, strict=True)):
