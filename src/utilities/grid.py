@@ -211,7 +211,7 @@ def run_grids(
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
         raise ValueError(f"group_size must be a positive integer, got {group_size!r}")
     keys = [unique_task_keys(grid.tasks) for grid in grids]
-    with folder_locks(grid.store.directory for grid in grids):
+    with folder_locks([grid.store.directory for grid in grids]):
         return _run_locked(grids, keys, fn, config, description, group_size)
 
 

@@ -12,7 +12,9 @@ The lock is an operating-system file lock (:mod:`filelock`: ``flock`` on POSIX) 
 ``<folder>/.lock``. The system releases it when the holding process ends, however it ends
 (``kill -9`` included), so a lock never outlives its process and a dead run never blocks the
 next one. ``<folder>/.lock.holder`` names the holder (process id, host, command, start time)
-for the waiting message; it is informational only. Locks of several folders are taken in a
+for the waiting message while the lock is held; it is informational only. The empty ``.lock``
+file stays in the folder (removing a lock file while another process waits on it would break
+the exclusion). Locks of several folders are taken in a
 fixed (sorted) order, so two runs over overlapping folders cannot deadlock. Network file
 systems that do not implement ``flock`` give no mutual exclusion; keep run folders on a local
 disk (see ``docs/reproducing.md``).
@@ -96,6 +98,7 @@ def folder_lock(
                 f"{_holder_text(lock_path)} after {timeout:g} s; wait for that run or use "
                 "another --out-dir"
             ) from None
+    holder_path = lock_path.with_name(lock_path.name + _HOLDER_SUFFIX)
     try:
         holder = {
             "pid": os.getpid(),
@@ -103,9 +106,10 @@ def folder_lock(
             "command": list(sys.argv),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_text(lock_path.with_name(lock_path.name + _HOLDER_SUFFIX), json.dumps(holder))
+        atomic_write_text(holder_path, json.dumps(holder))
         yield
     finally:
+        holder_path.unlink(missing_ok=True)
         lock.release()
 
 

@@ -33,6 +33,7 @@ from backdoor_curves.experiments.problem import (
     load_pair,
     poisoned_problem,
 )
+from backdoor_curves.utilities.locks import LOCK_FILENAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -444,7 +445,7 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
     assert slope.main(grid_args(tmp_path, data_dir)) == 130
     assert "interrupted" in capsys.readouterr().err
     run_dir = tmp_path / "slope" / RUN_NAME
-    assert sorted(p.name for p in run_dir.iterdir()) == ["results.csv"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILENAME, "results.csv"]
     header, rows = read_text_rows(run_dir / "results.csv")
     assert all(len(row) == len(header) for row in rows)
     assert len({row[0] for row in rows}) == 2 and len(rows) == 2 * len(C_VALUES)
