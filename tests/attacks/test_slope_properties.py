@@ -135,3 +135,22 @@ def test_linear_svm_slope_with_alphas_within_tolerance_of_their_bounds():
     inside = (alpha > 0) & (alpha < upper)
     assert (inside & ((alpha < 1e-4) | (upper - alpha < 1e-4))).any()
     check_slope("svm", 10.0, problem)
+
+
+# A fixed problem (not a rotating seed) on which the bias jumps at beta = 0: no free alpha,
+# b(0+) != b(0). Dropping the jump term from the slope changes it for both SVMs here.
+BIAS_JUMP_SEED = 9
+
+
+@pytest.mark.parametrize("name", ["svm", "svm-rbf"])
+def test_one_sided_slope_where_the_bias_jumps_equals_the_right_difference(name):
+    problem = random_problem(np.random.default_rng(BIAS_JUMP_SEED))
+    X, y, is_poison, X_backdoor, _ = problem
+    weight = np.where(is_poison, 0.0, 1.0)
+    model = MODELS[name](1e-4).fit(X, y, weight)
+    at_bound = np.isclose(model.alpha_, 0.0, atol=1e-15) | np.isclose(model.alpha_, model.upper_)
+    assert at_bound.all()  # no free alpha: the bias is an interval at beta = 0
+    sensitivity = model.weight_sensitivity(X, y, weight, X_backdoor, np.flatnonzero(is_poison))
+    assert abs(sensitivity.offset) > 0.1  # b(0+) - b(0): the bias jumps
+    result = check_slope(name, 1e-4, problem)
+    assert result.status.startswith(ONE_SIDED_STATUS)
