@@ -18,6 +18,7 @@ from typing import NoReturn
 __all__ = [
     "DriverParser",
     "check_unique",
+    "describe_os_error",
     "exit_process",
     "float_list",
     "int_list",
@@ -90,22 +91,47 @@ def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., 
 
     ``ValueError``, ``FileNotFoundError``, ``PermissionError`` and ``ConnectionError`` (an
     unreachable Dask scheduler) are the errors our code raises for bad input, with messages
-    meant for the user; anything else is a bug and keeps its traceback. Ctrl-C exits with
-    130 after the grid engine saved the finished cells.
+    meant for the user; ``TimeoutError`` a folder another run holds too long; any other
+    ``OSError`` is a fault of the machine (a full disk, a read-only file system) and is
+    reported with the file it concerns and the rerun advice (the grid engine keeps every
+    finished cell). Anything else is a bug and keeps its traceback. Ctrl-C exits with 130
+    after the grid engine saved the finished cells.
     """
 
     @functools.wraps(main)
     def wrapped(argv: Sequence[str] | None = None) -> int:
         try:
             return main(argv)
-        except (ValueError, FileNotFoundError, PermissionError, ConnectionError) as error:
+        except (
+            ValueError,
+            FileNotFoundError,
+            PermissionError,
+            ConnectionError,
+            TimeoutError,
+        ) as error:
             print(f"error: {error}", file=sys.stderr)
+            return 2
+        except OSError as error:
+            print(
+                f"error: {describe_os_error(error)}; finished cells are kept: fix it and rerun "
+                "the same command to resume",
+                file=sys.stderr,
+            )
             return 2
         except KeyboardInterrupt:
             print("interrupted: finished cells were saved; rerun to resume", file=sys.stderr)
             return 130
 
     return wrapped
+
+
+def describe_os_error(error: OSError) -> str:
+    """Return one line for an ``OSError``: its reason and the file it concerns.
+
+    For example ``No space left on device: runs/mnist/slope/7-1_badnet3/journal.jsonl``.
+    """
+    reason = error.strerror or type(error).__name__
+    return f"{reason}: {error.filename}" if error.filename else reason
 
 
 def exit_process(status: int) -> NoReturn:

@@ -271,6 +271,10 @@ class ResultStore:
             while written < len(data):
                 written += os.write(fd, data[written:])
             os.fsync(fd)
+        except OSError as error:
+            # A failed write names no file (a full disk): say which. A partial line is cut
+            # off by the next writer (see _truncate_torn_journal_tail).
+            raise OSError(error.errno, error.strerror, str(self.journal_path)) from error
         finally:
             os.close(fd)
         if is_new:

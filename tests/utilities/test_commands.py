@@ -1,0 +1,43 @@
+"""Command-line plumbing: every failure a user can meet is one line with an exit status."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from backdoor_curves.utilities.commands import report_errors
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "text"),
+    [
+        (ValueError("--C values must be positive"), 2, "error: --C values must be positive"),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "runs/x/journal.jsonl"),
+            2,
+            "error: No space left on device: runs/x/journal.jsonl; finished cells are kept",
+        ),
+        (TimeoutError("results folder runs/x is still being written"), 2, "error: results"),
+        (KeyboardInterrupt(), 130, "interrupted: finished cells were saved"),
+    ],
+)
+def test_a_failure_is_one_line_and_an_exit_status(
+    capsys: pytest.CaptureFixture[str], error: BaseException, status: int, text: str
+) -> None:
+    @report_errors
+    def main(argv: object = None) -> int:
+        raise error
+
+    assert main([]) == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(text), err
+
+
+def test_a_bug_keeps_its_traceback() -> None:
+    @report_errors
+    def main(argv: object = None) -> int:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        main([])
