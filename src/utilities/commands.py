@@ -1,9 +1,10 @@
 """Command-line plumbing that knows nothing of experiments: one-line errors, exit statuses.
 
 Every command of the package (the drivers, ``backdoor-curves``, the figure step) uses these:
-:class:`DriverParser` (parser errors are one line), the list types :func:`float_list`,
-:func:`int_list` and :func:`name_list`, :func:`report_errors` (a user error is one line and
-exit status 2, Ctrl-C exit status 130) and :func:`exit_process` (the ``__main__`` block).
+:class:`DriverParser` (parser errors are one line), the argparse types :func:`float_list`,
+:func:`int_list`, :func:`seed_list`, :func:`bounded_float_list` and :func:`name_list`,
+:func:`report_errors` (a user error is one line and exit status 2, Ctrl-C exit status 130)
+and :func:`exit_process` (the ``__main__`` block).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import NoReturn
 
 __all__ = [
     "DriverParser",
+    "bounded_float_list",
     "check_unique",
     "describe_os_error",
     "exit_process",
@@ -24,6 +26,7 @@ __all__ = [
     "int_list",
     "name_list",
     "report_errors",
+    "seed_list",
 ]
 
 
@@ -84,6 +87,34 @@ def float_list(text: str) -> tuple[float, ...]:
 def int_list(text: str) -> tuple[int, ...]:
     """Parse ``"1,10,11"`` into integers (argparse ``type``)."""
     return _number_list(text, int, "integers")
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """Parse ``"1,10,11"`` into distinct non-negative integer seeds (argparse ``type``)."""
+    seeds = int_list(text)
+    negative = [seed for seed in seeds if seed < 0]
+    if negative:
+        raise argparse.ArgumentTypeError(
+            f"seeds must be non-negative integers, got {', '.join(map(str, negative))}"
+        )
+    return seeds
+
+
+def bounded_float_list(what: str, low: float, high: float) -> Callable[[str], tuple[float, ...]]:
+    """Return an argparse ``type`` parsing distinct numbers in ``(low, high]``.
+
+    ``what`` names them in messages (``"C values"``). NaN and infinities are outside.
+    """
+
+    def parse(text: str) -> tuple[float, ...]:
+        values = _number_list(text, float, what)
+        outside = [v for v in values if not low < v <= high]
+        if outside:
+            shown = ", ".join(f"{v:g}" for v in outside)
+            raise argparse.ArgumentTypeError(f"{what} must lie in ({low:g}, {high:g}], got {shown}")
+        return values
+
+    return parse
 
 
 def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:

@@ -94,3 +94,13 @@ def test_a_read_only_out_dir_is_one_line_and_computes_nothing(
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "is not writable: Read-only file system" in err[0]
     assert not list((tmp_path / "out").rglob("results.csv"))
+
+
+@pytest.mark.parametrize("seeds", ["--seeds=-1", "--seeds=1,-1"])
+def test_a_negative_seed_is_one_line_and_writes_nothing(
+    tmp_path: Path, data_dir: Path, one_line_error, seeds: str
+) -> None:
+    args = [a for a in argv(tmp_path / "out", data_dir) if a not in ("--seeds", "1,2")]
+    one_line_error(
+        slope.main, [*args, seeds], "seeds must be non-negative integers", tmp_path / "out"
+    )

@@ -41,3 +41,25 @@ def test_a_bug_keeps_its_traceback() -> None:
 
     with pytest.raises(KeyError):
         main([])
+
+
+def test_seeds_must_be_non_negative_integers() -> None:
+    import argparse
+
+    from backdoor_curves.utilities.commands import seed_list
+
+    assert seed_list("1,10,0") == (1, 10, 0)
+    with pytest.raises(argparse.ArgumentTypeError, match="non-negative integers, got -1"):
+        seed_list("1,-1")
+
+
+def test_bounded_numbers_reject_values_outside_their_range() -> None:
+    import argparse
+
+    from backdoor_curves.utilities.commands import bounded_float_list
+
+    parse = bounded_float_list("C values", 0.0, 1e8)
+    assert parse("0.01,1e3") == (0.01, 1000.0)
+    for text in ("1e300", "0", "-1", "nan", "inf"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"C values must lie in \(0, 1e\+08\]"):
+            parse(text)
