@@ -13,7 +13,7 @@ import pytest
 
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.status import slope_is_defined
-from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
+from backdoor_curves.classifiers import LogisticClassifier, RidgeClassifier
 from backdoor_curves.classifiers.svm import ONE_SIDED_STATUS, RBFSVM, LinearSVM
 
 MODELS = {

@@ -26,7 +26,7 @@ from backdoor_curves.classifiers.linalg import (
     damped_cholesky,
     primal_hessian,
 )
-from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
+from backdoor_curves.classifiers import LogisticClassifier, RidgeClassifier
 from backdoor_curves.classifiers.losses import get_loss, to_signed
 from backdoor_curves.classifiers.svm import (
     RBFSVM,
