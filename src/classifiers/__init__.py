@@ -3,7 +3,8 @@
 ``J(theta; s) = 1/2 ||w||^2 + C sum_i s_i loss(y_i, f(x_i))`` for the linear SVM and RBF SVM
 (hinge, dual, exact KKT), logistic regression and ridge classification (primal, Newton /
 normal equations). See :mod:`backdoor_curves.classifiers.base` for the shared contract and
-:mod:`backdoor_curves.classifiers.registry` for adding a model by name.
+:mod:`backdoor_curves.classifiers.registry` for adding a model by name. The torch networks are
+in :mod:`backdoor_curves.classifiers.nn`, which this package does not import.
 """
 
 from backdoor_curves.classifiers.base import BinaryClassifier, FitData, WeightSensitivity
