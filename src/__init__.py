@@ -7,8 +7,9 @@ Subpackages, one layer each, from the bottom (see ``docs/architecture.md``)
 -------------------------------------------------------------------------
 utilities
     Generic building blocks that know nothing of backdoors: atomic files, hashing,
-    provenance, the result store, task keys, execution backends, the grid engine, the
-    on-disk feature cache, command-line plumbing, metrics and the dataset readers (``data``).
+    provenance, the result store, folder locks, task keys, execution backends, the grid
+    engine, the on-disk feature cache, command-line plumbing, metrics and the dataset
+    readers (``data``).
 naming
     Names and labels of models and triggers, for results folders and figures.
 classifiers
