@@ -4,7 +4,8 @@
 (hinge, dual, exact KKT), logistic regression and ridge classification (primal, Newton /
 normal equations), each also on precomputed kernel matrices. See
 :mod:`backdoor_curves.classifiers.base` for the shared contract and
-:mod:`backdoor_curves.classifiers.registry` for adding a model by name.
+:mod:`backdoor_curves.classifiers.registry` for adding a model by name. The torch networks are
+in :mod:`backdoor_curves.classifiers.nn`, which this package does not import.
 """
 
 from backdoor_curves.classifiers.base import BinaryClassifier, WeightSensitivity
