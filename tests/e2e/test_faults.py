@@ -33,16 +33,16 @@ def hidden_files(folder: Path) -> list[str]:
 def test_a_full_disk_during_the_grid_is_one_line_and_keeps_the_finished_cells(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    real = ResultStore.record
+    real = ResultStore.record_cells
     calls = []
 
-    def full_on_second(self, key, rows):
-        calls.append(key)
+    def full_on_second(self, entries):
+        calls.append(entries)
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device", str(self.journal_path))
-        return real(self, key, rows)
+        return real(self, entries)
 
-    monkeypatch.setattr(ResultStore, "record", full_on_second)
+    monkeypatch.setattr(ResultStore, "record_cells", full_on_second)
     assert slope.main(argv(tmp_path, data_dir, "--no-figures")) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1
@@ -51,7 +51,7 @@ def test_a_full_disk_during_the_grid_is_one_line_and_keeps_the_finished_cells(
     run_dir = tmp_path / "slope" / FOLDER
     assert len(pd.read_csv(run_dir / "results.csv")) == 2  # the first task's two C values
     assert hidden_files(tmp_path) == []
-    monkeypatch.setattr(ResultStore, "record", real)
+    monkeypatch.setattr(ResultStore, "record_cells", real)
     assert slope.main(argv(tmp_path, data_dir, "--no-figures")) == 0
     assert "1 task(s) computed, 1 skipped" in capsys.readouterr().out
     assert len(pd.read_csv(run_dir / "results.csv")) == 4

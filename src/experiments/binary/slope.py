@@ -44,6 +44,7 @@ from backdoor_curves.classifiers.registry import (
 )
 from backdoor_curves.experiments.binary.slope_cell import (
     SLOPE_COLUMNS,
+    SLOPE_IDENTITY,
     SlopeTask,
     run_slope_task,
     slope_group,
@@ -373,7 +374,9 @@ def _record_slope(
             f"{run.pair_data.n_train} train / {run.pair_data.n_test} test -> {run.run_dir}"
         )
     grids = [
-        RunGrid(run.tasks, ResultStore(run.run_dir, SLOPE_COLUMNS), run.pair_data.source)
+        RunGrid(
+            run.tasks, ResultStore(run.run_dir, SLOPE_COLUMNS, SLOPE_IDENTITY), run.pair_data.source
+        )
         for run in runs
     ]
     # The seeds and triggers of one (pair, classifier, gamma) share the clean-model C sweep:
