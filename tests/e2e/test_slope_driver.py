@@ -264,8 +264,8 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
         (["-ppoison", "0"], "got 0.0"),
         (["-trigger_size", "40"], "40"),
         (["--C", "abc"], "abc"),
-        (["--C", "0"], "[0.0]"),
-        (["--gamma", "-1"], "[-1.0]"),
+        (["--C", "0"], "C values must lie in (0, 1e+08], got 0"),
+        (["--gamma", "-1"], "gamma values must lie in (0, 10000], got -1"),
         (["--seeds", "x"], "'x'"),
         (["--n-test", "100000"], "100000"),
         (["--n-jobs", "0"], "got 0"),
@@ -273,7 +273,7 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
         # Repeated grid values are refused before anything is written.
         (["--seeds", "1,1"], "repeated integers: 1"),
         (["-clf", "svm,svm"], "repeated classifiers: svm"),
-        (["--C", "1,1"], "repeated numbers: 1.0"),
+        (["--C", "1,1"], "repeated C values: 1.0"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
