@@ -193,6 +193,13 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long to wait for the Dask scheduler before giving up (default 5)",
     )
     group.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="stop when a Dask cluster has had no worker for this long (default 60)",
+    )
+    group.add_argument(
         "--force",
         action="store_true",
         help="recompute cells already in the results folder (default: skip them, resume)",
@@ -231,6 +238,7 @@ def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
         force=args.force,
         quiet=args.quiet,
         connect_timeout=args.connect_timeout,
+        worker_timeout=args.worker_timeout,
     )
 
 

@@ -22,6 +22,12 @@ ends: no state outlives its group.
 
 :func:`execute` yields ``(tag, rows)`` pairs in completion order, whichever backend runs them;
 the grid engine (:mod:`backdoor_curves.utilities.grid`) records them.
+
+**Faults.** A worker process that dies (killed, out of memory), a Dask scheduler that is lost
+and a cluster left without workers for ``worker_timeout`` seconds raise
+:class:`WorkerLostError`, one line saying what died; the cells finished before are kept by the
+grid engine. Local worker processes watch their parent: when the driver dies (even by
+``kill -9``) they exit within a second instead of lingering as orphans.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ import contextlib
 import dataclasses
 import enum
 import functools
+import os
+import re
+import threading
+import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
@@ -44,6 +54,7 @@ __all__ = [
     "ExecutionConfig",
     "Tag",
     "TaskGroup",
+    "WorkerLostError",
     "check_scheduler",
     "execute",
     "shared_workers",
@@ -129,6 +140,9 @@ class ExecutionConfig:
         No progress bar (it is also off when stderr is not a terminal).
     connect_timeout : float, default=5.0
         Seconds to wait for the Dask scheduler to answer before giving up.
+    worker_timeout : float, default=60.0
+        Seconds a Dask cluster may have no worker at all, with tasks pending, before the run
+        stops with :class:`WorkerLostError` (instead of waiting for ever).
     """
 
     n_jobs: int = 1
@@ -137,6 +151,7 @@ class ExecutionConfig:
     force: bool = False
     quiet: bool = False
     connect_timeout: float = 5.0
+    worker_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         # Frozen dataclass: normalising a field needs object.__setattr__.
@@ -148,6 +163,10 @@ class ExecutionConfig:
         if not (np.isfinite(self.connect_timeout) and self.connect_timeout > 0):
             raise ValueError(
                 f"connect_timeout must be a positive number of seconds, got {self.connect_timeout}"
+            )
+        if not (np.isfinite(self.worker_timeout) and self.worker_timeout > 0):
+            raise ValueError(
+                f"worker_timeout must be a positive number of seconds, got {self.worker_timeout}"
             )
         if self.scheduler is not None:
             if self.backend is not Backend.DASK:
@@ -162,6 +181,36 @@ class ExecutionConfig:
                     f"n_jobs={self.n_jobs} has no effect with a Dask scheduler "
                     f"({self.scheduler}); the cluster's workers set the parallelism"
                 )
+
+
+class WorkerLostError(RuntimeError):
+    """A worker process, the Dask scheduler or every Dask worker was lost during a run."""
+
+
+# Seconds between two looks of a worker at its parent process.
+_PARENT_POLL_SECONDS = 0.5
+_watched_parent: int | None = None
+
+
+def _exit_with_parent() -> None:
+    """Make this worker process exit as soon as the process that started it dies.
+
+    Called at the start of every group in a worker; the first call starts a daemon thread
+    that compares ``os.getppid()`` with the parent's pid (an orphan is re-parented) and ends
+    the process with ``os._exit`` when it changes.
+    """
+    global _watched_parent
+    if _watched_parent is not None:
+        return
+    parent = os.getppid()
+    _watched_parent = parent
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _run_task(fn: Callable[..., Rows], tag: Tag, task: T, context: _Context) -> tuple[Tag, Rows]:
@@ -191,9 +240,18 @@ def _run_in_process(fn: Callable[..., Rows], groups: list[TaskGroup]) -> _Result
 
 
 def _run_group(
-    fn: Callable[..., Rows], tasks: list[tuple[Tag, T]], context: _Context
+    fn: Callable[..., Rows],
+    tasks: list[tuple[Tag, T]],
+    context: _Context,
+    driver: int | None = None,
 ) -> list[tuple[Tag, Rows]]:
-    """Compute a group's tasks one after the other in one worker, sharing its context."""
+    """Compute a group's tasks one after the other in one worker, sharing its context.
+
+    ``driver`` is the pid of the driver process when the worker is its child (the loky pool):
+    the worker then exits when the driver dies (:func:`_exit_with_parent`).
+    """
+    if driver is not None and os.getppid() == driver:
+        _exit_with_parent()
     return [_run_task(fn, tag, task, context) for tag, task in tasks]
 
 
@@ -203,17 +261,26 @@ def _run_loky(fn: Callable[..., Rows], groups: list[TaskGroup], n_jobs: int) -> 
     Each job is one group of tasks, computed by one worker; a group's context is made as
     joblib dispatches the group.
     """
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
     # inner_max_num_threads sets OMP/MKL/OpenBLAS thread variables in the worker processes.
     try:
         with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
             parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
             outputs = parallel(
-                joblib.delayed(_run_group)(fn, *group.with_context()) for group in groups
+                joblib.delayed(_run_group)(fn, *group.with_context(), driver=os.getpid())
+                for group in groups
             )
             # Closing the generator (on error or Ctrl-C upstream) makes joblib stop the pool.
             with contextlib.closing(outputs):
                 for results in outputs:
                     yield from results
+    except TerminatedWorkerError as error:
+        codes = re.search(r"exit codes of the workers are (\{.*?\})", str(error))
+        raise WorkerLostError(
+            "a worker process died (killed, or out of memory"
+            + (f"; exit codes {codes.group(1)})" if codes else ")")
+        ) from None
     finally:
         if not _workers_shared:
             _shut_down_loky_workers()
@@ -264,7 +331,7 @@ def _run_dask(
 ) -> _Results:
     """Yield ``(tag, rows)`` in completion order from a Dask cluster, one Dask task per group."""
     # Imported here: dask.distributed is slow to import and only needed for this backend.
-    from dask.distributed import LocalCluster, as_completed
+    from dask.distributed import LocalCluster
 
     with contextlib.ExitStack() as stack:
         address = config.scheduler
@@ -286,8 +353,55 @@ def _run_dask(
         )
         # Runs first on exit (LIFO): nothing keeps computing after an error or Ctrl-C.
         stack.callback(client.cancel, futures)
-        for future in as_completed(futures, loop=client.loop):
-            yield from future.result()
+        yield from _dask_results(client, futures, address, config.worker_timeout)
+
+
+# Seconds between two looks for finished Dask tasks, and between two looks at the cluster.
+_DASK_POLL_SECONDS = 0.05
+_DASK_CHECK_SECONDS = 1.0
+
+
+def _dask_results(client: Any, futures: list[Any], address: str, worker_timeout: float) -> _Results:
+    """Yield the groups' results as their futures finish; say so when the cluster is lost.
+
+    Raises
+    ------
+    WorkerLostError
+        When the scheduler cannot be reached any more, or when it has had no worker for
+        ``worker_timeout`` seconds while tasks are pending.
+    """
+    from concurrent.futures import CancelledError
+
+    from dask.distributed import as_completed
+
+    finished = as_completed(futures, loop=client.loop)
+    alone_since: float | None = None
+    checked = time.monotonic()
+    try:
+        while not finished.is_empty():
+            if finished.has_ready():
+                for future in finished.next_batch(block=False):
+                    yield from future.result()
+                continue
+            time.sleep(_DASK_POLL_SECONDS)
+            now = time.monotonic()
+            if now - checked < _DASK_CHECK_SECONDS:
+                continue
+            checked = now
+            if client.status != "running":
+                raise OSError(f"the client is {client.status}")
+            if client.scheduler_info(n_workers=1)["workers"]:
+                alone_since = None
+            elif alone_since is None:
+                alone_since = now
+            elif now - alone_since > worker_timeout:
+                raise WorkerLostError(
+                    f"the Dask scheduler at {address} has had no worker for "
+                    f"{worker_timeout:g} s (--worker-timeout) with tasks pending"
+                )
+    except (OSError, CancelledError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise WorkerLostError(f"lost the Dask scheduler at {address} ({reason})") from None
 
 
 def _connect(address: str, timeout: float) -> Any:
