@@ -771,3 +771,19 @@ def test_no_d_by_d_matrix_when_there_are_fewer_points_than_features(name, precom
     fitted.weight_sensitivity(inputs, y, weight, evaluated, np.flatnonzero(is_poison))
     for _ in model.beta_path(inputs, y, is_poison, [0.0, 0.5, 1.0]):
         pass
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_a_refit_on_changed_values_of_the_same_array_sees_the_new_values(name):
+    # An array made writable, changed and made read-only again is the same object with
+    # other values: nothing may answer from what it held before (an id()-keyed product
+    # cache once returned the old kernel matrix here).
+    X, y = blobs()
+    X.setflags(write=False)
+    ALL_MODELS[name]().fit(X, y).decision_function(X)
+    X.setflags(write=True)
+    X *= 2.0
+    X.setflags(write=False)
+    refit = ALL_MODELS[name]().fit(X, y)
+    fresh = ALL_MODELS[name]().fit(X.copy(), y)
+    np.testing.assert_array_equal(refit.decision_function(X), fresh.decision_function(X.copy()))

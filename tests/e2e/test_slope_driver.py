@@ -44,7 +44,7 @@ REQUIRED_COLUMNS = (
     "clean_acc", "backdoor_acc", "train_acc", "slope", "theta", "influence_mean",
     "influence_abs_mean", "backdoor_loss", "damping", "condition_number", "status", "seconds",
 )  # fmt: skip
-TIMING_COLUMNS = ("seconds", "fit_seconds", "influence_seconds", "eval_seconds")
+TIMING_COLUMNS = slope_cell.VARYING_COLUMNS
 ACCURACY_COLUMNS = ("clean_acc_clean_model", "clean_acc", "backdoor_acc", "train_acc")
 
 LINEAR = ("svm", "logistic", "ridge")
@@ -647,3 +647,26 @@ def test_a_grown_and_reordered_c_grid_reuses_the_finished_cells(
     assert all(row in grown for row in first[1:])  # the finished cells are kept as they were
     assert run("100") == []  # a smaller grid: every cell is finished, nothing is removed
     assert len(pd.read_csv(results)) == 3 * len(SEEDS)
+
+
+def test_full_size_runs_are_byte_identical_except_the_declared_columns(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    # The 750-point embedded pair, where LAPACK's condition estimate of the logistic and ridge
+    # Hessians varied in its last digits between identical runs (memory alignment); in-process
+    # and in a pool of two workers.
+    def run(name: str, n_jobs: str) -> Path:
+        argv = [
+            "-pair", "7-1", "-clf", "logistic,ridge,svm", "--seeds", "1,2", "--C", "0.01,1,100",
+            "--data-dir", str(data_dir), "--out-dir", str(tmp_path / name), "--quiet",
+            "--n-jobs", n_jobs, "--no-figures", "--reference", "none",
+        ]  # fmt: skip
+        assert slope.main(argv) == 0
+        (table,) = (tmp_path / name).glob("slope/*/results.csv")
+        return table
+
+    first, second = run("first", "1"), run("second", "2")
+    header, _ = read_text_rows(first)
+    assert set(slope_cell.VARYING_COLUMNS) <= set(header)
+    assert without_timing(first) == without_timing(second)
+    assert len(without_timing(first)) == 1 + 3 * 2 * 3

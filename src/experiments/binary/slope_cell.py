@@ -36,7 +36,14 @@ from backdoor_curves.experiments.workspace import (
 )
 from backdoor_curves.utilities.metrics import accuracy
 
-__all__ = ["SLOPE_COLUMNS", "SLOPE_IDENTITY", "SlopeTask", "run_slope_task", "slope_group"]
+__all__ = [
+    "SLOPE_COLUMNS",
+    "SLOPE_IDENTITY",
+    "VARYING_COLUMNS",
+    "SlopeTask",
+    "run_slope_task",
+    "slope_group",
+]
 
 SLOPE_COLUMNS: tuple[str, ...] = (
     "dataset", "data_source", "pair", "n_train", "n_test",
@@ -47,6 +54,9 @@ SLOPE_COLUMNS: tuple[str, ...] = (
     "seconds", "fit_seconds", "influence_seconds", "eval_seconds",
 )  # fmt: skip
 """Columns of ``results.csv`` (``clean_acc``/``backdoor_acc``: the poisoned model's)."""
+
+VARYING_COLUMNS: tuple[str, ...] = ("seconds", "fit_seconds", "influence_seconds", "eval_seconds")
+"""The only columns whose bytes differ between two runs of one command (wall-clock times)."""
 
 SLOPE_IDENTITY: tuple[str, ...] = (
     "dataset", "pair", "n_train", "n_test", "trigger", "trigger_size", "trigger_eps",
