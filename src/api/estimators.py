@@ -17,8 +17,9 @@ estimator (``docs/api.md`` has the table and the agreement observed):
   with ``gamma="scale"`` resolved as scikit-learn does on the training ``X`` given,
   ``1 / (n_features X.var())`` (1.0 when ``X.var() == 0``), and ``"auto"`` as
   ``1 / n_features``.
-- ``SVC(kernel="precomputed")``: the same with the user's kernel matrix
-  (:class:`~backdoor_curves.classifiers.precomputed.PrecomputedKernelSVM`).
+- ``SVC(kernel="precomputed")``: the same with the user's kernel matrix: model ``svm`` with
+  ``precomputed=True`` (scikit-learn's convention: ``fit(K, y)`` with ``K = k(X, X)``, test
+  points as their kernel rows ``k(X_test, X)``; the kernel must be positive semi-definite).
 - ``LogisticRegression`` with the L2 penalty and a solver among lbfgs, newton-cg,
   newton-cholesky, sag, saga: ``C sum_i s_i log(1 + exp(-y_i f_i)) + 1/2 ||w||^2`` with the
   intercept unpenalised (lbfgs, newton-cg and newton-cholesky minimise it divided by
@@ -55,11 +56,6 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from backdoor_curves.classifiers.base import BinaryClassifier
-from backdoor_curves.classifiers.precomputed import (
-    PrecomputedKernelSVM,
-    evaluation_rows,
-    training_rows,
-)
 from backdoor_curves.classifiers.registry import make_classifier
 
 __all__ = ["SUPPORTED_ESTIMATORS", "AnalysedModel", "analysed_model", "check_fitted_estimator"]
@@ -70,13 +66,7 @@ SUPPORTED_ESTIMATORS = (
 )
 """The estimators :func:`analysed_model` accepts, as error messages name them."""
 
-_LOSSES = {
-    "svm": "hinge",
-    "svm-rbf": "hinge",
-    "svm-precomputed": "hinge",
-    "logistic": "logistic",
-    "ridge": "squared",
-}
+_LOSSES = {"svm": "hinge", "svm-rbf": "hinge", "logistic": "logistic", "ridge": "squared"}
 _LOGISTIC_SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky", "sag", "saga")
 
 
@@ -89,18 +79,22 @@ class AnalysedModel:
     estimator : str
         The estimator as given (its ``repr``).
     model : str
-        The model solved: ``"svm"``, ``"svm-rbf"``, ``"svm-precomputed"``, ``"logistic"`` or
-        ``"ridge"``.
+        The model solved: ``"svm"``, ``"svm-rbf"``, ``"logistic"`` or ``"ridge"`` (the names of
+        :mod:`backdoor_curves.classifiers.registry`).
     C : float
         ``C`` of the objective ``J = 1/2 ||w||^2 + C sum_i s_i loss_i``.
     gamma : float
         Kernel width of ``svm-rbf`` as resolved on the training set; NaN for the others.
+    precomputed : bool
+        Whether the inputs are kernel matrices (``SVC(kernel="precomputed")``): the training
+        kernel ``k(X, X)`` and the kernel rows ``k(X_eval, X)`` of other points.
     """
 
     estimator: str
     model: str
     C: float
     gamma: float = float("nan")
+    precomputed: bool = False
 
     @property
     def loss(self) -> str:
@@ -108,17 +102,13 @@ class AnalysedModel:
         return _LOSSES[self.model]
 
     @property
-    def precomputed(self) -> bool:
-        """Whether the inputs are kernel values (``SVC(kernel="precomputed")``)."""
-        return self.model == "svm-precomputed"
-
-    @property
     def objective(self) -> str:
         """The objective in words, with the parameters filled in."""
         width = f", gamma={self.gamma:.6g}" if np.isfinite(self.gamma) else ""
+        kernel = " on the precomputed kernel" if self.precomputed else ""
         return (
-            f"{self.model}: J = 1/2 ||w||^2 + C sum_i s_i {self.loss}_i with C={self.C:.6g}"
-            f"{width}, intercept unpenalised"
+            f"{self.model}{kernel}: J = 1/2 ||w||^2 + C sum_i s_i {self.loss}_i with "
+            f"C={self.C:.6g}{width}, intercept unpenalised"
         )
 
     def __str__(self) -> str:
@@ -126,18 +116,9 @@ class AnalysedModel:
 
     def make(self) -> BinaryClassifier:
         """A new, unfitted model of this objective."""
-        if self.precomputed:
-            return PrecomputedKernelSVM(C=self.C)
         gamma = self.gamma if np.isfinite(self.gamma) else None
-        return make_classifier(self.model, self.C, gamma)
-
-    def training_inputs(self, X: np.ndarray) -> np.ndarray:
-        """The model's inputs for the training set (kernel rows for a precomputed kernel)."""
-        return training_rows(X) if self.precomputed else X
-
-    def evaluation_inputs(self, X: np.ndarray) -> np.ndarray:
-        """The model's inputs for other points (kernel rows against the training set)."""
-        return evaluation_rows(X) if self.precomputed else X
+        model = make_classifier(self.model, self.C, gamma)
+        return model.with_params(precomputed=True) if self.precomputed else model
 
 
 def analysed_model(estimator: object, X: np.ndarray) -> AnalysedModel:
@@ -217,7 +198,7 @@ def _svc_model(estimator: SVC, params: Mapping[str, Any], X: np.ndarray) -> Anal
     if kernel == "linear":
         return AnalysedModel(name, "svm", C)
     if kernel == "precomputed":
-        return AnalysedModel(name, "svm-precomputed", C)
+        return AnalysedModel(name, "svm", C, precomputed=True)
     if kernel == "rbf":
         return AnalysedModel(name, "svm-rbf", C, _rbf_width(name, params["gamma"], X))
     raise ValueError(

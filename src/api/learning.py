@@ -27,7 +27,8 @@ poisons), to those refits' solver tolerance (``docs/api.md``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -237,15 +238,12 @@ def learning_curve(
         raise ValueError("pass both X_test and y_test, or neither")
     if X_test is not None:
         X_clean, y_clean = evaluation_set(X_test, y_test, training, "X_test")
-        clean = (fitted.evaluation_inputs(X_clean), y_clean)
+        clean = (X_clean, y_clean)
     report = _slope_report(model, training, fitted, X_bt, y_bt)
-    backdoor = (fitted.evaluation_inputs(X_bt), y_bt)
-    inputs = fitted.training_inputs(training.X)
     rows = []
-    for beta in grid:
-        at_beta = model if beta == 0 else fitted.make().fit(inputs, training.y, training.weights(beta))
+    for beta, at_beta in zip(grid, _beta_path(fitted, training, grid), strict=True):
         nu, rho = deviation.parameter_deviation(model, at_beta)
-        loss, accuracy = _loss_and_accuracy(at_beta, *backdoor)
+        loss, accuracy = _loss_and_accuracy(at_beta, X_bt, y_bt)
         clean_loss, clean_accuracy = _loss_and_accuracy(at_beta, *clean) if clean else (np.nan,) * 2
         tangent_loss = report.backdoor_loss + report.slope * beta
         exact = bool(getattr(at_beta, "exact_", True))
@@ -289,11 +287,10 @@ def parameter_deviation(
     """
     grid = _check_betas(betas, from_zero=False)
     reference, training, fitted = _fit_clean(estimator, X, y, is_poison)
-    inputs = fitted.training_inputs(training.X)
-    rows = []
-    for beta in grid:
-        model = fitted.make().fit(inputs, training.y, training.weights(beta))
-        rows.append((beta, *deviation.parameter_deviation(reference, model)))
+    rows = [
+        (beta, *deviation.parameter_deviation(reference, model))
+        for beta, model in zip(grid, _beta_path(fitted, training, grid), strict=True)
+    ]
     return pd.DataFrame(rows, columns=["beta", "nu", "rho"])
 
 
@@ -307,8 +304,21 @@ def _fit_clean(
     if fitted.precomputed:
         check_kernel_matrix(training.X)
     check_fitted_estimator(estimator, training.X.shape[1], training.classes)
-    model = fitted.make().fit(fitted.training_inputs(training.X), training.y, training.weights(0.0))
+    model = fitted.make().fit(training.X, training.y, training.weights(0.0))
     return model, training, fitted
+
+
+def _beta_path(
+    fitted: AnalysedModel, training: TrainingSet, betas: Sequence[float]
+) -> Iterator[BinaryClassifier]:
+    """The optimum at each beta, in the given order, each a model of its own.
+
+    The fits follow :meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path`
+    (each warm-started from the previous optimum: the same optima as cold fits, cheaper).
+    """
+    path = fitted.make().beta_path(training.X, training.y, training.is_poison, betas)
+    for model in path:
+        yield copy.copy(model)
 
 
 def _slope_report(
@@ -320,10 +330,10 @@ def _slope_report(
 ) -> SlopeReport:
     result = influence.learning_slope(
         model,
-        fitted.training_inputs(training.X),
+        training.X,
         training.y,
         training.is_poison,
-        fitted.evaluation_inputs(X_backdoor),
+        X_backdoor,
         y_backdoor,
     )
     return SlopeReport(

@@ -19,7 +19,6 @@ from sklearn.svm import SVC, LinearSVC, NuSVC
 from backdoor_curves.api import analysed_model, learning_curve, learning_slope
 from backdoor_curves.classifiers import RBFSVM, LinearSVM, LogisticClassifier
 from backdoor_curves.classifiers import RidgeClassifier as OurRidge
-from backdoor_curves.classifiers.precomputed import PrecomputedKernelSVM
 
 
 class MySVC(SVC):
@@ -53,7 +52,9 @@ def test_linear_and_precomputed_svc(problem):
     assert (linear.model, linear.C, np.isnan(linear.gamma)) == ("svm", 0.5, True)
     assert isinstance(linear.make(), LinearSVM)
     precomputed = analysed_model(SVC(kernel="precomputed", C=2.0), X @ X.T)
-    assert precomputed.precomputed and isinstance(precomputed.make(), PrecomputedKernelSVM)
+    assert (precomputed.model, precomputed.C, precomputed.precomputed) == ("svm", 2.0, True)
+    made = precomputed.make()
+    assert isinstance(made, LinearSVM) and made.precomputed and made.C == 2.0
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "newton-cholesky", "sag", "saga"])

@@ -26,6 +26,7 @@ from backdoor_curves.api import (
     parameter_deviation,
     top_influential,
 )
+from backdoor_curves.classifiers import primal
 
 DELTA = 1e-5
 OWN_LOSS = {
@@ -109,7 +110,7 @@ def test_a_precomputed_kernel_slope_equals_refits_of_the_estimator(global_random
     K_backdoor = polynomial_kernel(X_backdoor, X, degree=2, coef0=1.0)
     estimator = SVC(kernel="precomputed", C=0.1, tol=1e-12)
     report = learning_slope(estimator, K, y, is_poison, K_backdoor, y_backdoor)
-    assert report.status == "ok" and report.model.model == "svm-precomputed"
+    assert report.status == "ok" and report.model.precomputed
     expected = refit_slope(estimator, "hinge", K, y, is_poison, K_backdoor, y_backdoor)
     assert report.slope == pytest.approx(expected, rel=2e-6, abs=2e-6)
 
@@ -264,6 +265,15 @@ def relu_features(n, rng):
     return X, y, is_poison, X_backdoor, np.ones(40, dtype=np.int64)
 
 
+def refuse_dense_hessian(monkeypatch):
+    """Make forming a (d+1) x (d+1) Hessian an error."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a d x d Hessian was formed")
+
+    monkeypatch.setattr(primal, "DenseHessian", refuse)
+
+
 def large_estimators(X):
     """Estimators with C scaled by the mean squared feature norm (a well-posed problem)."""
     scale = 1.0 / float(np.mean(np.sum(X**2, axis=1)))
@@ -276,22 +286,28 @@ def large_estimators(X):
 
 
 @pytest.mark.parametrize("name", ["svc-linear", "svc-rbf", "logistic", "ridge"])
-def test_4096_features_form_no_d_by_d_matrix(name):
-    problem = relu_features(500, np.random.default_rng(0))
+def test_4096_features_form_no_d_by_d_matrix(name, monkeypatch):
+    # n < d: the primal models must solve in sample space (a d x d Hessian is refused here,
+    # as tests/classifiers/test_models.py does), the SVMs on the n x n kernel; the traced
+    # peak (a few copies of the n x d inputs) stays under half of one d x d matrix.
+    refuse_dense_hessian(monkeypatch)
+    problem = relu_features(300, np.random.default_rng(0))
     estimator = large_estimators(problem[0])[name]
     tracemalloc.start()
     try:
         report = learning_slope(estimator, *problem)
+        curve = learning_curve(estimator, *problem, [0.0, 0.5])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert report.status == "ok"
+    assert report.status == "ok" and curve.table["exact"].all()
     assert peak < DENSE_BYTES / 2, f"peak traced memory {peak / 1e6:.0f} MB"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["svc-linear", "svc-rbf", "logistic", "ridge"])
-def test_4096_features_and_2000_points_match_refits(name):
+def test_4096_features_and_2000_points_match_refits(name, monkeypatch):
+    refuse_dense_hessian(monkeypatch)
     problem = relu_features(2000, np.random.default_rng(1))
     estimator = large_estimators(problem[0])[name]
     report = learning_slope(estimator, *problem)
