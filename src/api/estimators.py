@@ -115,7 +115,7 @@ class AnalysedModel:
         return f"{self.estimator} analysed as {self.objective}, re-solved to an exact optimum"
 
     def make(self) -> BinaryClassifier:
-        """A new, unfitted model of this objective."""
+        """Return a new, unfitted model of this objective."""
         gamma = self.gamma if np.isfinite(self.gamma) else None
         model = make_classifier(self.model, self.C, gamma)
         return model.with_params(precomputed=True) if self.precomputed else model

@@ -291,7 +291,10 @@ def _check_images(
         raise ValueError(
             f"X must hold images of shape (n, H, W) or (n, C, H, W), got shape {images.shape}"
         )
-    if not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating):
+    real = np.issubdtype(images.dtype, np.number) and not np.issubdtype(
+        images.dtype, np.complexfloating
+    )
+    if not real:
         raise ValueError(f"X must hold real numbers, got dtype {images.dtype}")
     if not np.issubdtype(images.dtype, np.floating):
         images = images.astype(np.float64)
@@ -333,7 +336,7 @@ def _classes(labels: np.ndarray) -> np.ndarray:
 
 
 def _policy(target: object, classes: np.ndarray) -> TargetPolicy:
-    """The target rule over class indices: ``"next"`` or the index of a label of ``y``."""
+    """Return the target rule over class indices: ``"next"`` or the index of a label of ``y``."""
     if isinstance(target, str) and target == "next":
         return TargetPolicy.next()
     position = np.flatnonzero(classes == target) if np.ndim(target) == 0 else []
@@ -343,9 +346,12 @@ def _policy(target: object, classes: np.ndarray) -> TargetPolicy:
 
 
 def _check_fraction(fraction: object) -> float:
-    if isinstance(fraction, numbers.Real) and not isinstance(fraction, bool):
-        if 0.0 < float(fraction) < 1.0:
-            return float(fraction)
+    if (
+        isinstance(fraction, numbers.Real)
+        and not isinstance(fraction, bool)
+        and 0.0 < float(fraction) < 1.0
+    ):
+        return float(fraction)
     raise ValueError(f"fraction must be a number in (0, 1), got {fraction!r}")
 
 

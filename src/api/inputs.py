@@ -108,9 +108,7 @@ def evaluation_set(
     """
     X = check_array(X, dtype=np.float64, input_name=name)
     if X.shape[1] != training.X.shape[1]:
-        raise ValueError(
-            f"{name} has {X.shape[1]} columns, expected {training.X.shape[1]} as X"
-        )
+        raise ValueError(f"{name} has {X.shape[1]} columns, expected {training.X.shape[1]} as X")
     labels_name = "y" + name[1:]
     y = np.asarray(y)
     if y.shape != (X.shape[0],):

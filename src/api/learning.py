@@ -187,7 +187,7 @@ def learning_slope(
 
 
 def top_influential(report: SlopeReport, k: int = 10) -> pd.DataFrame:
-    """The ``k`` poisons that lower the backdoor loss most (most negative ``mean_t I_tj``).
+    """Return the ``k`` poisons that lower the backdoor loss most (most negative ``mean_t I_tj``).
 
     Returns
     -------
@@ -247,7 +247,9 @@ def learning_curve(
         clean_loss, clean_accuracy = _loss_and_accuracy(at_beta, *clean) if clean else (np.nan,) * 2
         tangent_loss = report.backdoor_loss + report.slope * beta
         exact = bool(getattr(at_beta, "exact_", True))
-        rows.append((beta, loss, accuracy, clean_loss, clean_accuracy, tangent_loss, nu, rho, exact))
+        rows.append(
+            (beta, loss, accuracy, clean_loss, clean_accuracy, tangent_loss, nu, rho, exact)
+        )
     table = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
     finite_difference = tangent.slope_fd(grid, table["backdoor_loss"].tolist())
     return LearningCurve(
@@ -311,7 +313,7 @@ def _fit_clean(
 def _beta_path(
     fitted: AnalysedModel, training: TrainingSet, betas: Sequence[float]
 ) -> Iterator[BinaryClassifier]:
-    """The optimum at each beta, in the given order, each a model of its own.
+    """Yield the optimum at each beta, in the given order, each a model of its own.
 
     The fits follow :meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path`
     (each warm-started from the previous optimum: the same optima as cold fits, cheaper).

@@ -200,7 +200,12 @@ def test_a_fitted_estimator_must_model_these_data(problem):
 
 @pytest.mark.parametrize(
     ("betas", "needle"),
-    [([], "empty"), ([0.0, 1.5], r"\[0, 1\]"), ([0.1, 0.5], "increase from 0"), ([0, 0.5, 0.2], "increase")],
+    [
+        ([], "empty"),
+        ([0.0, 1.5], r"\[0, 1\]"),
+        ([0.1, 0.5], "increase from 0"),
+        ([0, 0.5, 0.2], "increase"),
+    ],
 )
 def test_a_bad_beta_grid_is_refused(problem, betas, needle):
     with pytest.raises(ValueError, match=needle):
