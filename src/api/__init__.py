@@ -1,5 +1,6 @@
-"""The user API: your own scikit-learn estimator and your own arrays (docs/api.md).
+"""The user API: your own scikit-learn estimator and your own arrays.
 
+The page for users is ``docs/api.md``; ``examples/digits_backdoor.py`` is a worked example.
 Three lines give the exact backdoor learning slope of a scikit-learn estimator::
 
     from backdoor_curves.api import learning_slope
@@ -8,8 +9,9 @@ Three lines give the exact backdoor learning slope of a scikit-learn estimator::
 
 - :mod:`~backdoor_curves.api.estimators`: which estimators are accepted and the objective
   each one is mapped onto (``SVC`` with a linear, RBF or precomputed kernel,
-  ``LogisticRegression`` with the L2 penalty, ``RidgeClassifier``); everything else is one
-  clear error.
+  ``LogisticRegression`` with the L2 penalty, ``RidgeClassifier``); everything else, and
+  ``LinearSVC`` (its intercept is penalised), is one clear error.
+- :mod:`~backdoor_curves.api.inputs`: validation of the arrays, in scikit-learn's way.
 - :mod:`~backdoor_curves.api.learning`: :func:`learning_slope`, :func:`learning_curve`,
   :func:`parameter_deviation`, :func:`top_influential`.
 - :mod:`~backdoor_curves.api.images`: :func:`poison` and :func:`backdoor_test_set` on image

@@ -220,9 +220,7 @@ def _rbf_width(name: str, gamma: object, X: np.ndarray) -> float:
 def _logistic_model(
     estimator: LogisticRegression, params: Mapping[str, Any], X: np.ndarray
 ) -> AnalysedModel:
-    name = repr(estimator)
-    _check_no_class_weight(name, params)
-    _check_intercept(name, params)
+    name = _checked_linear_model(estimator, params)
     penalty, l1_ratio = params.get("penalty", "l2"), params.get("l1_ratio")
     if penalty not in ("l2", "deprecated"):
         raise ValueError(
@@ -256,9 +254,7 @@ def _logistic_model(
 def _ridge_model(
     estimator: SklearnRidgeClassifier, params: Mapping[str, Any], X: np.ndarray
 ) -> AnalysedModel:
-    name = repr(estimator)
-    _check_no_class_weight(name, params)
-    _check_intercept(name, params)
+    name = _checked_linear_model(estimator, params)
     if params.get("positive", False):
         raise ValueError(
             f"{name}: positive=True constrains the weights, which J does not; supported: "
@@ -313,9 +309,13 @@ def _check_no_class_weight(name: str, params: Mapping[str, Any]) -> None:
         )
 
 
-def _check_intercept(name: str, params: Mapping[str, Any]) -> None:
+def _checked_linear_model(estimator: object, params: Mapping[str, Any]) -> str:
+    """Return the ``repr`` of a linear model after checking its class weights and intercept."""
+    name = repr(estimator)
+    _check_no_class_weight(name, params)
     if not params.get("fit_intercept", True):
         raise ValueError(
             f"{name}: fit_intercept=False is not supported (the analysed objective has an "
             "unpenalised intercept); supported: fit_intercept=True"
         )
+    return name

@@ -339,8 +339,8 @@ def _policy(target: object, classes: np.ndarray) -> TargetPolicy:
     """Return the target rule over class indices: ``"next"`` or the index of a label of ``y``."""
     if isinstance(target, str) and target == "next":
         return TargetPolicy.next()
-    position = np.flatnonzero(classes == target) if np.ndim(target) == 0 else []
-    if len(position) != 1:
+    position = np.flatnonzero(classes == target) if np.isscalar(target) else np.empty(0)
+    if position.size != 1:
         raise ValueError(f"target={target!r} is not a class of y {classes.tolist()} nor 'next'")
     return TargetPolicy.fixed(int(position[0]))
 

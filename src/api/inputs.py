@@ -63,25 +63,27 @@ def training_set(X: object, y: object, is_poison: object) -> TrainingSet:
     TypeError
         For sparse ``X`` (dense data is required).
     """
-    X, y = check_X_y(X, y, dtype=np.float64)
-    check_classification_targets(y)
-    classes = np.unique(y)
+    features: np.ndarray
+    targets: np.ndarray
+    features, targets = check_X_y(X, y, dtype=np.float64)
+    check_classification_targets(targets)
+    classes = np.unique(targets)
     if classes.size != 2:
         raise ValueError(
             f"y has {classes.size} classes {classes.tolist()}; supported: a binary target "
             "(exactly 2 classes)"
         )
     mask = np.asarray(is_poison)
-    if mask.dtype != np.bool_ or mask.shape != y.shape:
+    if mask.dtype != np.bool_ or mask.shape != targets.shape:
         raise ValueError(
-            f"is_poison must be a bool mask of shape {y.shape}, got {mask.dtype} {mask.shape}"
+            f"is_poison must be a bool mask of shape {targets.shape}, got {mask.dtype} {mask.shape}"
         )
     if not mask.any():
         raise ValueError("is_poison flags no training point; the analyses need poisons")
-    labels = (y == classes[1]).astype(np.int64)
+    labels = (targets == classes[1]).astype(np.int64)
     if np.unique(labels[~mask]).size != 2:
         raise ValueError("the clean points (is_poison False) must hold both classes of y")
-    return TrainingSet(X, labels, mask, classes)
+    return TrainingSet(features, labels, mask, classes)
 
 
 def evaluation_set(
@@ -106,20 +108,24 @@ def evaluation_set(
     y : ndarray of shape (n_eval,), int64
         Labels in {0, 1}.
     """
-    X = check_array(X, dtype=np.float64, input_name=name)
-    if X.shape[1] != training.X.shape[1]:
-        raise ValueError(f"{name} has {X.shape[1]} columns, expected {training.X.shape[1]} as X")
+    features: np.ndarray = check_array(X, dtype=np.float64, input_name=name)
+    if features.shape[1] != training.X.shape[1]:
+        raise ValueError(
+            f"{name} has {features.shape[1]} columns, expected {training.X.shape[1]} as X"
+        )
     labels_name = "y" + name[1:]
-    y = np.asarray(y)
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"{labels_name} has shape {y.shape}, expected ({X.shape[0]},)")
-    unknown = np.setdiff1d(y, training.classes)
+    targets = np.asarray(y)
+    if targets.shape != (features.shape[0],):
+        raise ValueError(
+            f"{labels_name} has shape {targets.shape}, expected ({features.shape[0]},)"
+        )
+    unknown = np.setdiff1d(targets, training.classes)
     if unknown.size:
         raise ValueError(
             f"{labels_name} holds labels {unknown.tolist()} that are not classes of y "
             f"{training.classes.tolist()}"
         )
-    return X, (y == training.classes[1]).astype(np.int64)
+    return features, (targets == training.classes[1]).astype(np.int64)
 
 
 def check_kernel_matrix(X: np.ndarray) -> None:
