@@ -280,11 +280,17 @@ def reference_check_from_args(
     """Return the end-of-run comparison with the reference of the ``kind`` tables.
 
     The reference root is ``--reference``, else the configuration's ``results/<dataset>``;
+    an explicit ``--reference`` that is not a folder is an error (raised before any work);
     ``--reference none`` turns the comparison off; ``--fail-on-difference`` makes a difference
     exit status 1.
     """
     text = args.reference if args.reference is not None else config.results_dir
     root = None if text.lower() == "none" else Path(text)
+    if args.reference is not None and root is not None and not root.is_dir():
+        raise FileNotFoundError(
+            f"--reference {text}: no such folder; give the folder of the reference tables "
+            f"(e.g. {config.results_dir}) or --reference none to skip the comparison"
+        )
     return ReferenceCheck(kind, root, fail_on_difference=args.fail_on_difference)
 
 

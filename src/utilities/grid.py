@@ -16,6 +16,11 @@ several grids, each with its own store (the run folders of one driver invocation
 stream of tasks: no worker waits for the last task of one grid before the next grid's tasks
 start.
 
+Rows are stored by *cell*: a task computing several cells together (a
+:class:`~backdoor_curves.utilities.tasks.PackedTask`, e.g. the ``C`` values of one seed)
+records each cell under its own content key, so a grown, shrunk or reordered grid reuses every
+finished cell, and a task whose cells are partly finished runs with its missing cells only.
+
 One writer per folder: a run holds the lock of every grid's folder
 (:mod:`backdoor_curves.utilities.locks`) from reading which tasks are finished until its last
 table and manifest are written; a second run on the same folder waits, then computes only what
@@ -41,7 +46,7 @@ from tqdm import tqdm
 from backdoor_curves.utilities.backends import ExecutionConfig, Tag, TaskGroup, execute
 from backdoor_curves.utilities.locks import folder_locks
 from backdoor_curves.utilities.store import ResultStore
-from backdoor_curves.utilities.tasks import unique_task_keys
+from backdoor_curves.utilities.tasks import cell_keys, pending_cells, task_key
 
 __all__ = ["Grid", "GridReport", "ManifestInfo", "run_grid", "run_grids"]
 
@@ -192,6 +197,18 @@ def run_grid(
     return report
 
 
+def _cells_of(tag: Tag, keys: list[str], rows: Rows) -> list[tuple[str, Rows]]:
+    """Split a task's rows among the cells it computed (the same number of rows each)."""
+    if not isinstance(rows, list) or len(rows) % len(keys):
+        got = len(rows) if isinstance(rows, list) else type(rows).__name__
+        raise ValueError(
+            f"task {tag[1]} computed {len(keys)} cell(s) but returned {got} rows; a packed "
+            "task returns the same number of rows for each of its cells"
+        )
+    size = len(rows) // len(keys)
+    return [(key, rows[i * size : (i + 1) * size]) for i, key in enumerate(keys)]
+
+
 def _grouped(
     pending: list[tuple[Tag, Any]], group_by: Callable[[Any], Hashable] | None
 ) -> list[list[tuple[Tag, Any]]]:
@@ -236,14 +253,14 @@ def run_grids(
     ------
     The errors of :func:`run_grid`.
     """
-    keys = [unique_task_keys(grid.tasks) for grid in grids]
+    keys = [cell_keys(grid.tasks) for grid in grids]
     with folder_locks([grid.store.directory for grid in grids]):
         return _run_locked(grids, keys, fn, config, description, group_by, context)
 
 
 def _run_locked(
     grids: Sequence[Grid],
-    keys: list[list[str]],
+    keys: list[list[list[str]]],
     fn: Callable[..., Rows],
     config: ExecutionConfig,
     description: str,
@@ -256,15 +273,23 @@ def _run_locked(
         grid.store.check()
     pending: list[tuple[Tag, Any]] = []
     remaining = []
+    # The keys of the cells each pending task computes, by its tag.
+    computes: dict[Tag, list[str]] = {}
     for index, (grid, grid_keys) in enumerate(zip(grids, keys, strict=True)):
         finished = set() if config.force else grid.store.finished_keys()
-        unfinished = [
-            ((index, key), task)
-            for key, task in zip(grid_keys, grid.tasks, strict=True)
-            if key not in finished
-        ]
-        pending += unfinished
-        remaining.append(len(unfinished))
+        n_unfinished = 0
+        for task, task_keys in zip(grid.tasks, grid_keys, strict=True):
+            todo, todo_keys = pending_cells(task, task_keys, finished)
+            if todo is not None:
+                tag = (
+                    index,
+                    task_keys[0] if todo is task and len(task_keys) == 1 else task_key(todo),
+                )
+                computes[tag] = todo_keys
+                pending.append((tag, todo))
+                n_unfinished += 1
+        remaining.append(n_unfinished)
+    order = [[key for task_keys in grid_keys for key in task_keys] for grid_keys in keys]
     groups = [TaskGroup(tasks, context) for tasks in _grouped(pending, group_by)]
     n_pending = list(remaining)
     reports: dict[int, GridReport] = {}
@@ -275,8 +300,15 @@ def _run_locked(
             n_skipped=len(keys[index]) - n_pending[index],
             n_computed=n_pending[index] - remaining[index],
             seconds=time.perf_counter() - start,
-            table=grids[index].store.consolidate(order=keys[index]),
+            table=grids[index].store.consolidate(order=order[index]),
         )
+        dropped = grids[index].store.n_duplicates_dropped
+        if dropped:
+            print(
+                f"notice: {grids[index].store.results_path} held {dropped} older copy(ies) of "
+                "cells stored twice by earlier runs; kept the newest of each",
+                file=sys.stderr,
+            )
         manifest = grids[index].manifest
         if manifest is not None and not remaining[index]:
             grids[index].store.write_manifest(
@@ -300,8 +332,9 @@ def _run_locked(
     try:
         if groups:
             with contextlib.closing(execute(fn, groups, config)) as results:
-                for (index, key), rows in results:
-                    grids[index].store.record(key, rows)
+                for tag, rows in results:
+                    index = tag[0]
+                    grids[index].store.record_cells(_cells_of(tag, computes[tag], rows))
                     progress.update(1)
                     remaining[index] -= 1
                     if not remaining[index]:

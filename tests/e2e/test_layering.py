@@ -112,8 +112,8 @@ def test_curve_cells_never_reenter_a_module(tmp_path: Path, data_dir: Path) -> N
 def test_the_check_sees_a_reentry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With its command-line wrapper, a driver does re-enter ``cli`` (wrapper -> main -> cli)."""
     with module_chains() as re_entries:
-        assert slope.main(["--C", "-1", "--out-dir", str(tmp_path)]) == 2
-    assert "--C values must be positive" in capsys.readouterr().err
+        assert slope.main(["-ppoison", "1.5", "--out-dir", str(tmp_path)]) == 2
+    assert "-ppoison must be in (0, 1), got 1.5" in capsys.readouterr().err
     chains = [" -> ".join(chain) for chain in re_entries]
     assert any(
         chain.startswith(

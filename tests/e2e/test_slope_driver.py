@@ -134,7 +134,7 @@ def test_table_has_the_required_columns_and_one_row_per_cell(reference: Path) ->
     expected |= {("svm-rbf", C, g, str(seed)) for C in C_VALUES for g in GAMMAS for seed in SEEDS}
     assert len(cells) == len(expected)
     assert set(cells) == expected
-    assert len({row[0] for row in rows}) == N_TASKS
+    assert len({row[0] for row in rows}) == len(rows)  # every cell under a key of its own
 
 
 def test_table_values_are_sane(reference: Path) -> None:
@@ -264,8 +264,8 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
         (["-ppoison", "0"], "got 0.0"),
         (["-trigger_size", "40"], "40"),
         (["--C", "abc"], "abc"),
-        (["--C", "0"], "[0.0]"),
-        (["--gamma", "-1"], "[-1.0]"),
+        (["--C", "0"], "C values must lie in (0, 1e+08], got 0"),
+        (["--gamma", "-1"], "gamma values must lie in (0, 10000], got -1"),
         (["--seeds", "x"], "'x'"),
         (["--n-test", "100000"], "100000"),
         (["--n-jobs", "0"], "got 0"),
@@ -273,7 +273,7 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
         # Repeated grid values are refused before anything is written.
         (["--seeds", "1,1"], "repeated integers: 1"),
         (["-clf", "svm,svm"], "repeated classifiers: svm"),
-        (["--C", "1,1"], "repeated numbers: 1.0"),
+        (["--C", "1,1"], "repeated C values: 1.0"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -449,7 +449,8 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
     assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILENAME, "results.csv"]
     header, rows = read_text_rows(run_dir / "results.csv")
     assert all(len(row) == len(header) for row in rows)
-    assert len({row[0] for row in rows}) == 2 and len(rows) == 2 * len(C_VALUES)
+    # Two tasks finished, each one cell per C, each under its own key.
+    assert len({row[0] for row in rows}) == len(rows) == 2 * len(C_VALUES)
     expected = without_timing(reference / "results.csv")
     partial = without_timing(run_dir / "results.csv")
     assert partial[0] == expected[0]
@@ -614,3 +615,35 @@ def test_a_pending_task_whose_key_prefixes_a_finished_key_is_computed(
     assert "1 task(s) computed, 1 skipped" in summary_line(capsys.readouterr().out)
     table = pd.read_csv(tmp_path / "slope" / RUN_NAME / "results.csv")
     assert sorted(table["seed"]) == [1, 10]
+
+
+def test_a_grown_and_reordered_c_grid_reuses_the_finished_cells(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --C 0.01,1 then --C 1,0.01,100 into one folder: 3 cells per seed, never 5 rows.
+    def run(C: str) -> list[tuple[float, ...]]:
+        swept: list[tuple[float, ...]] = []
+
+        def counted(task: slope.SlopeTask, workspace: Workspace) -> list[dict]:
+            swept.append(task.C_values)
+            return real(task, workspace)
+
+        monkeypatch.setattr(slope, "run_slope_task", counted)
+        argv = grid_args(tmp_path, data_dir, "-clf", "ridge")
+        argv[argv.index("--C") + 1] = C
+        argv[argv.index("-clf") + 1] = "ridge"
+        assert slope.main(argv) == 0
+        return swept
+
+    real = slope.run_slope_task
+    results = tmp_path / "slope" / RUN_NAME / "results.csv"
+    assert run("0.01,1") == [(0.01, 1.0)] * len(SEEDS)
+    first = without_timing(results)
+    assert run("1,0.01,100") == [(100.0,)] * len(SEEDS)  # only the new cell of each seed
+    table = pd.read_csv(results)
+    assert len(table) == 3 * len(SEEDS)
+    assert not table.duplicated(["seed", "C"]).any()
+    grown = without_timing(results)
+    assert all(row in grown for row in first[1:])  # the finished cells are kept as they were
+    assert run("100") == []  # a smaller grid: every cell is finished, nothing is removed
+    assert len(pd.read_csv(results)) == 3 * len(SEEDS)

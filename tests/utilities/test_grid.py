@@ -606,3 +606,69 @@ def test_execution_arguments_round_trip():
     assert defaults == ExecutionConfig(n_jobs=-1)  # drivers use every core by default
     with_scheduler = parser.parse_args(["--backend", "dask", "--scheduler", "tcp://h:1"])
     assert execution_config_from_args(with_scheduler).n_jobs == 1
+
+
+# ------------------------------------------------------------------------- cells keyed by content
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepTask:
+    """A packed task: one seed swept over ``values`` (one row per value, in increasing order)."""
+
+    seed: int
+    values: tuple[float, ...]
+    log_dir: str
+
+    def cells(self) -> tuple[SweepTask, ...]:
+        return tuple(dataclasses.replace(self, values=(v,)) for v in sorted(self.values))
+
+    def with_cells(self, cells) -> SweepTask:
+        return dataclasses.replace(self, values=tuple(cell.values[0] for cell in cells))
+
+
+def sweep_rows(task: SweepTask) -> list[dict]:
+    Path(task.log_dir, f"{task.seed}-{','.join(map(str, task.values))}@{uuid.uuid4().hex}").touch()
+    return [{"seed": task.seed, "value": v, "square": v * v} for v in sorted(task.values)]
+
+
+def run_sweep(tmp_path: Path, values: tuple[float, ...], seeds=(1, 2)):
+    log = tmp_path / "calls"
+    log.mkdir(exist_ok=True)
+    for old in log.iterdir():
+        old.unlink()
+    tasks = [SweepTask(seed, values, str(log)) for seed in seeds]
+    store = ResultStore(tmp_path / "out", ["seed", "value", "square"], identity=["seed", "value"])
+    report = run_grid(tasks, sweep_rows, store, ExecutionConfig(quiet=True))
+    return report, sorted(path.name.split("@")[0] for path in log.iterdir())
+
+
+def test_a_grown_reordered_or_shrunk_grid_reuses_every_finished_cell(tmp_path):
+    first, calls = run_sweep(tmp_path, (0.01, 1.0))
+    assert calls == ["1-0.01,1.0", "2-0.01,1.0"] and len(first.table) == 4
+    grown, calls = run_sweep(tmp_path, (1.0, 100.0, 0.01))
+    assert calls == ["1-100.0", "2-100.0"]  # only the new cell of each seed is computed
+    assert (grown.n_computed, grown.n_skipped) == (2, 0)
+    cells = list(zip(grown.table["seed"], grown.table["value"], strict=True))
+    assert cells == [(1, 0.01), (1, 1.0), (1, 100.0), (2, 0.01), (2, 1.0), (2, 100.0)]
+    assert grown.table["task_key"].is_unique
+    shrunk, calls = run_sweep(tmp_path, (1.0,))
+    assert calls == [] and (shrunk.n_computed, shrunk.n_skipped) == (0, 2)
+    assert len(shrunk.table) == 6  # a smaller grid removes nothing
+
+
+def test_a_cell_listed_twice_in_one_grid_is_an_error(tmp_path):
+    task = SweepTask(1, (1.0, 1.0), str(tmp_path))
+    store = ResultStore(tmp_path / "out", ["seed", "value", "square"])
+    with pytest.raises(ValueError, match=r"duplicate task .*values=\(1.0\)"):
+        run_grid([task], sweep_rows, store, ExecutionConfig(quiet=True))
+
+
+def wrong_row_count(task: SweepTask) -> list[dict]:
+    return sweep_rows(task)[:1]
+
+
+def test_a_packed_task_must_return_the_rows_of_every_cell(tmp_path):
+    task = SweepTask(1, (1.0, 2.0), str(tmp_path))
+    store = ResultStore(tmp_path / "out", ["seed", "value", "square"])
+    with pytest.raises(ValueError, match="computed 2 cell.* but returned 1 rows"):
+        run_grid([task], wrong_row_count, store, ExecutionConfig(quiet=True))

@@ -16,8 +16,9 @@ this module computes one and calls only the layers below it (problem, model, ana
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ from backdoor_curves.experiments.workspace import (
 )
 from backdoor_curves.utilities.metrics import accuracy
 
-__all__ = ["SLOPE_COLUMNS", "SlopeTask", "run_slope_task", "slope_group"]
+__all__ = ["SLOPE_COLUMNS", "SLOPE_IDENTITY", "SlopeTask", "run_slope_task", "slope_group"]
 
 SLOPE_COLUMNS: tuple[str, ...] = (
     "dataset", "data_source", "pair", "n_train", "n_test",
@@ -46,6 +47,12 @@ SLOPE_COLUMNS: tuple[str, ...] = (
     "seconds", "fit_seconds", "influence_seconds", "eval_seconds",
 )  # fmt: skip
 """Columns of ``results.csv`` (``clean_acc``/``backdoor_acc``: the poisoned model's)."""
+
+SLOPE_IDENTITY: tuple[str, ...] = (
+    "dataset", "pair", "n_train", "n_test", "trigger", "trigger_size", "trigger_eps",
+    "clf", "C", "gamma", "seed", "poison_fraction",
+)  # fmt: skip
+"""The columns that say which cell a row is (a table holds each such cell once)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,18 @@ class SlopeTask:
     gamma: float | None
     C_values: tuple[float, ...]
     seed: int | None
+
+    def cells(self) -> tuple[SlopeTask, ...]:
+        """One task per ``C`` value, in increasing ``C`` (the order of the rows).
+
+        A cell is one ``C``: its key names what it is, not the ``C`` grid it came from (see
+        :mod:`backdoor_curves.utilities.tasks`), so a grown or reordered grid reuses it.
+        """
+        return tuple(dataclasses.replace(self, C_values=(C,)) for C in sorted(self.C_values))
+
+    def with_cells(self, cells: Sequence[SlopeTask]) -> SlopeTask:
+        """Return the task sweeping the ``C`` values of ``cells`` (cells of this task)."""
+        return dataclasses.replace(self, C_values=tuple(cell.C_values[0] for cell in cells))
 
 
 def slope_group(task: SlopeTask) -> Hashable:

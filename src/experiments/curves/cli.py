@@ -270,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     execution = execution_config_from_args(args)
     check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     config = config_from_args(args)
+    check = reference_check_from_args(args, config, "curves")  # a missing folder: nothing written
     data_seed = config.data_seed if args.data_seed is None else args.data_seed
     pairs_from_args(args.pairs, config)  # a bad pair fails before the network loads
     # A missing weights file fails here; the network loads (and its weights are verified)
@@ -279,7 +280,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     runs = _plan(args, config, config.features if stage is None else stage.features)
     settings = run_settings_from_args(args, "incremental_curves", execution)
-    check = reference_check_from_args(args, config, "curves")
     for run in runs:
         check_same_data(run.curves_dir, run.source)
     feature_dir = None
