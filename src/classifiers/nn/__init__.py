@@ -1,4 +1,4 @@
-"""Torch networks: frozen AlexNet features, pretrained weights, ResNets, the beta-weighted trainer.
+"""Torch networks: AlexNet features, input gradients through them, weights, ResNets, the trainer.
 
 Importing a module of this package imports torch; the binary models of
 :mod:`backdoor_curves.classifiers` never do.
