@@ -203,9 +203,7 @@ def _nan_median(values: np.ndarray) -> float:
     return float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
 
 
-def measure_explanation(
-    explanation: Explanation, problem: ExplainedProblem
-) -> ExplanationMeasures:
+def measure_explanation(explanation: Explanation, problem: ExplainedProblem) -> ExplanationMeasures:
     """Summarise an explanation of ``problem.images`` (see :class:`ExplanationMeasures`)."""
     shares = trigger_share(explanation.gradient, problem.mask)
     picked = np.take_along_axis(explanation.influence, explanation.top, axis=1)

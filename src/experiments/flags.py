@@ -277,7 +277,7 @@ def out_dir_from_args(args: argparse.Namespace, config: DatasetConfig) -> Path:
 
 
 def reference_from_args(args: argparse.Namespace, config: DatasetConfig) -> Path | None:
-    """Return the reference root of ``--reference`` (default ``results/<dataset>``; ``none``: None)."""
+    """Return the root of ``--reference`` (default ``results/<dataset>``; ``none``: None)."""
     text = args.reference if args.reference is not None else config.results_dir
     return None if text.lower() == "none" else Path(text)
 

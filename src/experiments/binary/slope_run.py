@@ -206,8 +206,9 @@ def run_slope(settings: SlopeSettings) -> int:
     for pair, trigger in plan:
         if pair not in loaded:
             request = common.request(pair)
-            loaded[pair] = request, load_pair(
-                request, common.data_dir, verbose=True, download=common.download
+            loaded[pair] = (
+                request,
+                load_pair(request, common.data_dir, verbose=True, download=common.download),
             )
         poisoned_images(loaded[pair][1], trigger, fraction, 0)  # validates trigger, poisons
     # A missing weights file fails here; the network loads (and its weights are verified)
@@ -247,8 +248,9 @@ def run_slope(settings: SlopeSettings) -> int:
     for recorded in recorded_runs(driver_plan):
         report = recorded.report
         print(
-            f"[slope] {recorded.folder.label}: {report.n_computed} task(s) computed, {report.n_skipped} "
-            f"skipped, done after {report.seconds:.1f} s -> {recorded.results_path}"
+            f"[slope] {recorded.folder.label}: {report.n_computed} task(s) computed, "
+            f"{report.n_skipped} skipped, done after {report.seconds:.1f} s -> "
+            f"{recorded.results_path}"
         )
         check.add(recorded.folder.run_dir)
     if settings.figures is FigureStep.DRAW:

@@ -161,7 +161,9 @@ def write_deviation(
 ) -> bool:
     """Write the deviation table: the rows of a curves table with ``p = fraction``.
 
-    Returns False (writing nothing) when the curves table has no such row.
+    ``deviation_dir`` exists (the driver checked it writable before the grid); the table and
+    its manifest (``manifest`` as its config, ``source`` as its data source) are written
+    atomically. Returns False, writing nothing, when the curves table has no such row.
     """
     rows = table[np.isclose(table["poison_fraction"], fraction)]
     if rows.empty:
