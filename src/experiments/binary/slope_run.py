@@ -35,6 +35,7 @@ from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned
 from backdoor_curves.experiments.recording import data_variant, run_folder_name
 from backdoor_curves.naming import trigger_spec_label
 from backdoor_curves.utilities.commands import name_list
+from backdoor_curves.utilities.data import PairTask
 
 __all__ = ["SlopeSettings", "run_slope"]
 
@@ -178,6 +179,62 @@ def _draw_figures(settings: SlopeSettings, request: DataRequest) -> None:
     draw_figures("slope", common.out_dir, ("slope",), variant, run_names, echo=not common.quiet)
 
 
+def _validated_plan(settings: SlopeSettings) -> tuple[float, list[tuple[str, TriggerSpec]]]:
+    """Check the settings; return the poison fraction and the (pair, trigger) of every run."""
+    config = settings.common.config
+    fraction = _poison_fraction(settings, config)
+    _positive(settings.C_values, "--C")
+    _positive(settings.gamma_values, "--gamma")
+    plan = plan_triggers(settings, config)
+    if settings.gamma_values is not None and not any(
+        map(uses_gamma, _classifiers(settings.classifiers))
+    ):
+        raise ValueError("--gamma applies to svm-rbf only, which -clf does not include")
+    return fraction, plan
+
+
+def _loaded_pairs(
+    settings: SlopeSettings, plan: list[tuple[str, TriggerSpec]], fraction: float
+) -> dict[str, tuple[DataRequest, PairTask]]:
+    """Load every pair once and poison it with each of its triggers (which validates them)."""
+    common = settings.common
+    loaded = {}
+    for pair, trigger in plan:
+        if pair not in loaded:
+            request = common.request(pair)
+            pair_task = load_pair(request, common.data_dir, verbose=True, download=common.download)
+            loaded[pair] = request, pair_task
+        poisoned_images(loaded[pair][1], trigger, fraction, 0)
+    return loaded
+
+
+def _run_folder(
+    settings: SlopeSettings,
+    request: DataRequest,
+    pair_task: PairTask,
+    trigger: TriggerSpec,
+    features: str | CachedFeatures,
+    fraction: float,
+) -> RunFolder:
+    """Return the results folder of one (pair, trigger) run, with its grid."""
+    common = settings.common
+    config = common.config
+    label = f"{request.pair} {trigger_spec_label(trigger)}"
+    name = settings.run_name or run_folder_name(request, trigger, config, common.profile)
+    run_dir = common.out_dir / "slope" / name
+    seeds = common.seeds_or(config.seeds)
+    return RunFolder(
+        pair_task,
+        label,
+        run_dir,
+        SLOPE_COLUMNS,
+        slope_tasks(settings, request, features, trigger, fraction),
+        variants=tuple(PoisonVariant(trigger, fraction, seed) for seed in seeds),
+        announce=f"[slope] {config.dataset} {label}: data {pair_task.source}, "
+        f"{pair_task.n_train} train / {pair_task.n_test} test -> {run_dir}",
+    )
+
+
 def run_slope(settings: SlopeSettings) -> int:
     """Run the slope sweep (or only its figures); return the exit status.
 
@@ -190,59 +247,27 @@ def run_slope(settings: SlopeSettings) -> int:
     common = settings.common
     start_run(common)
     config = common.config
-    fraction = _poison_fraction(settings, config)
-    _positive(settings.C_values, "--C")
-    _positive(settings.gamma_values, "--gamma")
-    plan = plan_triggers(settings, config)
-    if settings.gamma_values is not None and not any(
-        map(uses_gamma, _classifiers(settings.classifiers))
-    ):
-        raise ValueError("--gamma applies to svm-rbf only, which -clf does not include")
+    fraction, plan = _validated_plan(settings)
     first_request = common.request(plan[0][0])
     if settings.figures is FigureStep.ONLY:
         _draw_figures(settings, first_request)
         return 0
-    loaded = {}
-    for pair, trigger in plan:
-        if pair not in loaded:
-            request = common.request(pair)
-            loaded[pair] = (
-                request,
-                load_pair(request, common.data_dir, verbose=True, download=common.download),
-            )
-        poisoned_images(loaded[pair][1], trigger, fraction, 0)  # validates trigger, poisons
+    loaded = _loaded_pairs(settings, plan, fraction)
     # A missing weights file fails here; the network loads (and its weights are verified)
     # while extracting, before any results folder is made.
     stage = open_stage(common, first_request.data_seed)
     features = config.features if stage is None else stage.features
-    seeds = common.seeds_or(config.seeds)
-    labels = [f"{pair} {trigger_spec_label(trigger)}" for pair, trigger in plan]
-    folders = []
-    for (pair, trigger), label in zip(plan, labels, strict=True):
-        request, pair_data = loaded[pair]
-        name = settings.run_name or run_folder_name(request, trigger, config, common.profile)
-        run_dir = common.out_dir / "slope" / name
-        announce = (
-            f"[slope] {config.dataset} {label}: data {pair_data.source}, "
-            f"{pair_data.n_train} train / {pair_data.n_test} test -> {run_dir}"
-        )
-        tasks = slope_tasks(settings, request, features, trigger, fraction)
-        variants = tuple(PoisonVariant(trigger, fraction, seed) for seed in seeds)
-        folders.append(
-            RunFolder(pair_data, label, run_dir, SLOPE_COLUMNS, tasks, variants, announce)
-        )
+    folders = tuple(
+        _run_folder(settings, *loaded[pair], trigger, features, fraction) for pair, trigger in plan
+    )
     description = f"slope {config.dataset} " + (
-        labels[0] if len(folders) == 1 else f"({len(folders)} runs)"
+        folders[0].label if len(folders) == 1 else f"({len(folders)} runs)"
     )
     # The seeds of one (classifier, gamma) are consecutive tasks and share the clean-model C
     # sweep (kept by the worker): one worker takes them together and computes it once.
+    n_seeds = len(common.seeds_or(config.seeds))
     driver_plan = DriverPlan(
-        tuple(folders),
-        run_slope_task,
-        common.run_settings("slope"),
-        description,
-        stage=stage,
-        group_size=len(seeds),
+        folders, run_slope_task, common.run_settings("slope"), description, stage, n_seeds
     )
     check = common.reference_check("slope")
     for recorded in recorded_runs(driver_plan):

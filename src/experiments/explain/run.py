@@ -45,6 +45,7 @@ from backdoor_curves.experiments.explain.cell import (
 )
 from backdoor_curves.experiments.explain.examples import example_C, write_examples
 from backdoor_curves.experiments.explain.gradients import GradientMaps, stage_gradient_map
+from backdoor_curves.experiments.feature_extraction import OpenedStage
 from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant, stage_at
 from backdoor_curves.experiments.flags import pairs_from_args
 from backdoor_curves.experiments.problem import (
@@ -225,6 +226,62 @@ def _finish_folder(
     )
 
 
+def _loaded_pairs(settings: ExplainSettings) -> list[tuple[DataRequest, PairTask, Path]]:
+    """Load every pair, check ``--k`` and ``--n-images`` against it; name its run folder."""
+    common = settings.common
+    config = common.config
+    first_seed = common.seeds_or(config.seeds)[0]
+    loaded = []
+    for pair in pairs_from_args(settings.pairs, config):
+        request = common.request(pair)
+        pair_task = load_pair(request, common.data_dir, verbose=True, download=common.download)
+        _check_sizes(settings, pair_task, first_seed)
+        name = run_folder_name(request, config.main_trigger, config, common.profile)
+        loaded.append((request, pair_task, common.out_dir / "explanations" / name))
+    return loaded
+
+
+def _gradient_maps(
+    common: DriverSettings, stage: OpenedStage | None
+) -> tuple[FeatureMap, GradientMaps]:
+    """The driver's gradient map (the F7 examples), and the workers' :class:`GradientMaps`.
+
+    For deep features the network loads here (weights and device verified), before anything
+    is written; the workers load the same weights file, without downloading.
+    """
+    if stage is None:
+        return PixelFeatures(), GradientMaps(common.features)
+    worker_features = replace(common.features, weights=stage.weights_path, download=False)
+    return stage_gradient_map(stage), GradientMaps(worker_features)
+
+
+def _run_folder(
+    settings: ExplainSettings,
+    loaded: tuple[DataRequest, PairTask, Path],
+    features: str | CachedFeatures,
+    feature_name: str,
+    gamma: float,
+) -> RunFolder:
+    """Return the results folder of one pair, with its grid."""
+    request, pair_task, run_dir = loaded
+    config = settings.common.config
+    seeds = settings.common.seeds_or(config.seeds)
+    trigger = config.main_trigger
+    classifiers = list(_classifiers(settings.classifiers))
+    return RunFolder(
+        pair_task,
+        request.pair,
+        run_dir,
+        EXPLAIN_COLUMNS,
+        explain_tasks(settings, request, features, gamma),
+        variants=tuple(PoisonVariant(trigger, config.poison_fraction, s) for s in seeds),
+        announce=f"[explain] {config.dataset} {request.pair} {trigger_spec_label(trigger)}: "
+        f"data {pair_task.source}, features {feature_name}, {pair_task.n_train} train / "
+        f"{pair_task.n_test} test, {classifiers}, k={settings.k}, {settings.n_images} images "
+        f"-> {run_dir}",
+    )
+
+
 def run_explain(settings: ExplainSettings) -> int:
     """Run the explanation grid and draw its figures (or only draw); return the exit status.
 
@@ -240,41 +297,15 @@ def run_explain(settings: ExplainSettings) -> int:
     config = common.config
     gamma = _gamma(settings.gamma, config)
     classifiers = _classifiers(settings.classifiers)
-    seeds = common.seeds_or(config.seeds)
-    loaded = []
-    for pair in pairs_from_args(settings.pairs, config):
-        request = common.request(pair)
-        pair_task = load_pair(request, common.data_dir, verbose=True, download=common.download)
-        _check_sizes(settings, pair_task, seeds[0])
-        name = run_folder_name(request, config.main_trigger, config, common.profile)
-        loaded.append((request, pair_task, common.out_dir / "explanations" / name))
+    loaded = _loaded_pairs(settings)
     if settings.figures is FigureStep.ONLY:
         return _redraw(run_dir for _, _, run_dir in loaded)
     stage = open_stage(common, loaded[0][0].data_seed)
     features = config.features if stage is None else stage.features
-    worker_features = common.features
-    feature_map: FeatureMap = PixelFeatures()
-    if stage is not None:
-        # The explanations need the network's gradients: it loads here (weights and device
-        # verified), before anything is written; the workers load the same file.
-        feature_map = stage_gradient_map(stage)
-        worker_features = replace(worker_features, weights=stage.weights_path, download=False)
-    variants = tuple(PoisonVariant(config.main_trigger, config.poison_fraction, s) for s in seeds)
-    trigger = trigger_spec_label(config.main_trigger)
-    folders = []
-    for request, pair_task, run_dir in loaded:
-        announce = (
-            f"[explain] {config.dataset} {request.pair} {trigger}: data {pair_task.source}, "
-            f"features {feature_map.name}, {pair_task.n_train} train / {pair_task.n_test} "
-            f"test, {list(classifiers)}, k={settings.k}, {settings.n_images} images -> {run_dir}"
-        )
-        tasks = explain_tasks(settings, request, features, gamma)
-        folders.append(
-            RunFolder(pair_task, request.pair, run_dir, EXPLAIN_COLUMNS, tasks, variants, announce)
-        )
+    feature_map, worker_maps = _gradient_maps(common, stage)
     plan = DriverPlan(
-        tuple(folders),
-        functools.partial(run_explain_task, gradient_maps=GradientMaps(worker_features)),
+        tuple(_run_folder(settings, pair, features, feature_map.name, gamma) for pair in loaded),
+        functools.partial(run_explain_task, gradient_maps=worker_maps),
         common.run_settings("explain"),
         "explain",
         stage=stage,
