@@ -115,8 +115,6 @@ def explain(
     weight: np.ndarray,
     k: int,
     feature_map: FeatureMap,
-    *,
-    gram: np.ndarray | None = None,
 ) -> Explanation:
     """Input gradients and top-k influential training points of a fitted model.
 
@@ -132,8 +130,6 @@ def explain(
         Size of the top-k, ``1 <= k <= n_train``.
     feature_map : FeatureMap
         How the images became ``problem.X_images`` (the input gradients go back through it).
-    gram : ndarray of shape (n_train, n_train), optional
-        ``model.kernel(X_train, X_train)``, which SVMs reuse.
     """
     influence = training_influence(
         model,
@@ -142,7 +138,6 @@ def explain(
         weight,
         problem.X_images,
         problem.y_images,
-        gram=gram,
     )
     top = top_k_influential(np.nan_to_num(influence.margin, nan=0.0), k)
     return Explanation(

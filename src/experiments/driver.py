@@ -22,8 +22,7 @@ steps they share, in the order a run takes them:
 from __future__ import annotations
 
 import enum
-import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from backdoor_curves.experiments.recording import (
     record_runs,
 )
 from backdoor_curves.experiments.reference_tables import ReferenceCheck
+from backdoor_curves.experiments.workspace import WorkspaceFactory
 from backdoor_curves.utilities.atomic import check_writable
 from backdoor_curves.utilities.backends import ExecutionConfig, check_scheduler, shared_workers
 from backdoor_curves.utilities.data import PairTask
@@ -161,8 +161,11 @@ class RunFolder:
 
     Attributes
     ----------
+    request : DataRequest
+        The pair's data request (the key of its data in the workspaces).
     pair_task : PairTask
-        The pair's data (its ``source`` is recorded; deep features are extracted from it).
+        The pair's data, loaded by the driver (its ``source`` is recorded; deep features are
+        extracted from it; the workspaces hand it to the workers).
     label : str
         How the console names the folder, e.g. ``"7-1 badnet 3x3"``.
     run_dir : Path
@@ -179,6 +182,7 @@ class RunFolder:
         Folders of tables the driver derives from this one (checked writable up front).
     """
 
+    request: DataRequest
     pair_task: PairTask
     label: str
     run_dir: Path
@@ -198,28 +202,36 @@ class DriverPlan:
     folders : tuple of RunFolder
         The results folders, in order.
     worker : callable
-        ``worker(task, *, data_dir, feature_dir=...) -> rows`` (a module-level function, or a
-        partial of one: it is pickled to the worker processes); ``feature_dir`` is passed
-        only for deep features.
+        ``worker(task, workspace) -> rows`` (a module-level function: it is pickled to the
+        worker processes); the workspace of its group of tasks holds the pairs the driver
+        loaded and reads the deep-feature cache it filled
+        (:class:`~backdoor_curves.experiments.workspace.Workspace`).
     settings : RunSettings
         Driver, profile, device, data root and execution of the run (the manifests).
     description : str
         Progress-bar label (with ``one_stream=False`` each folder's label is appended).
     stage : OpenedStage or None
         The deep-feature stage (None: pixels).
-    group_size : int
-        Consecutive tasks one worker takes together (they share work it keeps).
+    group_by : callable or None
+        ``group_by(task) -> key``: tasks with the same key run together in one worker and
+        share one workspace (None: every task has a workspace of its own).
+    group_context : callable or None
+        ``group_context(workspaces) -> maker``: what makes the object a group's tasks share,
+        from the maker of their workspaces, when the worker reads more than the workspace
+        (e.g. :class:`~backdoor_curves.experiments.explain.cell.ExplainWorkspaces`); the maker
+        travels with the group to its worker. None: the tasks get the workspace.
     one_stream : bool
         Record every folder's grid as one stream of tasks (True), or one folder after the
         other, each handed back before the next starts (False).
     """
 
     folders: tuple[RunFolder, ...]
-    worker: Callable[..., Rows]
+    worker: Callable[[Any, Any], Rows]
     settings: RunSettings
     description: str
     stage: OpenedStage | None = None
-    group_size: int = 1
+    group_by: Callable[[Any], Hashable] | None = None
+    group_context: Callable[[WorkspaceFactory], Callable[[Sequence[Any]], Any]] | None = None
     one_stream: bool = True
 
 
@@ -251,19 +263,21 @@ def open_stage(settings: DriverSettings, data_seed: int) -> OpenedStage | None:
     )
 
 
-def _prepared_worker(plan: DriverPlan) -> Callable[..., Rows]:
-    """Check every folder and extract every feature; return the worker the grid runs."""
+def _prepared_context(plan: DriverPlan) -> Callable[[Sequence[Any]], Any]:
+    """Check every folder and extract every feature; return what makes the groups' context."""
     for folder in plan.folders:
         check_same_data(folder.run_dir, folder.pair_task.source)
-    worker = plan.worker
+    feature_dir = None
     if plan.stage is not None:
         for folder in plan.folders:
             print(plan.stage.extract(folder.pair_task, folder.variants))
-        worker = functools.partial(plan.worker, feature_dir=str(plan.stage.cache.root))
+        feature_dir = str(plan.stage.cache.root)
     for folder in plan.folders:
         for directory in (folder.run_dir, *folder.derived_dirs):
             check_writable(directory)
-    return worker
+    pairs = {folder.request: folder.pair_task for folder in plan.folders}
+    workspaces = WorkspaceFactory(pairs, plan.settings.data_dir, feature_dir)
+    return workspaces if plan.group_context is None else plan.group_context(workspaces)
 
 
 def recorded_runs(plan: DriverPlan) -> Iterator[RecordedRun]:
@@ -287,7 +301,7 @@ def recorded_runs(plan: DriverPlan) -> Iterator[RecordedRun]:
     PermissionError
         A folder cannot be written.
     """
-    worker = _prepared_worker(plan)
+    context = _prepared_context(plan)
     batches = [plan.folders] if plan.one_stream else [(folder,) for folder in plan.folders]
     with shared_workers():
         for batch in batches:
@@ -302,7 +316,14 @@ def recorded_runs(plan: DriverPlan) -> Iterator[RecordedRun]:
                 RunGrid(folder.tasks, store, folder.pair_task.source)
                 for folder, store in zip(batch, stores, strict=True)
             ]
-            recorded = record_runs(grids, worker, plan.settings, description, plan.group_size)
+            recorded = record_runs(
+                grids,
+                plan.worker,
+                plan.settings,
+                description,
+                group_by=plan.group_by,
+                context=context,
+            )
             for folder, store, (report, manifest) in zip(batch, stores, recorded, strict=True):
                 yield RecordedRun(folder, store.results_path, report, manifest)
 

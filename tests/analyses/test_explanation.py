@@ -16,7 +16,7 @@ from backdoor_curves.attacks.explanations import (
     top_k_influential,
     training_influence,
 )
-from backdoor_curves.classifiers.linear import LogisticClassifier
+from backdoor_curves.classifiers.logistic import LogisticClassifier
 
 
 def problem(n_train: int = 5, n_images: int = 3, seed: int = 0) -> ExplainedProblem:

@@ -18,24 +18,51 @@ from backdoor_curves.experiments.driver import (
 )
 from backdoor_curves.experiments.problem import DataRequest
 from backdoor_curves.experiments.recording import RunSettings
+from backdoor_curves.experiments.workspace import Workspace, WorkspaceFactory
 from backdoor_curves.utilities.backends import ExecutionConfig
 from backdoor_curves.utilities.data import PairTask
 
 COLUMNS = ("value", "doubled")
 
 
+REQUEST = DataRequest("mnist", "7-1", 4, 4, 0)
+
+
 @dataclasses.dataclass(frozen=True)
 class ToyTask:
     value: int
+    data: DataRequest = REQUEST
 
 
 CALLS: list[int] = []
 
 
-def toy_worker(task: ToyTask, *, data_dir: str | None) -> list[dict]:
+def toy_worker(task: ToyTask, workspace: Workspace) -> list[dict]:
+    # The workspace hands over the pair the driver loaded (no data folder is read).
+    assert workspace.pair(task.data).source == "toy digits"
     CALLS.append(task.value)
     print(f"worker {task.value}")
     return [{"value": task.value, "doubled": 2 * task.value}]
+
+
+@dataclasses.dataclass(frozen=True)
+class Shared:
+    workspace: Workspace
+    group: list[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedMaker:
+    workspaces: WorkspaceFactory
+
+    def __call__(self, tasks: list[ToyTask]) -> Shared:
+        return Shared(self.workspaces(tasks), [])
+
+
+def grouped_worker(task: ToyTask, shared: Shared) -> list[dict]:
+    shared.group.append(task.value)
+    CALLS.append(id(shared))
+    return [{"value": task.value, "doubled": len(shared.group)}]
 
 
 def pair_task(source: str = "toy digits") -> PairTask:
@@ -47,13 +74,24 @@ def pair_task(source: str = "toy digits") -> PairTask:
 def folder(tmp_path: Path, name: str, values: tuple[int, ...], **extra) -> RunFolder:
     tasks = tuple(ToyTask(v) for v in values)
     return RunFolder(
-        pair_task(), name, tmp_path / name, COLUMNS, tasks, announce=f"[toy] {name}", **extra
+        REQUEST,
+        pair_task(),
+        name,
+        tmp_path / name,
+        COLUMNS,
+        tasks,
+        announce=f"[toy] {name}",
+        **extra,
     )
 
 
-def plan(folders: list[RunFolder], *, one_stream: bool = True) -> DriverPlan:
-    settings = RunSettings("toy", "smoke", "cpu", None, ExecutionConfig(n_jobs=1, quiet=True))
-    return DriverPlan(tuple(folders), toy_worker, settings, "toy", one_stream=one_stream)
+def plan(folders: list[RunFolder], *, one_stream: bool = True, **options) -> DriverPlan:
+    # A data folder that does not exist: every pair must come from the workspace.
+    settings = RunSettings(
+        "toy", "smoke", "cpu", "/nonexistent", ExecutionConfig(n_jobs=1, quiet=True)
+    )
+    worker = options.pop("worker", toy_worker)
+    return DriverPlan(tuple(folders), worker, settings, "toy", one_stream=one_stream, **options)
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +109,17 @@ def test_one_stream_announces_every_folder_then_records_them_all(tmp_path, capsy
     assert recorded[0].results_path == tmp_path / "a" / "results.csv"
     assert table["doubled"].tolist() == [2, 4]
     assert recorded[1].report.n_computed == 1
-    assert recorded[1].manifest["tasks"] == [{"value": 3}]
+    assert [task["value"] for task in recorded[1].manifest["tasks"]] == [3]
+
+
+def test_a_group_shares_one_context_made_from_the_workspaces(tmp_path):
+    # Odd and even values form two groups; each group's tasks see one context, in order.
+    folders = [folder(tmp_path, "a", (1, 2, 3, 4))]
+    options = {"worker": grouped_worker, "group_context": SharedMaker}
+    [run] = recorded_runs(plan(folders, group_by=lambda task: task.value % 2, **options))
+    table = pd.read_csv(run.results_path).sort_values("value")
+    assert table["doubled"].tolist() == [1, 1, 2, 2]  # the second task of each group sees 2
+    assert len(set(CALLS)) == 2
 
 
 def test_folders_one_after_the_other_are_handed_back_before_the_next_runs(tmp_path):

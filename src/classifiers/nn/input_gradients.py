@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from backdoor_curves.classifiers.base import BinaryClassifier
-from backdoor_curves.classifiers.linear import PrimalLinearModel
+from backdoor_curves.classifiers.primal import PrimalLinearModel
 from backdoor_curves.classifiers.svm import RBFSVM, LinearSVM
 
 __all__ = ["TorchFeatures", "extractor_input_gradient", "torch_decision"]

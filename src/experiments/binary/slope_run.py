@@ -17,7 +17,12 @@ import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.registry import classifier_names, parse_classifier, uses_gamma
-from backdoor_curves.experiments.binary.slope_cell import SLOPE_COLUMNS, SlopeTask, run_slope_task
+from backdoor_curves.experiments.binary.slope_cell import (
+    SLOPE_COLUMNS,
+    SlopeTask,
+    run_slope_task,
+    slope_group,
+)
 from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.experiments.driver import (
     DriverPlan,
@@ -154,8 +159,8 @@ def slope_tasks(
 ) -> tuple[SlopeTask, ...]:
     """Plan one run folder's grid: classifier-, then gamma-, then seed-major.
 
-    The seeds of one (classifier, gamma) are consecutive, so that one worker takes them
-    together (they share the clean-model ``C`` sweep).
+    The tasks of one (classifier, gamma) share the clean-model ``C`` sweep: the grid groups
+    them (:func:`~backdoor_curves.experiments.binary.slope_cell.slope_group`).
     """
     config = settings.common.config
     seeds = settings.common.seeds_or(config.seeds)
@@ -224,6 +229,7 @@ def _run_folder(
     run_dir = common.out_dir / "slope" / name
     seeds = common.seeds_or(config.seeds)
     return RunFolder(
+        request,
         pair_task,
         label,
         run_dir,
@@ -263,11 +269,15 @@ def run_slope(settings: SlopeSettings) -> int:
     description = f"slope {config.dataset} " + (
         folders[0].label if len(folders) == 1 else f"({len(folders)} runs)"
     )
-    # The seeds of one (classifier, gamma) are consecutive tasks and share the clean-model C
-    # sweep (kept by the worker): one worker takes them together and computes it once.
-    n_seeds = len(common.seeds_or(config.seeds))
+    # The seeds and triggers of one (pair, classifier, gamma) share the clean-model C sweep:
+    # one worker takes them together, with one workspace holding the pair loaded here.
     driver_plan = DriverPlan(
-        folders, run_slope_task, common.run_settings("slope"), description, stage, n_seeds
+        folders,
+        run_slope_task,
+        common.run_settings("slope"),
+        description,
+        stage,
+        group_by=slope_group,
     )
     check = common.reference_check("slope")
     for recorded in recorded_runs(driver_plan):

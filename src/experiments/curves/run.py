@@ -25,6 +25,7 @@ from backdoor_curves.experiments.curves.cell import (
     CURVE_COLUMNS,
     DEVIATION_COLUMNS,
     CurveTask,
+    curve_group,
     run_curve_task,
 )
 from backdoor_curves.experiments.driver import (
@@ -138,6 +139,7 @@ def _plan(settings: CurvesSettings, features: str | CachedFeatures) -> list[RunF
         curves_dir = common.out_dir / "curves" / name
         folders.append(
             RunFolder(
+                request,
                 pair_task,
                 pair,
                 curves_dir,
@@ -215,6 +217,9 @@ def run_curves(settings: CurvesSettings) -> int:
         common.run_settings("incremental_curves"),
         "curves " + (pairs[0] if len(folders) == 1 else f"({len(folders)} pairs)"),
         stage=stage,
+        # The curves of one problem share it and its kernel matrices: one worker takes them
+        # together, with one workspace holding the pair loaded here.
+        group_by=curve_group,
     )
     check = common.reference_check("curves")
     for recorded in recorded_runs(plan):

@@ -2,21 +2,23 @@ r"""One cell of the explanation grid: a classifier swept over ``C`` for one seed
 
 A cell (:class:`ExplainTask`) poisons the pair's training set with the seed's poisons
 (:func:`explained_problem`, the same poisons as the slope and curve tables), and for every
-``C`` of its grid, in increasing order with warm starts (the previous optimum starts the next
-fit) and one kernel (Gram) matrix, fits the clean model (``beta = 0``: poisons weighted 0) and
-the poisoned one (``beta = 1``), explains both on the first ``n_images`` triggered test images
+``C`` of its grid, in increasing order along a warm-started ``C`` path
+(:meth:`~backdoor_curves.classifiers.base.BinaryClassifier.C_path`), fits the clean model
+(``beta = 0``: poisons weighted 0) and the poisoned one (``beta = 1``), explains both on the
+first ``n_images`` triggered test images
 (:func:`~backdoor_curves.analyses.explanation.explain`) and records their measures
 (:func:`~backdoor_curves.analyses.explanation.measure_explanation`) with clean and backdoor
 accuracy: one row per (``C``, beta), the columns :data:`EXPLAIN_COLUMNS`. The input gradients
-go through the task's feature map, which the worker's
-:class:`~backdoor_curves.experiments.explain.gradients.GradientMaps` keeps across its tasks.
+go through the task's feature map, which the group's :class:`ExplainWorkspace` builds once
+and keeps for the group's other tasks (:func:`explain_group`: the classifiers of one seed).
 The driver (:mod:`backdoor_curves.experiments.explain.run`) plans the cells and records them.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -26,23 +28,30 @@ from backdoor_curves.analyses.explanation import (
     measure_explanation,
 )
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.explain.gradients import GradientMaps
 from backdoor_curves.experiments.feature_extraction import FeatureSettings
-from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
+from backdoor_curves.experiments.feature_stage import CachedFeatures
 from backdoor_curves.experiments.problem import (
     DataRequest,
     FeatureStage,
-    load_pair,
     poisoned_images,
     poisoned_problem,
     trigger_columns,
 )
+from backdoor_curves.experiments.workspace import Workspace, WorkspaceFactory
 from backdoor_curves.utilities.data import PairTask
 from backdoor_curves.utilities.metrics import accuracy
 
-__all__ = ["EXPLAIN_COLUMNS", "ExplainTask", "explained_problem", "run_explain_task"]
+__all__ = [
+    "EXPLAIN_COLUMNS",
+    "ExplainTask",
+    "ExplainWorkspace",
+    "ExplainWorkspaces",
+    "explain_group",
+    "explained_problem",
+    "run_explain_task",
+]
 
 EXPLAIN_COLUMNS: tuple[str, ...] = (
     "dataset", "data_source", "features", "pair", "n_train", "n_test",
@@ -166,48 +175,87 @@ def _identity_columns(
     }
 
 
-def run_explain_task(
-    task: ExplainTask,
-    *,
-    data_dir: str | None = None,
-    feature_dir: str | None = None,
-    gradient_maps: GradientMaps | None = None,
-) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class ExplainWorkspace:
+    """What the tasks of one group share in their worker.
+
+    Attributes
+    ----------
+    workspace : Workspace
+        Holds the pair the driver loaded and reads the deep-feature cache it filled.
+    gradient_maps : GradientMaps
+        The maps the input gradients are taken through, built on first use and dropped with
+        the group (a network loads once per group, not once per task).
+    """
+
+    workspace: Workspace
+    gradient_maps: GradientMaps
+
+
+@dataclass(frozen=True)
+class ExplainWorkspaces:
+    """Makes the :class:`ExplainWorkspace` of a group of tasks: the grid engine's ``context``.
+
+    Attributes
+    ----------
+    workspaces : WorkspaceFactory
+        Makes the group's workspace (the pairs the driver loaded, the feature cache).
+    features : FeatureSettings
+        Weights file, device and download permission of the deep extractor of the workers.
+    """
+
+    workspaces: WorkspaceFactory
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+
+    def __call__(self, tasks: Sequence[ExplainTask]) -> ExplainWorkspace:
+        """Return a new workspace for ``tasks``, with no gradient map built yet."""
+        return ExplainWorkspace(self.workspaces(tasks), GradientMaps(self.features))
+
+
+def explain_group(task: ExplainTask) -> Hashable:
+    """Return the key of the tasks that share a problem and a gradient map (the ``group_by``).
+
+    The classifiers of one (pair, features, seed) read the same poisoned problem and take
+    their input gradients through the same network.
+    """
+    return (task.data, task.features, task.seed)
+
+
+def run_explain_task(task: ExplainTask, context: ExplainWorkspace) -> list[dict[str, object]]:
     """Compute one grid task (see the module docstring); rows follow ``EXPLAIN_COLUMNS``.
 
     Parameters
     ----------
     task : ExplainTask
         The cell.
-    data_dir : str or None
-        Dataset root.
-    feature_dir : str or None
-        Folder of the deep-feature cache the driver filled (``--feature-cache``).
-    gradient_maps : GradientMaps or None
-        The maps the input gradients are taken through, kept by the caller across its tasks
-        (None: built for this task only, with default :class:`FeatureSettings`).
+    context : ExplainWorkspace
+        What the task's group shares: the pair, the feature cache and the gradient maps.
     """
-    pair_task = load_pair(task.data, data_dir)
-    stage = stage_at(task.features, feature_dir, data_dir)
+    workspace = context.workspace
+    pair_task = workspace.pair(task.data)
     problem = explained_problem(
-        pair_task, task.trigger, task.poison_fraction, task.seed, task.n_images, stage
+        pair_task,
+        task.trigger,
+        task.poison_fraction,
+        task.seed,
+        task.n_images,
+        workspace.feature_stage(task.features),
     )
-    maps = GradientMaps(FeatureSettings()) if gradient_maps is None else gradient_maps
-    feature_map = maps.get(task.features)
+    feature_map = context.gradient_maps.get(task.features)
     identity = _identity_columns(task, pair_task, problem, feature_map.name)
     weights = {0.0: (~problem.is_poison).astype(np.float64), 1.0: np.ones(len(problem.y_train))}
     base = make_classifier(task.clf, task.C_values[0], task.gamma)
-    gram = base.kernel(problem.X_train, problem.X_train)
-    previous: dict[float, BinaryClassifier | None] = dict.fromkeys(weights)
+    C_values = sorted(task.C_values)
+    paths = {
+        beta: base.C_path(problem.X_train, problem.y_train, weight, C_values)
+        for beta, weight in weights.items()
+    }
     rows = []
-    for C in sorted(task.C_values):
+    for C in C_values:
         for beta, weight in weights.items():
             start = time.perf_counter()
-            model = base.with_params(C=C).fit(
-                problem.X_train, problem.y_train, weight, gram=gram, init=previous[beta]
-            )
-            previous[beta] = model
-            explanation = explain(model, problem, weight, task.k, feature_map, gram=gram)
+            model = next(paths[beta])
+            explanation = explain(model, problem, weight, task.k, feature_map)
             rows.append(
                 {
                     **identity,

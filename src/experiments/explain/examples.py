@@ -110,14 +110,13 @@ def write_examples(
     )
     weights = ((~problem.is_poison).astype(np.float64), np.ones(len(problem.y_train)))
     base = make_classifier(task.clf, C_pair[0], task.gamma)
-    gram = base.kernel(problem.X_train, problem.X_train)
     arrays: dict[str, list[list[np.ndarray]]] = {
         name: [[], []] for name in ("gradient", "top", "top_influence", "backdoor_acc")
     }
     for r, C in enumerate(C_pair):
         for weight in weights:
-            model = base.with_params(C=C).fit(problem.X_train, problem.y_train, weight, gram=gram)
-            explanation = explain(model, problem, weight, task.k, feature_map, gram=gram)
+            model = base.with_params(C=C).fit(problem.X_train, problem.y_train, weight)
+            explanation = explain(model, problem, weight, task.k, feature_map)
             arrays["gradient"][r].append(explanation.gradient)
             arrays["top"][r].append(explanation.top)
             arrays["top_influence"][r].append(

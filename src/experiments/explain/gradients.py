@@ -1,23 +1,20 @@
-"""The maps input gradients are taken through, built once and kept by the object that owns them.
+"""The maps input gradients are taken through, built once per group of tasks that shares them.
 
 A task's ``features`` say what its models see: ``"pixels"`` (a
 :class:`~backdoor_curves.attacks.explanations.PixelFeatures`: the models' own input gradients)
 or a deep-feature stage (a
 :class:`~backdoor_curves.experiments.feature_stage.CachedFeatures`: the input gradients go
 back through the network, a
-:class:`~backdoor_curves.classifiers.nn.input_gradients.TorchFeatures`). Loading the network
-takes seconds, so the explanation worker keeps the maps it built in a :class:`GradientMaps`:
-one object per owner (the worker of a group of tasks, or a whole in-process run), keyed by the
-features' content, emptied by :meth:`GradientMaps.clear` or dropped with its owner. The driver
-builds its own map from the network it opened for the extraction
-(:func:`stage_gradient_map`).
+:class:`~backdoor_curves.classifiers.nn.input_gradients.TorchFeatures`). A network is not
+loaded once per task: the tasks of one group share a :class:`GradientMaps`
+(:class:`~backdoor_curves.experiments.explain.cell.ExplainWorkspace`), keyed by the features'
+content and dropped with the group. The driver builds its own map from the network it opened
+for the extraction (:func:`stage_gradient_map`).
 
 Importing this module does not import torch; a deep map does, when it is built.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from backdoor_curves.attacks.explanations import FeatureMap, PixelFeatures
 from backdoor_curves.classifiers.nn.pretrained import ALEXNET_FC7
@@ -50,7 +47,7 @@ def stage_gradient_map(stage: OpenedStage) -> FeatureMap:
 
 
 class GradientMaps:
-    """The gradient maps of the tasks an owner runs, each built on first use.
+    """The gradient maps of the tasks of one group, each built on first use.
 
     Parameters
     ----------
@@ -60,8 +57,8 @@ class GradientMaps:
     Notes
     -----
     The key of a map is the content of the task's features: ``"pixels"``, or the extractor
-    and the SHA-256 of its weights. A copy made by pickling (sent to a worker process) starts
-    empty, so a network is never pickled; each process builds its own.
+    and the SHA-256 of its weights. A group's maps are made empty in the driver's process and
+    travel to the worker that way; the worker builds the network, which never travels.
     """
 
     def __init__(self, settings: FeatureSettings) -> None:
@@ -71,9 +68,6 @@ class GradientMaps:
     def __len__(self) -> int:
         """Return the number of maps built and kept."""
         return len(self._maps)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"settings": self.settings, "_maps": {}}
 
     def get(self, features: str | CachedFeatures) -> FeatureMap:
         """Return the map of ``features``, building it the first time.
@@ -94,10 +88,6 @@ class GradientMaps:
         if key not in self._maps:
             self._maps[key] = self._deep_map(features)
         return self._maps[key]
-
-    def clear(self) -> None:
-        """Drop every map built so far (their networks are freed with them)."""
-        self._maps.clear()
 
     def _deep_map(self, features: CachedFeatures) -> FeatureMap:
         """Load the network of ``features`` and check its weights (see :meth:`get`)."""

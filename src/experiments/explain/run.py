@@ -13,7 +13,8 @@ For deep features the driver opens the network for the extraction and takes the 
 input gradients through it
 (:func:`~backdoor_curves.experiments.explain.gradients.stage_gradient_map`); each worker builds
 its own from the same weights file, once per group of tasks (the classifiers of one seed,
-which one worker takes together).
+which one worker takes together and which share one
+:class:`~backdoor_curves.experiments.explain.cell.ExplainWorkspace`).
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ from backdoor_curves.experiments.driver import (
 from backdoor_curves.experiments.explain.cell import (
     EXPLAIN_COLUMNS,
     ExplainTask,
+    ExplainWorkspaces,
+    explain_group,
     run_explain_task,
 )
 from backdoor_curves.experiments.explain.examples import example_C, write_examples
-from backdoor_curves.experiments.explain.gradients import GradientMaps, stage_gradient_map
-from backdoor_curves.experiments.feature_extraction import OpenedStage
+from backdoor_curves.experiments.explain.gradients import stage_gradient_map
+from backdoor_curves.experiments.feature_extraction import FeatureSettings, OpenedStage
 from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant, stage_at
 from backdoor_curves.experiments.flags import pairs_from_args
 from backdoor_curves.experiments.problem import (
@@ -243,16 +246,16 @@ def _loaded_pairs(settings: ExplainSettings) -> list[tuple[DataRequest, PairTask
 
 def _gradient_maps(
     common: DriverSettings, stage: OpenedStage | None
-) -> tuple[FeatureMap, GradientMaps]:
-    """The driver's gradient map (the F7 examples), and the workers' :class:`GradientMaps`.
+) -> tuple[FeatureMap, FeatureSettings]:
+    """Return the driver's gradient map (the F7 examples) and the workers' extractor settings.
 
     For deep features the network loads here (weights and device verified), before anything
     is written; the workers load the same weights file, without downloading.
     """
     if stage is None:
-        return PixelFeatures(), GradientMaps(common.features)
+        return PixelFeatures(), common.features
     worker_features = replace(common.features, weights=stage.weights_path, download=False)
-    return stage_gradient_map(stage), GradientMaps(worker_features)
+    return stage_gradient_map(stage), worker_features
 
 
 def _run_folder(
@@ -269,6 +272,7 @@ def _run_folder(
     trigger = config.main_trigger
     classifiers = list(_classifiers(settings.classifiers))
     return RunFolder(
+        request,
         pair_task,
         request.pair,
         run_dir,
@@ -296,21 +300,21 @@ def run_explain(settings: ExplainSettings) -> int:
     start_run(common)
     config = common.config
     gamma = _gamma(settings.gamma, config)
-    classifiers = _classifiers(settings.classifiers)
     loaded = _loaded_pairs(settings)
     if settings.figures is FigureStep.ONLY:
         return _redraw(run_dir for _, _, run_dir in loaded)
     stage = open_stage(common, loaded[0][0].data_seed)
     features = config.features if stage is None else stage.features
-    feature_map, worker_maps = _gradient_maps(common, stage)
+    feature_map, worker_features = _gradient_maps(common, stage)
     plan = DriverPlan(
         tuple(_run_folder(settings, pair, features, feature_map.name, gamma) for pair in loaded),
-        functools.partial(run_explain_task, gradient_maps=worker_maps),
+        run_explain_task,
         common.run_settings("explain"),
         "explain",
         stage=stage,
         # A worker builds the network's gradient map once for the classifiers of one seed.
-        group_size=1 if stage is None else len(classifiers),
+        group_by=None if stage is None else explain_group,
+        group_context=functools.partial(ExplainWorkspaces, features=worker_features),
         one_stream=False,
     )
     stage_here = stage_at(features, None if stage is None else stage.cache.root, common.data_dir)

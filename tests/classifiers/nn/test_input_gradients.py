@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from backdoor_curves.classifiers.linear import LogisticClassifier
+from backdoor_curves.classifiers.logistic import LogisticClassifier
 from backdoor_curves.classifiers.nn.input_gradients import (
     TorchFeatures,
     extractor_input_gradient,
