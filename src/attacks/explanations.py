@@ -1,4 +1,4 @@
-r"""Explaining a backdoored prediction, measured (SPEC section 5.4).
+r"""Explaining a backdoored prediction, measured (``docs/method.md``, "Explanations").
 
 Two explanations of a fitted binary model ``f`` at a triggered test image ``x_t`` with the
 attacker's target label ``y_t`` (signed, in {-1, +1}):

@@ -92,7 +92,7 @@ def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
-    """Add the flags every grid driver shares (SPEC section 1).
+    """Add the flags every grid driver shares (``docs/drivers.md``, "Flags the grid drivers share").
 
     The data flags (:func:`add_data_arguments`), ``--out-dir`` (:func:`add_output_arguments`),
     ``--seeds``, ``--device`` and the execution flags of :func:`add_execution_arguments`.

@@ -85,7 +85,7 @@ class TableSpec:
     conditioned: tuple[str, ...] = ()
 
 
-_SLOPE_SPEC = TableSpec(
+_SLOPE_TABLE = TableSpec(
     "slope",
     ("pair", "trigger", "trigger_size", "trigger_eps", "clf", "gamma", "C", "seed",
      "poison_fraction", "n_train", "n_test"),
@@ -93,7 +93,7 @@ _SLOPE_SPEC = TableSpec(
     "status",
     ("slope",),
 )  # fmt: skip
-_CURVES_SPEC = TableSpec(
+_CURVES_TABLE = TableSpec(
     "curves",
     ("pair", "trigger", "trigger_size", "trigger_eps", "clf", "gamma", "C", "poison_fraction",
      "seed", "n_train", "n_test", "beta"),
@@ -102,7 +102,7 @@ _CURVES_SPEC = TableSpec(
     "slope_status",
 )  # fmt: skip
 
-COMPARED_KINDS: dict[str, TableSpec] = {spec.kind: spec for spec in (_SLOPE_SPEC, _CURVES_SPEC)}
+COMPARED_KINDS: dict[str, TableSpec] = {spec.kind: spec for spec in (_SLOPE_TABLE, _CURVES_TABLE)}
 """The table kinds a run is compared on, with how."""
 
 # Identity columns shown when a differing cell is listed.

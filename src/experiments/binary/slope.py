@@ -1,4 +1,4 @@
-r"""Backdoor learning-slope sweep (SPEC 5.1).
+r"""Backdoor learning-slope sweep (``docs/drivers.md``).
 
 Run as ``python -m backdoor_curves.experiments.binary.slope`` (``./run_mnist.sh`` does).
 

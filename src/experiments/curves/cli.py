@@ -1,4 +1,4 @@
-r"""Backdoor learning curves and parameter deviation (SPEC 5.2, 5.3): ``incremental_curves.py``.
+r"""Learning curves and parameter deviation (``docs/drivers.md``): ``incremental_curves.py``.
 
 For each model (svm, logistic, ridge, svm-rbf at two gammas), each of its two lambdas
 (``C = 1 / lambda``), each poison fraction ``p`` and seed, the optimum ``theta*(beta)`` is

@@ -1,4 +1,4 @@
-r"""Explanations of backdoored predictions over the regularisation grid (SPEC 5.4).
+r"""Explanations of backdoored predictions over the regularisation grid.
 
 The dataset scripts ``src/test/explain_<dataset>.py`` are :func:`dataset_main` of their dataset.
 For every classifier, ``C`` of the paper grid
@@ -24,8 +24,9 @@ the weakest regularisation at which the poisoned model has influential training 
 
 How images become model inputs is a :class:`~backdoor_curves.attacks.explanations.FeatureMap`
 of the dataset's feature stage (:mod:`backdoor_curves.experiments.explain.gradients`): pixels
-for MNIST; for CIFAR-10 and Imagenette the frozen AlexNet fc7 features (SPEC 5.5), which the
-driver extracts once into the feature cache before the grid, with the input gradient of a
+for MNIST; for CIFAR-10 and Imagenette the frozen AlexNet fc7 features (``docs/data.md``, "Deep
+features and the feature cache"), which the driver extracts once into the feature cache before
+the grid, with the input gradient of a
 fitted model's decision taken with autograd through the network down to the image,
 ``d f(phi(x)) / d x``. Those two need the dataset under ``--data-dir`` (or ``--download``) and
 AlexNet's ImageNet weights (``--weights PATH``, torchvision's file in the torch hub cache, or
@@ -37,6 +38,8 @@ recording live in :mod:`backdoor_curves.experiments.explain.run`, one cell in
 :mod:`backdoor_curves.experiments.explain.cell`, the F7 examples in
 :mod:`backdoor_curves.experiments.explain.examples`, the measures of an explanation in
 :mod:`backdoor_curves.analyses.explanation`.
+
+See ``docs/method.md``, section "Explanations".
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ from backdoor_curves.utilities.data import PairTask
 
 __all__ = ["DEFAULT_CLASSIFIERS", "ExplainSettings", "run_explain"]
 
-#: The models of the explanation figures (SPEC 5.4; ridge can be asked for with ``--clf``).
+#: The models of the explanation figures (``docs/method.md``, "Explanations"); ridge can be
+#: asked for with ``--clf``.
 DEFAULT_CLASSIFIERS: tuple[str, ...] = ("svm", "logistic", "svm-rbf")
 
 
