@@ -270,7 +270,7 @@ class ResultStore:
         grouped = self._merged_rows_by_key()
         rank = {key: position for position, key in enumerate(order or ())}
         keys = sorted(grouped, key=lambda k: (k not in rank, rank.get(k, 0), k))
-        return render_csv(self.header, (row for key in keys for row in grouped[key]))
+        return render_csv(self.header, [row for key in keys for row in grouped[key]])
 
     def consolidate(self, order: Sequence[str] | None = None) -> pd.DataFrame:
         """Merge the journal into ``results.csv`` (atomically) and remove the journal.

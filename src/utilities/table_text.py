@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
         ) from None
 
 
-def render_csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def render_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Render text rows as CSV with newline (LF) line endings and minimal quoting."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
