@@ -353,24 +353,10 @@ class ResultStore:
     ) -> Path:
         """Write ``manifest.json`` describing how the table was produced (atomically).
 
-        See :func:`backdoor_curves.utilities.manifest.write_manifest` for its keys: the tasks
-        this store recorded get this run's producer, the others keep the one the previous
-        manifest gave them.
-
-        Parameters
-        ----------
-        config : Mapping
-            The experiment configuration (enums, paths, dataclasses and numpy values are
-            converted to JSON; other non-JSON values raise ``ValueError``).
-        data_source : str
-            Where the data came from (folder, URL, generator and seed, ...).
-        timings : Mapping
-            Wall-clock figures of the run, e.g. :meth:`GridReport.timings`.
-
-        Returns
-        -------
-        Path
-            Path of the written manifest.
+        ``config``, ``data_source`` and ``timings`` are those of
+        :func:`backdoor_curves.utilities.manifest.write_manifest`, which says what the manifest
+        holds: the tasks this store recorded get this run's producer, the others keep the one
+        the previous manifest gave them. Returns the manifest's path.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         return write_manifest(
