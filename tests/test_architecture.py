@@ -64,13 +64,15 @@ COMMAND_LINE_MODULES = frozenset(
         # command-line plumbing: the one-line-error parser, the shared flags
         "utilities/commands.py",
         "experiments/flags.py",
-        # the commands (each a build_parser() and a main(argv=None) -> int)
+        # the commands (each a build_parser() and a main(argv=None) -> int); the slope's keeps
+        # the name the shell drivers and the original project use
         "experiments/binary/slope.py",
         "experiments/curves/cli.py",
         "experiments/explain/cli.py",
         "experiments/nn/backdoor_slope.py",
         "experiments/reference.py",
         "plots/cli.py",
+        # the F8 figure's own command (python -m backdoor_curves.plots.network)
         "plots/network.py",
     }
 )
