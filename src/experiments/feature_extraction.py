@@ -158,7 +158,7 @@ def extract_pair(
 class OpenedStage:
     """A deep-feature stage opened by a driver: the weights file is known, the network is lazy.
 
-    Building AlexNet imports torch and torchvision (about 5 s here) and reads 233 MB of
+    Building AlexNet imports torch and torchvision (slow imports) and reads 233 MB of
     weights; a run whose features are all in the cache needs neither. The network is built the
     first time an image is missing from the cache, or when :attr:`extractor` is read (the
     explanations need its input gradients). A weights file that is corrupt or not AlexNet's

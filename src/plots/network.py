@@ -1,4 +1,4 @@
-"""Figure F8: backdoor learning curves of the networks (SPEC section 5.6), from the tables.
+"""Figure F8: backdoor learning curves of the networks, from the tables.
 
 Run as ``python -m backdoor_curves.plots.network RESULTS_DIR`` (the network driver calls
 :func:`plot_network_curves` after its grid). Reads ``RESULTS_DIR/results.csv`` and, when
@@ -12,6 +12,8 @@ measured curve, ``(L_bt(beta_1) - L_bt(0)) / beta_1``. Bottom row: BA (solid) an
 (dotted). The beta axis is symmetric-log (linear below 1e-2) so that beta = 0 is shown.
 Headless: a ``Figure`` on an Agg canvas, styled inside ``matplotlib.rc_context``;
 importing changes no global state.
+
+See ``docs/method.md``, section "Networks: beta-weighted training and the head slope".
 """
 
 from __future__ import annotations

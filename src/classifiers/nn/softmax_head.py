@@ -14,7 +14,8 @@ with ``CE_i = -log p_{y_i}(x_i)``. Per sample, with ``theta = vec(Theta)`` (row-
 by class), ``grad CE_i = (p_i - e_{y_i}) (x) x~_i`` and
 ``hess CE_i = (diag(p_i) - p_i p_i^T) (x) x~_i x~_i^T``.
 
-Backdoor learning slope of the head (as SPEC 5.1, on the network's own weighting):
+Backdoor learning slope of the head (as for the binary models, ``docs/method.md``, "The backdoor
+learning slope", on the network's own weighting):
 
 .. math::
 

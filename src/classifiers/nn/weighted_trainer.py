@@ -1,4 +1,4 @@
-r"""The beta-weighted network trainer (SPEC section 5.6).
+r"""The beta-weighted network trainer.
 
 Per batch ``B`` with clean part ``B_c`` and poison part ``B_p`` (the explicit poison mask),
 
@@ -19,6 +19,8 @@ network after ``e`` epochs of a longer run *is* the network of an ``e``-epoch ru
 evaluated at every requested epoch count gives all epoch settings (checked by a test).
 On CUDA the forward pass runs under float16 autocast with loss scaling (``amp``) and the
 network and inputs use the channels-last layout.
+
+See ``docs/method.md``, section "Networks: beta-weighted training and the head slope".
 """
 
 from __future__ import annotations
