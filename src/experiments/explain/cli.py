@@ -174,7 +174,7 @@ def _deep_gradient_map(
         resolve_device,
     )
 
-    if features.extractor != ALEXNET_FC7:
+    if features.network != ALEXNET_FC7:
         raise ValueError(f"unknown extractor {features.extractor!r}; valid: {ALEXNET_FC7}")
     torch_device = resolve_device(device)
     extractor, resolved = load_alexnet(weights, download=download, device=torch_device, quiet=True)
