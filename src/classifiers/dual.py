@@ -23,7 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from backdoor_curves.classifiers.linalg import CholeskyFactor, damped_cholesky
+from backdoor_curves.classifiers.linalg import (
+    CholeskyFactor,
+    damped_cholesky,
+    reproducible_estimate,
+)
 
 __all__ = [
     "BOUND_TOL",
@@ -140,7 +144,7 @@ class KKTFactor:
             self._lu = scipy.linalg.lu_factor(self._bordered, check_finite=False)
         anorm = float(np.abs(self._bordered).sum(axis=0).max())
         rcond, _ = scipy.linalg.lapack.dgecon(self._lu[0], anorm, norm="1")
-        self.condition_number = 1.0 / rcond if rcond > 0 else np.inf
+        self.condition_number = reproducible_estimate(rcond)
         self._singular = not rcond > 1e-12
 
     def solve(self, rhs_s: np.ndarray, rhs_eq: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:

@@ -35,8 +35,10 @@ __all__ = [
     "DenseHessian",
     "RepresenterHessian",
     "SampleSpaceHessian",
+    "ESTIMATE_DIGITS",
     "damped_cholesky",
     "primal_hessian",
+    "reproducible_estimate",
 ]
 
 
@@ -51,7 +53,8 @@ class CholeskyFactor:
     damping : float
         Diagonal damping that was needed (0.0 when ``A`` factored as is).
     condition_number : float
-        Estimated 1-norm condition number of ``A + damping I``.
+        Estimated 1-norm condition number of ``A + damping I``, rounded by
+        :func:`reproducible_estimate`.
     """
 
     lower: np.ndarray
@@ -68,6 +71,24 @@ class CholeskyFactor:
         if info != 0:
             raise ValueError(f"LAPACK dpotrs rejected argument {-info}")
         return solution
+
+
+ESTIMATE_DIGITS = 3
+"""Significant digits kept of a condition-number estimate (see :func:`reproducible_estimate`)."""
+
+
+def reproducible_estimate(reciprocal: float) -> float:
+    """Return ``1 / reciprocal`` rounded to :data:`ESTIMATE_DIGITS` significant digits.
+
+    LAPACK's condition estimates (``dpocon``, ``dgecon``) are estimates, good to a small factor,
+    and their last digits depend on the memory layout and alignment of the factored matrix
+    (the same matrix gives 81953.65281302981 or ...84 from two buffers). Rounded, the recorded
+    value is the same in every run; a rounding boundary falls within those last digits with
+    probability ~1e-12. ``inf`` for a zero or negative reciprocal (a singular matrix).
+    """
+    if not reciprocal > 0:
+        return float("inf")
+    return float(f"{1.0 / reciprocal:.{ESTIMATE_DIGITS}g}")
 
 
 def damped_cholesky(
@@ -115,7 +136,7 @@ def damped_cholesky(
             continue
         rcond, _ = scipy.linalg.lapack.dpocon(lower, anorm + damping, uplo="L")
         if rcond >= rcond_min:
-            return CholeskyFactor(lower, damping, 1.0 / rcond)
+            return CholeskyFactor(lower, damping, reproducible_estimate(rcond))
         failure = f"reciprocal condition number {rcond:.1e} < rcond_min={rcond_min:.1e}"
     raise np.linalg.LinAlgError(
         f"Cholesky of a {size}x{size} matrix failed ({failure}) with every damping tried, "

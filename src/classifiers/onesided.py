@@ -42,6 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from backdoor_curves.classifiers.linalg import reproducible_estimate
+
 __all__ = [
     "OneSidedDerivative",
     "bias_interval",
@@ -79,7 +81,8 @@ class OneSidedDerivative:
     residual : float
         Relative residual of the final KKT solve (least squares when it is singular).
     condition_number : float
-        2-norm condition number of the final KKT matrix.
+        2-norm condition number of the final KKT matrix (rounded by
+        :func:`~backdoor_curves.classifiers.linalg.reproducible_estimate`).
     n_iter : int
         Active-set iterations.
     converged : bool
@@ -170,9 +173,8 @@ def _kkt_solve(
     rhs[size] = -(y @ columns)
     solution, _, _, singular_values = scipy.linalg.lstsq(system, rhs, cond=1e-12)
     residual = np.linalg.norm(system @ solution - rhs, axis=0) / (1.0 + np.linalg.norm(rhs, axis=0))
-    condition = (
-        float(singular_values[0] / singular_values[-1]) if singular_values[-1] > 0 else float("inf")
-    )
+    largest = float(singular_values[0])
+    condition = reproducible_estimate(float(singular_values[-1]) / largest if largest > 0 else 0.0)
     shape = (size,) + fixed_d.shape[1:]
     return (
         solution[:size].reshape(shape),

@@ -229,16 +229,29 @@ class OpenedStage:
     def extract(self, task: PairTask, variants: Iterable[PoisonVariant]) -> str:
         """Extract (or find stored) every feature a pair's grid reads (see :func:`extract_pair`).
 
-        Returns one console line: the images that went through the network, and where the
-        others were read from.
+        Returns one console line: the images that went through the network, where the others
+        were read from, and how many stored entries were corrupt and recomputed, and why.
         """
         before = self.cache.n_extracted_
+        recomputed_before = dict(self.cache.recomputed_)
         extract_pair(self.cache, self.features, task, variants)
-        return (
+        line = (
             f"[features] {pair_name(task)}: {self.cache.n_extracted_ - before} image(s) through "
             f"{self.features.extractor} (weights {self.weights_path.name}, sha256 "
             f"{self.features.weights_sha256[:12]}), the rest read from {self.cache.root}"
         )
+        recomputed = {
+            reason: count - recomputed_before.get(reason, 0)
+            for reason, count in self.cache.recomputed_.items()
+            if count > recomputed_before.get(reason, 0)
+        }
+        if recomputed:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(recomputed.items()))
+            line += (
+                f"; {sum(recomputed.values())} corrupt cache entr"
+                f"{'y' if sum(recomputed.values()) == 1 else 'ies'} recomputed ({reasons})"
+            )
+        return line
 
 
 def feature_device_kind(device: str) -> str:

@@ -23,7 +23,7 @@ from backdoor_curves.experiments.problem import DataRequest
 from backdoor_curves.experiments.recording import RunSettings, default_run_root
 from backdoor_curves.experiments.reference_tables import ReferenceCheck
 from backdoor_curves.utilities.backends import Backend, ExecutionConfig
-from backdoor_curves.utilities.commands import int_list, name_list
+from backdoor_curves.utilities.commands import name_list, seed_list
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
 
 __all__ = [
@@ -98,7 +98,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -
     add_data_arguments(parser)
     add_output_arguments(parser, default_out=default_out)
     parser.add_argument(
-        "--seeds", type=int_list, default=None, help="experiment seeds, e.g. 1,10,11,100,101"
+        "--seeds", type=seed_list, default=None, help="experiment seeds, e.g. 1,10,11,100,101"
     )
     parser.add_argument(
         "--device",

@@ -27,7 +27,6 @@ number of text lines around the panels (font sizes are fixed by :data:`STYLE`).
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from backdoor_curves.plots.tables import with_labels
+from backdoor_curves.utilities.atomic import atomic_write
 
 if TYPE_CHECKING:  # matplotlib.typing.RcKeyType only exists in recent matplotlib versions.
     from matplotlib.typing import RcKeyType
@@ -395,10 +395,13 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> li
     written = []
     for fmt in formats:
         path = stem.parent / f"{stem.name}.{fmt}"
-        partial = stem.parent / f".{stem.name}.{fmt}.partial"
-        # Write beside the target and rename, so an interrupted run leaves no broken figure.
-        fig.savefig(partial, format=fmt, **copy.deepcopy(dict(_SAVE_OPTIONS[fmt])))
-        os.replace(partial, path)
+        options = copy.deepcopy(dict(_SAVE_OPTIONS[fmt]))
+        # Written beside the target and renamed: a failed or interrupted save (a full disk,
+        # Ctrl-C) leaves the previous figure, or none, and no partial file.
+        atomic_write(
+            path,
+            lambda handle, fmt=fmt, options=options: fig.savefig(handle, format=fmt, **options),
+        )
         written.append(path)
         # None, not "none": "none" keeps a placeholder engine, and savefig draws a figure
         # with any engine an extra time before printing it.

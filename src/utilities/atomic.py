@@ -51,7 +51,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     is only atomic within one file system) and gets the permissions a plain ``open`` would
     give (the umask), not :func:`tempfile.mkstemp`'s private 0600. On any exception,
     including ``KeyboardInterrupt``, it is removed and the exception propagates; ``path``
-    is then unchanged.
+    is then unchanged. An ``OSError`` that names no file (a failed ``write`` on a full disk)
+    is raised again naming ``path``.
     """
     path = Path(path)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -64,9 +65,12 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
+        if isinstance(error, OSError) and not error.filename and error.errno:
+            # A failed write names no file; say which one it was (a full disk, a quota).
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise
     fsync_directory(path.parent)
 

@@ -1,9 +1,10 @@
 """Command-line plumbing that knows nothing of experiments: one-line errors, exit statuses.
 
 Every command of the package (the drivers, ``backdoor-curves``, the figure step) uses these:
-:class:`DriverParser` (parser errors are one line), the list types :func:`float_list`,
-:func:`int_list` and :func:`name_list`, :func:`report_errors` (a user error is one line and
-exit status 2, Ctrl-C exit status 130) and :func:`exit_process` (the ``__main__`` block).
+:class:`DriverParser` (parser errors are one line), the argparse types :func:`float_list`,
+:func:`int_list`, :func:`seed_list`, :func:`bounded_float_list` and :func:`name_list`,
+:func:`report_errors` (a user error is one line and exit status 2, Ctrl-C exit status 130)
+and :func:`exit_process` (the ``__main__`` block).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from typing import NoReturn
 
 __all__ = [
     "DriverParser",
+    "bounded_float_list",
     "check_unique",
+    "describe_os_error",
     "exit_process",
     "float_list",
     "int_list",
     "name_list",
     "report_errors",
+    "seed_list",
 ]
 
 
@@ -85,27 +89,80 @@ def int_list(text: str) -> tuple[int, ...]:
     return _number_list(text, int, "integers")
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    """Parse ``"1,10,11"`` into distinct non-negative integer seeds (argparse ``type``)."""
+    seeds = int_list(text)
+    negative = [seed for seed in seeds if seed < 0]
+    if negative:
+        raise argparse.ArgumentTypeError(
+            f"seeds must be non-negative integers, got {', '.join(map(str, negative))}"
+        )
+    return seeds
+
+
+def bounded_float_list(what: str, low: float, high: float) -> Callable[[str], tuple[float, ...]]:
+    """Return an argparse ``type`` parsing distinct numbers in ``(low, high]``.
+
+    ``what`` names them in messages (``"C values"``). NaN and infinities are outside.
+    """
+
+    def parse(text: str) -> tuple[float, ...]:
+        values = _number_list(text, float, what)
+        outside = [v for v in values if not low < v <= high]
+        if outside:
+            shown = ", ".join(f"{v:g}" for v in outside)
+            raise argparse.ArgumentTypeError(f"{what} must lie in ({low:g}, {high:g}], got {shown}")
+        return values
+
+    return parse
+
+
 def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:
     """Wrap a driver's ``main``: user errors become one line on stderr and exit status 2.
 
     ``ValueError``, ``FileNotFoundError``, ``PermissionError`` and ``ConnectionError`` (an
     unreachable Dask scheduler) are the errors our code raises for bad input, with messages
-    meant for the user; anything else is a bug and keeps its traceback. Ctrl-C exits with
-    130 after the grid engine saved the finished cells.
+    meant for the user; ``TimeoutError`` a folder another run holds too long; any other
+    ``OSError`` is a fault of the machine (a full disk, a read-only file system) and is
+    reported with the file it concerns and the rerun advice (the grid engine keeps every
+    finished cell). Anything else is a bug and keeps its traceback. Ctrl-C exits with 130
+    after the grid engine saved the finished cells.
     """
 
     @functools.wraps(main)
     def wrapped(argv: Sequence[str] | None = None) -> int:
         try:
             return main(argv)
-        except (ValueError, FileNotFoundError, PermissionError, ConnectionError) as error:
+        except (
+            ValueError,
+            FileNotFoundError,
+            PermissionError,
+            ConnectionError,
+            TimeoutError,
+        ) as error:
             print(f"error: {error}", file=sys.stderr)
+            return 2
+        except OSError as error:
+            print(
+                f"error: {describe_os_error(error)}; finished cells are kept: fix it and rerun "
+                "the same command to resume",
+                file=sys.stderr,
+            )
             return 2
         except KeyboardInterrupt:
             print("interrupted: finished cells were saved; rerun to resume", file=sys.stderr)
             return 130
 
     return wrapped
+
+
+def describe_os_error(error: OSError) -> str:
+    """Return one line for an ``OSError``: its reason and the file it concerns.
+
+    For example ``No space left on device: runs/mnist/slope/7-1_badnet3/journal.jsonl``.
+    """
+    reason = error.strerror or type(error).__name__
+    return f"{reason}: {error.filename}" if error.filename else reason
 
 
 def exit_process(status: int) -> NoReturn:

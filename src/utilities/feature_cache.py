@@ -201,6 +201,9 @@ class FeatureCache:
         Rows computed by ``extract`` through this cache.
     n_reused_ : int
         Rows served from stored entries.
+    recomputed_ : dict of str to int
+        Entries found on disk but unusable, by reason (e.g. ``"contents differ from the
+        recorded SHA-256"``): they were recomputed and rewritten, never used.
     """
 
     def __init__(
@@ -212,6 +215,7 @@ class FeatureCache:
         self.weights_sha256 = weights_sha256
         self.n_extracted_ = 0
         self.n_reused_ = 0
+        self.recomputed_: dict[str, int] = {}
 
     # --- generic entries -----------------------------------------------------------------
     def key(
@@ -278,22 +282,43 @@ class FeatureCache:
 
     def _load_checked(self, npy: Path, sidecar: dict[str, Any]) -> np.ndarray | None:
         """Return the memory-mapped features if the file matches its recorded hash and shape."""
+        features, _ = self._check_npy(npy, sidecar)
+        return features
+
+    @staticmethod
+    def _check_npy(npy: Path, sidecar: dict[str, Any]) -> tuple[np.ndarray | None, str]:
+        """Return ``(features, "")``, or ``(None, why the file cannot be used)``."""
         try:
             if file_sha256(npy) != sidecar.get("npy_sha256"):
-                return None
+                return None, "contents differ from the recorded SHA-256"
             features = np.load(npy, mmap_mode="r")
+        except FileNotFoundError:
+            return None, "features file missing"
         except (OSError, ValueError):
-            return None
+            return None, "features file unreadable"
         shape_ok = features.ndim == 2 and features.shape[0] == len(sidecar.get("indices", ()))
-        return features if shape_ok and features.dtype == np.float32 else None
+        if not (shape_ok and features.dtype == np.float32):
+            return None, "features of the wrong shape or type"
+        return features, ""
 
     def _valid_entry(self, key: FeatureKey) -> FeatureEntry | None:
+        """Return the stored entry of ``key``, or None (counting why, if a file was there)."""
         stem = self._folder(key) / key.file_stem()
-        sidecar = self._read_sidecar(stem.with_suffix(".json"))
-        if sidecar is None or sidecar.get("key") != key.as_dict():
+        sidecar_path = stem.with_suffix(".json")
+        if not sidecar_path.exists() and not stem.with_suffix(".npy").exists():
             return None
-        if self._load_checked(stem.with_suffix(".npy"), sidecar) is None:
+        sidecar = self._read_sidecar(sidecar_path)
+        why = ""
+        if sidecar is None:
+            why = "index file missing or unreadable"
+        elif sidecar.get("key") != key.as_dict():
+            why = "index file of another key"
+        else:
+            _, why = self._check_npy(stem.with_suffix(".npy"), sidecar)
+        if why:
+            self.recomputed_[why] = self.recomputed_.get(why, 0) + 1
             return None
+        assert sidecar is not None
         return FeatureEntry(stem.with_suffix(".npy"), np.asarray(sidecar["indices"], np.int64))
 
     def _group_entries(self, key: FeatureKey) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -4,6 +4,10 @@ An experiment is a list of *tasks* (:mod:`backdoor_curves.utilities.tasks`), eac
 dataclass instance holding the settings of one grid cell (dataset, pair, classifier, C, seed,
 ...). A worker function ``fn(task) -> list[dict]`` computes one task and returns its rows
 (flat dicts of scalars; a task may return several rows, e.g. one per seed or per beta).
+Tasks that share work go to one worker together: ``group_by(task)`` names each task's group
+(tasks with equal keys, from any of the grids, form one), and ``context(tasks)`` makes the
+object the tasks of a group share, passed as ``fn(task, context)`` and dropped with the group
+(see :mod:`backdoor_curves.utilities.backends`).
 :func:`run_grid` computes the tasks that are not finished yet on the backend of an
 :class:`~backdoor_curves.utilities.backends.ExecutionConfig`, records each task's rows durably
 as soon as it finishes (:class:`~backdoor_curves.utilities.store.ResultStore`), and writes the
@@ -11,6 +15,11 @@ consolidated, deterministically sorted table at the end. :func:`run_grids` does 
 several grids, each with its own store (the run folders of one driver invocation), as one
 stream of tasks: no worker waits for the last task of one grid before the next grid's tasks
 start.
+
+One writer per folder: a run holds the lock of every grid's folder
+(:mod:`backdoor_curves.utilities.locks`) from reading which tasks are finished until its last
+table and manifest are written; a second run on the same folder waits, then computes only what
+is still missing. A corrupt table or manifest stops the run before any task runs.
 
 Interrupting a run (Ctrl-C) or a failing task stops it; the tasks finished so far are
 kept (written to ``results.csv``) and the exception propagates, so rerunning the same
@@ -23,13 +32,14 @@ import contextlib
 import dataclasses
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
 from tqdm import tqdm
 
-from backdoor_curves.utilities.backends import ExecutionConfig, Tag, execute
+from backdoor_curves.utilities.backends import ExecutionConfig, Tag, TaskGroup, execute
+from backdoor_curves.utilities.locks import folder_locks
 from backdoor_curves.utilities.store import ResultStore
 from backdoor_curves.utilities.tasks import unique_task_keys
 
@@ -120,12 +130,13 @@ class ManifestInfo:
 
 def run_grid(
     tasks: Sequence[T],
-    fn: Callable[[T], Rows],
+    fn: Callable[..., Rows],
     store: ResultStore,
     config: ExecutionConfig,
     *,
     description: str = "",
-    group_size: int = 1,
+    group_by: Callable[[T], Hashable] | None = None,
+    context: Callable[[Sequence[T]], Any] | None = None,
 ) -> GridReport:
     """Compute the unfinished tasks of a grid, record each as it finishes, consolidate.
 
@@ -135,21 +146,25 @@ def run_grid(
         The grid, in the order its rows should appear in the table. Keys
         (:func:`task_key`) must be distinct.
     fn : callable
-        ``fn(task) -> list[dict]``: at least one row per task, each with exactly the
-        store's columns and scalar values. Must be a module-level function (it is pickled
-        to worker processes).
+        ``fn(task) -> list[dict]`` (``fn(task, context)`` with a ``context``): at least one
+        row per task, each with exactly the store's columns and scalar values. Must be a
+        module-level function (it is pickled to worker processes).
     store : ResultStore
         Where rows are recorded; tasks whose key it already holds are skipped.
     config : ExecutionConfig
         Backend, parallelism, ``force`` and ``quiet``.
     description : str, default=""
         Label of the progress bar.
-    group_size : int, default=1
-        With the loky backend, this many consecutive tasks go to one worker together, their
-        rows recorded when the last of them finishes. Tasks that share work cached per
-        process (the seeds of one slope cell share its clean-model sweep) are listed next to
-        each other and grouped, so that the shared work is done once per group instead of
-        once per worker.
+    group_by : callable, optional
+        ``group_by(task) -> hashable``: tasks with equal keys form one group, computed by one
+        worker one after the other in grid order (with a process pool, the group's rows are
+        recorded when its last task finishes). None: every task is a group of its own.
+    context : callable, optional
+        ``context(tasks) -> object``, called in this process once per group, with the
+        group's tasks, when the group is dispatched: the object the group's tasks share
+        (e.g. matrices several of them read), passed to each as ``fn(task, context)`` and
+        dropped when the group ends. It must pickle (it travels to the worker with the
+        group). None: ``fn(task)``.
 
     Returns
     -------
@@ -167,18 +182,36 @@ def run_grid(
         If tasks are not frozen dataclasses, repeat a key, or a task returns bad rows.
     """
     [report] = run_grids(
-        [Grid(tasks, store)], fn, config, description=description, group_size=group_size
+        [Grid(tasks, store)],
+        fn,
+        config,
+        description=description,
+        group_by=group_by,
+        context=context,
     )
     return report
 
 
+def _grouped(
+    pending: list[tuple[Tag, Any]], group_by: Callable[[Any], Hashable] | None
+) -> list[list[tuple[Tag, Any]]]:
+    """Split tagged tasks into groups by ``group_by``, in the order of their first task."""
+    if group_by is None:
+        return [[item] for item in pending]
+    groups: dict[Hashable, list[tuple[Tag, Any]]] = {}
+    for tag, task in pending:
+        groups.setdefault(group_by(task), []).append((tag, task))
+    return list(groups.values())
+
+
 def run_grids(
     grids: Sequence[Grid],
-    fn: Callable[[Any], Rows],
+    fn: Callable[..., Rows],
     config: ExecutionConfig,
     *,
     description: str = "",
-    group_size: int = 1,
+    group_by: Callable[[Any], Hashable] | None = None,
+    context: Callable[[Sequence[Any]], Any] | None = None,
 ) -> list[GridReport]:
     """:func:`run_grid` for several grids at once, as one stream of tasks.
 
@@ -189,8 +222,9 @@ def run_grids(
     task finishes, with its manifest when the grid has one, so that an error or Ctrl-C later in
     the stream keeps the manifests of the grids already done. After an error or Ctrl-C every
     grid's finished tasks are consolidated too, but an unfinished grid's manifest is not
-    written, and a grid none of whose tasks finished is not touched. ``group_size`` groups
-    consecutive tasks within a grid, never across grids.
+    written, and a grid none of whose tasks finished is not touched. ``group_by`` may put
+    tasks of several grids into one group (they share its ``context``); groups go to the
+    workers in the order of their first task.
 
     Returns
     -------
@@ -202,21 +236,36 @@ def run_grids(
     ------
     The errors of :func:`run_grid`.
     """
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-        raise ValueError(f"group_size must be a positive integer, got {group_size!r}")
-    start = time.perf_counter()
     keys = [unique_task_keys(grid.tasks) for grid in grids]
-    groups: list[list[tuple[Tag, Any]]] = []
+    with folder_locks([grid.store.directory for grid in grids]):
+        return _run_locked(grids, keys, fn, config, description, group_by, context)
+
+
+def _run_locked(
+    grids: Sequence[Grid],
+    keys: list[list[str]],
+    fn: Callable[..., Rows],
+    config: ExecutionConfig,
+    description: str,
+    group_by: Callable[[Any], Hashable] | None,
+    context: Callable[[Sequence[Any]], Any] | None,
+) -> list[GridReport]:
+    """:func:`run_grids` with the locks of every grid's folder held."""
+    start = time.perf_counter()
+    for grid in grids:
+        grid.store.check()
+    pending: list[tuple[Tag, Any]] = []
     remaining = []
     for index, (grid, grid_keys) in enumerate(zip(grids, keys, strict=True)):
         finished = set() if config.force else grid.store.finished_keys()
-        pending = [
+        unfinished = [
             ((index, key), task)
             for key, task in zip(grid_keys, grid.tasks, strict=True)
             if key not in finished
         ]
-        groups += [pending[i : i + group_size] for i in range(0, len(pending), group_size)]
-        remaining.append(len(pending))
+        pending += unfinished
+        remaining.append(len(unfinished))
+    groups = [TaskGroup(tasks, context) for tasks in _grouped(pending, group_by)]
     n_pending = list(remaining)
     reports: dict[int, GridReport] = {}
 

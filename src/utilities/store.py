@@ -17,14 +17,18 @@ A results folder holds three files:
     Configuration, package versions, git commit, data source and timings of the run, and the
     *producer* of every task: the commit, dirty flag, package versions and date of the run
     that computed it. A resumed run adds its own producer for the tasks it computes and keeps
-    the old producers of the tasks it skipped, so rows are never relabelled with a newer commit.
+    the old producers of the tasks it skipped, so rows are never relabelled with a newer commit
+    (rows whose producer no manifest records, from a killed first run, get an all-None one).
+    A corrupt manifest stops the run before any work (:meth:`ResultStore.check`): it is never
+    silently replaced.
 
 Every cell is formatted to text once, with a fixed rule (floats by ``repr``, so they
 round-trip exactly; ``None`` as an empty field), and kept as that text afterwards. The
 bytes of ``results.csv`` therefore depend only on the rows, not on how many runs or in
 which completion order they were produced.
 
-A store is meant to be written by one process at a time (the parent of a grid run).
+A store is written by one process at a time: the grid engine holds the folder's lock
+(:mod:`backdoor_curves.utilities.locks`) for the whole run.
 """
 
 from __future__ import annotations
@@ -89,13 +93,25 @@ def _format_cell(value: Scalar) -> str:
 
 
 def _read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Read a CSV file as text: its header and its rows, every cell kept verbatim."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{path} is empty; expected at least a header line")
-        return header, list(reader)
+    """Read a CSV file as text: its header and its rows, every cell kept verbatim.
+
+    Raises
+    ------
+    ValueError
+        If the file is empty, not UTF-8 text, or not CSV; the message names the file.
+    """
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise ValueError(f"{path} is empty; expected at least a header line")
+            return header, list(reader)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(
+            f"{path} is not a readable CSV table ({type(err).__name__}: {err}); move it away "
+            "or delete it to recompute its cells"
+        ) from None
 
 
 def _render_csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -255,6 +271,10 @@ class ResultStore:
             while written < len(data):
                 written += os.write(fd, data[written:])
             os.fsync(fd)
+        except OSError as error:
+            # A failed write names no file (a full disk): say which. A partial line is cut
+            # off by the next writer (see _truncate_torn_journal_tail).
+            raise OSError(error.errno, error.strerror, str(self.journal_path)) from error
         finally:
             os.close(fd)
         if is_new:
@@ -388,12 +408,39 @@ class ResultStore:
         return list(dict.fromkeys(row[0] for row in rows if row))
 
     def _read_manifest(self) -> dict[str, Any]:
-        """Read the current ``manifest.json`` as a dict (empty if absent or unreadable)."""
+        """Read the current ``manifest.json`` as a dict (empty if there is none).
+
+        Raises
+        ------
+        ValueError
+            If the file exists but is empty, not JSON, or not a JSON object: it records which
+            run produced the table's rows, so it is never silently replaced.
+        """
+        if not self.manifest_path.exists():
+            return {}
         try:
             manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return manifest if isinstance(manifest, dict) else {}
+        except (OSError, ValueError) as err:
+            reason = f"not readable JSON ({type(err).__name__}: {err})"
+        else:
+            if isinstance(manifest, dict):
+                return manifest
+            reason = f"a JSON {type(manifest).__name__}, not an object"
+        raise ValueError(
+            f"{self.manifest_path} is {reason}; it records which run produced the rows of "
+            f"{RESULTS_FILENAME}: restore it, or delete it to record them as of unknown origin"
+        )
+
+    def check(self) -> None:
+        """Check that the folder's table, journal and manifest can be read (before a run).
+
+        Raises
+        ------
+        ValueError
+            Naming the file that is corrupt, or the header that differs from :attr:`header`.
+        """
+        self._merged_rows_by_key()
+        self._read_manifest()
 
     def _producers(self, current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """Return the producers of the tasks: this run's for recorded keys, else the old ones.
@@ -410,15 +457,19 @@ class ResultStore:
         producers: list[dict[str, Any]] = []
         index_of: dict[str, int] = {}
         task_producer: dict[str, int] = {}
+        unknown = {name: None for name in _PRODUCER_KEYS}
         for key in self._table_keys():
-            if key in self._recorded or not previous:
+            if key in self._recorded:
                 producer = current
+            elif not previous:
+                # Rows of an earlier run whose manifest was never written (killed) or deleted.
+                producer = unknown
             elif old_map is None:
                 producer = old_producers[0]
             elif isinstance(old_map.get(key), int) and 0 <= old_map[key] < len(old_producers):
                 producer = old_producers[old_map[key]]
             else:
-                producer = {name: None for name in _PRODUCER_KEYS}
+                producer = unknown
             text = json.dumps(producer, sort_keys=True, default=str)
             if text not in index_of:
                 index_of[text] = len(producers)

@@ -88,3 +88,18 @@ def test_parameter_deviation_of_linear_weights_is_the_angle() -> None:
     nu, rho = parameter_deviation(reference, rotated)
     assert nu == pytest.approx(0.5)  # orthogonal weights: cos = 0
     assert rho == pytest.approx(np.linalg.norm(rotated.coef_))
+
+
+@pytest.mark.parametrize(("name", "gamma"), [("ridge", None), ("svm", None), ("svm-rbf", 0.5)])
+def test_parameter_deviation_reaches_one_for_opposite_weights(
+    name: str, gamma: float | None
+) -> None:
+    """Labels flipped: ``w`` becomes ``-w`` (also in the RKHS), so ``cos = -1`` and ``nu = 1``."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] + 0.3 * rng.normal(size=40) > 0).astype(np.int64)
+    model = make_classifier(name, 1.0, gamma).fit(X, y)
+    flipped = make_classifier(name, 1.0, gamma).fit(X, 1 - y)
+    nu, rho = parameter_deviation(model, flipped)
+    assert nu == pytest.approx(1.0, abs=1e-8)
+    assert rho == pytest.approx(np.sqrt(model.weight_norm_sq()), rel=1e-8)

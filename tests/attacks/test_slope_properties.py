@@ -13,7 +13,7 @@ import pytest
 
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.status import slope_is_defined
-from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
+from backdoor_curves.classifiers import LogisticClassifier, RidgeClassifier
 from backdoor_curves.classifiers.svm import ONE_SIDED_STATUS, RBFSVM, LinearSVM
 
 MODELS = {
@@ -114,7 +114,7 @@ NEAR_BOUND_SEEDS = (0, 1, 90)
 def test_stored_kkt_factor_solves_the_system_of_its_own_margin_set(seed):
     X, y, is_poison, _, _ = random_problem(np.random.default_rng(seed), n=30, grid=True)
     model = LinearSVM(C=10.0).fit(X, y, np.where(is_poison, 0.0, 1.0))
-    _, margin_set, factor = model._kkt
+    margin_set, factor = model._kkt
     assert factor is not None
     signed = np.where(y == 1, 1.0, -1.0)[margin_set]
     Q = np.outer(signed, signed) * (X[margin_set] @ X[margin_set].T)
@@ -135,3 +135,22 @@ def test_linear_svm_slope_with_alphas_within_tolerance_of_their_bounds():
     inside = (alpha > 0) & (alpha < upper)
     assert (inside & ((alpha < 1e-4) | (upper - alpha < 1e-4))).any()
     check_slope("svm", 10.0, problem)
+
+
+# A fixed problem (not a rotating seed) on which the bias jumps at beta = 0: no free alpha,
+# b(0+) != b(0). Dropping the jump term from the slope changes it for both SVMs here.
+BIAS_JUMP_SEED = 9
+
+
+@pytest.mark.parametrize("name", ["svm", "svm-rbf"])
+def test_one_sided_slope_where_the_bias_jumps_equals_the_right_difference(name):
+    problem = random_problem(np.random.default_rng(BIAS_JUMP_SEED))
+    X, y, is_poison, X_backdoor, _ = problem
+    weight = np.where(is_poison, 0.0, 1.0)
+    model = MODELS[name](1e-4).fit(X, y, weight)
+    at_bound = np.isclose(model.alpha_, 0.0, atol=1e-15) | np.isclose(model.alpha_, model.upper_)
+    assert at_bound.all()  # no free alpha: the bias is an interval at beta = 0
+    sensitivity = model.weight_sensitivity(X, y, weight, X_backdoor, np.flatnonzero(is_poison))
+    assert abs(sensitivity.offset) > 0.1  # b(0+) - b(0): the bias jumps
+    result = check_slope(name, 1e-4, problem)
+    assert result.status.startswith(ONE_SIDED_STATUS)

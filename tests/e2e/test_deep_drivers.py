@@ -313,3 +313,24 @@ def test_a_worker_reads_the_cache_and_never_extracts(tmp_path):
     with pytest.raises(RuntimeError, match="missing from the feature cache"):
         reader.clean(task)
     assert stage_at("pixels", tmp_path, None) == "pixels"
+
+
+def test_a_corrupt_cache_entry_is_recomputed_and_reported(
+    cifar_dir, weights_file, tmp_path, capsys
+):
+    cache = tmp_path / "features"
+    argv = [
+        "--dataset", "cifar10", "-pair", SMOKE_PAIR, "--n-train", "20", "--n-test", "6",
+        "-clf", "svm", "--C", "1", "--seeds", "1", "--data-dir", str(cifar_dir),
+        "--weights", str(weights_file), "--device", "cpu", "--feature-cache", str(cache),
+        "--n-jobs", "1", "--quiet", "--reference", "none", "--no-figures",
+    ]  # fmt: skip
+    assert slope.main([*argv, "--out-dir", str(tmp_path / "first")]) == 0
+    assert "recomputed" not in capsys.readouterr().out
+    entry = sorted(cache.rglob("train-*.npy"))[0]
+    data = bytearray(entry.read_bytes())
+    data[-5] ^= 0xFF
+    entry.write_bytes(bytes(data))
+    assert slope.main([*argv, "--out-dir", str(tmp_path / "second")]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "[features]" in line)
+    assert "1 corrupt cache entry recomputed (1 contents differ from the recorded SHA-256)" in line

@@ -33,6 +33,8 @@ from backdoor_curves.experiments.problem import (
     load_pair,
     poisoned_problem,
 )
+from backdoor_curves.experiments.workspace import Workspace, WorkspaceFactory
+from backdoor_curves.utilities.locks import LOCK_FILENAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -434,17 +436,17 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
     real = slope.run_slope_task
     calls: list[slope.SlopeTask] = []
 
-    def interrupted_on_third(task: slope.SlopeTask, **options: object) -> list[dict]:
+    def interrupted_on_third(task: slope.SlopeTask, workspace: Workspace) -> list[dict]:
         calls.append(task)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(task, **options)
+        return real(task, workspace)
 
     monkeypatch.setattr(slope, "run_slope_task", interrupted_on_third)
     assert slope.main(grid_args(tmp_path, data_dir)) == 130
     assert "interrupted" in capsys.readouterr().err
     run_dir = tmp_path / "slope" / RUN_NAME
-    assert sorted(p.name for p in run_dir.iterdir()) == ["results.csv"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILENAME, "results.csv"]
     header, rows = read_text_rows(run_dir / "results.csv")
     assert all(len(row) == len(header) for row in rows)
     assert len({row[0] for row in rows}) == 2 and len(rows) == 2 * len(C_VALUES)
@@ -455,9 +457,9 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
 
     calls.clear()
 
-    def counted(task: slope.SlopeTask, **options: object) -> list[dict]:
+    def counted(task: slope.SlopeTask, workspace: Workspace) -> list[dict]:
         calls.append(task)
-        return real(task, **options)
+        return real(task, workspace)
 
     monkeypatch.setattr(slope, "run_slope_task", counted)
     assert slope.main(grid_args(tmp_path, data_dir)) == 0
@@ -568,23 +570,31 @@ def test_accuracies_match_an_independent_fit(clf: str, reference: Path, data_dir
     assert row.backdoor_acc == accuracy_of(problem.X_backdoor, problem.y_backdoor)
 
 
-def test_clean_model_sweep_is_shared_by_seeds_and_triggers(data_dir: Path) -> None:
+def test_clean_model_sweep_is_shared_by_seeds_and_triggers(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The model of the unpoisoned training set depends on neither the seed nor the trigger:
-    # a worker fits its C sweep once, and its accuracy is ridge's on the clean set.
+    # the tasks of one group fit its C sweep once in their workspace, and its accuracy is
+    # ridge's on the clean set.
     request = DataRequest("mnist", "7-1", N_TRAIN, N_TEST, smoke_config().data_seed)
     C_grid = tuple(float(C) for C in C_VALUES)
-    slope_cell._clean_model_accuracy.cache_clear()
-    rows = [
-        row
+    tasks = [
+        slope_cell.SlopeTask(request, "pixels", trigger, 0.1, "ridge", None, C_grid, seed)
         for trigger in (TriggerSpec.badnet(3), TriggerSpec.badnet(6))
         for seed in SEEDS
-        for row in slope_cell.run_slope_task(
-            slope_cell.SlopeTask(request, "pixels", trigger, 0.1, "ridge", None, C_grid, seed),
-            data_dir=str(data_dir),
-        )
     ]
-    info = slope_cell._clean_model_accuracy.cache_info()
-    assert (info.misses, info.hits) == (1, 2 * len(SEEDS) - 1)
+    assert len({slope_cell.slope_group(task) for task in tasks}) == 1
+    sweeps: list[object] = []
+    real_kernels = Workspace.clean_kernels
+
+    def counted(self: Workspace, *args: object) -> object:
+        sweeps.append(args)
+        return real_kernels(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Workspace, "clean_kernels", counted)
+    workspace = WorkspaceFactory(data_dir=str(data_dir))(tasks)
+    rows = [row for task in tasks for row in slope_cell.run_slope_task(task, workspace)]
+    assert len(sweeps) == 1
     pair = load_pair(request, str(data_dir))
     X, X_test = clean_problem_features(pair, "pixels")
     for C in C_grid:

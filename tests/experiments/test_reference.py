@@ -297,3 +297,55 @@ def test_compare_command_reports_a_run_root(tmp_path: Path, data_dir: Path, caps
     assert reference.main(["compare", str(run), str(tmp_path / "ref"), "--kinds", "slope"]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert line.startswith("[slope] reproduces the reference") and "(4 cells," in line
+
+
+CURVES = table_spec("curves")
+
+
+def curves_table(path: Path, status: list[str], betas: list[float]) -> Path:
+    """Write a curves-like table: one cell per beta of one curve."""
+    n = len(betas)
+    columns = {
+        "task_key": ["clf=svm|seed=1"] * n,
+        "data_source": [SOURCE] * n,
+        "pair": ["7-1"] * n,
+        "trigger": ["badnet"] * n,
+        "clf": ["svm"] * n,
+        "C": [0.01] * n,
+        "poison_fraction": [0.1] * n,
+        "seed": [1] * n,
+        "beta": betas,
+        "clean_loss": [0.3] * n,
+        "backdoor_loss": [2.0 - b for b in betas],
+        "clean_acc": [0.95] * n,
+        "backdoor_acc": [0.1] * n,
+        "slope_status": status,
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(columns).to_csv(path / "results.csv", index=False)
+    return path / "results.csv"
+
+
+def test_a_curves_cell_whose_status_differs_with_equal_numbers_differs(tmp_path: Path) -> None:
+    ref = curves_table(tmp_path / "ref" / "7-1_badnet6", ["ok", "ok"], [0.0, 0.5])
+    run = curves_table(tmp_path / "run" / "7-1_badnet6", ["ok", "damped"], [0.0, 0.5])
+    comparison = compare_table(run, ref, CURVES)
+    assert [d.cell for d in comparison.differences] == [
+        "clf=svm C=0.01 seed=1 poison_fraction=0.1 beta=0.5"
+    ]
+    assert "status 'damped' vs 'ok'" in comparison.differences[0].what
+    assert comparison.lines(tmp_path / "ref")[0].startswith("DIFFERS from the reference")
+
+
+@pytest.mark.parametrize("kind", ["slope", "curves"])
+def test_cells_the_reference_lacks_are_counted_and_reported(tmp_path: Path, kind: str) -> None:
+    if kind == "slope":
+        ref = slope_table(tmp_path / "ref" / "7-1_badnet3", [0.5, -1.25])
+        run = slope_table(tmp_path / "run" / "7-1_badnet3", [0.5, -1.25, 3.0])
+    else:
+        ref = curves_table(tmp_path / "ref" / "7-1_badnet6", ["ok"] * 2, [0.0, 0.5])
+        run = curves_table(tmp_path / "run" / "7-1_badnet6", ["ok"] * 3, [0.0, 0.5, 1.0])
+    comparison = compare_table(run, ref, table_spec(kind))
+    assert (comparison.n_compared, comparison.n_unmatched) == (2, 1)
+    (line,) = comparison.lines(tmp_path / "ref")
+    assert line.startswith("reproduces the reference") and "1 cell(s) not in the reference" in line

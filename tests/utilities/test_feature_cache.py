@@ -208,9 +208,17 @@ def test_invisible_copies_are_shared_by_seeds(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "damage", ["flip-byte", "truncate", "missing-npy", "garbage-json", "missing-json", "other-key"]
+    ("damage", "reason"),
+    [
+        ("flip-byte", "contents differ from the recorded SHA-256"),
+        ("truncate", "contents differ from the recorded SHA-256"),
+        ("missing-npy", "features file missing"),
+        ("garbage-json", "index file missing or unreadable"),
+        ("missing-json", "index file missing or unreadable"),
+        ("other-key", "index file of another key"),
+    ],
 )
-def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
+def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage, reason):
     X_train, _, X_test, _ = pair_images()
     cache, extractor = make_cache(tmp_path)
     entry = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS).train
@@ -231,8 +239,10 @@ def test_corrupt_or_partial_entry_is_recomputed_never_used(tmp_path, damage):
     else:
         sidecar.write_text(sidecar.read_text().replace('"split": "train"', '"split": "test"'))
     before = extractor.n_images_
+    assert cache.recomputed_ == {}
     again = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)
     assert extractor.n_images_ - before == len(X_train)  # only the damaged entry
+    assert cache.recomputed_ == {reason: 1}  # and it is counted, with why
     np.testing.assert_array_equal(again.train.load(), expected)
     third = clean_features(cache, SOURCE, X_train, X_test, **POSITIONS)  # and the rewrite is valid
     assert extractor.n_images_ - before == len(X_train)

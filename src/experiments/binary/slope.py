@@ -30,8 +30,7 @@ Planning and recording live here; one cell's computation lives in
 from __future__ import annotations
 
 import argparse
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from backdoor_curves.experiments.binary.slope_cell import (
     SLOPE_COLUMNS,
     SlopeTask,
     run_slope_task,
+    slope_group,
 )
 from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.experiments.feature_extraction import open_feature_stage
@@ -79,6 +79,7 @@ from backdoor_curves.experiments.recording import (
     record_runs,
     run_folder_name,
 )
+from backdoor_curves.experiments.workspace import WorkspaceFactory
 from backdoor_curves.naming import trigger_spec_label
 from backdoor_curves.utilities.atomic import check_writable
 from backdoor_curves.utilities.backends import check_scheduler, shared_workers
@@ -339,18 +340,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     for run in runs:
         check_same_data(run.run_dir, run.pair_data.source)
-    worker = run_slope_task
+    feature_dir = None
     if stage is not None:
         for run in runs:
             variants = [PoisonVariant(run.trigger, fraction, s) for s in _seeds(args, config)]
             print(stage.extract(run.pair_data, variants))
-        worker = functools.partial(run_slope_task, feature_dir=str(stage.cache.root))
+        feature_dir = str(stage.cache.root)
     for run in runs:
         check_writable(run.run_dir)
     settings = run_settings_from_args(args, "slope", execution)
     check = reference_check_from_args(args, config, "slope")
     with shared_workers():
-        _record_slope(runs, worker, settings, config)
+        _record_slope(runs, feature_dir, settings, config)
     for run in runs:
         check.add(run.run_dir)
     if not args.no_figures:
@@ -360,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _record_slope(
     runs: list[_Run],
-    worker: Callable[..., list[dict]],
+    feature_dir: str | None,
     settings: RunSettings,
     config: DatasetConfig,
 ) -> None:
@@ -375,13 +376,17 @@ def _record_slope(
         RunGrid(run.tasks, ResultStore(run.run_dir, SLOPE_COLUMNS), run.pair_data.source)
         for run in runs
     ]
-    # The seeds of one (classifier, gamma) are consecutive tasks and share the clean-model C
-    # sweep (cached per worker process): one worker takes them together and computes it once.
-    n_seeds = len({task.seed for run in runs for task in run.tasks})
+    # The seeds and triggers of one (pair, classifier, gamma) share the clean-model C sweep:
+    # one worker takes them together, with one workspace holding the pair loaded here.
+    workspaces = WorkspaceFactory(
+        {run.request: run.pair_data for run in runs}, settings.data_dir, feature_dir
+    )
     description = f"slope {config.dataset} " + (
         labels[0] if len(runs) == 1 else f"({len(runs)} runs)"
     )
-    recorded = record_runs(grids, worker, settings, description, group_size=n_seeds)
+    recorded = record_runs(
+        grids, run_slope_task, settings, description, group_by=slope_group, context=workspaces
+    )
     for grid, label, (report, _) in zip(grids, labels, recorded, strict=True):
         print(
             f"[slope] {label}: {report.n_computed} task(s) computed, {report.n_skipped} "

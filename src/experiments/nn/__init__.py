@@ -1,7 +1,8 @@
 """The network experiment: ResNets trained with beta-weighted poisons, and their head slope.
 
 Modules, top to bottom (the import order is checked, see ``pyproject.toml``):
-``backdoor_slope`` (command line), ``run`` (one driver call), ``worker`` (one network),
-``comparison`` and ``tables`` (statistics over seeds), ``head`` (the last layer's slope),
-``devices``, ``config``, ``data``, ``columns``. See ``docs/networks.md``.
+:mod:`.backdoor_slope` (the driver, ``backdoor-curves nn``), :mod:`.run` (one driver call),
+:mod:`.worker` (one network), :mod:`.comparison` and :mod:`.tables` (statistics over seeds),
+:mod:`.head` (the last layer's slope), :mod:`.devices`, :mod:`.config` (the profiles),
+:mod:`.data` (10-class poisoned image sets), :mod:`.columns`. See ``docs/networks.md``.
 """

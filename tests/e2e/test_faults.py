@@ -1,0 +1,106 @@
+"""Faults a user meets during a run: each is one line, nothing half-written, nothing lost.
+
+The grid is the slope driver's smallest: one pair, one linear model, two seeds, two C values.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from backdoor_curves.experiments.binary import slope
+from backdoor_curves.utilities import atomic
+from backdoor_curves.utilities.store import ResultStore
+
+FOLDER = "7-1_badnet3_n40-20"
+
+
+def argv(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
+    return [
+        "-pair", "7-1", "-clf", "ridge", "--n-train", "40", "--n-test", "20",
+        "--seeds", "1,2", "--C", "0.1,1", "--data-dir", str(data_dir),
+        "--out-dir", str(out_dir), "--quiet", "--n-jobs", "1", "--reference", "none", *extra,
+    ]  # fmt: skip
+
+
+def hidden_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob(".*") if p.name != ".lock")
+
+
+def test_a_full_disk_during_the_grid_is_one_line_and_keeps_the_finished_cells(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    real = ResultStore.record
+    calls = []
+
+    def full_on_second(self, key, rows):
+        calls.append(key)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.journal_path))
+        return real(self, key, rows)
+
+    monkeypatch.setattr(ResultStore, "record", full_on_second)
+    assert slope.main(argv(tmp_path, data_dir, "--no-figures")) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1
+    assert "No space left on device: " in err[0] and "journal.jsonl" in err[0]
+    assert "rerun the same command" in err[0]
+    run_dir = tmp_path / "slope" / FOLDER
+    assert len(pd.read_csv(run_dir / "results.csv")) == 2  # the first task's two C values
+    assert hidden_files(tmp_path) == []
+    monkeypatch.setattr(ResultStore, "record", real)
+    assert slope.main(argv(tmp_path, data_dir, "--no-figures")) == 0
+    assert "1 task(s) computed, 1 skipped" in capsys.readouterr().out
+    assert len(pd.read_csv(run_dir / "results.csv")) == 4
+
+
+def test_a_full_disk_while_drawing_figures_is_one_line_and_leaves_no_partial_figure(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    real = atomic.atomic_write
+
+    def full_for_figures(path, write):
+        if Path(path).suffix in (".pdf", ".png"):
+
+            def fill_then_fail(handle):
+                handle.write(b"%PDF-partial")
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            return real(path, fill_then_fail)
+        return real(path, write)
+
+    monkeypatch.setattr(atomic, "atomic_write", full_for_figures)
+    monkeypatch.setattr("backdoor_curves.plots.style.atomic_write", full_for_figures)
+    assert slope.main(argv(tmp_path, data_dir)) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "No space left on device: " in err[0], err
+    assert str(tmp_path / "figures") in err[0]
+    figures = tmp_path / "figures"
+    assert not figures.exists() or [p for p in figures.iterdir() if p.name.startswith(".")] == []
+    assert len(pd.read_csv(tmp_path / "slope" / FOLDER / "results.csv")) == 4  # tables kept
+
+
+def test_a_read_only_out_dir_is_one_line_and_computes_nothing(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("tempfile.TemporaryFile", read_only)
+    assert slope.main(argv(tmp_path / "out", data_dir, "--no-figures")) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "is not writable: Read-only file system" in err[0]
+    assert not list((tmp_path / "out").rglob("results.csv"))
+
+
+@pytest.mark.parametrize("seeds", ["--seeds=-1", "--seeds=1,-1"])
+def test_a_negative_seed_is_one_line_and_writes_nothing(
+    tmp_path: Path, data_dir: Path, one_line_error, seeds: str
+) -> None:
+    args = [a for a in argv(tmp_path / "out", data_dir) if a not in ("--seeds", "1,2")]
+    one_line_error(
+        slope.main, [*args, seeds], "seeds must be non-negative integers", tmp_path / "out"
+    )

@@ -1,0 +1,65 @@
+"""Command-line plumbing: every failure a user can meet is one line with an exit status."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from backdoor_curves.utilities.commands import report_errors
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "text"),
+    [
+        (ValueError("--C values must be positive"), 2, "error: --C values must be positive"),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "runs/x/journal.jsonl"),
+            2,
+            "error: No space left on device: runs/x/journal.jsonl; finished cells are kept",
+        ),
+        (TimeoutError("results folder runs/x is still being written"), 2, "error: results"),
+        (KeyboardInterrupt(), 130, "interrupted: finished cells were saved"),
+    ],
+)
+def test_a_failure_is_one_line_and_an_exit_status(
+    capsys: pytest.CaptureFixture[str], error: BaseException, status: int, text: str
+) -> None:
+    @report_errors
+    def main(argv: object = None) -> int:
+        raise error
+
+    assert main([]) == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(text), err
+
+
+def test_a_bug_keeps_its_traceback() -> None:
+    @report_errors
+    def main(argv: object = None) -> int:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        main([])
+
+
+def test_seeds_must_be_non_negative_integers() -> None:
+    import argparse
+
+    from backdoor_curves.utilities.commands import seed_list
+
+    assert seed_list("1,10,0") == (1, 10, 0)
+    with pytest.raises(argparse.ArgumentTypeError, match="non-negative integers, got -1"):
+        seed_list("1,-1")
+
+
+def test_bounded_numbers_reject_values_outside_their_range() -> None:
+    import argparse
+
+    from backdoor_curves.utilities.commands import bounded_float_list
+
+    parse = bounded_float_list("C values", 0.0, 1e8)
+    assert parse("0.01,1e3") == (0.01, 1000.0)
+    for text in ("1e300", "0", "-1", "nan", "inf"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"C values must lie in \(0, 1e\+08\]"):
+            parse(text)
