@@ -47,7 +47,8 @@ a Hessian-vector product costs two products with the ``(n, d + 1)`` feature matr
           \bigr]^\top X + \lambda V ,
 
 (``P`` the ``(n, K)`` probabilities, ``A`` the per-sample weights), and the solves are
-preconditioned conjugate gradients (Jacobi) on it (:func:`conjugate_gradient`), in float64 on
+preconditioned conjugate gradients (Jacobi) on it
+(:func:`~backdoor_curves.classifiers.nn.conjugate_gradient.conjugate_gradient`), in float64 on
 the features' device (the GPU when the network runs there). The dense solve of
 :mod:`backdoor_curves.classifiers.nn.softmax_head` is the oracle of the tests.
 """
@@ -60,11 +61,11 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F  # noqa: N812  # torch convention
 
+from backdoor_curves.classifiers.nn.conjugate_gradient import conjugate_gradient
+
 __all__ = [
-    "CGResult",
     "HeadProblem",
     "HeadSlope",
-    "conjugate_gradient",
     "early_stopping_damping",
     "proximal_head_curve",
     "proximal_head_slope",
@@ -211,86 +212,6 @@ def _augment(Z: torch.Tensor) -> torch.Tensor:
     """``[Z, 1]`` in float64."""
     Z = Z.to(torch.float64)
     return torch.cat([Z, torch.ones(len(Z), 1, dtype=torch.float64, device=Z.device)], dim=1)
-
-
-@dataclass(frozen=True)
-class CGResult:
-    """Outcome of :func:`conjugate_gradient`.
-
-    Attributes
-    ----------
-    x : torch.Tensor
-        The solution (same shape as the right-hand side).
-    n_iter : int
-        Iterations run.
-    relative_residual : float
-        ``||b - A x|| / ||b||`` at the end (0 for ``b = 0``).
-    converged : bool
-        Whether ``relative_residual <= rtol``.
-    """
-
-    x: torch.Tensor
-    n_iter: int
-    relative_residual: float
-    converged: bool
-
-
-def conjugate_gradient(
-    product: Callable[[torch.Tensor], torch.Tensor],
-    b: torch.Tensor,
-    diagonal: torch.Tensor,
-    *,
-    rtol: float = 1e-10,
-    max_iter: int | None = None,
-) -> CGResult:
-    """Solve ``A x = b`` for a symmetric positive definite ``A`` given as a product.
-
-    Jacobi-preconditioned conjugate gradients (Hestenes-Stiefel, with ``M = diag(A)``),
-    started at ``x = 0``; tensors of any shape are treated as flat vectors.
-
-    Parameters
-    ----------
-    product : callable
-        ``v -> A v``.
-    b : torch.Tensor
-        Right-hand side.
-    diagonal : torch.Tensor
-        ``diag(A)``, same shape as ``b``, positive.
-    rtol : float, default=1e-10
-        Stop when ``||b - A x|| <= rtol ||b||``.
-    max_iter : int, optional
-        At most this many iterations (default: ``10 * b.numel()``).
-
-    Returns
-    -------
-    CGResult
-    """
-    if bool((diagonal <= 0).any()):
-        raise ValueError("the preconditioner diagonal must be positive (A positive definite)")
-    max_iter = 10 * b.numel() if max_iter is None else max_iter
-    x = torch.zeros_like(b)
-    b_norm = float(torch.linalg.vector_norm(b))
-    if b_norm == 0:
-        return CGResult(x, 0, 0.0, True)
-    r = b.clone()
-    z = r / diagonal
-    d = z.clone()
-    rz = float((r * z).sum())
-    n_iter, relative = 0, 1.0
-    while n_iter < max_iter:
-        Ad = product(d)
-        step = rz / float((d * Ad).sum())
-        x = x + step * d
-        r = r - step * Ad
-        n_iter += 1
-        relative = float(torch.linalg.vector_norm(r)) / b_norm
-        if relative <= rtol:
-            break
-        z = r / diagonal
-        rz_next = float((r * z).sum())
-        d = z + (rz_next / rz) * d
-        rz = rz_next
-    return CGResult(x, n_iter, relative, relative <= rtol)
 
 
 @dataclass(frozen=True)

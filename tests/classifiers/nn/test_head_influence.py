@@ -8,7 +8,6 @@ import torch
 
 from backdoor_curves.classifiers.nn.head_influence import (
     HeadProblem,
-    conjugate_gradient,
     proximal_head_curve,
     proximal_head_slope,
 )
@@ -72,18 +71,6 @@ def test_conjugate_gradient_slope_equals_the_dense_solve(per_sample: bool) -> No
     assert result.slope == pytest.approx(want, rel=1e-8)
     assert result.cg_iterations <= K * (D + 1) + 5  # CG is exact in at most dim steps
     assert result.gradient_norm > 0.1  # the expansion point is not the refitted optimum
-
-
-def test_conjugate_gradient_solves_a_small_spd_system() -> None:
-    rng = np.random.default_rng(4)
-    B = rng.normal(size=(8, 8))
-    A = torch.from_numpy(B @ B.T + 0.1 * np.eye(8))
-    b = torch.from_numpy(rng.normal(size=8))
-    result = conjugate_gradient(lambda v: A @ v, b, torch.diagonal(A).clone(), rtol=1e-12)
-    assert result.converged
-    np.testing.assert_allclose(result.x.numpy(), np.linalg.solve(A.numpy(), b.numpy()), rtol=1e-9)
-    with pytest.raises(ValueError, match="positive"):
-        conjugate_gradient(lambda v: A @ v, b, -torch.ones(8))
 
 
 def proximal_refit_loss(beta: float, damping: float) -> float:
