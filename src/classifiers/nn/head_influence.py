@@ -327,62 +327,55 @@ def proximal_head_slope(
     )
 
 
-def _proximal_value_and_gradient(
-    problem: HeadProblem,
-    theta: torch.Tensor,
-    beta: float,
-    theta0: torch.Tensor,
-    g0: torch.Tensor,
-    damping: float,
-) -> tuple[float, torch.Tensor]:
-    """``tilde J(Theta; beta)`` and its gradient."""
-    value, grad = problem.objective(theta, beta)
-    shift = theta - theta0
-    value += -float((g0 * shift).sum()) + 0.5 * damping * float((shift * shift).sum())
-    return value, grad - g0 + damping * shift
+@dataclass(frozen=True, eq=False)
+class _ProximalHead:
+    """``tilde J(.; beta)`` of a problem around ``Theta_0`` (module docstring)."""
 
+    problem: HeadProblem
+    theta0: torch.Tensor
+    g0: torch.Tensor
+    damping: float
 
-def _proximal_newton(
-    problem: HeadProblem,
-    theta: torch.Tensor,
-    beta: float,
-    theta0: torch.Tensor,
-    g0: torch.Tensor,
-    damping: float,
-    gtol: float,
-    max_steps: int = 50,
-) -> torch.Tensor | None:
-    """Minimise ``tilde J(.; beta)`` from ``theta``: Newton-CG steps with backtracking.
+    def value_and_gradient(self, theta: torch.Tensor, beta: float) -> tuple[float, torch.Tensor]:
+        """``tilde J(Theta; beta)`` and its gradient."""
+        value, grad = self.problem.objective(theta, beta)
+        shift = theta - self.theta0
+        proximity = float((shift * shift).sum())
+        value += -float((self.g0 * shift).sum()) + 0.5 * self.damping * proximity
+        return value, grad - self.g0 + self.damping * shift
 
-    A step is accepted when it decreases ``tilde J`` enough (Armijo) or, near the optimum
-    where the decrease falls below float64 resolution, when it decreases the gradient norm.
-    Returns the minimiser once ``||grad tilde J|| <= gtol``; None if ``max_steps`` do not get
-    there.
-    """
-    value, grad = _proximal_value_and_gradient(problem, theta, beta, theta0, g0, damping)
-    grad_norm = float(torch.linalg.vector_norm(grad))
-    for _ in range(max_steps):
-        if grad_norm <= gtol:
-            return theta
-        product, diagonal = problem.hessian_product(theta, beta)
-        step = conjugate_gradient(
-            _damped(product, damping), -grad, diagonal + damping, rtol=1e-12
-        ).x
-        decrease = float((grad * step).sum())
-        size = 1.0
-        while size > 1e-10:
-            candidate = theta + size * step
-            new_value, new_grad = _proximal_value_and_gradient(
-                problem, candidate, beta, theta0, g0, damping
-            )
-            new_norm = float(torch.linalg.vector_norm(new_grad))
-            if new_value <= value + 1e-4 * size * decrease or new_norm < grad_norm:
-                break
-            size /= 2
-        else:
-            return None
-        theta, value, grad, grad_norm = candidate, new_value, new_grad, new_norm
-    return theta if grad_norm <= gtol else None
+    def minimise(
+        self, theta: torch.Tensor, beta: float, gtol: float, max_steps: int = 50
+    ) -> torch.Tensor | None:
+        """Minimise ``tilde J(.; beta)`` from ``theta``: Newton-CG steps with backtracking.
+
+        A step is accepted when it decreases ``tilde J`` enough (Armijo) or, near the optimum
+        where the decrease falls below float64 resolution, when it decreases the gradient
+        norm. Returns the minimiser once ``||grad tilde J|| <= gtol``; None if ``max_steps``
+        do not get there.
+        """
+        value, grad = self.value_and_gradient(theta, beta)
+        grad_norm = float(torch.linalg.vector_norm(grad))
+        for _ in range(max_steps):
+            if grad_norm <= gtol:
+                return theta
+            product, diagonal = self.problem.hessian_product(theta, beta)
+            step = conjugate_gradient(
+                _damped(product, self.damping), -grad, diagonal + self.damping, rtol=1e-12
+            ).x
+            decrease = float((grad * step).sum())
+            size = 1.0
+            while size > 1e-10:
+                candidate = theta + size * step
+                new_value, new_grad = self.value_and_gradient(candidate, beta)
+                new_norm = float(torch.linalg.vector_norm(new_grad))
+                if new_value <= value + 1e-4 * size * decrease or new_norm < grad_norm:
+                    break
+                size /= 2
+            else:
+                return None
+            theta, value, grad, grad_norm = candidate, new_value, new_grad, new_norm
+        return theta if grad_norm <= gtol else None
 
 
 def proximal_head_curve(
@@ -420,10 +413,11 @@ def proximal_head_curve(
     if any(b < 0 for b in betas) or list(betas) != sorted(betas):
         raise ValueError(f"betas must be increasing and >= 0, got {list(betas)}")
     _, g0 = problem.objective(theta0, 0.0)
+    proximal = _ProximalHead(problem, theta0, g0, damping)
     theta: torch.Tensor | None = theta0
     losses = []
     for beta in betas:
         if theta is not None:
-            theta = _proximal_newton(problem, theta, beta, theta0, g0, damping, gtol)
+            theta = proximal.minimise(theta, beta, gtol)
         losses.append(float("nan") if theta is None else problem.backdoor_loss(theta))
     return losses

@@ -49,6 +49,7 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812  # torch convention
 
 from backdoor_curves.classifiers.nn.image_batches import TriggeredImages
+from backdoor_curves.naming import enum_member
 
 __all__ = [
     "EpochLog",
@@ -73,11 +74,7 @@ class PoisonWeighting(StrEnum):
 
 def parse_weighting(name: object) -> PoisonWeighting:
     """Return ``name`` as a :class:`PoisonWeighting`, or raise listing the valid names."""
-    try:
-        return PoisonWeighting(str(name))
-    except ValueError:
-        valid = ", ".join(w.value for w in PoisonWeighting)
-        raise ValueError(f"unknown poison weighting {name!r}; valid: {valid}") from None
+    return enum_member(PoisonWeighting, name, "poison weighting")
 
 
 def check_beta(beta: object) -> float:

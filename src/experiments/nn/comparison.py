@@ -35,6 +35,7 @@ import pandas as pd
 import scipy.stats
 
 from backdoor_curves.experiments.nn.columns import COMPARED, IDENTITY
+from backdoor_curves.experiments.reference_tables import listed
 
 __all__ = ["ALPHA", "NetworkComparison", "compare_tables", "compare_with_reference"]
 
@@ -43,7 +44,6 @@ ALPHA = 1e-3
 rounding, falls outside it in a given cell and column with probability ``ALPHA``."""
 
 _ACCURACIES = ("clean_acc", "backdoor_acc")
-_MAX_LISTED = 20
 _SHOWN = ("arch", "epochs", "poison_fraction", "beta")
 
 
@@ -144,11 +144,7 @@ class NetworkComparison:
             f"{self.n_cells} cells have a mean outside the seeds' spread ({seeds}; {bound})"
             f"{extra}"
         ]
-        for cell in self.outside[:_MAX_LISTED]:
-            lines.append(f"  {cell.cell}: {cell.what}")
-        if len(self.outside) > _MAX_LISTED:
-            lines.append(f"  ... and {len(self.outside) - _MAX_LISTED} more")
-        return lines
+        return lines + listed([f"{cell.cell}: {cell.what}" for cell in self.outside])
 
     def report(self, emit: Callable[[str], None], *, fail_on_difference: bool) -> int:
         """Emit the lines prefixed ``[nn]``; return 1 on a difference if asked, else 0."""
