@@ -40,6 +40,7 @@ __all__ = [
     "Comparison",
     "TableSpec",
     "compare_table",
+    "listed",
     "table_spec",
 ]
 
@@ -57,6 +58,14 @@ ATOL = 1e-12
 
 _MAX_LISTED = 20
 """Differing cells listed one per line; the rest are counted."""
+
+
+def listed(entries: list[str]) -> list[str]:
+    """Return the report lines of differing cells: the first 20 indented, then a count."""
+    lines = [f"  {entry}" for entry in entries[:_MAX_LISTED]]
+    if len(entries) > _MAX_LISTED:
+        lines.append(f"  ... and {len(entries) - _MAX_LISTED} more")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -203,10 +212,7 @@ class Comparison:
             f"{self.n_compared} cells beyond rtol {RTOL:g} (max rel. diff "
             f"{self.max_rel_text()}){extra}"
         ]
-        for difference in self.differences[:_MAX_LISTED]:
-            lines.append(f"  {difference.folder} {difference.cell}: {difference.what}")
-        if len(self.differences) > _MAX_LISTED:
-            lines.append(f"  ... and {len(self.differences) - _MAX_LISTED} more")
+        lines += listed([f"{d.folder} {d.cell}: {d.what}" for d in self.differences])
         return lines + [f"  note: {note}" for note in self.notes]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from generated_data import curves_table, slope_table
 
-from backdoor_curves.experiments.table_comparison import compare_table, table_spec
+from backdoor_curves.experiments.table_comparison import compare_table, listed, table_spec
 
 SLOPE = table_spec("slope")
 CURVES = table_spec("curves")
@@ -110,3 +110,10 @@ def test_cells_the_reference_lacks_are_counted_and_reported(tmp_path: Path, kind
     assert (comparison.n_compared, comparison.n_unmatched) == (2, 1)
     (line,) = comparison.lines(tmp_path / "ref")
     assert line.startswith("reproduces the reference") and "1 cell(s) not in the reference" in line
+
+
+def test_listed_shows_twenty_entries_and_counts_the_rest() -> None:
+    assert listed(["a", "b"]) == ["  a", "  b"]
+    lines = listed([f"cell {i}" for i in range(23)])
+    assert lines[:2] == ["  cell 0", "  cell 1"] and len(lines) == 21
+    assert lines[-1] == "  ... and 3 more"

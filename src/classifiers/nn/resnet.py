@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from backdoor_curves.classifiers.nn.pretrained import PretrainedWeights
+from backdoor_curves.naming import enum_member
 
 __all__ = ["Architecture", "Stem", "build_resnet", "parse_architecture"]
 
@@ -49,13 +50,7 @@ class Stem(StrEnum):
 
 def parse_architecture(name: object) -> Architecture:
     """Return ``name`` as an :class:`Architecture`, or raise listing the valid names."""
-    try:
-        return Architecture(str(name))
-    except ValueError:
-        valid = ", ".join(a.value for a in Architecture)
-        raise ValueError(
-            f"unknown architecture {name!r}; valid architectures are {valid}"
-        ) from None
+    return enum_member(Architecture, name, "architecture")
 
 
 def _small_stem(model: nn.Module, in_channels: int, width: int) -> None:

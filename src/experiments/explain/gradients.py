@@ -91,7 +91,7 @@ class GradientMaps:
 
     def _deep_map(self, features: CachedFeatures) -> FeatureMap:
         """Load the network of ``features`` and check its weights (see :meth:`get`)."""
-        if features.extractor != ALEXNET_FC7:
+        if features.network != ALEXNET_FC7:
             raise ValueError(f"unknown extractor {features.extractor!r}; valid: {ALEXNET_FC7}")
         # torch loads here, only for deep features.
         from backdoor_curves.classifiers.nn.features import resolve_device  # noqa: PLC0415
