@@ -14,7 +14,9 @@ Inside:
   badnet position or value box, so that distinct specs get distinct labels);
 - :func:`format_value`: compact text of a grid value (``0.0005``, ``1e3``);
 - :func:`enum_member`: a name read back as a member of a string enumeration, or one error
-  listing the valid names.
+  listing the valid names;
+- :data:`GRID_POINT` and :data:`BREAKPOINT`: the values of a learning-curve table's ``point``
+  column (a beta of the grid, or a breakpoint of an exact SVM path).
 
 The invisible trigger's amplitude ``eps`` is in ``[0, 1]`` pixel units and is named in 1/255
 units: ``eps = 75/255`` -> ``"invisible75"`` (rounded to an integer in tags) and
@@ -32,6 +34,8 @@ from enum import Enum
 from typing import Protocol, TypeVar
 
 __all__ = [
+    "BREAKPOINT",
+    "GRID_POINT",
     "TRIGGER_KINDS",
     "TriggerSettings",
     "enum_member",
@@ -46,6 +50,12 @@ __all__ = [
     "trigger_spec_tag",
     "trigger_tag",
 ]
+
+GRID_POINT = "grid"
+"""A learning-curve row at a beta of the grid."""
+
+BREAKPOINT = "breakpoint"
+"""A learning-curve row at a breakpoint of an exact SVM path (a point changes set there)."""
 
 TRIGGER_KINDS = ("badnet", "invisible")
 """Trigger kinds that have names (the values of ``TriggerKind``)."""

@@ -210,3 +210,30 @@ def finished_run(root: Path, kind: str, name: str) -> Path:
     slope_table(folder, [0.5])
     (folder / "manifest.json").write_text("{}\n", encoding="utf-8")
     return folder
+
+
+def random_problem(rng, *, n=24, d=3, grid=False):
+    """Balanced clean blobs (or integer-grid points) plus appended triggered poisons.
+
+    Clean points alternate labels 0, 1 and carry small noise on the trigger feature (the
+    last one); the ``n // 4`` poisons are class-0 copies with the trigger feature set to 2,
+    relabelled 1. Returns X, y, is_poison, X_backdoor, y_backdoor.
+    """
+    y = np.arange(n) % 2
+    if grid:
+        X = rng.integers(-2, 3, size=(n, d)).astype(np.float64)
+        X[:, 0] += np.where(y == 1, 2.0, -2.0)
+        X[:, -1] = 0.0
+    else:
+        X = rng.normal(scale=rng.uniform(0.5, 1.2), size=(n, d))
+        X[:, 0] += np.where(y == 1, 1.0, -1.0)
+        X[:, -1] = 0.3 * rng.normal(size=n)
+    poisons = X[np.flatnonzero(y == 0)[: n // 4]].copy()
+    poisons[:, -1] = 2.0
+    is_poison = np.arange(n + len(poisons)) >= n
+    X = np.vstack([X, poisons])
+    y = np.concatenate([y, np.ones(len(poisons), dtype=np.int64)])
+    X_backdoor = rng.normal(size=(12, d))
+    X_backdoor[:, 0] -= 1.0
+    X_backdoor[:, -1] = 2.0
+    return X, y, is_poison, X_backdoor, np.ones(12, dtype=np.int64)

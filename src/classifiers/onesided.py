@@ -228,7 +228,10 @@ def one_sided_derivative(
     lo = np.where(at_zero, 0.0, -np.inf)
     hi = np.where(at_upper, d_upper, np.inf)
     movable = (upper > 0) | (d_upper > 0)
-    on_margin = movable & (np.abs(m) <= ON_MARGIN_TOL)
+    # A value strictly inside its box is on the margin at an optimum, whatever rounding left
+    # in its margin (a path's stepped optimum carries some).
+    interior = ~at_zero & ~at_upper
+    on_margin = movable & ((np.abs(m) <= ON_MARGIN_TOL) | interior)
     # Off the margin the sign of m fixes d: m > 0 -> lower bound, m < 0 -> upper bound.
     design = np.where(movable & ~on_margin & (m < 0), hi, 0.0)
     degenerate = on_margin & (np.isfinite(lo) | np.isfinite(hi))

@@ -26,32 +26,21 @@ and walks the pieces:
 3. at the breakpoint the free values are re-solved from the KKT system of the new piece's
    free set (a corrector that keeps rounding from accumulating along many pieces).
 
-The result (:class:`BetaPath`) gives ``alpha`` and ``b`` at any ``beta`` in closed form.
+The result (:class:`BetaPath`) gives ``alpha`` and ``b`` at any ``beta`` in closed form;
+:mod:`backdoor_curves.classifiers.exact_path` turns it into fitted models.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from typing import Generic, TypeVar
+import warnings
 
 import numpy as np
 import scipy.linalg
 
-from backdoor_curves.classifiers.dual import MARGIN_TOL, DualSolution, kkt_violation
-from backdoor_curves.classifiers.inputs import check_beta_path, check_fit_input
-from backdoor_curves.classifiers.kernel_svm import KernelSVM
 from backdoor_curves.classifiers.onesided import AT_BOUND_TOL, RESIDUAL_TOL, one_sided_derivative
 
-__all__ = [
-    "PATH_DEGENERATE_STATUS",
-    "BetaPath",
-    "ModelPath",
-    "exact_beta_path",
-    "follow_beta_path",
-]
-
-M = TypeVar("M", bound=KernelSVM)
+__all__ = ["PATH_DEGENERATE_STATUS", "BetaPath", "follow_beta_path"]
 
 #: Status of a path on which some breakpoint had several simultaneous events (resolved by the
 #: one-sided rule; the path is still exact).
@@ -115,72 +104,169 @@ class BetaPath:
         )
 
 
+# Sets of a point on a piece: reserve (alpha = 0), margin (free), error (alpha at its bound).
+_RESERVE, _MARGIN, _ERROR = 0, 1, 2
+
+
+class _Piece:
+    """The KKT system of one margin set, factored once: corrector and direction of a piece."""
+
+    def __init__(self, K: np.ndarray, y: np.ndarray, free: np.ndarray) -> None:
+        size = free.size
+        system = np.zeros((size + 1, size + 1))
+        system[:size, :size] = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
+        system[:size, size] = y[free]
+        system[size, :size] = y[free]
+        self.K, self.y, self.free, self.system = K, y, free, system
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            self.factor = scipy.linalg.lu_factor(system, check_finite=False)
+        #: An exactly singular system (more margin vectors than a linear kernel's dimension
+        #: allows): the margin set does not decide the optimum, the one-sided rule does.
+        self.singular = not np.all(np.diag(self.factor[0]))
+
+    def solve(self, fixed: np.ndarray, ones: float) -> tuple[np.ndarray, float, float]:
+        """Solve for the free values given the fixed ones; return them, ``b`` and the residual.
+
+        The system is ``Q_FF v_F + y_F c = ones - Q_F. fixed``, ``y_F^T v_F = -y^T fixed``
+        (``ones = 1`` for the optimum itself, 0 for its derivative).
+        """
+        free, y = self.free, self.y
+        rhs = np.empty(free.size + 1)
+        rhs[:-1] = ones - y[free] * (self.K[free] @ (fixed * y))
+        rhs[-1] = -(y @ fixed)
+        solution = scipy.linalg.lu_solve(self.factor, rhs, check_finite=False)
+        residual = float(np.linalg.norm(self.system @ solution - rhs)) / (
+            1.0 + float(np.linalg.norm(rhs))
+        )
+        values = fixed.copy()
+        values[free] = solution[:-1]
+        return values, float(solution[-1]), residual
+
+
+def _sets(
+    alpha: np.ndarray, box: np.ndarray, d_upper: np.ndarray, free: np.ndarray, fixed: np.ndarray
+) -> np.ndarray:
+    """Return the set of every point, from a one-sided derivative's free set and fixed values."""
+    state = np.full(alpha.size, _RESERVE, dtype=np.int8)
+    on_top = (box > 0) & (alpha >= box * (1.0 - AT_BOUND_TOL))
+    entering = (box == 0) & (d_upper > 0) & (fixed > 0)
+    state[on_top | entering] = _ERROR
+    state[free] = _MARGIN
+    return state
+
+
 def _events(
+    state: np.ndarray,
     alpha: np.ndarray,
-    upper: np.ndarray,
+    box: np.ndarray,
     d_upper: np.ndarray,
     d_alpha: np.ndarray,
-    free: np.ndarray,
     margins: np.ndarray,
     d_margins: np.ndarray,
-) -> np.ndarray:
-    """Step lengths ``t > 0`` at which each point changes set (``inf``: never on this piece)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step length to each point's next change of set (``inf``: none) and its new set."""
     t = np.full(alpha.size, np.inf)
-    is_free = np.zeros(alpha.size, dtype=bool)
-    is_free[free] = True
+    target = state.copy()
+    free = state == _MARGIN
     with np.errstate(divide="ignore", invalid="ignore"):
-        # A free alpha_i reaches 0 or its (moving) upper bound.
-        to_zero = is_free & (d_alpha < 0)
+        to_zero = free & (d_alpha < 0)
         t[to_zero] = alpha[to_zero] / -d_alpha[to_zero]
-        to_upper = is_free & (d_alpha > d_upper)
-        t[to_upper] = np.minimum(
-            t[to_upper],
-            (upper[to_upper] - alpha[to_upper]) / (d_alpha[to_upper] - d_upper[to_upper]),
-        )
-        # A bounded point's margin reaches 0: at 0 (d_alpha = 0) from above, at its upper
-        # bound (d_alpha = du) from below.
-        movable = (upper > 0) | (d_upper > 0)
-        bounded = movable & ~is_free
-        on_top = (upper > 0) & (alpha >= upper * (1.0 - AT_BOUND_TOL))
-        at_upper = bounded & (on_top | ((upper == 0) & (d_alpha > 0)))
-        at_zero = bounded & ~at_upper
-        falling = at_zero & (d_margins < 0) & (margins > 0)
-        t[falling] = margins[falling] / -d_margins[falling]
-        rising = at_upper & (d_margins > 0) & (margins < 0)
-        t[rising] = -margins[rising] / d_margins[rising]
-    return t
+        target[to_zero] = _RESERVE
+        to_top = np.flatnonzero(free & (d_alpha > d_upper))
+        top = (box[to_top] - alpha[to_top]) / (d_alpha[to_top] - d_upper[to_top])
+        sooner = to_top[top < t[to_top]]
+        t[sooner] = top[top < t[to_top]]
+        target[sooner] = _ERROR
+        falling = (state == _RESERVE) & (d_margins < 0)
+        t[falling] = np.maximum(margins[falling], 0.0) / -d_margins[falling]
+        rising = (state == _ERROR) & (d_margins > 0)
+        t[rising] = np.maximum(-margins[rising], 0.0) / d_margins[rising]
+    target[falling | rising] = _MARGIN
+    return t, target
 
 
-def _corrected(
-    K: np.ndarray, y: np.ndarray, alpha: np.ndarray, free: np.ndarray
-) -> tuple[np.ndarray, float] | None:
-    """Re-solve ``alpha_F`` and ``b`` from the KKT system of the free set ``F``.
+def _entry_is_consistent(
+    previous: np.ndarray,
+    state: np.ndarray,
+    d_alpha: np.ndarray,
+    d_upper: np.ndarray,
+    d_margins: np.ndarray,
+    tol: float,
+) -> bool:
+    """Whether the points that changed set at a breakpoint move the way their new set needs."""
+    if previous.size != state.size:
+        return True
+    changed = previous != state
+    from_zero = changed & (previous == _RESERVE) & (d_alpha < -tol)
+    from_top = changed & (previous == _ERROR) & (d_alpha > d_upper + tol)
+    to_zero = changed & (state == _RESERVE) & (d_margins < -tol)
+    to_top = changed & (state == _ERROR) & (d_margins > tol)
+    return not (from_zero.any() or from_top.any() or to_zero.any() or to_top.any())
 
-    The points outside ``F`` keep their (bound) values. Returns None when ``F`` is empty or
-    the system is singular or inconsistent (the stepped values are kept then).
+
+def _fast_direction(
+    K: np.ndarray,
+    y: np.ndarray,
+    state: np.ndarray,
+    previous: np.ndarray,
+    box: np.ndarray,
+    d_upper: np.ndarray,
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Return the optimum and direction of the piece whose sets are ``state``.
+
+    Re-solves ``alpha_S`` and ``b`` from the KKT system of the margin set (the corrector:
+    reserve points at 0, error points at their bound) and the direction from the same
+    factor. Returns ``(alpha, b, [d_alpha; d_b], margins, d_margins)``, or None when the
+    sets are not those of the optimum (a point that changed set moves the wrong way, a free
+    value leaves its box, or the system is singular): the one-sided rule decides then.
     """
-    size = free.size
-    if size == 0:
+    if not (state == _MARGIN).any():
         return None
-    fixed = alpha.copy()
-    fixed[free] = 0.0
-    Q_ff = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
-    system = np.zeros((size + 1, size + 1))
-    system[:size, :size] = Q_ff
-    system[:size, size] = y[free]
-    system[size, :size] = y[free]
-    rhs = np.empty(size + 1)
-    rhs[:size] = 1.0 - y[free] * (K[free] @ (fixed * y))
-    rhs[size] = -(y @ fixed)
-    try:
-        solution = scipy.linalg.solve(system, rhs, assume_a="sym", check_finite=False)
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
+    piece = _Piece(K, y, np.flatnonzero(state == _MARGIN))
+    if piece.singular:
         return None
-    if np.linalg.norm(system @ solution - rhs) > RESIDUAL_TOL * (1.0 + np.linalg.norm(rhs)):
+    alpha, b, residual = piece.solve(np.where(state == _ERROR, box, 0.0), 1.0)
+    d_alpha, d_b, d_residual = piece.solve(np.where(state == _ERROR, d_upper, 0.0), 0.0)
+    free = piece.free
+    inside = bool(
+        (alpha[free] >= -1e-9 * box[free]).all() and (alpha[free] <= box[free] * (1.0 + 1e-9)).all()
+    )
+    d_margins = y * (K @ (d_alpha * y) + d_b)
+    tol = 1e-9 * max(1.0, float(np.abs(d_alpha).max()))
+    if (
+        not max(residual, d_residual) <= RESIDUAL_TOL  # also NaN
+        or not inside
+        or not _entry_is_consistent(previous, state, d_alpha, d_upper, d_margins, tol)
+    ):
         return None
-    corrected = fixed
-    corrected[free] = solution[:size]
-    return corrected, float(solution[size])
+    alpha[free] = np.clip(alpha[free], 0.0, box[free])
+    margins = y * (K @ (alpha * y) + b) - 1.0
+    return alpha, b, np.append(d_alpha, d_b), margins, d_margins
+
+
+def _polished(
+    K: np.ndarray, y: np.ndarray, alpha: np.ndarray, intercept: float, box: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Re-solve the free values of a stepped optimum from their KKT system (rounding only).
+
+    The free set is the values strictly inside their box; when its system is singular (or
+    the set empty) the stepped values are kept.
+    """
+    inside = (alpha > AT_BOUND_TOL * box) & (alpha < box * (1.0 - AT_BOUND_TOL))
+    if not inside.any():
+        return alpha, intercept
+    piece = _Piece(K, y, np.flatnonzero(inside))
+    if piece.singular:
+        return alpha, intercept
+    at_top = ~inside & (box > 0) & (alpha >= box * (1.0 - AT_BOUND_TOL))
+    polished, b, residual = piece.solve(np.where(at_top, box, 0.0), 1.0)
+    free = piece.free
+    if not residual <= RESIDUAL_TOL or not (
+        (polished[free] > 0).all() and (polished[free] < box[free]).all()
+    ):
+        return alpha, intercept
+    return polished, b
 
 
 def follow_beta_path(
@@ -224,49 +310,50 @@ def follow_beta_path(
     if np.any(d_upper < 0):
         raise ValueError("d_upper must be non-negative (the box may only grow)")
     max_pieces = 10 * y.size + 10 if max_pieces is None else max_pieces
-    scale = max(1.0, abs(beta_end))
     beta, alpha = float(beta_start), np.asarray(alpha, dtype=np.float64).copy()
-    starts: list[float] = []
-    alphas, d_alphas, intercepts, d_intercepts = [], [], [], []
+    pieces: list[tuple[float, np.ndarray, np.ndarray, float, float]] = []
     status = "ok"
+    state: np.ndarray | None = None  # None: the one-sided rule finds the sets
+    previous = np.zeros(0, dtype=np.int8)
     while True:
         box = upper + beta * d_upper
-        step = one_sided_derivative(K, y, alpha, box, intercept, d_upper)
-        if not step.converged:
-            status = f"undefined: no consistent direction at beta = {beta:.6g}"
-            break
-        intercept = step.intercept  # the right limit where the bias was not unique
-        g = K @ (alpha * y)
-        margins = y * (g + intercept) - 1.0
-        d_margins = y * (K @ (step.d_alpha * y) + step.d_intercept)
-        t = _events(alpha, box, d_upper, step.d_alpha, step.free, margins, d_margins)
-        t[t <= _EVENT_TOL * scale] = np.inf
+        fast = None if state is None else _fast_direction(K, y, state, previous, box, d_upper)
+        if state is not None and fast is not None:
+            current = state
+            alpha, intercept, packed, margins, d_margins = fast
+            d_alpha, d_b = packed[:-1], float(packed[-1])
+        else:
+            alpha, intercept = _polished(K, y, alpha, intercept, box)
+            step = one_sided_derivative(K, y, alpha, box, intercept, d_upper)
+            if not step.converged:
+                status = f"undefined: no consistent direction at beta = {beta:.6g}"
+                break
+            intercept = step.intercept  # the right limit where the bias was not unique
+            current = _sets(alpha, box, d_upper, step.free, step.fixed)
+            d_alpha, d_b = step.d_alpha, step.d_intercept
+            margins = y * (K @ (alpha * y) + intercept) - 1.0
+            d_margins = y * (K @ (d_alpha * y) + d_b)
+        t, target = _events(current, alpha, box, d_upper, d_alpha, margins, d_margins)
+        t[t <= _EVENT_TOL * max(1.0, abs(beta_end))] = np.inf
         length = min(float(t.min(initial=np.inf)), beta_end - beta)
-        starts.append(beta)
-        alphas.append(alpha.copy())
-        d_alphas.append(step.d_alpha.copy())
-        intercepts.append(intercept)
-        d_intercepts.append(step.d_intercept)
-        if np.count_nonzero(t <= length * (1.0 + 1e-9)) > 1:
-            status = PATH_DEGENERATE_STATUS
-        beta += length
-        if beta >= beta_end * (1.0 - 1e-15) or len(starts) >= max_pieces:
-            if beta < beta_end * (1.0 - 1e-15):
+        pieces.append((beta, alpha.copy(), d_alpha.copy(), intercept, d_b))
+        if beta + length >= beta_end or len(pieces) >= max_pieces:
+            if beta + length < beta_end:
                 status = f"undefined: more than {max_pieces} pieces"
-            beta = min(beta, beta_end) if beta < beta_end else beta_end
+            beta = min(beta + length, beta_end)
             break
-        alpha = np.clip(alpha + length * step.d_alpha, 0.0, upper + beta * d_upper)
-        intercept = intercept + length * step.d_intercept
-        inside = (alpha > AT_BOUND_TOL * (upper + beta * d_upper)) & (
-            alpha < (upper + beta * d_upper) * (1.0 - AT_BOUND_TOL)
-        )
-        corrected = _corrected(K, y, alpha, np.flatnonzero(inside))
-        if (
-            corrected is not None
-            and np.all(corrected[0] >= 0)
-            and np.all(corrected[0] <= (upper + beta * d_upper) * (1.0 + 1e-12))
-        ):
-            alpha, intercept = corrected
+        beta += length
+        alpha = np.clip(alpha + length * d_alpha, 0.0, upper + beta * d_upper)
+        intercept += length * d_b
+        events = np.flatnonzero(t <= length * (1.0 + 1e-9))
+        previous = current.copy()
+        if events.size == 1:
+            state = current.copy()
+            state[events] = target[events]
+        else:  # simultaneous events: the one-sided rule decides the new sets
+            status = PATH_DEGENERATE_STATUS
+            state = None
+    starts, alphas, d_alphas, intercepts, d_intercepts = zip(*pieces, strict=True)
     return BetaPath(
         breakpoints=np.asarray([*starts, beta]),
         alpha=np.asarray(alphas),
@@ -275,79 +362,3 @@ def follow_beta_path(
         d_intercept=np.asarray(d_intercepts),
         status=status,
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelPath(Generic[M]):
-    """The exact beta path of a fitted SVM: :attr:`path` and the model at any ``beta``.
-
-    Attributes
-    ----------
-    path : BetaPath
-        Breakpoints and pieces.
-    start : KernelSVM
-        The model fitted at ``path.breakpoints[0]``; :meth:`model_at` copies it.
-    """
-
-    path: BetaPath
-    start: M
-    _inputs: np.ndarray
-    _kernel: np.ndarray
-    _signed: np.ndarray
-    _upper: np.ndarray
-    _d_upper: np.ndarray
-
-    def model_at(self, beta: float) -> M:
-        """Return a new fitted model holding the path's optimum at ``beta``.
-
-        Its ``exact_`` says whether that optimum satisfies the KKT conditions to the
-        fit's tolerance (it does, up to rounding, on a path whose status is not undefined).
-        """
-        alpha, intercept = self.path.at(beta)
-        upper = self._upper + beta * self._d_upper
-        solution = DualSolution(alpha, intercept, True, 0)
-        exact = kkt_violation(self._kernel, self._signed, upper, solution) <= MARGIN_TOL
-        model = copy.copy(self.start)
-        model._set_solution(
-            self._inputs,
-            self._signed,
-            upper,
-            DualSolution(alpha, intercept, exact, 0),
-            "exact-path",
-        )
-        return model
-
-
-def exact_beta_path(
-    model: M, X: np.ndarray, y: np.ndarray, is_poison: np.ndarray, beta_end: float = 1.0
-) -> ModelPath[M]:
-    """Fit ``model`` at ``beta = 0`` and follow its optimum exactly up to ``beta_end``.
-
-    The weights are ``s_i = 1`` for clean points and ``beta`` for poisons, as in
-    :meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path`; the box of the
-    dual is ``[0, C s_i]`` (module docstring).
-
-    Parameters
-    ----------
-    model : KernelSVM
-        An unfitted (or fitted: it is not changed) SVM; ``precomputed`` models take the
-        training kernel matrix as ``X``.
-    X, y, is_poison
-        Training inputs, labels in {0, 1} and the poison mask.
-    beta_end : float, default 1
-        Where the path ends.
-
-    Returns
-    -------
-    ModelPath
-    """
-    is_poison = check_beta_path(X, is_poison, [0.0, beta_end])
-    X, signed, _ = check_fit_input(X, y, np.where(is_poison, beta_end, 1.0))
-    start = model.with_params().fit(X, y, np.where(is_poison, 0.0, 1.0))
-    K = start._training_kernel(X)
-    upper = start.C * (~is_poison).astype(np.float64)
-    d_upper = start.C * is_poison.astype(np.float64)
-    path = follow_beta_path(K, signed, upper, d_upper, start.alpha_, start.intercept_, beta_end)
-    if not start.exact_:
-        path = dataclasses.replace(path, status="undefined: the fit at beta = 0 is not exact")
-    return ModelPath(path, start, X, K, signed, upper, d_upper)

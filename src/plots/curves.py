@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from backdoor_curves.naming import format_value, model_label
+from backdoor_curves.naming import BREAKPOINT, format_value, model_label
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import (
     P_CMAP,
@@ -65,11 +65,21 @@ def tangent_beta_range(
     return (start, end) if end > start else None
 
 
+def _grid_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows on the beta grid (all rows of a table without a ``point`` column)."""
+    return rows if "point" not in rows else rows[rows["point"] != BREAKPOINT]
+
+
+def _breakpoints(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return the breakpoint rows of exact SVM paths (none in other tables)."""
+    return rows.iloc[:0] if "point" not in rows else rows[rows["point"] == BREAKPOINT]
+
+
 def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds per (lambda, p, beta) of the losses and the influence slope."""
+    """Mean over seeds per (lambda, p, beta) of the losses and the influence slope (grid rows)."""
     columns = ["clean_loss", "backdoor_loss", "slope_if"]
     keys = ["lambda", "poison_fraction", "beta"]
-    return rows.groupby(keys, sort=True)[columns].mean().reset_index()
+    return _grid_rows(rows).groupby(keys, sort=True)[columns].mean().reset_index()
 
 
 def _p_colours(table: pd.DataFrame) -> dict[float, tuple]:
@@ -93,7 +103,9 @@ def _draw_tangent(ax, curve: pd.DataFrame, colour) -> None:
         ax.plot(betas, intercept + slope * betas, color=colour, lw=0.8, alpha=0.9)
 
 
-def _draw_curve_panel(ax, means: pd.DataFrame, colours: dict[float, tuple]) -> None:
+def _draw_curve_panel(
+    ax, means: pd.DataFrame, breakpoints: pd.DataFrame, colours: dict[float, tuple]
+) -> None:
     for p, curve in means.groupby("poison_fraction", sort=True):
         ax.plot(curve["beta"], curve["backdoor_loss"], color=colours[p], lw=1.8, marker="o", ms=2.5)
         ax.plot(curve["beta"], curve["clean_loss"], color=colours[p], lw=1.4, ls=":")
@@ -101,10 +113,18 @@ def _draw_curve_panel(ax, means: pd.DataFrame, colours: dict[float, tuple]) -> N
     ax.set_ylim(ax.get_ylim())
     for p, curve in means.groupby("poison_fraction", sort=True):
         _draw_tangent(ax, curve, colours[p])
+    # Breakpoints of the exact paths (every seed): short ticks along the top of the panel.
+    for p, points in breakpoints.groupby("poison_fraction", sort=True):
+        ax.plot(
+            points["beta"], np.full(len(points), 0.97), ls="", marker="|", ms=5, mew=0.5,
+            color=colours[p], alpha=0.6, transform=ax.get_xaxis_transform(),
+        )  # fmt: skip
     ax.set_xlabel("β (poison weight)")
 
 
-def _curve_legend_handles(fractions: list[float], colours: dict[float, tuple]) -> list[Line2D]:
+def _curve_legend_handles(
+    fractions: list[float], colours: dict[float, tuple], *, breakpoints: bool
+) -> list[Line2D]:
     """Legend entries laid out as two rows: the p colours, then the line-style key.
 
     Matplotlib fills legend columns top to bottom, so the two rows are interleaved column by
@@ -116,6 +136,10 @@ def _curve_legend_handles(fractions: list[float], colours: dict[float, tuple]) -
         Line2D([], [], color="0.25", lw=1.4, ls=":", label="clean test loss"),
         Line2D([], [], color="0.25", lw=0.8, label="tangent at β = 0 (influence)"),
     ]
+    if breakpoints:
+        style_row.append(
+            Line2D([], [], color="0.25", ls="", marker="|", ms=7, label="path breakpoints")
+        )
     n_cols = max(len(colour_row), len(style_row))
     blank = Line2D([], [], ls="", label=" ")
     colour_row += [blank] * (n_cols - len(colour_row))
@@ -128,13 +152,16 @@ def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -
     lambdas = sorted(means["lambda"].unique(), reverse=True)
     fig = new_figure(3.0 * len(lambdas) + 0.4, 3.4)
     axes = fig.subplots(1, len(lambdas), squeeze=False).ravel()
+    breakpoints = _breakpoints(rows)
     for ax, lam in zip(axes, lambdas, strict=True):
-        _draw_curve_panel(ax, means[means["lambda"] == lam], colours)
+        _draw_curve_panel(
+            ax, means[means["lambda"] == lam], breakpoints[breakpoints["lambda"] == lam], colours
+        )
         ax.set_title(f"λ = {format_value(lam)}")
     loss = model_loss(rows["clf"].iloc[0])
     axes[0].set_ylabel("mean test loss" if loss is None else f"mean test loss ({loss})")
     fractions = sorted(means["poison_fraction"].unique())
-    handles = _curve_legend_handles(fractions, colours)
+    handles = _curve_legend_handles(fractions, colours, breakpoints=not breakpoints.empty)
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles) // 2)
     fig.suptitle(title)
     return fig
@@ -148,7 +175,8 @@ def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     One panel per lambda, one colour per poison fraction p (the same colours in every figure);
     solid = backdoor test loss, dotted = clean test loss, both means over seeds; a thin line is
     the tangent at beta = 0, ``backdoor_loss(0) + slope_if * beta``, drawn only where it stays
-    inside the panel's y-range.
+    inside the panel's y-range. For the SVMs, whose path in beta is exact, short ticks along the
+    top mark its breakpoints (every seed's), where a training point changes set.
 
     Files ``curves_<dataset>_<pair>_<model>[_<trigger>]`` (a plotter, see
     :func:`~backdoor_curves.plots.style.figure_plotter`).

@@ -21,6 +21,7 @@ import pytest
 from backdoor_curves.analyses.tangent import tangent_valid_until
 from backdoor_curves.classifiers.losses import get_loss, to_signed
 from backdoor_curves.classifiers.registry import make_classifier
+from backdoor_curves.classifiers.svm_path import PATH_DEGENERATE_STATUS
 from backdoor_curves.experiments.config import smoke_config
 from backdoor_curves.experiments.curves import cell, run
 from backdoor_curves.experiments.curves import cli as curves
@@ -95,9 +96,10 @@ def deviation_table(smoke_run: Path) -> pd.DataFrame:
 def test_curves_table_has_all_columns_and_one_row_per_cell(curve_table: pd.DataFrame) -> None:
     assert set(REQUIRED_CURVE_COLUMNS) <= set(cell.CURVE_COLUMNS)
     assert list(curve_table.columns) == ["task_key", *cell.CURVE_COLUMNS]
+    grid = curve_table[curve_table["point"] == cell.GRID_POINT]
     cells = {
         (row.clf, row.C, row.gamma, row.poison_fraction, row.seed, row.beta)
-        for row in curve_table.itertuples()
+        for row in grid.itertuples()
     }
     expected = {
         (clf, C, gamma, FRACTION, seed, beta)
@@ -105,7 +107,16 @@ def test_curves_table_has_all_columns_and_one_row_per_cell(curve_table: pd.DataF
         for seed in SEEDS
         for beta in BETAS
     }
-    assert len(curve_table) == len(expected) == 4 * len(SEEDS) * len(BETAS)
+    assert len(grid) == len(expected) == 4 * len(SEEDS) * len(BETAS)
+    # The SVM curves also have a row at every breakpoint of their exact path; the others none.
+    breakpoints = curve_table[curve_table["point"] == cell.BREAKPOINT]
+    assert set(breakpoints["clf"]) <= {"svm", "svm-rbf"} and len(breakpoints) > 0
+    for (clf, seed), rows in curve_table.groupby(["clf", "seed"]):
+        if clf.startswith("svm"):
+            assert (rows["n_breakpoints"] >= (rows["point"] == cell.BREAKPOINT).sum()).all()
+            assert set(rows["path_status"]) <= {"ok", PATH_DEGENERATE_STATUS}, (clf, seed)
+        else:
+            assert rows["n_breakpoints"].isna().all() and rows["path_status"].isna().all()
     # NaN != NaN in a set: compare the linear models' cells with gamma replaced.
     assert {c[:2] + (str(c[2]),) + c[3:] for c in cells} == {
         c[:2] + (str(c[2]),) + c[3:] for c in expected
@@ -141,10 +152,12 @@ def test_curves_table_values_are_sane(curve_table: pd.DataFrame) -> None:
 
 
 def test_per_curve_columns_follow_from_the_curve(curve_table: pd.DataFrame) -> None:
-    for key, rows in curve_groups(curve_table):
+    for key, every in curve_groups(curve_table):
+        assert list(every["beta"]) == sorted(every["beta"]), key
+        rows = every[every["point"] == cell.GRID_POINT]
         assert list(rows["beta"]) == list(BETAS), key
         for column in ("slope_if", "slope_fd", "slope_ratio", "tangent_valid_until"):
-            assert rows[column].nunique(dropna=False) == 1, (key, column)
+            assert every[column].nunique(dropna=False) == 1, (key, column)
         first = rows.iloc[0]
         losses = rows["backdoor_loss"].to_numpy()
         slope_fd = (losses[1] - losses[0]) / BETAS[1]
@@ -152,9 +165,12 @@ def test_per_curve_columns_follow_from_the_curve(curve_table: pd.DataFrame) -> N
         if first["slope_status"] == "ok":
             assert np.isfinite(first["slope_if"]), key
             assert first["slope_ratio"] == pytest.approx(first["slope_if"] / slope_fd, rel=1e-9)
-            expected = tangent_valid_until(BETAS, losses, first["slope_if"])
+            # Over every row: the grid and, for the SVMs, the breakpoints of the exact path.
+            expected = tangent_valid_until(
+                list(every["beta"]), every["backdoor_loss"].to_numpy(), first["slope_if"]
+            )
             assert first["tangent_valid_until"] == expected, key
-            assert expected in BETAS
+            assert expected in set(every["beta"])
         else:
             assert np.isnan(first["slope_if"]) and np.isnan(first["tangent_valid_until"]), key
 
@@ -165,12 +181,13 @@ def test_deviation_table_is_the_curves_at_the_deviation_fraction(
     assert smoke_config().curves.deviation_fraction == FRACTION
     assert set(REQUIRED_DEVIATION_COLUMNS) <= set(deviation_table.columns)
     assert list(deviation_table.columns) == list(cell.DEVIATION_COLUMNS)
-    assert len(deviation_table) == len(curve_table)
+    grid = curve_table[curve_table["point"] == cell.GRID_POINT]
+    assert len(deviation_table) == len(grid)
     columns = list(cell.DEVIATION_COLUMNS)
     key = [*CURVE_KEY, "beta"]
     pd.testing.assert_frame_equal(
         deviation_table.sort_values(key).reset_index(drop=True),
-        curve_table[columns].sort_values(key).reset_index(drop=True),
+        grid[columns].sort_values(key).reset_index(drop=True),
     )
     assert deviation_table["nu"].between(0.0, 1.0).all()
     assert (deviation_table["rho"] > 0).all()
@@ -221,7 +238,9 @@ def test_curve_rows_match_independent_cold_fits(
     rows = curve_table[(curve_table["clf"] == clf) & (curve_table["seed"] == seed)]
     loss = get_loss(make_classifier(clf, 1.0, model.gamma).loss_name)
     reference = None
-    for beta, row in zip(BETAS, rows.sort_values("beta").itertuples(), strict=True):
+    # Every row, grid and breakpoints (the exact SVM path), equals a cold fit at its beta.
+    for row in rows.sort_values("beta").itertuples():
+        beta = row.beta
         fitted = make_classifier(clf, 1.0 / lam, model.gamma).fit(
             problem.X_train, problem.y_train, np.where(problem.is_poison, beta, 1.0)
         )

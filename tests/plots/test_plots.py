@@ -429,3 +429,28 @@ def test_save_figure_rejects_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="valid formats are"):
         plots.save_figure(Figure(), tmp_path / "x", ["svg"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_curve_figures_mark_the_breakpoints_of_exact_paths() -> None:
+    from backdoor_curves.plots import curves  # noqa: PLC0415
+
+    grid = path_rows("curves", models=(("svm", np.nan),), lambdas=(10.0,), fractions=(0.1,))
+    grid["point"] = "grid"
+    breakpoints = grid[grid["beta"] > 0].head(3).assign(beta=[0.013, 0.27, 0.61])
+    breakpoints["point"] = "breakpoint"
+    table = pd.concat([grid, breakpoints], ignore_index=True)
+
+    def drawn(frame: pd.DataFrame) -> tuple[list[list[float]], list[str]]:
+        figure = curves._curve_figure(frame, curves._p_colours(frame), "title")
+        ax = figure.axes[0]
+        ticks = [list(line.get_xdata()) for line in ax.lines if line.get_marker() == "|"]
+        labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+        lines = [list(line.get_xdata()) for line in ax.lines if line.get_marker() == "o"]
+        return ticks + [["curve", *points] for points in lines], labels
+
+    marks, labels = drawn(table)
+    assert [0.013, 0.27, 0.61] in marks and "path breakpoints" in labels
+    # The curve itself is the grid's (mean over seeds), breakpoints only ticks.
+    assert all(beta in BETAS for mark in marks if mark[0] == "curve" for beta in mark[1:])
+    marks, labels = drawn(grid)
+    assert all(mark[0] == "curve" for mark in marks) and "path breakpoints" not in labels

@@ -1,17 +1,23 @@
 r"""One learning curve (``docs/method.md``): :func:`run_curve_task`.
 
-A cell (:class:`CurveTask`) is a model and lambda, a poison fraction and a seed, over all betas:
-the optimum is followed along the beta grid with
-:meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path`, and every beta gives one
-row of :data:`CURVE_COLUMNS`: clean and backdoor test loss (the model's own loss), CA, BA, the
-parameter deviation (:mod:`backdoor_curves.analyses.deviation`) and, repeated on every row of
-the curve, the influence slope at beta = 0 with the tangent check
-(:mod:`backdoor_curves.analyses.tangent`). :data:`DEVIATION_COLUMNS` are the columns of the
-deviation table the driver derives. The models are ``precomputed`` ones on the problem's kernel
-matrices, which come, with the problem, from the group's
-:class:`~backdoor_curves.experiments.workspace.Workspace`: the curves of one problem
-(:func:`curve_group`) share them. The driver (:mod:`backdoor_curves.experiments.curves.cli`)
-plans the cells and records them; this module computes one and calls only the layers below it.
+A cell (:class:`CurveTask`) is a model and lambda, a poison fraction and a seed, over all betas.
+For the SVMs the optimum is known exactly along the whole curve: its path is piecewise affine in
+beta (:mod:`backdoor_curves.classifiers.svm_path`), and the curve has a row at every beta of the
+grid (``point = "grid"``) and at every breakpoint of the path (``point = "breakpoint"``, where a
+training point changes set), with the number of breakpoints and the path's status on every row.
+For logistic and ridge the optimum is followed along the beta grid with
+:meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path` (each fit exact, warm
+started). Every point gives one row of :data:`CURVE_COLUMNS`: clean and backdoor test loss (the
+model's own loss), CA, BA, the parameter deviation (:mod:`backdoor_curves.analyses.deviation`)
+and, repeated on every row of the curve, the influence slope at beta = 0 with the tangent check
+(:mod:`backdoor_curves.analyses.tangent`): ``slope_fd`` from the first grid step, and
+``tangent_valid_until`` over every row of the curve, so that for the SVMs it is the last
+breakpoint (or grid beta) up to which the tangent holds, not a grid estimate.
+:data:`DEVIATION_COLUMNS` are the columns of the deviation table the driver derives (grid rows).
+The models take the problem's kernel matrices (``precomputed``), which come, with the problem,
+from the group's :class:`~backdoor_curves.experiments.workspace.Workspace`: the curves of one
+problem (:func:`curve_group`) share them. The driver plans the cells and records them; this
+module computes one and calls only the layers below it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from backdoor_curves.analyses.tangent import (
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
+from backdoor_curves.classifiers.exact_path import exact_beta_path
+from backdoor_curves.classifiers.kernel_svm import KernelSVM
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.feature_stage import CachedFeatures
@@ -42,9 +50,18 @@ from backdoor_curves.experiments.workspace import (
     Workspace,
     on_kernels,
 )
+from backdoor_curves.naming import BREAKPOINT, GRID_POINT
 from backdoor_curves.utilities.metrics import accuracy
 
-__all__ = ["CURVE_COLUMNS", "DEVIATION_COLUMNS", "CurveTask", "curve_group", "run_curve_task"]
+__all__ = [
+    "BREAKPOINT",
+    "CURVE_COLUMNS",
+    "DEVIATION_COLUMNS",
+    "GRID_POINT",
+    "CurveTask",
+    "curve_group",
+    "run_curve_task",
+]
 
 _IDENTITY = (
     "dataset", "data_source", "pair", "n_train", "n_test",
@@ -52,10 +69,16 @@ _IDENTITY = (
     "poison_fraction", "seed",
 )  # fmt: skip
 CURVE_COLUMNS: tuple[str, ...] = (
-    *_IDENTITY, "beta", "clean_loss", "backdoor_loss", "clean_acc", "backdoor_acc",
+    *_IDENTITY, "beta", "point", "clean_loss", "backdoor_loss", "clean_acc", "backdoor_acc",
     "nu", "rho", "slope_if", "slope_fd", "slope_ratio", "tangent_valid_until", "slope_status",
+    "n_breakpoints", "path_status",
 )  # fmt: skip
-"""Columns of the curves table (the last five are per curve, repeated on its rows)."""
+"""Columns of the curves table (from ``slope_if`` on, per curve, repeated on its rows).
+
+``point`` is ``"grid"`` or ``"breakpoint"``; ``n_breakpoints`` and ``path_status`` are those of
+the exact SVM path (empty for logistic and ridge, whose rows are the grid's).
+"""
+
 
 DEVIATION_COLUMNS: tuple[str, ...] = (*_IDENTITY, "beta", "nu", "rho", "backdoor_acc")
 """Columns of the parameter-deviation table."""
@@ -90,18 +113,48 @@ def curve_group(task: CurveTask) -> ProblemKey:
     return ProblemKey(task.data, task.features, task.trigger, task.poison_fraction, task.seed)
 
 
+@dataclass(frozen=True)
+class _Path:
+    """The models along a curve: ``(beta, point, model)`` in increasing beta, and the path."""
+
+    models: list[tuple[float, str, BinaryClassifier]]
+    n_breakpoints: int | None
+    status: str | None
+
+
+def _models_along(
+    task: CurveTask, problem: PoisonedProblem, model: BinaryClassifier, kernels: ProblemKernels
+) -> _Path:
+    """Return the fitted models of the curve: the exact path (SVMs) or the beta grid."""
+    X, y, is_poison = kernels.train, problem.y_train, problem.is_poison
+    if isinstance(model, KernelSVM):
+        exact = exact_beta_path(model, X, y, is_poison, beta_end=max(task.betas))
+        inner = [float(b) for b in exact.path.inner_breakpoints if b not in task.betas]
+        points = sorted([(b, GRID_POINT) for b in task.betas] + [(b, BREAKPOINT) for b in inner])
+        models = [
+            (beta, point, exact.start if beta == 0.0 else exact.model_at(beta))
+            for beta, point in points
+        ]
+        return _Path(models, exact.path.inner_breakpoints.size, exact.path.status)
+    path = model.beta_path(X, y, is_poison, task.betas)
+    models = [
+        (beta, GRID_POINT, copy.copy(fitted)) for beta, fitted in zip(task.betas, path, strict=True)
+    ]
+    return _Path(models, None, None)
+
+
 def _path_rows(
     task: CurveTask, problem: PoisonedProblem, model: BinaryClassifier, kernels: ProblemKernels
 ) -> list[dict[str, Any]]:
-    """Follow the beta path; one row per beta (without the per-curve columns).
+    """Follow the beta path; one row per point (without the per-curve columns).
 
-    ``model`` is the unfitted ``precomputed`` model, ``kernels`` its inputs.
+    ``model`` is the unfitted model, ``kernels`` its inputs.
     """
     test_signed, backdoor_signed = to_signed(problem.y_test), to_signed(problem.y_backdoor)
     rows: list[dict[str, Any]] = []
     reference: BinaryClassifier | None = None
-    path = model.beta_path(kernels.train, problem.y_train, problem.is_poison, task.betas)
-    for beta, fitted in zip(task.betas, path, strict=True):
+    along = _models_along(task, problem, model, kernels)
+    for beta, point, fitted in along.models:
         if reference is None:
             reference = copy.deepcopy(fitted)
             slope_result = learning_slope(
@@ -115,6 +168,7 @@ def _path_rows(
         nu, rho = parameter_deviation(reference, fitted)
         rows.append({
             "beta": beta,
+            "point": point,
             "clean_loss": float(fitted.margin_loss.value(test_signed, f_test).mean()),
             "backdoor_loss": float(fitted.margin_loss.value(backdoor_signed, f_backdoor).mean()),
             "clean_acc": accuracy(problem.y_test, (f_test > 0).astype(np.int64)),
@@ -123,15 +177,25 @@ def _path_rows(
             "rho": rho,
             "slope_if": slope_result.slope,
             "slope_status": slope_result.status,
+            "n_breakpoints": along.n_breakpoints,
+            "path_status": along.status,
         })  # fmt: skip
     return rows
 
 
-def _tangent_columns(rows: list[dict[str, Any]], betas: tuple[float, ...]) -> dict[str, float]:
-    """Return the per-curve columns of the tangent check (``analyses.tangent``)."""
-    losses = [float(row["backdoor_loss"]) for row in rows]
+def _tangent_columns(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Return the per-curve columns of the tangent check (``analyses.tangent``).
+
+    ``slope_fd`` is the first step of the grid; the validity range runs over every row
+    (grid and breakpoints).
+    """
+    grid = [row for row in rows if row["point"] == GRID_POINT]
     slope_if = float(rows[0]["slope_if"])
-    finite_difference = slope_fd(betas, losses)
+    finite_difference = slope_fd(
+        [row["beta"] for row in grid], [float(row["backdoor_loss"]) for row in grid]
+    )
+    betas = [row["beta"] for row in rows]
+    losses = [float(row["backdoor_loss"]) for row in rows]
     return {
         "slope_fd": finite_difference,
         "slope_ratio": slope_ratio(slope_if, finite_difference),
@@ -165,5 +229,5 @@ def run_curve_task(task: CurveTask, workspace: Workspace) -> list[dict[str, obje
         "seed": task.seed,
     }
     rows = _path_rows(task, problem, model, kernels)
-    per_curve = _tangent_columns(rows, task.betas)
+    per_curve = _tangent_columns(rows)
     return [{**identity, **row, **per_curve} for row in rows]

@@ -24,6 +24,7 @@ from backdoor_curves.experiments.config import CurveModel, DatasetConfig
 from backdoor_curves.experiments.curves.cell import (
     CURVE_COLUMNS,
     DEVIATION_COLUMNS,
+    GRID_POINT,
     CurveTask,
     curve_group,
     run_curve_task,
@@ -167,7 +168,7 @@ def write_deviation(
     its manifest (``manifest`` as its config, ``source`` as its data source) are written
     atomically. Returns False, writing nothing, when the curves table has no such row.
     """
-    rows = table[np.isclose(table["poison_fraction"], fraction)]
+    rows = table[np.isclose(table["poison_fraction"], fraction) & (table["point"] == GRID_POINT)]
     if rows.empty:
         return False
     store = ResultStore(deviation_dir, DEVIATION_COLUMNS)

@@ -42,8 +42,15 @@ def test_good_grids_pass_unchanged() -> None:
 
 
 def test_the_deviation_table_is_the_rows_of_its_fraction(tmp_path) -> None:
-    rows = {column: [0.0, 0.0, 0.0] for column in DEVIATION_COLUMNS}
-    curves = pd.DataFrame(rows | {"poison_fraction": [0.1, 0.2, 0.1000000001], "beta": [0, 1, 2]})
+    rows = {column: [0.0] * 4 for column in DEVIATION_COLUMNS}
+    curves = pd.DataFrame(
+        rows
+        | {
+            "poison_fraction": [0.1, 0.2, 0.1000000001, 0.1],
+            "beta": [0, 1, 2, 1.5],
+            "point": ["grid", "grid", "grid", "breakpoint"],  # breakpoints are not deviations
+        }
+    )
     (tmp_path / "dev").mkdir()  # the driver checked it writable before the grid
     assert write_deviation(tmp_path / "dev", curves, 0.1, {"driver": "x"}, "digits")
     table = pd.read_csv(tmp_path / "dev" / "results.csv")
