@@ -121,3 +121,31 @@ def write_imagenette(root: Path, n_train: int = 2, n_val: int = 1) -> Path:
 def colour_class(images: np.ndarray) -> np.ndarray:
     """Class ids read back from the red channel of solid-colour images."""
     return np.rint(images[:, 0].mean(axis=(1, 2)) * 255 / 25).astype(np.int64)
+
+
+def backdoor_blobs(
+    seed: int = 0, *, n: int = 60, n_features: int = 12, n_poison: int = 8, n_backdoor: int = 30
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A binary problem with labels 3 and 8 and a backdoor on the last feature.
+
+    Clean points: two gaussian blobs (std 0.8) shifted along feature 0 (class 3 at -1, class
+    8 at +1). Poisons: class-3 points with the last feature set to 2, labelled 8, appended.
+    Backdoor test set: fresh class-3 points with the trigger, target 8.
+
+    Returns
+    -------
+    X, y, is_poison, X_backdoor, y_backdoor
+    """
+    rng = np.random.default_rng(seed)
+    y_clean = np.where(np.arange(n) % 2 == 1, 8, 3)
+    X_clean = 0.8 * rng.normal(size=(n, n_features))
+    X_clean[:, 0] += np.where(y_clean == 8, 1.0, -1.0)
+    poisons = X_clean[y_clean == 3][:n_poison].copy()
+    poisons[:, -1] = 2.0
+    X = np.vstack([X_clean, poisons])
+    y = np.concatenate([y_clean, np.full(n_poison, 8)])
+    is_poison = np.arange(n + n_poison) >= n
+    X_backdoor = 0.8 * rng.normal(size=(n_backdoor, n_features))
+    X_backdoor[:, 0] -= 1.0
+    X_backdoor[:, -1] = 2.0
+    return X, y, is_poison, X_backdoor, np.full(n_backdoor, 8)

@@ -1,8 +1,11 @@
-"""The threat model: triggers, poisoning by replacement, influence and the learning slope.
+"""The threat model: triggers, poisoning, the learning slope and influences, explanations.
 
 - :mod:`~backdoor_curves.attacks.triggers`: badnet patches and the invisible grid.
 - :mod:`~backdoor_curves.attacks.poisoning`: poisoned training sets and backdoor test sets.
 - :mod:`~backdoor_curves.attacks.influence`: the exact backdoor learning slope at beta = 0.
+- :mod:`~backdoor_curves.attacks.status`: the status of a slope (ok, damped, one-sided, ...).
+- :mod:`~backdoor_curves.attacks.explanations`: input-gradient shares and training-point
+  influences of a prediction.
 """
 
 from backdoor_curves.attacks.influence import SlopeResult, learning_slope, normalised_slope

@@ -52,8 +52,8 @@ import numpy as np
 import torch
 
 from backdoor_curves.classifiers.base import BinaryClassifier
-from backdoor_curves.classifiers.linear import PrimalLinearModel
 from backdoor_curves.classifiers.losses import to_signed
+from backdoor_curves.classifiers.primal import PrimalLinearModel
 from backdoor_curves.classifiers.svm import (
     RBFSVM,
     KernelSVM,
@@ -162,8 +162,6 @@ def training_influence(
     sample_weight: np.ndarray | None,
     X_eval: np.ndarray,
     y_eval: np.ndarray,
-    *,
-    gram: np.ndarray | None = None,
 ) -> TrainingInfluence:
     """Influence of every training point on the target margins, in adjoint form.
 
@@ -181,8 +179,6 @@ def training_influence(
         Test points (triggered images).
     y_eval : ndarray of shape (n_eval,)
         Their labels in {0, 1} (the target labels).
-    gram : ndarray of shape (n_train, n_train), optional
-        Precomputed ``model.kernel(X, X)`` (SVMs).
 
     Returns
     -------
@@ -194,7 +190,7 @@ def training_influence(
     X_eval = np.asarray(X_eval, dtype=np.float64)
     signed_eval = to_signed(y_eval)
     if isinstance(model, KernelSVM):
-        result = _svm_decision_influence(model, X, y, X_eval, gram)
+        result = _svm_decision_influence(model, X, y, X_eval)
     elif isinstance(model, PrimalLinearModel):
         result = _primal_decision_influence(model, X, y, sample_weight, X_eval)
     else:
@@ -235,11 +231,13 @@ def _svm_decision_influence(
     X: np.ndarray,
     y: np.ndarray,
     X_eval: np.ndarray,
-    gram: np.ndarray | None,
 ) -> TrainingInfluence:
-    """``d f_t / d s_j = C y_j (k_tj - u_t^T [y_S K_Sj; 1])`` for entering ``j``, else 0."""
+    """``d f_t / d s_j = C y_j (k_tj - u_t^T [y_S K_Sj; 1])`` for entering ``j``, else 0.
+
+    A ``precomputed`` model's ``X`` and ``X_eval`` are the kernel matrices themselves.
+    """
     signed = to_signed(y)
-    K = model.kernel(X, X) if gram is None else np.asarray(gram, dtype=np.float64)
+    K = X if model.precomputed else model.kernel(X, X)
     decision = np.zeros((X_eval.shape[0], X.shape[0]))
     margin_set, error = dual_sets(model.alpha_, model.upper_)
     free = np.flatnonzero(margin_set)
@@ -249,7 +247,7 @@ def _svm_decision_influence(
     m = dual_margins(K, signed, model.alpha_, model.intercept_)
     entering = np.flatnonzero(error | ((model.upper_ == 0) & (m < 0)))
     kkt = kkt_factor(np.outer(signed[free], signed[free]) * K[np.ix_(free, free)], signed[free])
-    K_eval = model.kernel(X_eval, X)  # (n_eval, n_train)
+    K_eval = X_eval if model.precomputed else model.kernel(X_eval, X)  # (n_eval, n_train)
     u_s, u_b = kkt.solve(signed[free, None] * K_eval[:, free].T, np.ones(X_eval.shape[0]))
     through_kkt = u_s.T @ (signed[free, None] * K[np.ix_(free, entering)]) + np.reshape(
         u_b, (-1, 1)

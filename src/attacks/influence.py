@@ -10,7 +10,7 @@ the exact derivative of the mean backdoor-test loss along the optimum ``theta*(b
 
 with ``L_bt`` the mean of the model's own loss over the backdoor test set and ``H`` the
 Hessian of the clean objective (for the SVMs: the incremental-SVM derivative on the KKT
-system, see :mod:`backdoor_curves.classifiers.svm`). With ``D_tj = d f(x_t) / d s_j`` from
+system, see :mod:`backdoor_curves.classifiers.kernel_svm`). With ``D_tj = d f(x_t) / d s_j`` from
 the model's :meth:`weight_sensitivity`, the pairwise influence of poison ``j`` on the loss of
 backdoor test point ``t`` is ``I_tj = loss'(y_t, f_t) D_tj`` and ``s = mean_t sum_j I_tj``.
 A negative slope means the backdoor loss drops as the poisons gain weight; the paper's
@@ -83,9 +83,6 @@ def learning_slope(
     is_poison: np.ndarray,
     X_backdoor: np.ndarray,
     y_backdoor: np.ndarray,
-    *,
-    backdoor_scores: np.ndarray | None = None,
-    **sensitivity_options: object,
 ) -> SlopeResult:
     """Backdoor learning slope of a model fitted at ``beta = 0``.
 
@@ -93,7 +90,9 @@ def learning_slope(
     ----------
     model : BinaryClassifier
         Fitted on ``(X_train, y_train)`` with ``sample_weight = ~is_poison`` (the clean
-        points only).
+        points only). A ``precomputed`` model takes kernel matrices in place of the inputs:
+        ``X_train`` is then ``k(X_train, X_train)`` and ``X_backdoor`` is
+        ``k(X_backdoor, X_train)``.
     X_train : ndarray of shape (n_train, n_features)
         Poisoned training set (poisons included, at the rows flagged by ``is_poison``).
     y_train : ndarray of shape (n_train,)
@@ -104,10 +103,6 @@ def learning_slope(
         Backdoor test set (triggered test points).
     y_backdoor : ndarray of shape (n_test,)
         Target labels in {0, 1}.
-    backdoor_scores : ndarray of shape (n_test,), optional
-        ``model.decision_function(X_backdoor)`` if already computed.
-    **sensitivity_options
-        Passed to ``model.weight_sensitivity`` (e.g. a precomputed ``gram``).
 
     Returns
     -------
@@ -126,11 +121,10 @@ def learning_slope(
         (~is_poison).astype(np.float64),
         X_backdoor,
         np.flatnonzero(is_poison),
-        **sensitivity_options,
     )
     signed = to_signed(y_backdoor)
-    scores = model.decision_function(X_backdoor) if backdoor_scores is None else backdoor_scores
-    scores = scores + sensitivity.offset  # the right limit f(0+) where the optimum jumps
+    # The right limit f(0+) where the optimum jumps.
+    scores = model.decision_function(X_backdoor) + sensitivity.offset
     loss = model.margin_loss
     influence = loss.first_derivative(signed, scores)[:, None] * sensitivity.decision
     slope = float(influence.sum(axis=1).mean())

@@ -19,25 +19,30 @@ its name with :func:`backdoor_curves.classifiers.registry.register_classifier`):
 
 - ``__init__`` only stores hyperparameters; :meth:`BinaryClassifier.with_params` derives a new,
   unfitted model with some of them changed (a fitted model is never mutated into another one);
-- ``fit(X, y, sample_weight=None, *, init=None, gram=None)`` returns ``self``; ``init`` is a
-  fitted model of the same class whose optimum the solver starts from (a warm start; the
-  optimum reached is the same, only cheaper), ``gram`` the precomputed ``kernel(X, X)``;
+- ``fit(X, y, sample_weight=None)`` returns ``self``; a fit holds nothing between calls but
+  its fitted attributes;
+- ``precomputed=True`` is scikit-learn's ``kernel="precomputed"``: every input argument is
+  then a kernel matrix between its rows and the training points instead of the rows
+  themselves (``fit(K, y)`` with ``K = kernel(X_train, X_train)``,
+  ``decision_function(kernel(X_eval, X_train))``, ...), computed by the caller with the
+  model's own :attr:`~BinaryClassifier.kernel_function`, so that callers that fit many
+  models on one training set compute each kernel matrix once. Such a model has no input
+  space: no ``coef_`` and no :meth:`~BinaryClassifier.input_gradient`;
+- warm starts are paths: :meth:`BinaryClassifier.C_path` (increasing ``C``) and
+  :meth:`BinaryClassifier.beta_path` (increasing poison weight) fit one point after the
+  other, each from the previous optimum (the optimum reached is the same, only cheaper);
 - ``exact_`` (bool) says whether the optimum was verified exact (a KKT point for the SVMs, a
   Newton / normal-equation solution for the primal models);
-- ``kernel(A, B)`` is the model's kernel and ``decision_from_gram(K_eval)`` scores from a
-  precomputed ``K_eval = kernel(X_eval, X_train)``; the class flag ``scores_from_gram`` says
-  whether that is cheaper than :meth:`BinaryClassifier.decision_function` (evaluators read the
-  flag instead of testing the model's type);
-- factorisations a fit caches for :meth:`BinaryClassifier.weight_sensitivity` are keyed on
+- ``kernel_function`` is the model's kernel as a hashable value
+  (:mod:`backdoor_curves.classifiers.kernels`) and ``kernel(A, B)`` its matrix;
+- factorisations a fit keeps for :meth:`BinaryClassifier.weight_sensitivity` are keyed on
   the :class:`FitData` they came from and never reused for other data.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import inspect
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,17 +50,16 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from backdoor_curves.classifiers.inputs import (
+    FitData,
+    check_beta_path,
+    check_C_path,
+    check_fit_input,
+)
+from backdoor_curves.classifiers.kernels import Kernel
 from backdoor_curves.classifiers.losses import MarginLoss, get_loss, to_signed
 
-__all__ = [
-    "BinaryClassifier",
-    "FitData",
-    "WeightSensitivity",
-    "check_beta_path",
-    "check_fit_input",
-    "is_immutable",
-    "read_only",
-]
+__all__ = ["BinaryClassifier", "WeightSensitivity"]
 
 
 @dataclass(frozen=True)
@@ -89,152 +93,6 @@ class WeightSensitivity:
     residual: float = float("nan")
 
 
-def check_fit_input(
-    X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate training data; return ``X`` (float64, 2-D), signed ``y`` and weights.
-
-    Raises
-    ------
-    ValueError
-        On wrong shapes, non-finite inputs, negative weights, or when the points with
-        positive weight do not contain both classes.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-    _check_finite_once(X)
-    signed = to_signed(y)
-    if signed.shape != (X.shape[0],):
-        raise ValueError(f"y has shape {np.shape(y)}, expected ({X.shape[0]},)")
-    if sample_weight is None:
-        weight = np.ones(X.shape[0])
-    else:
-        weight = np.asarray(sample_weight, dtype=np.float64)
-        if weight.shape != (X.shape[0],):
-            raise ValueError(f"sample_weight has shape {weight.shape}, expected ({X.shape[0]},)")
-        if not np.isfinite(weight).all() or (weight < 0).any():
-            raise ValueError("sample_weight must be finite and >= 0")
-    positive = signed[weight > 0]
-    if not ((positive > 0).any() and (positive < 0).any()):
-        raise ValueError("the points with positive sample weight must contain both classes")
-    return X, signed, weight
-
-
-def is_immutable(array: np.ndarray) -> bool:
-    """Whether nothing can change the values of ``array`` in place.
-
-    True when ``array`` and every array it is a view of are read-only and the memory at the
-    bottom (if not an array's own) is a read-only buffer, such as a read-only memory map.
-    """
-    base: object = array
-    while isinstance(base, np.ndarray):
-        if base.flags.writeable:
-            return False
-        base = base.base
-    if base is None:
-        return True
-    try:
-        return memoryview(base).readonly  # type: ignore[arg-type]  # any buffer object
-    except TypeError:
-        return False
-
-
-def read_only(array: np.ndarray) -> np.ndarray:
-    """Return ``array`` made read-only if it owns its memory, else a read-only copy.
-
-    Fits keep read-only inputs by reference instead of copying them (:class:`FitData`) and
-    validate them once (:func:`check_fit_input`); the problem layer hands them out so.
-    """
-    if is_immutable(array):
-        return array
-    if array.base is not None:
-        array = array.copy()
-    array.setflags(write=False)
-    return array
-
-
-# Read-only inputs already checked to be finite, by id (entries leave with their arrays).
-_FINITE_CHECKED: dict[int, weakref.ref] = {}
-
-
-def _check_finite_once(X: np.ndarray) -> None:
-    """Raise if ``X`` holds NaN or inf; an immutable array is checked only the first time."""
-    entry = _FINITE_CHECKED.get(id(X))
-    if entry is not None and entry() is X:
-        return
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values")
-    if is_immutable(X):
-        key = id(X)
-        _FINITE_CHECKED[key] = weakref.ref(X, functools.partial(_forget_checked, key))
-
-
-def _forget_checked(key: int, _: weakref.ref) -> None:
-    _FINITE_CHECKED.pop(key, None)
-
-
-@dataclass(frozen=True, eq=False)
-class FitData:
-    """The data a fit saw: the key of the factorisations it caches.
-
-    A cached factor is reused only when :meth:`matches` confirms the same values. Immutable
-    arrays (:func:`is_immutable`, e.g. the problem layer's :func:`read_only` inputs) are kept
-    by reference; others are copied, so changing the caller's arrays in place cannot fool it.
-
-    Attributes
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    signed : ndarray of shape (n_samples,)
-        Labels in {-1, +1}.
-    upper : ndarray of shape (n_samples,)
-        ``C s_i``: the regularisation and the sample weights in one array.
-    """
-
-    X: np.ndarray
-    signed: np.ndarray
-    upper: np.ndarray
-
-    @classmethod
-    def of(cls, X: np.ndarray, signed: np.ndarray, upper: np.ndarray) -> FitData:
-        """Keep immutable arrays, copy the others."""
-        return cls(
-            *(array if is_immutable(array) else np.array(array) for array in (X, signed, upper))
-        )
-
-    def matches(self, X: np.ndarray, signed: np.ndarray, upper: np.ndarray) -> bool:
-        """Whether ``(X, signed, upper)`` has exactly the stored values."""
-        return (
-            np.array_equal(self.upper, upper)
-            and np.array_equal(self.signed, signed)
-            and (self.X is X or np.array_equal(self.X, X))
-        )
-
-
-def check_beta_path(X: np.ndarray, is_poison: np.ndarray, betas: Sequence[float]) -> np.ndarray:
-    """Validate a beta path; return the poison mask as a bool array.
-
-    Raises
-    ------
-    ValueError
-        Empty grid, a beta outside [0, 1], or a mask of the wrong shape / with no poison.
-    """
-    is_poison = np.asarray(is_poison)
-    if is_poison.dtype != bool or is_poison.shape != (np.shape(X)[0],):
-        raise ValueError(
-            f"is_poison must be a bool mask of shape ({np.shape(X)[0]},), "
-            f"got {is_poison.dtype} {is_poison.shape}"
-        )
-    if not is_poison.any():
-        raise ValueError("is_poison flags no training point; a beta path needs poisons")
-    if len(betas) == 0:
-        raise ValueError("the beta grid is empty")
-    bad = [b for b in betas if not (np.isfinite(b) and 0.0 <= b <= 1.0)]
-    if bad:
-        raise ValueError(f"beta values must lie in [0, 1], got {bad}")
-    return is_poison
-
-
 class BinaryClassifier(ABC):
     """Base class of the binary models (see the module docstring for the objective).
 
@@ -242,15 +100,17 @@ class BinaryClassifier(ABC):
     ----------
     C : float
         Inverse regularisation strength, ``C = 1 / lambda`` (> 0).
+    precomputed : bool
+        Whether the input arguments are kernel matrices against the training points
+        (scikit-learn's ``kernel="precomputed"``, see the module docstring).
     """
 
     loss_name: ClassVar[str]
-    #: Whether scoring from a precomputed ``kernel(X_eval, X_train)`` (``decision_from_gram``)
-    #: is cheaper than ``decision_function`` (true for kernel expansions such as the RBF SVM).
-    scores_from_gram: ClassVar[bool] = False
+    _fit_data: FitData
 
-    def __init__(self, C: float = 1.0) -> None:
+    def __init__(self, C: float = 1.0, *, precomputed: bool = False) -> None:
         self.C = C
+        self.precomputed = precomputed
 
     # --- parameters ------------------------------------------------------------------------
     @classmethod
@@ -285,16 +145,6 @@ class BinaryClassifier(ABC):
             )
         return type(self)(**(self.get_params() | changes))
 
-    def _check_init(self, init: BinaryClassifier | None) -> Self | None:
-        """Validate a warm start: ``None`` or a fitted model of this very class."""
-        if init is None:
-            return None
-        if type(init) is not type(self):
-            raise ValueError(
-                f"init must be a fitted {type(self).__name__}, got {type(init).__name__}"
-            )
-        return init
-
     # --- hyperparameters -------------------------------------------------------------------
     def _validate_hyperparameters(self) -> None:
         if not (np.isfinite(self.C) and self.C > 0):
@@ -305,34 +155,131 @@ class BinaryClassifier(ABC):
         """The model's own margin loss."""
         return get_loss(self.loss_name)
 
-    # --- estimator contract ----------------------------------------------------------------
+    # --- kernels and inputs ----------------------------------------------------------------
+    @property
     @abstractmethod
-    def fit(
+    def kernel_function(self) -> Kernel:
+        """The model's kernel, a hashable value (equal values compute equal matrices)."""
+
+    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Kernel matrix ``k(A_i, B_j)`` of input rows, shape (len(A), len(B)).
+
+        Always on inputs, also for a ``precomputed`` model: this is how its kernel
+        matrices are made.
+        """
+        A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+        return self.kernel_function(A, B)
+
+    def _training_kernel(self, X: np.ndarray) -> np.ndarray:
+        """``k(X, X)`` of validated training inputs: ``X`` itself when ``precomputed``."""
+        if not self.precomputed:
+            return self.kernel(X, X)
+        if X.shape != (X.shape[0], X.shape[0]):
+            raise ValueError(
+                f"a precomputed model is fitted on the square kernel matrix of its training "
+                f"points, got shape {X.shape}"
+            )
+        return X
+
+    def _eval_inputs(self, X: np.ndarray, n_train: int) -> np.ndarray:
+        """Return validated evaluation rows: inputs, or kernel rows against ``n_train`` points."""
+        X = np.asarray(X, dtype=np.float64)
+        if self.precomputed and (X.ndim != 2 or X.shape[1] != n_train):
+            raise ValueError(
+                f"a precomputed model takes kernel rows against its {n_train} training points, "
+                f"shape (n, {n_train}); got shape {X.shape}"
+            )
+        return X
+
+    def _shared_training_kernel(self, other: BinaryClassifier) -> np.ndarray:
+        """Return the training kernel matrix of two precomputed models fitted on it.
+
+        Raises
+        ------
+        ValueError
+            If ``other`` was fitted on another matrix (their coefficients would not align).
+        """
+        mine, theirs = self._fit_data.X, other._fit_data.X
+        if not other.precomputed or (mine is not theirs and not np.array_equal(mine, theirs)):
+            raise ValueError(
+                "the inner product of two precomputed models needs both fitted on the same "
+                "training kernel matrix"
+            )
+        return mine
+
+    def _no_input_space(self, what: str) -> ValueError:
+        return ValueError(
+            f"{what} needs the inputs; a model fitted on a precomputed kernel "
+            f"({type(self).__name__}(precomputed=True)) has none"
+        )
+
+    # --- estimator contract ----------------------------------------------------------------
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Self:
+        """Minimise the weighted objective on ``X`` (n, d) and binary labels ``y`` in {0, 1}.
+
+        With ``precomputed=True``, ``X`` is the kernel matrix ``k(X_train, X_train)`` (n, n).
+        """
+        self._validate_hyperparameters()
+        return self._fit(X, y, sample_weight, start=None, gram=None)
+
+    @abstractmethod
+    def _fit(
         self,
         X: np.ndarray,
         y: np.ndarray,
-        sample_weight: np.ndarray | None = None,
+        sample_weight: np.ndarray | None,
         *,
-        init: BinaryClassifier | None = None,
-        gram: np.ndarray | None = None,
+        start: Self | None,
+        gram: np.ndarray | None,
     ) -> Self:
-        """Minimise the weighted objective on ``X`` (n, d) and binary labels ``y`` in {0, 1}.
+        """Fit from the optimum of ``start``, or cold when ``start`` is None.
 
-        ``init`` is a fitted model of the same class to warm-start from (it may be ``self``;
-        it is read before being overwritten); ``gram`` optionally passes the precomputed
-        kernel matrix ``self.kernel(X, X)``.
+        ``start`` is a fitted model of this class on the same points with other weights or
+        another ``C``; ``gram`` is ``k(X, X)`` when a path has computed it already (None:
+        the fit computes what it needs).
         """
 
-    @abstractmethod
-    def kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        """Return the model's kernel ``k(A_i, B_j)`` (``A B^T`` for the linear models)."""
+    def _path_gram(self, X: np.ndarray) -> np.ndarray | None:
+        """Return the kernel matrix the fits of a path share (None: they need none)."""
+        return self._training_kernel(np.asarray(X, dtype=np.float64))
 
-    @abstractmethod
-    def decision_from_gram(self, K_eval: np.ndarray) -> np.ndarray:
-        """Scores ``f`` of shape (n_eval,) from ``K_eval = self.kernel(X_eval, X_train)``.
+    def C_path(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        C_values: Sequence[float],
+    ) -> Iterator[Self]:
+        """Fit the model along a grid of ``C`` values, each fit warm-started from the last.
 
-        ``X_train`` is the training set of the last fit (all its rows, zero weights included).
+        A warm start changes the cost of a fit, not its optimum: every yielded model is the
+        model ``self.with_params(C=C).fit(X, y, sample_weight)`` would give (to the
+        solver's tolerance). The kernel matrix is computed once for the whole path.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Training inputs (the training kernel matrix when ``precomputed``).
+        y : ndarray of shape (n_samples,)
+            Binary labels in {0, 1}.
+        sample_weight : ndarray of shape (n_samples,) or None
+            Weights ``s_i >= 0``, the same at every ``C``.
+        C_values : sequence of float
+            Positive values, visited in the given order (increasing is fastest).
+
+        Yields
+        ------
+        BinaryClassifier
+            A new fitted model per ``C`` (``self`` is left unfitted); each may be kept.
         """
+        C_values = check_C_path(C_values)
+        self.with_params(C=C_values[0])._validate_hyperparameters()
+        gram = self._path_gram(X)
+        previous: Self | None = None
+        for C in C_values:
+            model = self.with_params(C=C)
+            previous = model._fit(X, y, sample_weight, start=previous, gram=gram)
+            yield previous
 
     def beta_path(
         self,
@@ -340,8 +287,6 @@ class BinaryClassifier(ABC):
         y: np.ndarray,
         is_poison: np.ndarray,
         betas: Sequence[float],
-        *,
-        gram: np.ndarray | None = None,
     ) -> Iterator[Self]:
         """Follow the optimum ``theta*(beta)`` along a grid of poison weights.
 
@@ -353,15 +298,13 @@ class BinaryClassifier(ABC):
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_features)
-            Poisoned training set.
+            Poisoned training set (its kernel matrix when ``precomputed``).
         y : ndarray of shape (n_samples,)
             Binary labels in {0, 1}.
         is_poison : ndarray of shape (n_samples,), bool
             Poison mask.
         betas : sequence of float
             Poison weights in [0, 1], visited in the given order (increasing is fastest).
-        gram : ndarray of shape (n_samples, n_samples), optional
-            Precomputed ``self.kernel(X, X)``.
 
         Yields
         ------
@@ -369,15 +312,20 @@ class BinaryClassifier(ABC):
             ``self``, fitted at the current ``beta``.
         """
         is_poison = check_beta_path(X, is_poison, betas)
+        self._validate_hyperparameters()
+        gram = self._path_gram(X)
         previous: Self | None = None
         for beta in betas:
-            self.fit(X, y, np.where(is_poison, beta, 1.0), init=previous, gram=gram)
+            self._fit(X, y, np.where(is_poison, beta, 1.0), start=previous, gram=gram)
             previous = copy.copy(self)
             yield self
 
     @abstractmethod
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """Scores ``f(x)`` of shape (n,); positive predicts label 1."""
+        """Scores ``f(x)`` of shape (n,); positive predicts label 1.
+
+        With ``precomputed=True``, ``X`` holds kernel rows ``k(X_eval, X_train)``.
+        """
 
     @abstractmethod
     def input_gradient(self, X: np.ndarray) -> np.ndarray:
@@ -389,7 +337,10 @@ class BinaryClassifier(ABC):
 
     @abstractmethod
     def weight_inner(self, other: Self) -> float:
-        """Inner product ``<w_self, w_other>`` of two fitted models of the same kind."""
+        """Inner product ``<w_self, w_other>`` of two fitted models of the same kind.
+
+        ``precomputed`` models must have been fitted on the same training kernel matrix.
+        """
 
     @abstractmethod
     def weight_sensitivity(
@@ -403,7 +354,9 @@ class BinaryClassifier(ABC):
         """Return the derivative of ``f(X_eval)`` w.r.t. the weights ``s_j``, ``j in directions``.
 
         The model must have been fitted on ``(X, y, sample_weight)``; the derivative is the
-        implicit one at that optimum (``directions`` are indices into ``X``).
+        implicit one at that optimum (``directions`` are indices into ``X``). With
+        ``precomputed=True``, ``X`` is the training kernel matrix and ``X_eval`` the kernel
+        rows ``k(X_eval, X_train)``.
         """
 
     # --- derived quantities ----------------------------------------------------------------

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from backdoor_curves.classifiers.base import BinaryClassifier
-from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
+from backdoor_curves.classifiers.logistic import LogisticClassifier
+from backdoor_curves.classifiers.ridge import RidgeClassifier
 from backdoor_curves.classifiers.svm import RBFSVM, LinearSVM
 from backdoor_curves.naming import register_model_label
 

@@ -193,6 +193,13 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long to wait for the Dask scheduler before giving up (default 5)",
     )
     group.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="stop when a Dask cluster has had no worker for this long (default 60)",
+    )
+    group.add_argument(
         "--force",
         action="store_true",
         help="recompute cells already in the results folder (default: skip them, resume)",
@@ -231,6 +238,7 @@ def execution_config_from_args(args: argparse.Namespace) -> ExecutionConfig:
         force=args.force,
         quiet=args.quiet,
         connect_timeout=args.connect_timeout,
+        worker_timeout=args.worker_timeout,
     )
 
 
@@ -280,11 +288,17 @@ def reference_check_from_args(
     """Return the end-of-run comparison with the reference of the ``kind`` tables.
 
     The reference root is ``--reference``, else the configuration's ``results/<dataset>``;
+    an explicit ``--reference`` that is not a folder is an error (raised before any work);
     ``--reference none`` turns the comparison off; ``--fail-on-difference`` makes a difference
     exit status 1.
     """
     text = args.reference if args.reference is not None else config.results_dir
     root = None if text.lower() == "none" else Path(text)
+    if args.reference is not None and root is not None and not root.is_dir():
+        raise FileNotFoundError(
+            f"--reference {text}: no such folder; give the folder of the reference tables "
+            f"(e.g. {config.results_dir}) or --reference none to skip the comparison"
+        )
     return ReferenceCheck(kind, root, fail_on_difference=args.fail_on_difference)
 
 

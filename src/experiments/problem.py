@@ -1,8 +1,8 @@
 """The problem layer: which data a grid cell uses, loaded once, poisoned, as model inputs.
 
 - :class:`DataRequest` names a binary task (dataset, class pair, subset sizes, data seed).
-- :func:`load_pair` loads it once per process (the driver's validation and an in-process
-  grid cell share one decoded copy).
+- :func:`load_pair` loads it (a driver loads each pair once and hands it to the grid's
+  workers in their workspace, :mod:`backdoor_curves.experiments.workspace`).
 - :func:`poisoned_images` builds one (pair, trigger, poison fraction, seed) instance in image
   space: a :class:`PoisonedImages` (the poisoned training set and the backdoor test set).
 - :func:`poisoned_problem` turns it into what the binary models see: a :class:`PoisonedProblem`
@@ -13,14 +13,11 @@
   :class:`~backdoor_curves.experiments.feature_stage.CachedFeatures`, which reads deep
   features that the driver extracted before dispatching the grid. Tasks carry the stage, so a
   worker needs nothing else.
-- :class:`Evaluator` scores fitted models on those fixed sets, reusing kernel matrices when the
-  model says precomputed-Gram scoring pays off.
 - :func:`trigger_columns` gives the trigger's identity columns of a result row.
 """
 
 from __future__ import annotations
 
-import collections
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,12 +33,11 @@ from backdoor_curves.attacks.poisoning import (
     poison_training_set,
 )
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
-from backdoor_curves.classifiers.base import BinaryClassifier, read_only
+from backdoor_curves.classifiers.inputs import read_only
 from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
 
 __all__ = [
     "DataRequest",
-    "Evaluator",
     "FeatureStage",
     "PoisonedImages",
     "PoisonedProblem",
@@ -52,13 +48,6 @@ __all__ = [
     "to_features",
     "trigger_columns",
 ]
-
-_CACHE_SIZE = 4
-"""Pair tasks kept per process (a driver run touches one pair at a time)."""
-
-_loaded: collections.OrderedDict[tuple[DataRequest, str | None], PairTask] = (
-    collections.OrderedDict()
-)
 
 
 @dataclass(frozen=True)
@@ -91,13 +80,7 @@ def load_pair(
     verbose: bool = False,
     download: bool = False,
 ) -> PairTask:
-    """Load the pair task of ``request`` from ``data_dir``, decoding it once per process.
-
-    The cache key is ``(request, data_dir)`` only: ``verbose`` changes what happens on the
-    first load (notices on standard output), never which arrays come back, so a driver that
-    validates with ``verbose=True`` and a grid cell that loads quietly in the same process share
-    one decoded copy. ``download=True`` always loads (fetching a missing dataset first) and
-    caches the result: a cached copy may be the embedded-MNIST fallback of a load without it.
+    """Load the pair task of ``request`` from ``data_dir`` (every call reads the data).
 
     Parameters
     ----------
@@ -113,28 +96,19 @@ def load_pair(
     Returns
     -------
     PairTask
-        The images and labels of the pair (shared: callers must not modify the arrays).
+        The images and labels of the pair (read-only arrays).
     """
-    key = (request, None if data_dir is None else str(data_dir))
-    # With download, load afresh: an earlier load may have fallen back to the embedded digits.
-    if key in _loaded and not download:
-        _loaded.move_to_end(key)
-        return _loaded[key]
     notify: Callable[[str], None] | None = functools.partial(print, "notice:") if verbose else None
-    task = load_pair_task(
+    return load_pair_task(
         request.dataset,
         parse_pair(request.pair, dataset_info(request.dataset).n_classes),
         n_train=request.n_train,
         n_test=request.n_test,
         data_seed=request.data_seed,
-        data_dir=key[1],
+        data_dir=None if data_dir is None else str(data_dir),
         download=download,
         notify=notify,
     )
-    _loaded[key] = task
-    if len(_loaded) > _CACHE_SIZE:
-        _loaded.popitem(last=False)
-    return task
 
 
 def to_features(images: np.ndarray, features: str) -> np.ndarray:
@@ -223,7 +197,7 @@ class PoisonedProblem:
     y_backdoor: np.ndarray
 
     def __post_init__(self) -> None:
-        # Read-only inputs: fits keep them by reference and check them for NaN once.
+        # Immutable inputs: fits keep them by reference instead of copying them.
         for name in ("X_train", "X_test", "X_backdoor"):
             object.__setattr__(self, name, read_only(getattr(self, name)))
 
@@ -291,52 +265,6 @@ def clean_problem_features(
     else:
         X_train, X_test = to_features(task.X_train, features), to_features(task.X_test, features)
     return read_only(X_train), read_only(X_test)
-
-
-class Evaluator:
-    """Scores of fitted models on fixed point sets, reusing kernel matrices.
-
-    When the model's class says precomputed-Gram scoring pays off (the RBF SVM), the kernels
-    between each set and the training set are computed once and every model's scores come
-    from them (``f = K alpha + b``); other models score directly (``X w + b`` is cheaper than
-    any kernel). The training set itself is the set ``"train"``, scored from the training
-    Gram matrix.
-
-    Parameters
-    ----------
-    model : BinaryClassifier
-        Any model of the kind that will be evaluated (its class decides whether kernels pay
-        off; its ``kernel`` computes them).
-    X_train : ndarray of shape (n_train, n_features)
-        Training inputs.
-    gram : ndarray of shape (n_train, n_train)
-        ``model.kernel(X_train, X_train)``.
-    **sets : ndarray
-        Named evaluation sets, e.g. ``test=X_test``.
-    """
-
-    def __init__(
-        self, model: BinaryClassifier, X_train: np.ndarray, gram: np.ndarray, **sets: np.ndarray
-    ) -> None:
-        self._sets = {"train": X_train, **sets}
-        self._kernels: dict[str, np.ndarray] = {}
-        if type(model).scores_from_gram:
-            self._kernels = {"train": gram}
-            self._kernels |= {name: model.kernel(X, X_train) for name, X in sets.items()}
-
-    def decision(self, model: BinaryClassifier, name: str) -> np.ndarray:
-        """Scores ``f(x)`` of ``model`` on the set called ``name``, shape (n_points,)."""
-        if name in self._kernels:
-            return model.decision_from_gram(self._kernels[name])
-        return model.decision_function(self._sets[name])
-
-    def predict(self, model: BinaryClassifier, name: str) -> np.ndarray:
-        """Predicted labels in {0, 1} on the set called ``name``."""
-        return (self.decision(model, name) > 0).astype(np.int64)
-
-    def sensitivity_options(self, name: str) -> dict[str, np.ndarray]:
-        """``eval_gram`` for ``weight_sensitivity`` on set ``name`` (Gram-scored models only)."""
-        return {"eval_gram": self._kernels[name]} if name in self._kernels else {}
 
 
 def trigger_columns(trigger: TriggerSpec) -> dict[str, object]:

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -184,7 +184,9 @@ def record_run(
     settings: RunSettings,
     source: str,
     description: str,
-    group_size: int = 1,
+    *,
+    group_by: Callable[[Any], Hashable] | None = None,
+    context: Callable[[Sequence[Any]], Any] | None = None,
 ) -> tuple[GridReport, dict[str, Any]]:
     """Run a driver's grid into ``store`` and write its manifest.
 
@@ -193,7 +195,8 @@ def record_run(
     tasks : sequence of frozen dataclass instances
         The grid cells.
     worker : callable
-        ``worker(task, data_dir=...) -> rows`` computes one cell.
+        ``worker(task, data_dir=...) -> rows`` computes one cell; with a ``context``,
+        ``worker(task, context) -> rows`` (the context then says where the data are).
     store : ResultStore
         Where the rows go.
     settings : RunSettings
@@ -202,8 +205,8 @@ def record_run(
         Data source of every row (the manifest records it).
     description : str
         Progress-bar label.
-    group_size : int
-        Consecutive tasks sent to one worker together
+    group_by, context : callable, optional
+        Which tasks run together in one worker, and what they share there
         (:func:`~backdoor_curves.utilities.grid.run_grid`).
 
     Returns
@@ -214,7 +217,12 @@ def record_run(
         The manifest's ``config`` part (drivers that derive further tables reuse it).
     """
     [(report, config)] = record_runs(
-        [RunGrid(tasks, store, source)], worker, settings, description, group_size
+        [RunGrid(tasks, store, source)],
+        worker,
+        settings,
+        description,
+        group_by=group_by,
+        context=context,
     )
     return report, config
 
@@ -224,7 +232,9 @@ def record_runs(
     worker: Callable[..., list[dict[str, Any]]],
     settings: RunSettings,
     description: str,
-    group_size: int = 1,
+    *,
+    group_by: Callable[[Any], Hashable] | None = None,
+    context: Callable[[Sequence[Any]], Any] | None = None,
 ) -> list[tuple[GridReport, dict[str, Any]]]:
     """Run several run folders' grids as one stream of tasks; write each folder's manifest.
 
@@ -249,9 +259,10 @@ def record_runs(
             Grid(run.tasks, run.store, ManifestInfo(config, run.source))
             for run, config in zip(runs, configs, strict=True)
         ],
-        functools.partial(worker, data_dir=settings.data_dir),
+        worker if context is not None else functools.partial(worker, data_dir=settings.data_dir),
         settings.execution,
         description=description,
-        group_size=group_size,
+        group_by=group_by,
+        context=context,
     )
     return list(zip(reports, configs, strict=True))

@@ -1,4 +1,4 @@
-"""Figures from the result tables (the separate plotting step of SPEC section 6).
+"""Figures from the result tables: the plotting step, separate from the experiments.
 
 Run as ``python -m backdoor_curves.plots RESULTS_DIR [--only KIND] [--format pdf png]
 [--out DIR]``. The step reads the tidy CSV tables that the experiment drivers wrote under
@@ -20,6 +20,8 @@ Modules, one per figure family plus what they share:
 - :mod:`~backdoor_curves.plots.explanations`: ``explanations/**/results.csv`` -> the
   explanation summary ``explanation_shares_<dataset>_<pair>_<trigger>`` (F7 is drawn by the
   explanation scripts from their examples files);
+- :mod:`~backdoor_curves.plots.network`: F8 from a network run's ``results.csv`` and
+  ``head_slope.csv`` (drawn by the network driver, or ``python -m backdoor_curves.plots.network``);
 - :mod:`~backdoor_curves.plots.triggers`: clean and triggered example images (drawn from
   images, not tables);
 - :mod:`~backdoor_curves.plots.style` (one style, atomic PDF/PNG save),
@@ -33,8 +35,8 @@ when the table holds several triggers or poison fractions for it, so that no fig
 another. Model and trigger names come from :mod:`backdoor_curves.naming`: a model the figures
 have never seen is drawn under a readable default label.
 
-A new figure family (explanations, network figures) is a module whose plotters are decorated
-with :func:`register_figures` (declaring its table kind and required columns), imported below.
+A new figure family is a module whose plotters are decorated with :func:`register_figures`
+(declaring its table kind and required columns), imported below (see ``docs/architecture.md``).
 
 Matplotlib is used headless: figures are ``matplotlib.figure.Figure`` objects on an Agg canvas
 (never registered with pyplot), styled inside ``matplotlib.rc_context``. Importing this package

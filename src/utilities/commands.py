@@ -12,9 +12,13 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import shlex
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
+
+from backdoor_curves.utilities.backends import WorkerLostError
 
 __all__ = [
     "DriverParser",
@@ -125,7 +129,9 @@ def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., 
     meant for the user; ``TimeoutError`` a folder another run holds too long; any other
     ``OSError`` is a fault of the machine (a full disk, a read-only file system) and is
     reported with the file it concerns and the rerun advice (the grid engine keeps every
-    finished cell). Anything else is a bug and keeps its traceback. Ctrl-C exits with 130
+    finished cell); a :class:`~backdoor_curves.utilities.backends.WorkerLostError` (a worker
+    process or the Dask cluster died) is one line with the command to rerun. Anything else
+    is a bug and keeps its traceback. Ctrl-C exits with 130
     after the grid engine saved the finished cells.
     """
 
@@ -149,11 +155,34 @@ def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., 
                 file=sys.stderr,
             )
             return 2
+        except WorkerLostError as error:
+            print(
+                f"error: {error}; finished cells are kept: rerun {command_line(argv)} "
+                "to compute the rest",
+                file=sys.stderr,
+            )
+            return 2
         except KeyboardInterrupt:
             print("interrupted: finished cells were saved; rerun to resume", file=sys.stderr)
             return 130
 
     return wrapped
+
+
+def command_line(argv: Sequence[str] | None) -> str:
+    """Return the command that ran a driver, quoted for a shell (to tell how to rerun it).
+
+    The process's own command line when the driver's arguments ``argv`` end it (a
+    subcommand's name stays in), else the program name followed by ``argv``.
+    """
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "backdoor-curves"
+    if program in ("__main__.py", "-c", ""):
+        program = "python -m backdoor_curves"
+    own = sys.argv[1:]
+    arguments = list(own if argv is None else argv)
+    if not arguments or own[len(own) - len(arguments) :] == arguments:
+        arguments = own
+    return shlex.join([program, *arguments])
 
 
 def describe_os_error(error: OSError) -> str:

@@ -149,6 +149,12 @@ class ResultStore:
     columns : sequence of str
         The fixed column order of the table. Every row must have exactly these keys. The
         store prepends the task key column ``"task_key"``, which is therefore reserved.
+    identity : sequence of str, optional
+        The columns that say which cell a row is (e.g. pair, trigger, model, ``C``, seed).
+        Rows with equal values there are one cell stored twice (by runs whose task keys
+        differed): the table keeps the newest (a journal row over a table row; in the table,
+        the row whose producer ran last) and :attr:`n_duplicates_dropped` counts the others.
+        None: rows are identified by their key only.
 
     Notes
     -----
@@ -157,7 +163,9 @@ class ResultStore:
     results), and a later journal entry replaces an earlier one.
     """
 
-    def __init__(self, directory: Path, columns: Sequence[str]) -> None:
+    def __init__(
+        self, directory: Path, columns: Sequence[str], identity: Sequence[str] | None = None
+    ) -> None:
         columns = list(columns)
         if not columns:
             raise ValueError("columns must name at least one column")
@@ -169,8 +177,15 @@ class ResultStore:
             raise ValueError(f"columns must be unique, got duplicates {duplicated}")
         if KEY_COLUMN in columns:
             raise ValueError(f"column name {KEY_COLUMN!r} is reserved for the task key")
+        unknown = [c for c in identity or () if c not in columns]
+        if unknown:
+            raise ValueError(f"identity columns {unknown} are not columns of the table")
         self.directory = Path(directory)
         self.columns: tuple[str, ...] = tuple(columns)
+        self.identity: tuple[str, ...] = tuple(identity or ())
+        #: Rows dropped by the last :meth:`consolidate` as older copies of a cell.
+        self.n_duplicates_dropped = 0
+        self._n_duplicates = 0
         self._journal_tail_checked = False
         # Keys recorded by this store object: the tasks this run computed (see write_manifest).
         self._recorded: set[str] = set()
@@ -240,12 +255,12 @@ class ResultStore:
                 os.fsync(handle.fileno())
 
     def record(self, key: str, rows: list[dict]) -> None:
-        """Append one finished task to the journal, durably.
+        """Append one finished task (or cell) to the journal, durably.
 
         Parameters
         ----------
         key : str
-            Task key (see :func:`backdoor_curves.utilities.tasks.task_key`).
+            Task or cell key (see :func:`backdoor_curves.utilities.tasks.task_key`).
         rows : list of dict
             At least one row; each with exactly the keys :attr:`columns` and scalar values
             (bool, int, float, str, None or numpy scalars).
@@ -256,14 +271,24 @@ class ResultStore:
             If a row misses a column, has an extra one, or holds a non-scalar value; the
             message names the task and the column. Nothing is written in that case.
         """
-        clean = self._validate_rows(key, rows)
-        line = json.dumps({"key": key, "rows": clean}, allow_nan=True) + "\n"
+        self.record_cells([(key, rows)])
+
+    def record_cells(self, entries: Sequence[tuple[str, list[dict]]]) -> None:
+        """Append several finished cells to the journal in one durable write.
+
+        Every entry is validated as in :meth:`record` before anything is written, so either
+        all cells land in the journal or (on a validation error) none does.
+        """
+        lines = [
+            json.dumps({"key": key, "rows": self._validate_rows(key, rows)}, allow_nan=True) + "\n"
+            for key, rows in entries
+        ]
         if not self._journal_tail_checked:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._truncate_torn_journal_tail()
             self._journal_tail_checked = True
         is_new = not self.journal_path.exists()
-        data = line.encode("utf-8")
+        data = "".join(lines).encode("utf-8")
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             written = os.write(fd, data)
@@ -279,7 +304,7 @@ class ResultStore:
             os.close(fd)
         if is_new:
             fsync_directory(self.directory)
-        self._recorded.add(key)
+        self._recorded.update(key for key, _ in entries)
 
     def _journal_entries(self) -> list[tuple[str, list[dict[str, Scalar]]]]:
         """Finished tasks in the journal, in the order they were written."""
@@ -326,9 +351,54 @@ class ResultStore:
     def _merged_rows_by_key(self) -> dict[str, list[list[str]]]:
         """Union of CSV and journal as text rows; journal entries replace CSV rows."""
         grouped = self._csv_rows_by_key()
+        from_table = set(grouped)
         for key, rows in self._journal_entries():
             grouped[key] = [[key, *(_format_cell(row[c]) for c in self.columns)] for row in rows]
-        return grouped
+            from_table.discard(key)
+        return self._one_row_per_cell(grouped, from_table)
+
+    def _one_row_per_cell(
+        self, grouped: dict[str, list[list[str]]], from_table: set[str]
+    ) -> dict[str, list[list[str]]]:
+        """Drop the older copies of every cell (see ``identity``); count them."""
+        self._n_duplicates = 0
+        if not self.identity:
+            return grouped
+        positions = [self.header.index(column) for column in self.identity]
+        created = self._created_by_key()
+        # Oldest first: table rows by their producer's date, then the journal's in order.
+        age = {key: (0, created.get(key, "")) if key in from_table else (1, "") for key in grouped}
+        newest: dict[tuple[str, ...], tuple[str, int]] = {}
+        for key in sorted(grouped, key=lambda k: age[k]):
+            for index, row in enumerate(grouped[key]):
+                newest[tuple(row[p] for p in positions)] = (key, index)
+        kept: dict[str, list[list[str]]] = {}
+        for key, rows in grouped.items():
+            mine = [
+                row
+                for index, row in enumerate(rows)
+                if newest[tuple(row[p] for p in positions)] == (key, index)
+            ]
+            self._n_duplicates += len(rows) - len(mine)
+            if mine:
+                kept[key] = mine
+        return kept
+
+    def _created_by_key(self) -> dict[str, str]:
+        """Date of the run that produced each key of the table, from the manifest ('' unknown)."""
+        try:
+            manifest = self._read_manifest()
+        except ValueError:
+            return {}
+        producers, task_producer = manifest.get("producers"), manifest.get("task_producer")
+        if not isinstance(producers, list) or not isinstance(task_producer, dict):
+            return {}
+        return {
+            key: str(producers[index].get("created") or "")
+            for key, index in task_producer.items()
+            if isinstance(index, int) and 0 <= index < len(producers)
+            and isinstance(producers[index], dict)
+        }  # fmt: skip
 
     def finished_keys(self) -> set[str]:
         """Keys of the tasks already done, from ``results.csv`` and the journal.
@@ -369,6 +439,7 @@ class ResultStore:
             existing ``results.csv`` has a different header.
         """
         text = self._sorted_text(order)
+        self.n_duplicates_dropped = self._n_duplicates
         self.directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.results_path, text)
         # The journal goes only after the table holding its rows is safely on disk.

@@ -4,6 +4,12 @@ A grid task is a frozen dataclass instance holding the settings of one unit of w
 cell, or several cells computed together). :func:`task_key` turns it into a text key that
 depends only on its field values, so it is the same in every process and every run; the
 result store journals finished tasks under that key, and a rerun skips the keys it holds.
+
+A task that computes several cells together (a :class:`PackedTask`, e.g. the ``C`` values of
+one seed, fitted along one warm-started path) names each of its cells by a task of its own,
+and the store keys rows by those *cell* keys: a cell's key is its content, not the grid it
+came from. Growing, shrinking or reordering the packed dimension reuses every finished cell,
+and a task is re-packed with only its missing cells (:func:`pending_cells`).
 """
 
 from __future__ import annotations
@@ -12,11 +18,19 @@ import dataclasses
 import enum
 from collections.abc import Sequence
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["TaskFailedError", "task_key", "unique_task_keys"]
+__all__ = [
+    "PackedTask",
+    "TaskFailedError",
+    "cell_keys",
+    "pending_cells",
+    "task_cells",
+    "task_key",
+    "unique_task_keys",
+]
 
 # Characters that delimit the parts of a task key; a text field may not contain them.
 _KEY_DELIMITERS = frozenset("|=,(){}")
@@ -117,3 +131,54 @@ def unique_task_keys(tasks: Sequence[Any]) -> list[str]:
             raise ValueError(f"duplicate task {key}; every task of a grid must be distinct")
         seen.add(key)
     return keys
+
+
+@runtime_checkable
+class PackedTask(Protocol):
+    """A task that computes several cells together.
+
+    ``cells()`` returns one task per cell, each a valid task computing that cell alone, in
+    the order in which the packed task returns its rows; ``with_cells(cells)`` returns the
+    packed task computing exactly ``cells`` (a subset of ``cells()``, in that order). The
+    rows of a packed task come cell after cell, the same number of rows for each cell.
+    """
+
+    def cells(self) -> Sequence[Any]:
+        """Return one task per cell, in row order."""
+        ...
+
+    def with_cells(self, cells: Sequence[Any]) -> Any:
+        """Return the packed task computing ``cells``."""
+        ...
+
+
+def task_cells(task: Any) -> list[Any]:
+    """Return the cells of ``task``: its :meth:`PackedTask.cells`, or ``[task]``."""
+    return list(task.cells()) if isinstance(task, PackedTask) else [task]
+
+
+def cell_keys(tasks: Sequence[Any]) -> list[list[str]]:
+    """Return the keys of every task's cells; raises if two cells of the grid share a key.
+
+    A cell computed by two tasks of one grid (e.g. a ``C`` value listed twice) would be
+    stored twice, so it is an error, named by the cell's key.
+    """
+    keys = [[task_key(cell) for cell in task_cells(task)] for task in tasks]
+    unique_task_keys([cell for task in tasks for cell in task_cells(task)])
+    return keys
+
+
+def pending_cells(task: Any, keys: Sequence[str], finished: set[str]) -> tuple[Any, list[str]]:
+    """Return the task that computes the cells of ``task`` not in ``finished``, and their keys.
+
+    ``keys`` are the keys of ``task``'s cells (:func:`cell_keys`). A plain task is returned
+    as it is; a packed task is re-packed with its missing cells only. The task is None when
+    every cell is finished.
+    """
+    missing = [index for index, key in enumerate(keys) if key not in finished]
+    if not missing:
+        return None, []
+    if len(missing) == len(keys) or not isinstance(task, PackedTask):
+        return task, list(keys)
+    cells = task_cells(task)
+    return task.with_cells([cells[index] for index in missing]), [keys[i] for i in missing]

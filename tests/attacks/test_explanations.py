@@ -17,7 +17,7 @@ from backdoor_curves.attacks.explanations import (
     training_influence,
     trigger_share,
 )
-from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
+from backdoor_curves.classifiers import LogisticClassifier, RidgeClassifier
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.svm import RBFSVM, LinearSVM
 

@@ -11,7 +11,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from backdoor_curves.attacks.influence import learning_slope, normalised_slope
 from backdoor_curves.attacks.status import slope_is_defined
-from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
+from backdoor_curves.classifiers import LogisticClassifier, RidgeClassifier
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.svm import ONE_SIDED_STATUS, RBFSVM, LinearSVM, dual_sets
 

@@ -18,8 +18,7 @@ import torch
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.poisoning import backdoor_test_set, poison_training_set
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers import linalg
-from backdoor_curves.classifiers.linear import LogisticClassifier
+from backdoor_curves.classifiers import LogisticClassifier, linalg
 from backdoor_curves.classifiers.nn.features import (
     ALEXNET_FEATURE_DIM,
     FeatureExtractor,

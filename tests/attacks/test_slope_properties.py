@@ -13,7 +13,7 @@ import pytest
 
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.status import slope_is_defined
-from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
+from backdoor_curves.classifiers import LogisticClassifier, RidgeClassifier
 from backdoor_curves.classifiers.svm import ONE_SIDED_STATUS, RBFSVM, LinearSVM
 
 MODELS = {
@@ -114,7 +114,7 @@ NEAR_BOUND_SEEDS = (0, 1, 90)
 def test_stored_kkt_factor_solves_the_system_of_its_own_margin_set(seed):
     X, y, is_poison, _, _ = random_problem(np.random.default_rng(seed), n=30, grid=True)
     model = LinearSVM(C=10.0).fit(X, y, np.where(is_poison, 0.0, 1.0))
-    _, margin_set, factor = model._kkt
+    margin_set, factor = model._kkt
     assert factor is not None
     signed = np.where(y == 1, 1.0, -1.0)[margin_set]
     Q = np.outer(signed, signed) * (X[margin_set] @ X[margin_set].T)

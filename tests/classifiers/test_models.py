@@ -12,13 +12,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import SVC
 
-from backdoor_curves.classifiers import linear
-from backdoor_curves.classifiers.base import (
-    FitData,
-    check_fit_input,
-    is_immutable,
-    read_only,
-)
+from backdoor_curves.classifiers import LogisticClassifier, RidgeClassifier, primal
+from backdoor_curves.classifiers.inputs import FitData, check_fit_input, is_immutable, read_only
 from backdoor_curves.classifiers.linalg import (
     DenseHessian,
     RepresenterHessian,
@@ -26,7 +21,6 @@ from backdoor_curves.classifiers.linalg import (
     damped_cholesky,
     primal_hessian,
 )
-from backdoor_curves.classifiers.linear import LogisticClassifier, RidgeClassifier
 from backdoor_curves.classifiers.losses import get_loss, to_signed
 from backdoor_curves.classifiers.svm import (
     RBFSVM,
@@ -450,33 +444,20 @@ def test_active_set_from_wrong_sets_never_reports_a_wrong_optimum(name):
         assert n_converged >= 1
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "linear-svm",
-        "rbf-svm",
-    ],
-)
-def test_svm_warm_start_matches_a_cold_fit(name):
+@pytest.mark.parametrize("name", ["linear-svm", "rbf-svm"])
+def test_svm_c_path_matches_cold_fits(name):
     X, y = blobs()
     weight = uneven_weights(len(y))
-    changed = weight.copy()
-    changed[:12:3] *= 1.5
-    changed[2] = 0.01  # a zero-weight point enters
-    previous = SVM_MODELS[name]().fit(X, y, weight)
-    warm = SVM_MODELS[name]().fit(X, y, changed, init=previous)
-    cold = SVM_MODELS[name]().fit(X, y, changed)
-    if name == "rbf-svm":  # the linear kernel's margin set is degenerate here: libsvm restarts
-        assert warm.solver_ == "active-set"
-    assert warm.exact_ and cold.exact_
-    assert_kkt(warm, X, y)
+    C_values = [0.3, 1.0, 4.0]
+    path = list(SVM_MODELS[name]().C_path(X, y, weight, C_values))
     X_eval = np.random.default_rng(7).normal(size=(15, X.shape[1]))
-    np.testing.assert_allclose(
-        warm.decision_function(X_eval), cold.decision_function(X_eval), rtol=1e-9, atol=1e-10
-    )
-    # The change was big enough to move the solution.
-    before = SVM_MODELS[name]().fit(X, y, weight).decision_function(X_eval)
-    assert np.abs(before - cold.decision_function(X_eval)).max() > 1e-4
+    for C, warm in zip(C_values, path, strict=True):
+        cold = SVM_MODELS[name]().with_params(C=C).fit(X, y, weight)
+        assert warm.C == C and warm.exact_ and cold.exact_
+        assert_kkt(warm, X, y)
+        np.testing.assert_allclose(
+            warm.decision_function(X_eval), cold.decision_function(X_eval), rtol=1e-9, atol=1e-10
+        )
 
 
 def test_rbf_kernel_matches_its_definition():
@@ -616,43 +597,44 @@ def test_with_params_derives_a_new_unfitted_model(name):
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_every_fitted_model_reports_exact_and_scores_from_its_gram(name):
+def test_a_precomputed_model_equals_the_model_on_inputs(name):
+    # scikit-learn's kernel="precomputed": fit on k(X, X), score on k(X_eval, X); same
+    # optimum, scores and weight derivative as the model given the inputs themselves.
     X, y = blobs()
-    model = ALL_MODELS[name]().fit(X, y, uneven_weights(len(y)))
-    assert model.exact_ is True
+    weight = uneven_weights(len(y))
+    on_inputs = ALL_MODELS[name]().fit(X, y, weight)
+    kernel = on_inputs.kernel_function
+    on_kernel = ALL_MODELS[name]().with_params(precomputed=True).fit(kernel(X, X), y, weight)
+    assert on_inputs.exact_ is True and on_kernel.exact_ is True
     X_eval = np.random.default_rng(3).normal(size=(9, X.shape[1]))
     np.testing.assert_allclose(
-        model.decision_from_gram(model.kernel(X_eval, X)),
-        model.decision_function(X_eval),
+        on_kernel.decision_function(kernel(X_eval, X)),
+        on_inputs.decision_function(X_eval),
         rtol=1e-7,
         atol=1e-8,
     )
-
-
-def test_only_the_rbf_svm_scores_from_a_precomputed_gram():
-    flags = {name: type(model()).scores_from_gram for name, model in ALL_MODELS.items()}
-    assert flags == {name: name == "rbf-svm" for name in ALL_MODELS}
-
-
-@pytest.mark.parametrize("name", ["logistic", "linear-svm", "rbf-svm"])
-def test_warm_start_from_init_reaches_the_cold_optimum(name):
-    X, y = blobs()
-    weight, changed = uneven_weights(len(y)), uneven_weights(len(y), seed=5)
-    previous = ALL_MODELS[name]().fit(X, y, weight)
-    warm = ALL_MODELS[name]().fit(X, y, changed, init=previous)
-    cold = ALL_MODELS[name]().fit(X, y, changed)
-    np.testing.assert_allclose(
-        warm.decision_function(X), cold.decision_function(X), rtol=1e-8, atol=1e-9
-    )
-    assert previous.decision_function(X) != pytest.approx(cold.decision_function(X))
+    directions = np.array([1, 4, 6])
+    got = on_kernel.weight_sensitivity(kernel(X, X), y, weight, kernel(X_eval, X), directions)
+    expected = on_inputs.weight_sensitivity(X, y, weight, X_eval, directions)
+    np.testing.assert_allclose(got.decision, expected.decision, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="square kernel matrix"):
+        ALL_MODELS[name]().with_params(precomputed=True).fit(X, y)
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_init_of_another_model_class_is_rejected(name):
+def test_c_path_reaches_the_cold_optimum_at_every_c(name):
     X, y = blobs()
-    other = next(model for key, model in ALL_MODELS.items() if key != name)
-    with pytest.raises(ValueError, match=r"init must be a fitted"):
-        ALL_MODELS[name]().fit(X, y, init=other().fit(X, y))
+    weight = uneven_weights(len(y), seed=5)
+    C_values = [0.05, 0.5, 5.0]
+    model = ALL_MODELS[name]()
+    path = list(model.C_path(X, y, weight, C_values))
+    assert not hasattr(model, "intercept_")
+    for C, warm in zip(C_values, path, strict=True):
+        cold = model.with_params(C=C).fit(X, y, weight)
+        np.testing.assert_allclose(
+            warm.decision_function(X), cold.decision_function(X), rtol=1e-8, atol=1e-9
+        )
+    assert path[0].decision_function(X) != pytest.approx(path[-1].decision_function(X))
 
 
 @pytest.mark.parametrize("name", ["ridge", "linear-svm", "rbf-svm"])
@@ -669,7 +651,7 @@ def test_cached_factor_is_not_reused_for_other_data(name):
         if hasattr(uncached, attribute):
             delattr(uncached, attribute)
     if name != "ridge":
-        uncached._kkt = (None, np.empty(0, dtype=np.intp), None)
+        uncached._kkt = (np.empty(0, dtype=np.intp), None)
     got = model.weight_sensitivity(moved, y, weight, X[:4], directions)
     expected = uncached.weight_sensitivity(moved, y, weight, X[:4], directions)
     np.testing.assert_array_equal(got.decision, expected.decision)
@@ -681,9 +663,9 @@ def test_cached_factor_is_not_reused_for_other_data(name):
 
 
 def test_read_only_inputs_are_kept_by_reference_and_writable_ones_copied():
-    X = np.arange(12.0).reshape(4, 3).copy()  # owns its memory: made read-only in place
-    kept = FitData.of(read_only(X), np.ones(4), np.ones(4))
-    assert kept.X is X and not X.flags.writeable
+    frozen = read_only(np.arange(12.0).reshape(4, 3))  # in a bytes object: immutable
+    kept = FitData.of(frozen, np.ones(4), np.ones(4))
+    assert kept.X is frozen and not frozen.flags.writeable
     writable = np.arange(12.0).reshape(4, 3)
     copied = FitData.of(writable, np.ones(4), np.ones(4))
     assert copied.X is not writable
@@ -712,66 +694,30 @@ def test_immutable_input_is_checked_for_nan_once_writable_every_time():
         check_fit_input(read_only(X.copy()), y, None)
 
 
-def test_inner_products_of_immutable_inputs_are_computed_once_and_read_only():
-    from backdoor_curves.classifiers.kernels import inner_products
-
-    A, B = read_only(np.random.default_rng(0).normal(size=(5, 3))), read_only(np.eye(3))
-    first = inner_products(A, B)
-    assert inner_products(A, B) is first and not first.flags.writeable
-    np.testing.assert_array_equal(first, A @ B.T)
-    writable = np.random.default_rng(1).normal(size=(5, 3))
-    fresh = inner_products(writable, writable)
-    assert fresh is not inner_products(writable, writable) and fresh.flags.writeable
-
-
-def test_inner_products_keep_a_slope_groups_cycle_of_products_and_respect_the_byte_budget(
-    monkeypatch,
+@pytest.mark.parametrize("precomputed", [True, False])
+def test_logistic_c_sweep_predictor_saves_newton_steps_and_keeps_the_optimum(
+    precomputed, monkeypatch
 ):
-    from backdoor_curves.classifiers import kernels
-
-    # A task group reads the products of five seeds' sets and of the clean sets, in turn, for
-    # every (classifier, gamma): a cycle of 17 products, which an LRU cache smaller than the
-    # cycle misses every time.
-    rng = np.random.default_rng(0)
-    train = [read_only(rng.normal(size=(30, 4))) for _ in range(6)]
-    pairs = [(other, base) for base in train for other in (base, read_only(base[:10] + 1.0))]
-    pairs = pairs[:17]
-    products = [kernels.inner_products(A, B) for A, B in pairs]
-    assert all(kernels.inner_products(A, B) is p for (A, B), p in zip(pairs, products, strict=True))
-    # Over the budget, the least recently used products leave first.
-    budget = sum(p.nbytes for p in products[-3:])
-    monkeypatch.setattr(kernels, "PRODUCT_CACHE_BYTES", budget)
-    A, B = read_only(rng.normal(size=(30, 4))), train[0]
-    newest = kernels.inner_products(A, B)
-    assert kernels.inner_products(A, B) is newest
-    assert kernels.inner_products(*pairs[-1]) is products[-1]
-    assert kernels.inner_products(*pairs[0]) is not products[0]
-
-
-@pytest.mark.parametrize("use_gram", [True, False])
-def test_logistic_c_sweep_predictor_saves_newton_steps_and_keeps_the_optimum(use_gram, monkeypatch):
     # The next optimum of a C sweep is predicted along d theta / d log C = H^{-1} [v; 0].
     # Overlapping classes (a bounded path): there the tangent is a good predictor (on
     # separable data the weights grow like log C and it may save nothing).
     X, y = blobs(n=200, d=50, shift=0.5)
-    gram = X @ X.T if use_gram else None
+    inputs = X @ X.T if precomputed else X
+    model = LogisticClassifier(precomputed=precomputed)
     sweep = np.geomspace(0.01, 100.0, 8)
 
     def newton_steps() -> tuple[int, np.ndarray]:
-        previous, steps = None, 0
-        for C in sweep:
-            previous = LogisticClassifier(C).fit(X, y, gram=gram, init=previous)
-            steps += previous.n_iter_
-        return steps, theta_of(previous)
+        path = list(model.C_path(inputs, y, None, sweep))
+        return sum(fitted.n_iter_ for fitted in path), path[-1].decision_function(inputs)
 
-    with_predictor, theta = newton_steps()
-    cold = LogisticClassifier(sweep[-1]).fit(X, y, gram=gram)
-    np.testing.assert_allclose(theta, theta_of(cold), rtol=1e-8, atol=1e-10)
+    with_predictor, scores = newton_steps()
+    cold = model.with_params(C=sweep[-1]).fit(inputs, y)
+    np.testing.assert_allclose(scores, cold.decision_function(inputs), rtol=1e-7, atol=1e-9)
     monkeypatch.setattr(
         LogisticClassifier, "_predict_along_C", lambda self, c, start, s, w, previous: start
     )
-    without_predictor, theta_plain = newton_steps()
-    np.testing.assert_allclose(theta, theta_plain, rtol=1e-8, atol=1e-10)
+    without_predictor, scores_plain = newton_steps()
+    np.testing.assert_allclose(scores, scores_plain, rtol=1e-7, atol=1e-9)
     assert with_predictor < without_predictor
 
 
@@ -780,46 +726,64 @@ def test_logistic_c_sweep_predictor_saves_newton_steps_and_keeps_the_optimum(use
 
 @pytest.mark.parametrize(("n_samples", "d"), [(12, 40), (30, 3)])
 @pytest.mark.parametrize("name", PRIMAL_MODELS)
-def test_fit_and_sensitivity_with_a_gram_equal_the_dense_oracle(name, n_samples, d):
-    # With a Gram matrix the solvers run in representer coefficients; hessian="dense" on w
-    # is the oracle (same optimum, same derivative).
+def test_fit_and_sensitivity_on_a_precomputed_kernel_equal_the_dense_oracle(name, n_samples, d):
+    # On a precomputed linear kernel the solvers run in representer coefficients;
+    # hessian="dense" on w is the oracle (same optimum, same derivative).
     X, y = blobs(n=n_samples, d=d, shift=0.5)
     weight = uneven_weights(n_samples)
     directions = np.array([2, 5, 7])
-    fast = PRIMAL_MODELS[name]().fit(X, y, weight, gram=X @ X.T)
+    gram = X @ X.T
+    fast = PRIMAL_MODELS[name]().with_params(precomputed=True).fit(gram, y, weight)
     oracle = PRIMAL_MODELS[name]().with_params(hessian="dense").fit(X, y, weight)
-    np.testing.assert_allclose(theta_of(fast), theta_of(oracle), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(fast.intercept_, oracle.intercept_, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(fast.dual_coef_, oracle.dual_coef_, rtol=1e-7, atol=1e-10)
-    got = fast.weight_sensitivity(X, y, weight, X[:5], directions, gram=X @ X.T)
+    got = fast.weight_sensitivity(gram, y, weight, X[:5] @ X.T, directions)
     expected = oracle.weight_sensitivity(X, y, weight, X[:5], directions)
     np.testing.assert_allclose(got.decision, expected.decision, rtol=1e-7, atol=1e-9)
     assert np.abs(expected.decision).max() > 1e-3
 
 
-def test_logistic_warm_start_with_a_gram_reaches_the_cold_optimum():
+def test_logistic_c_path_on_a_precomputed_kernel_saves_newton_steps():
     X, y = blobs(n=12, d=40, shift=0.5)
+    model = LogisticClassifier(precomputed=True)
     gram = X @ X.T
-    previous = LogisticClassifier(C=0.1).fit(X, y, gram=gram)
-    warm = LogisticClassifier(C=5.0).fit(X, y, gram=gram, init=previous)
-    cold = LogisticClassifier(C=5.0).fit(X, y, gram=gram)
-    np.testing.assert_allclose(theta_of(warm), theta_of(cold), rtol=1e-9, atol=1e-11)
+    _, warm = model.C_path(gram, y, None, [0.1, 5.0])
+    cold = model.with_params(C=5.0).fit(gram, y)
+    np.testing.assert_allclose(warm.dual_coef_, cold.dual_coef_, rtol=1e-9, atol=1e-11)
     assert warm.n_iter_ < cold.n_iter_
 
 
 @pytest.mark.parametrize("name", PRIMAL_MODELS)
-@pytest.mark.parametrize("with_gram", [True, False], ids=["gram", "no-gram"])
-def test_no_d_by_d_matrix_when_there_are_fewer_points_than_features(name, with_gram, monkeypatch):
+@pytest.mark.parametrize("precomputed", [True, False], ids=["kernel", "inputs"])
+def test_no_d_by_d_matrix_when_there_are_fewer_points_than_features(name, precomputed, monkeypatch):
     # Issue 9 item 5: with n < d (deep features) no step may form a (d+1) x (d+1) Hessian.
     def refuse(*args, **kwargs):
         raise AssertionError("a d x d Hessian was formed")
 
-    monkeypatch.setattr(linear, "DenseHessian", refuse)
+    monkeypatch.setattr(primal, "DenseHessian", refuse)
     X, y = blobs(n=10, d=60, shift=0.5)
     is_poison = np.zeros(10, dtype=bool)
     is_poison[[3, 4]] = True
-    gram = X @ X.T if with_gram else None
+    inputs, evaluated = (X @ X.T, X[:3] @ X.T) if precomputed else (X, X[:3])
+    model = PRIMAL_MODELS[name]().with_params(precomputed=precomputed)
     weight = (~is_poison).astype(float)
-    model = PRIMAL_MODELS[name]().fit(X, y, weight, gram=gram)
-    model.weight_sensitivity(X, y, weight, X[:3], np.flatnonzero(is_poison), gram=gram)
-    for _ in PRIMAL_MODELS[name]().beta_path(X, y, is_poison, [0.0, 0.5, 1.0], gram=gram):
+    fitted = model.fit(inputs, y, weight)
+    fitted.weight_sensitivity(inputs, y, weight, evaluated, np.flatnonzero(is_poison))
+    for _ in model.beta_path(inputs, y, is_poison, [0.0, 0.5, 1.0]):
         pass
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_a_refit_on_changed_values_of_the_same_array_sees_the_new_values(name):
+    # An array made writable, changed and made read-only again is the same object with
+    # other values: nothing may answer from what it held before (an id()-keyed product
+    # cache once returned the old kernel matrix here).
+    X, y = blobs()
+    X.setflags(write=False)
+    ALL_MODELS[name]().fit(X, y).decision_function(X)
+    X.setflags(write=True)
+    X *= 2.0
+    X.setflags(write=False)
+    refit = ALL_MODELS[name]().fit(X, y)
+    fresh = ALL_MODELS[name]().fit(X.copy(), y)
+    np.testing.assert_array_equal(refit.decision_function(X), fresh.decision_function(X.copy()))

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from backdoor_curves.experiments.binary import slope
+from backdoor_curves.experiments.curves import cli as curves
 from backdoor_curves.utilities import atomic
 from backdoor_curves.utilities.store import ResultStore
 
@@ -33,16 +34,16 @@ def hidden_files(folder: Path) -> list[str]:
 def test_a_full_disk_during_the_grid_is_one_line_and_keeps_the_finished_cells(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    real = ResultStore.record
+    real = ResultStore.record_cells
     calls = []
 
-    def full_on_second(self, key, rows):
-        calls.append(key)
+    def full_on_second(self, entries):
+        calls.append(entries)
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device", str(self.journal_path))
-        return real(self, key, rows)
+        return real(self, entries)
 
-    monkeypatch.setattr(ResultStore, "record", full_on_second)
+    monkeypatch.setattr(ResultStore, "record_cells", full_on_second)
     assert slope.main(argv(tmp_path, data_dir, "--no-figures")) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1
@@ -51,7 +52,7 @@ def test_a_full_disk_during_the_grid_is_one_line_and_keeps_the_finished_cells(
     run_dir = tmp_path / "slope" / FOLDER
     assert len(pd.read_csv(run_dir / "results.csv")) == 2  # the first task's two C values
     assert hidden_files(tmp_path) == []
-    monkeypatch.setattr(ResultStore, "record", real)
+    monkeypatch.setattr(ResultStore, "record_cells", real)
     assert slope.main(argv(tmp_path, data_dir, "--no-figures")) == 0
     assert "1 task(s) computed, 1 skipped" in capsys.readouterr().out
     assert len(pd.read_csv(run_dir / "results.csv")) == 4
@@ -72,8 +73,10 @@ def test_a_full_disk_while_drawing_figures_is_one_line_and_leaves_no_partial_fig
             return real(path, fill_then_fail)
         return real(path, write)
 
-    monkeypatch.setattr(atomic, "atomic_write", full_for_figures)
+    # plots.style first: importing it (lazily, here) must bind the real atomic_write, which
+    # monkeypatch then restores.
     monkeypatch.setattr("backdoor_curves.plots.style.atomic_write", full_for_figures)
+    monkeypatch.setattr(atomic, "atomic_write", full_for_figures)
     assert slope.main(argv(tmp_path, data_dir)) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "No space left on device: " in err[0], err
@@ -104,3 +107,37 @@ def test_a_negative_seed_is_one_line_and_writes_nothing(
     one_line_error(
         slope.main, [*args, seeds], "seeds must be non-negative integers", tmp_path / "out"
     )
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [
+        ("--C", "1e300", "C values must lie in (0, 1e+08], got 1e+300"),
+        ("--C", "0.1,inf", "C values must lie in (0, 1e+08], got inf"),
+        ("--gamma", "1e9", "gamma values must lie in (0, 10000], got 1e+09"),
+    ],
+)
+def test_an_out_of_range_hyperparameter_is_one_line_and_writes_nothing(
+    tmp_path: Path, data_dir: Path, one_line_error, flag: str, value: str, needle: str
+) -> None:
+    args = argv(tmp_path / "out", data_dir)
+    if flag == "--C":
+        args[args.index("--C") + 1] = value
+    else:
+        args[args.index("-clf") + 1] = "svm-rbf"
+        args += [flag, value]
+    one_line_error(slope.main, args, needle, tmp_path / "out")
+
+
+def test_a_missing_reference_folder_is_one_line_and_writes_nothing(
+    tmp_path: Path, data_dir: Path, one_line_error
+) -> None:
+    missing = tmp_path / "no-such-reference"
+    args = [*argv(tmp_path / "out", data_dir), "--reference", str(missing), "--fail-on-difference"]
+    one_line_error(slope.main, args, f"--reference {missing}: no such folder", tmp_path / "out")
+    curves_args = [
+        "--pairs", "7-1", "--betas", "0,0.5", "--seeds", "1", "--n-train", "40",
+        "--n-test", "20", "--data-dir", str(data_dir), "--out-dir", str(tmp_path / "out"),
+        "--reference", str(missing), "--quiet",
+    ]  # fmt: skip
+    one_line_error(curves.main, curves_args, "no such folder", tmp_path / "out")

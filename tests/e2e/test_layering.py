@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from backdoor_curves.experiments import problem
-from backdoor_curves.experiments.binary import slope, slope_cell
+from backdoor_curves.experiments.binary import slope
 from backdoor_curves.experiments.curves import cli as curves
 
 PACKAGE = "backdoor_curves"
@@ -66,23 +65,15 @@ def module_chains() -> Iterator[collections.Counter[tuple[str, ...]]]:
         sys.setprofile(None)
 
 
-@pytest.fixture
-def cold_caches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start without decoded data or clean-model sweeps, so their paths are followed too."""
-    monkeypatch.setattr(problem, "_loaded", collections.OrderedDict())
-    slope_cell._clean_model_accuracy.cache_clear()
-
-
 def run_traced(main: Callable[..., int], argv: list[str], out_dir: Path) -> collections.Counter:
-    """Run ``main(argv + --out-dir out_dir)`` under the profiler, caches cold, imports done.
+    """Run ``main(argv + --out-dir out_dir)`` under the profiler, imports done.
 
     A first, untraced run into another folder imports every lazily imported module (the
-    import machinery is slow under a profiler); the caches are then emptied again.
+    import machinery is slow under a profiler). Nothing outlives a run (each group's
+    workspace is its own), so the traced run follows every path again.
     """
     unwrapped = main.__wrapped__  # type: ignore[attr-defined]  # set by functools.wraps
     assert unwrapped([*argv, "--out-dir", str(out_dir / "warm-up")]) == 0
-    problem._loaded.clear()
-    slope_cell._clean_model_accuracy.cache_clear()
     with module_chains() as re_entries:
         status = unwrapped([*argv, "--out-dir", str(out_dir)])
     assert status == 0
@@ -96,9 +87,7 @@ def run_traced(main: Callable[..., int], argv: list[str], out_dir: Path) -> coll
         pytest.param("svm,svm-rbf,logistic,ridge", marks=pytest.mark.slow),
     ],
 )
-def test_slope_cells_never_reenter_a_module(
-    models: str, cold_caches: None, tmp_path: Path, data_dir: Path
-) -> None:
+def test_slope_cells_never_reenter_a_module(models: str, tmp_path: Path, data_dir: Path) -> None:
     argv = [
         "-pair", "7-1", "-clf", models, "--gamma", "0.005",
         "--n-train", "60", "--n-test", "30", "--seeds", "1", "--C", "0.1,1",
@@ -109,9 +98,7 @@ def test_slope_cells_never_reenter_a_module(
     assert not re_entries, [" -> ".join(chain) for chain in re_entries]
 
 
-def test_curve_cells_never_reenter_a_module(
-    cold_caches: None, tmp_path: Path, data_dir: Path
-) -> None:
+def test_curve_cells_never_reenter_a_module(tmp_path: Path, data_dir: Path) -> None:
     argv = [
         "--pairs", "7-1", "--betas", "0,0.5", "--poison-fractions", "0.1", "--seeds", "1",
         "--n-train", "60", "--n-test", "30", "--data-dir", str(data_dir),
@@ -125,8 +112,8 @@ def test_curve_cells_never_reenter_a_module(
 def test_the_check_sees_a_reentry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With its command-line wrapper, a driver does re-enter ``cli`` (wrapper -> main -> cli)."""
     with module_chains() as re_entries:
-        assert slope.main(["--C", "-1", "--out-dir", str(tmp_path)]) == 2
-    assert "--C values must be positive" in capsys.readouterr().err
+        assert slope.main(["-ppoison", "1.5", "--out-dir", str(tmp_path)]) == 2
+    assert "-ppoison must be in (0, 1), got 1.5" in capsys.readouterr().err
     chains = [" -> ".join(chain) for chain in re_entries]
     assert any(
         chain.startswith(

@@ -68,6 +68,8 @@ def test_rerun_resumes_and_force_recomputes(tiny_run: Path, capsys) -> None:
     [
         (["--betas", "0,1.5"], "beta must be in [0, 1], got 1.5"),
         (["-ppoison", "1.2"], "poisoning fraction p must be in (0, 1), got 1.2"),
+        (["-ppoison", "1"], "poisoning fraction p must be in (0, 1), got 1.0"),
+        (["-ppoison", "0"], "poisoning fraction p must be in (0, 1), got 0.0"),
         (["--arch", "resnet7"], "unknown architecture 'resnet7'"),
         (["--betas", "0.5,1"], "must include 0"),
     ],

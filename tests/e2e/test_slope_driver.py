@@ -33,6 +33,7 @@ from backdoor_curves.experiments.problem import (
     load_pair,
     poisoned_problem,
 )
+from backdoor_curves.experiments.workspace import Workspace, WorkspaceFactory
 from backdoor_curves.utilities.locks import LOCK_FILENAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ REQUIRED_COLUMNS = (
     "clean_acc", "backdoor_acc", "train_acc", "slope", "theta", "influence_mean",
     "influence_abs_mean", "backdoor_loss", "damping", "condition_number", "status", "seconds",
 )  # fmt: skip
-TIMING_COLUMNS = ("seconds", "fit_seconds", "influence_seconds", "eval_seconds")
+TIMING_COLUMNS = slope_cell.VARYING_COLUMNS
 ACCURACY_COLUMNS = ("clean_acc_clean_model", "clean_acc", "backdoor_acc", "train_acc")
 
 LINEAR = ("svm", "logistic", "ridge")
@@ -133,7 +134,7 @@ def test_table_has_the_required_columns_and_one_row_per_cell(reference: Path) ->
     expected |= {("svm-rbf", C, g, str(seed)) for C in C_VALUES for g in GAMMAS for seed in SEEDS}
     assert len(cells) == len(expected)
     assert set(cells) == expected
-    assert len({row[0] for row in rows}) == N_TASKS
+    assert len({row[0] for row in rows}) == len(rows)  # every cell under a key of its own
 
 
 def test_table_values_are_sane(reference: Path) -> None:
@@ -263,8 +264,8 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
         (["-ppoison", "0"], "got 0.0"),
         (["-trigger_size", "40"], "40"),
         (["--C", "abc"], "abc"),
-        (["--C", "0"], "[0.0]"),
-        (["--gamma", "-1"], "[-1.0]"),
+        (["--C", "0"], "C values must lie in (0, 1e+08], got 0"),
+        (["--gamma", "-1"], "gamma values must lie in (0, 10000], got -1"),
         (["--seeds", "x"], "'x'"),
         (["--n-test", "100000"], "100000"),
         (["--n-jobs", "0"], "got 0"),
@@ -272,7 +273,7 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
         # Repeated grid values are refused before anything is written.
         (["--seeds", "1,1"], "repeated integers: 1"),
         (["-clf", "svm,svm"], "repeated classifiers: svm"),
-        (["--C", "1,1"], "repeated numbers: 1.0"),
+        (["--C", "1,1"], "repeated C values: 1.0"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -435,11 +436,11 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
     real = slope.run_slope_task
     calls: list[slope.SlopeTask] = []
 
-    def interrupted_on_third(task: slope.SlopeTask, **options: object) -> list[dict]:
+    def interrupted_on_third(task: slope.SlopeTask, workspace: Workspace) -> list[dict]:
         calls.append(task)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(task, **options)
+        return real(task, workspace)
 
     monkeypatch.setattr(slope, "run_slope_task", interrupted_on_third)
     assert slope.main(grid_args(tmp_path, data_dir)) == 130
@@ -448,7 +449,8 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
     assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILENAME, "results.csv"]
     header, rows = read_text_rows(run_dir / "results.csv")
     assert all(len(row) == len(header) for row in rows)
-    assert len({row[0] for row in rows}) == 2 and len(rows) == 2 * len(C_VALUES)
+    # Two tasks finished, each one cell per C, each under its own key.
+    assert len({row[0] for row in rows}) == len(rows) == 2 * len(C_VALUES)
     expected = without_timing(reference / "results.csv")
     partial = without_timing(run_dir / "results.csv")
     assert partial[0] == expected[0]
@@ -456,9 +458,9 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
 
     calls.clear()
 
-    def counted(task: slope.SlopeTask, **options: object) -> list[dict]:
+    def counted(task: slope.SlopeTask, workspace: Workspace) -> list[dict]:
         calls.append(task)
-        return real(task, **options)
+        return real(task, workspace)
 
     monkeypatch.setattr(slope, "run_slope_task", counted)
     assert slope.main(grid_args(tmp_path, data_dir)) == 0
@@ -569,23 +571,31 @@ def test_accuracies_match_an_independent_fit(clf: str, reference: Path, data_dir
     assert row.backdoor_acc == accuracy_of(problem.X_backdoor, problem.y_backdoor)
 
 
-def test_clean_model_sweep_is_shared_by_seeds_and_triggers(data_dir: Path) -> None:
+def test_clean_model_sweep_is_shared_by_seeds_and_triggers(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The model of the unpoisoned training set depends on neither the seed nor the trigger:
-    # a worker fits its C sweep once, and its accuracy is ridge's on the clean set.
+    # the tasks of one group fit its C sweep once in their workspace, and its accuracy is
+    # ridge's on the clean set.
     request = DataRequest("mnist", "7-1", N_TRAIN, N_TEST, smoke_config().data_seed)
     C_grid = tuple(float(C) for C in C_VALUES)
-    slope_cell._clean_model_accuracy.cache_clear()
-    rows = [
-        row
+    tasks = [
+        slope_cell.SlopeTask(request, "pixels", trigger, 0.1, "ridge", None, C_grid, seed)
         for trigger in (TriggerSpec.badnet(3), TriggerSpec.badnet(6))
         for seed in SEEDS
-        for row in slope_cell.run_slope_task(
-            slope_cell.SlopeTask(request, "pixels", trigger, 0.1, "ridge", None, C_grid, seed),
-            data_dir=str(data_dir),
-        )
     ]
-    info = slope_cell._clean_model_accuracy.cache_info()
-    assert (info.misses, info.hits) == (1, 2 * len(SEEDS) - 1)
+    assert len({slope_cell.slope_group(task) for task in tasks}) == 1
+    sweeps: list[object] = []
+    real_kernels = Workspace.clean_kernels
+
+    def counted(self: Workspace, *args: object) -> object:
+        sweeps.append(args)
+        return real_kernels(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Workspace, "clean_kernels", counted)
+    workspace = WorkspaceFactory(data_dir=str(data_dir))(tasks)
+    rows = [row for task in tasks for row in slope_cell.run_slope_task(task, workspace)]
+    assert len(sweeps) == 1
     pair = load_pair(request, str(data_dir))
     X, X_test = clean_problem_features(pair, "pixels")
     for C in C_grid:
@@ -605,3 +615,58 @@ def test_a_pending_task_whose_key_prefixes_a_finished_key_is_computed(
     assert "1 task(s) computed, 1 skipped" in summary_line(capsys.readouterr().out)
     table = pd.read_csv(tmp_path / "slope" / RUN_NAME / "results.csv")
     assert sorted(table["seed"]) == [1, 10]
+
+
+def test_a_grown_and_reordered_c_grid_reuses_the_finished_cells(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --C 0.01,1 then --C 1,0.01,100 into one folder: 3 cells per seed, never 5 rows.
+    def run(C: str) -> list[tuple[float, ...]]:
+        swept: list[tuple[float, ...]] = []
+
+        def counted(task: slope.SlopeTask, workspace: Workspace) -> list[dict]:
+            swept.append(task.C_values)
+            return real(task, workspace)
+
+        monkeypatch.setattr(slope, "run_slope_task", counted)
+        argv = grid_args(tmp_path, data_dir, "-clf", "ridge")
+        argv[argv.index("--C") + 1] = C
+        argv[argv.index("-clf") + 1] = "ridge"
+        assert slope.main(argv) == 0
+        return swept
+
+    real = slope.run_slope_task
+    results = tmp_path / "slope" / RUN_NAME / "results.csv"
+    assert run("0.01,1") == [(0.01, 1.0)] * len(SEEDS)
+    first = without_timing(results)
+    assert run("1,0.01,100") == [(100.0,)] * len(SEEDS)  # only the new cell of each seed
+    table = pd.read_csv(results)
+    assert len(table) == 3 * len(SEEDS)
+    assert not table.duplicated(["seed", "C"]).any()
+    grown = without_timing(results)
+    assert all(row in grown for row in first[1:])  # the finished cells are kept as they were
+    assert run("100") == []  # a smaller grid: every cell is finished, nothing is removed
+    assert len(pd.read_csv(results)) == 3 * len(SEEDS)
+
+
+def test_full_size_runs_are_byte_identical_except_the_declared_columns(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    # The 750-point embedded pair, where LAPACK's condition estimate of the logistic and ridge
+    # Hessians varied in its last digits between identical runs (memory alignment); in-process
+    # and in a pool of two workers.
+    def run(name: str, n_jobs: str) -> Path:
+        argv = [
+            "-pair", "7-1", "-clf", "logistic,ridge,svm", "--seeds", "1,2", "--C", "0.01,1,100",
+            "--data-dir", str(data_dir), "--out-dir", str(tmp_path / name), "--quiet",
+            "--n-jobs", n_jobs, "--no-figures", "--reference", "none",
+        ]  # fmt: skip
+        assert slope.main(argv) == 0
+        (table,) = (tmp_path / name).glob("slope/*/results.csv")
+        return table
+
+    first, second = run("first", "1"), run("second", "2")
+    header, _ = read_text_rows(first)
+    assert set(slope_cell.VARYING_COLUMNS) <= set(header)
+    assert without_timing(first) == without_timing(second)
+    assert len(without_timing(first)) == 1 + 3 * 2 * 3

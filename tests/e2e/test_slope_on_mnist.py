@@ -32,14 +32,13 @@ def problem():
 def test_slope_matches_retraining_on_mnist(problem, name, C, gamma, delta, rtol):
     X, y, is_poison = problem.X_train, problem.y_train, problem.is_poison
     assert X.shape == (750, 784) and is_poison.sum() == 75
-    gram = make_classifier(name, C, gamma).kernel(X, X)
-    clean = make_classifier(name, C, gamma).fit(X, y, (~is_poison).astype(float), gram=gram)
-    result = learning_slope(
-        clean, X, y, is_poison, problem.X_backdoor, problem.y_backdoor, gram=gram
-    )
+    model = make_classifier(name, C, gamma).with_params(precomputed=True)
+    K, K_backdoor = model.kernel(X, X), model.kernel(problem.X_backdoor, X)
+    clean = model.fit(K, y, (~is_poison).astype(float))
+    result = learning_slope(clean, K, y, is_poison, K_backdoor, problem.y_backdoor)
     assert result.status == "ok"
     assert result.slope < -0.1  # the backdoor loss clearly drops
-    poisoned = make_classifier(name, C, gamma).fit(X, y, np.where(is_poison, delta, 1.0), gram=gram)
-    loss_delta = poisoned.loss(problem.X_backdoor, problem.y_backdoor).mean()
+    poisoned = model.with_params().fit(K, y, np.where(is_poison, delta, 1.0))
+    loss_delta = poisoned.loss(K_backdoor, problem.y_backdoor).mean()
     finite_difference = (loss_delta - result.backdoor_loss) / delta
     assert result.slope == pytest.approx(finite_difference, rel=rtol)

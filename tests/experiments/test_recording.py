@@ -1,10 +1,10 @@
-"""The problem and recording layers: data cache, folder names and variants, the figure step."""
+"""The problem and recording layers: data loading, folder names and variants, the figure step."""
 
 from __future__ import annotations
 
-import collections
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,8 +61,7 @@ def test_invisible_trigger_folder_uses_the_eps_tag() -> None:
 
 @pytest.fixture
 def decode_counter(monkeypatch: pytest.MonkeyPatch) -> list[DataRequest]:
-    """An empty pair cache and a list of the requests actually decoded."""
-    monkeypatch.setattr(problem, "_loaded", collections.OrderedDict())
+    """The list of the requests actually decoded."""
     decoded: list[DataRequest] = []
     real = problem.load_pair_task
 
@@ -74,17 +73,16 @@ def decode_counter(monkeypatch: pytest.MonkeyPatch) -> list[DataRequest]:
     return decoded
 
 
-def test_load_pair_decodes_once_whatever_the_verbosity(
+def test_load_pair_announces_the_embedded_fallback_only_when_verbose(
     decode_counter: list, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wanted = request(n_train=60, n_test=30)
     loud = load_pair(wanted, data_dir, verbose=True)
     assert "notice:" in capsys.readouterr().out  # the embedded-digits fallback is announced
     quiet = load_pair(wanted, str(data_dir))
-    assert quiet is loud
-    assert len(decode_counter) == 1
-    load_pair(request(n_train=60, n_test=30, data_seed=5), data_dir)
-    assert len(decode_counter) == 2
+    assert "notice:" not in capsys.readouterr().out
+    np.testing.assert_array_equal(quiet.X_train, loud.X_train)
+    assert len(decode_counter) == 2  # load_pair keeps nothing: the driver holds the pairs
 
 
 def test_in_process_slope_run_decodes_the_data_once(

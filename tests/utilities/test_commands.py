@@ -6,6 +6,7 @@ import errno
 
 import pytest
 
+from backdoor_curves.utilities.backends import WorkerLostError
 from backdoor_curves.utilities.commands import report_errors
 
 
@@ -63,3 +64,20 @@ def test_bounded_numbers_reject_values_outside_their_range() -> None:
     for text in ("1e300", "0", "-1", "nan", "inf"):
         with pytest.raises(argparse.ArgumentTypeError, match=r"C values must lie in \(0, 1e\+08\]"):
             parse(text)
+
+
+def test_a_lost_worker_is_one_line_with_the_command_to_rerun(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @report_errors
+    def main(argv: object = None) -> int:
+        raise WorkerLostError("a worker process died (killed, or out of memory)")
+
+    argv = ["--C", "0.1,1", "--out-dir", "my runs"]
+    monkeypatch.setattr("sys.argv", ["/usr/bin/backdoor-curves", "slope", *argv])
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        "error: a worker process died (killed, or out of memory); finished cells are kept: "
+        "rerun backdoor-curves slope --C 0.1,1 --out-dir 'my runs' to compute the rest"
+    )

@@ -204,7 +204,7 @@ def _two_grids(tmp_path: Path, n=(3, 4), manifest: bool = False) -> list[Grid]:
 def test_run_grids_writes_each_grid_as_run_grid_would(tmp_path, n_jobs):
     grids = _two_grids(tmp_path, manifest=True)
     config = ExecutionConfig(n_jobs=n_jobs, quiet=True)
-    reports = run_grids(grids, square_rows, config, group_size=2)
+    reports = run_grids(grids, square_rows, config, group_by=lambda task: task.index // 2)
     for name, grid, report in zip("ab", grids, reports, strict=True):
         alone = ResultStore(tmp_path / f"{name}_alone", COLUMNS)
         expected = run_grid(grid.tasks, square_rows, alone, ExecutionConfig(quiet=True))
@@ -300,21 +300,42 @@ def test_shared_workers_keep_one_pool_across_grids_and_stop_it_at_the_end(tmp_pa
     assert not executor._processes, "the pool outlived the shared_workers block"
 
 
-def test_group_size_sends_consecutive_tasks_to_one_worker(tmp_path):
+def parity(task: SquareTask) -> int:
+    return task.index % 2
+
+
+def pid_and_context_rows(task: SquareTask, context: dict) -> list[dict]:
+    context["seen"].append(task.index)  # the group's tasks share this one object
+    return [{"pid": os.getpid(), "group": context["group"], "seen": len(context["seen"])}]
+
+
+def parity_context(tasks: list[SquareTask]) -> dict:
+    return {"group": str(sorted(task.index for task in tasks)), "seen": []}
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_group_by_sends_a_group_to_one_worker_with_one_context(tmp_path, n_jobs):
     tasks = make_tasks(tmp_path / "calls", n=6)
-    store = ResultStore(tmp_path / "out", ["pid"])
-    config = ExecutionConfig(n_jobs=2, quiet=True)
-    report = run_grid(tasks, pid_rows, store, config, group_size=3)
-    pids = list(report.table["pid"])
-    assert len(set(pids[:3])) == 1 and len(set(pids[3:])) == 1
+    store = ResultStore(tmp_path / "out", ["pid", "group", "seen"])
+    config = ExecutionConfig(n_jobs=n_jobs, quiet=True)
+    report = run_grid(
+        tasks, pid_and_context_rows, store, config, group_by=parity, context=parity_context
+    )
+    table = report.table
+    even, odd = table.iloc[::2], table.iloc[1::2]  # rows in task order
+    for rows, members in ((even, "[0, 2, 4]"), (odd, "[1, 3, 5]")):
+        assert rows["pid"].nunique() == 1
+        assert set(rows["group"].astype(str)) == {members}
+        assert list(rows["seen"]) == [1, 2, 3]  # one context, filled in grid order
 
 
-@pytest.mark.parametrize("group_size", [0, 1.5, True])
-def test_group_size_must_be_a_positive_integer(tmp_path, group_size):
-    store = ResultStore(tmp_path / "out", ["pid"])
-    with pytest.raises(ValueError, match="group_size must be a positive integer"):
-        run_grid(make_tasks(tmp_path / "calls", n=1), pid_rows, store, ExecutionConfig(),
-                 group_size=group_size)  # fmt: skip
+def test_without_group_by_every_task_has_a_fresh_context(tmp_path):
+    tasks = make_tasks(tmp_path / "calls", n=3)
+    store = ResultStore(tmp_path / "out", ["pid", "group", "seen"])
+    config = ExecutionConfig(quiet=True)
+    report = run_grid(tasks, pid_and_context_rows, store, config, context=parity_context)
+    assert list(report.table["seen"]) == [1, 1, 1]
+    assert list(report.table["group"].astype(str)) == ["[0]", "[1]", "[2]"]
 
 
 def test_a_grid_outside_shared_workers_stops_its_pool(tmp_path):
@@ -585,3 +606,69 @@ def test_execution_arguments_round_trip():
     assert defaults == ExecutionConfig(n_jobs=-1)  # drivers use every core by default
     with_scheduler = parser.parse_args(["--backend", "dask", "--scheduler", "tcp://h:1"])
     assert execution_config_from_args(with_scheduler).n_jobs == 1
+
+
+# ------------------------------------------------------------------------- cells keyed by content
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepTask:
+    """A packed task: one seed swept over ``values`` (one row per value, in increasing order)."""
+
+    seed: int
+    values: tuple[float, ...]
+    log_dir: str
+
+    def cells(self) -> tuple[SweepTask, ...]:
+        return tuple(dataclasses.replace(self, values=(v,)) for v in sorted(self.values))
+
+    def with_cells(self, cells) -> SweepTask:
+        return dataclasses.replace(self, values=tuple(cell.values[0] for cell in cells))
+
+
+def sweep_rows(task: SweepTask) -> list[dict]:
+    Path(task.log_dir, f"{task.seed}-{','.join(map(str, task.values))}@{uuid.uuid4().hex}").touch()
+    return [{"seed": task.seed, "value": v, "square": v * v} for v in sorted(task.values)]
+
+
+def run_sweep(tmp_path: Path, values: tuple[float, ...], seeds=(1, 2)):
+    log = tmp_path / "calls"
+    log.mkdir(exist_ok=True)
+    for old in log.iterdir():
+        old.unlink()
+    tasks = [SweepTask(seed, values, str(log)) for seed in seeds]
+    store = ResultStore(tmp_path / "out", ["seed", "value", "square"], identity=["seed", "value"])
+    report = run_grid(tasks, sweep_rows, store, ExecutionConfig(quiet=True))
+    return report, sorted(path.name.split("@")[0] for path in log.iterdir())
+
+
+def test_a_grown_reordered_or_shrunk_grid_reuses_every_finished_cell(tmp_path):
+    first, calls = run_sweep(tmp_path, (0.01, 1.0))
+    assert calls == ["1-0.01,1.0", "2-0.01,1.0"] and len(first.table) == 4
+    grown, calls = run_sweep(tmp_path, (1.0, 100.0, 0.01))
+    assert calls == ["1-100.0", "2-100.0"]  # only the new cell of each seed is computed
+    assert (grown.n_computed, grown.n_skipped) == (2, 0)
+    cells = list(zip(grown.table["seed"], grown.table["value"], strict=True))
+    assert cells == [(1, 0.01), (1, 1.0), (1, 100.0), (2, 0.01), (2, 1.0), (2, 100.0)]
+    assert grown.table["task_key"].is_unique
+    shrunk, calls = run_sweep(tmp_path, (1.0,))
+    assert calls == [] and (shrunk.n_computed, shrunk.n_skipped) == (0, 2)
+    assert len(shrunk.table) == 6  # a smaller grid removes nothing
+
+
+def test_a_cell_listed_twice_in_one_grid_is_an_error(tmp_path):
+    task = SweepTask(1, (1.0, 1.0), str(tmp_path))
+    store = ResultStore(tmp_path / "out", ["seed", "value", "square"])
+    with pytest.raises(ValueError, match=r"duplicate task .*values=\(1.0\)"):
+        run_grid([task], sweep_rows, store, ExecutionConfig(quiet=True))
+
+
+def wrong_row_count(task: SweepTask) -> list[dict]:
+    return sweep_rows(task)[:1]
+
+
+def test_a_packed_task_must_return_the_rows_of_every_cell(tmp_path):
+    task = SweepTask(1, (1.0, 2.0), str(tmp_path))
+    store = ResultStore(tmp_path / "out", ["seed", "value", "square"])
+    with pytest.raises(ValueError, match="computed 2 cell.* but returned 1 rows"):
+        run_grid([task], wrong_row_count, store, ExecutionConfig(quiet=True))

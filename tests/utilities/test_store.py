@@ -67,3 +67,65 @@ def test_rows_whose_manifest_was_deleted_are_not_credited_to_the_new_run(tmp_pat
     producer = {k: manifest["producers"][i] for k, i in manifest["task_producer"].items()}
     assert producer["seed=1"]["created"] is None and producer["seed=1"]["git_commit"] is None
     assert producer["seed=3"]["created"] == manifest["created"]
+
+
+@dataclass(frozen=True)
+class Legacy:
+    """A task of an older run whose key named its grid (``grid``) besides its cell (``seed``)."""
+
+    grid: str
+    seed: int
+
+
+def legacy_rows(task: Legacy) -> list[dict[str, object]]:
+    return [{"seed": task.seed, "value": f"{task.grid}"}]
+
+
+def test_cells_stored_twice_by_older_runs_keep_the_newest_with_one_notice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "run"
+    columns = ("seed", "value")
+    for grid in ("old", "new"):  # two runs of the same cells under different task keys
+        store = ResultStore(folder, columns)  # an older store: no identity, both kept
+        run_grids(
+            [Grid([Legacy(grid, s) for s in (1, 2)], store, ManifestInfo({}, "generated"))],
+            legacy_rows,
+            ExecutionConfig(quiet=True),
+        )
+    assert len(ResultStore(folder, columns).load()) == 4
+    # Make the "old" run the newer one by its producer's date: the date decides, not the order.
+    manifest = json.loads((folder / "manifest.json").read_text())
+    old_keys = [key for key in manifest["task_producer"] if key.startswith("grid=old")]
+    manifest["producers"].append({**manifest["producers"][0], "created": "2999-01-01T00:00:00"})
+    for key in old_keys:
+        manifest["task_producer"][key] = len(manifest["producers"]) - 1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    store = ResultStore(folder, columns, identity=("seed",))
+    run_grids(
+        [Grid([Legacy("old", 1), Legacy("old", 2)], store, ManifestInfo({}, "generated"))],
+        legacy_rows,
+        ExecutionConfig(quiet=True),
+    )
+    table = store.load()
+    assert sorted(zip(table["seed"], table["value"], strict=True)) == [(1, "old"), (2, "old")]
+    (notice,) = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert notice.startswith("notice: ") and "2 older copy(ies)" in notice
+    assert "results.csv" in notice
+    # A later run has nothing left to drop.
+    run_grids([Grid([Legacy("old", 1)], store)], legacy_rows, ExecutionConfig(quiet=True))
+    assert store.n_duplicates_dropped == 0 and "notice" not in capsys.readouterr().err
+
+
+def test_a_journal_row_replaces_the_table_copy_of_its_cell(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    store = ResultStore(folder, ("seed", "value"), identity=("seed",))
+    run_grids([Grid([Legacy("a", 1)], store)], legacy_rows, ExecutionConfig(quiet=True))
+    store.record("grid=b|seed=1", [{"seed": 1, "value": "b"}])
+    assert list(store.load()["value"]) == ["b"]
+
+
+def test_identity_columns_must_be_columns(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"identity columns \['C'\] are not columns"):
+        ResultStore(tmp_path, ("seed", "value"), identity=("seed", "C"))

@@ -30,12 +30,9 @@ Planning and recording live here; one cell's computation lives in
 from __future__ import annotations
 
 import argparse
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.registry import (
@@ -45,8 +42,10 @@ from backdoor_curves.classifiers.registry import (
 )
 from backdoor_curves.experiments.binary.slope_cell import (
     SLOPE_COLUMNS,
+    SLOPE_IDENTITY,
     SlopeTask,
     run_slope_task,
+    slope_group,
 )
 from backdoor_curves.experiments.config import DatasetConfig
 from backdoor_curves.experiments.feature_extraction import open_feature_stage
@@ -79,14 +78,25 @@ from backdoor_curves.experiments.recording import (
     record_runs,
     run_folder_name,
 )
+from backdoor_curves.experiments.workspace import WorkspaceFactory
 from backdoor_curves.naming import trigger_spec_label
 from backdoor_curves.utilities.atomic import check_writable
 from backdoor_curves.utilities.backends import check_scheduler, shared_workers
-from backdoor_curves.utilities.commands import DriverParser, float_list, name_list, report_errors
+from backdoor_curves.utilities.commands import (
+    DriverParser,
+    bounded_float_list,
+    name_list,
+    report_errors,
+)
 from backdoor_curves.utilities.data import PairTask
 from backdoor_curves.utilities.store import ResultStore
 
 __all__ = ["SLOPE_COLUMNS", "SlopeTask", "build_parser", "main", "run_slope_task"]
+
+#: Largest ``--C`` and ``--gamma`` accepted: far beyond any grid of the paper, and where every
+#: model's solver still reaches an exact optimum on 64-bit floats.
+MAX_C = 1e8
+MAX_GAMMA = 1e4
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -154,16 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--C",
         dest="C_values",
-        type=float_list,
+        type=bounded_float_list("C values", 0.0, MAX_C),
         default=None,
-        help="override the C grid, e.g. 0.01,1,100",
+        help=f"override the C grid, e.g. 0.01,1,100 (each in (0, {MAX_C:g}])",
     )
     parser.add_argument(
         "--gamma",
         dest="gamma_values",
-        type=float_list,
+        type=bounded_float_list("gamma values", 0.0, MAX_GAMMA),
         default=None,
-        help="override the RBF gamma grid",
+        help=f"override the RBF gamma grid (each in (0, {MAX_GAMMA:g}])",
     )
     parser.add_argument(
         "--save_results",
@@ -216,11 +226,6 @@ def _trigger(
 def _classifiers(text: str | None) -> tuple[str, ...]:
     names = name_list(text, "classifiers")
     return classifier_names() if names is None else tuple(map(parse_classifier, names))
-
-
-def _positive(values: tuple[float, ...] | None, what: str) -> None:
-    if values is not None and not all(np.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"{what} values must be positive finite numbers, got {list(values)}")
 
 
 def _tasks(
@@ -297,11 +302,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     execution = execution_config_from_args(args)
     check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     config = config_from_args(args)
+    check = reference_check_from_args(args, config, "slope")  # a missing folder: nothing written
     fraction = config.poison_fraction if args.poison_fraction is None else args.poison_fraction
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"-ppoison must be in (0, 1), got {fraction}")
-    _positive(args.C_values, "--C")
-    _positive(args.gamma_values, "--gamma")
     plan = _plan_triggers(args, config)
     if args.gamma_values is not None and not any(map(uses_gamma, _classifiers(args.clf))):
         raise ValueError("--gamma applies to svm-rbf only, which -clf does not include")
@@ -339,18 +343,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     for run in runs:
         check_same_data(run.run_dir, run.pair_data.source)
-    worker = run_slope_task
+    feature_dir = None
     if stage is not None:
         for run in runs:
             variants = [PoisonVariant(run.trigger, fraction, s) for s in _seeds(args, config)]
             print(stage.extract(run.pair_data, variants))
-        worker = functools.partial(run_slope_task, feature_dir=str(stage.cache.root))
+        feature_dir = str(stage.cache.root)
     for run in runs:
         check_writable(run.run_dir)
     settings = run_settings_from_args(args, "slope", execution)
-    check = reference_check_from_args(args, config, "slope")
     with shared_workers():
-        _record_slope(runs, worker, settings, config)
+        _record_slope(runs, feature_dir, settings, config)
     for run in runs:
         check.add(run.run_dir)
     if not args.no_figures:
@@ -360,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _record_slope(
     runs: list[_Run],
-    worker: Callable[..., list[dict]],
+    feature_dir: str | None,
     settings: RunSettings,
     config: DatasetConfig,
 ) -> None:
@@ -372,16 +375,22 @@ def _record_slope(
             f"{run.pair_data.n_train} train / {run.pair_data.n_test} test -> {run.run_dir}"
         )
     grids = [
-        RunGrid(run.tasks, ResultStore(run.run_dir, SLOPE_COLUMNS), run.pair_data.source)
+        RunGrid(
+            run.tasks, ResultStore(run.run_dir, SLOPE_COLUMNS, SLOPE_IDENTITY), run.pair_data.source
+        )
         for run in runs
     ]
-    # The seeds of one (classifier, gamma) are consecutive tasks and share the clean-model C
-    # sweep (cached per worker process): one worker takes them together and computes it once.
-    n_seeds = len({task.seed for run in runs for task in run.tasks})
+    # The seeds and triggers of one (pair, classifier, gamma) share the clean-model C sweep:
+    # one worker takes them together, with one workspace holding the pair loaded here.
+    workspaces = WorkspaceFactory(
+        {run.request: run.pair_data for run in runs}, settings.data_dir, feature_dir
+    )
     description = f"slope {config.dataset} " + (
         labels[0] if len(runs) == 1 else f"({len(runs)} runs)"
     )
-    recorded = record_runs(grids, worker, settings, description, group_size=n_seeds)
+    recorded = record_runs(
+        grids, run_slope_task, settings, description, group_by=slope_group, context=workspaces
+    )
     for grid, label, (report, _) in zip(grids, labels, recorded, strict=True):
         print(
             f"[slope] {label}: {report.n_computed} task(s) computed, {report.n_skipped} "

@@ -1,42 +1,49 @@
 r"""One cell of the learning-slope sweep (SPEC 5.1): :func:`run_slope_task`.
 
 A cell (:class:`SlopeTask`) is a (pair, trigger, classifier, gamma, seed) sweep over the ``C``
-grid. For every ``C``, in increasing order with warm starts (the previous optimum starts the next
-fit) and one kernel (Gram) matrix: poison a fraction of the training set with the trigger, fit
-the model on the clean points (``beta = 0``), compute the exact learning slope
+grid. Poison a fraction of the training set with the trigger; then for every ``C``, in
+increasing order along two :meth:`~backdoor_curves.classifiers.base.BinaryClassifier.C_path`
+(each fit warm-started from the previous optimum) on the problem's kernel matrices: fit the
+model on the clean points (``beta = 0``), compute the exact learning slope
 ``s = d L_bt / d beta`` and its pairwise influences, fit the poisoned model (``beta = 1``) and
 read the clean test accuracy of the model of the unpoisoned training set (which depends on
-neither the seed nor the trigger: each worker process computes its ``C`` sweep once). One row
-per ``C``, with the columns :data:`SLOPE_COLUMNS`. The driver
-(:mod:`backdoor_curves.experiments.binary.slope`) plans the cells and records them; this module
-computes one and calls only the layers below it (problem, model, analysis).
+neither the seed nor the trigger: the tasks of one :func:`slope_group` share one sweep). One row
+per ``C``, with the columns :data:`SLOPE_COLUMNS`. The problem, its kernel matrices and the
+clean sweep come from the group's :class:`~backdoor_curves.experiments.workspace.Workspace`.
+The driver (:mod:`backdoor_curves.experiments.binary.slope`) plans the cells and records them;
+this module computes one and calls only the layers below it (problem, model, analysis).
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import time
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.registry import make_classifier
-from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
-from backdoor_curves.experiments.problem import (
-    DataRequest,
-    Evaluator,
-    PoisonedProblem,
-    clean_problem_features,
-    load_pair,
-    poisoned_problem,
-    trigger_columns,
+from backdoor_curves.experiments.feature_stage import CachedFeatures
+from backdoor_curves.experiments.problem import DataRequest, PoisonedProblem, trigger_columns
+from backdoor_curves.experiments.workspace import (
+    ProblemKernels,
+    ProblemKey,
+    Workspace,
+    on_kernels,
 )
 from backdoor_curves.utilities.metrics import accuracy
 
-__all__ = ["SLOPE_COLUMNS", "SlopeTask", "run_slope_task"]
+__all__ = [
+    "SLOPE_COLUMNS",
+    "SLOPE_IDENTITY",
+    "VARYING_COLUMNS",
+    "SlopeTask",
+    "run_slope_task",
+    "slope_group",
+]
 
 SLOPE_COLUMNS: tuple[str, ...] = (
     "dataset", "data_source", "pair", "n_train", "n_test",
@@ -48,13 +55,22 @@ SLOPE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """Columns of ``results.csv`` (``clean_acc``/``backdoor_acc``: the poisoned model's)."""
 
+VARYING_COLUMNS: tuple[str, ...] = ("seconds", "fit_seconds", "influence_seconds", "eval_seconds")
+"""The only columns whose bytes differ between two runs of one command (wall-clock times)."""
+
+SLOPE_IDENTITY: tuple[str, ...] = (
+    "dataset", "pair", "n_train", "n_test", "trigger", "trigger_size", "trigger_eps",
+    "clf", "C", "gamma", "seed", "poison_fraction",
+)  # fmt: skip
+"""The columns that say which cell a row is (a table holds each such cell once)."""
+
 
 @dataclass(frozen=True)
 class SlopeTask:
     """One grid task: a classifier (and gamma) swept over ``C_values`` for one seed.
 
     ``features`` is ``"pixels"`` or the deep-feature stage (:class:`CachedFeatures`: the
-    worker reads the features the driver extracted, from the cache folder ``feature_dir``).
+    worker reads the features the driver extracted, from the workspace's cache folder).
     """
 
     data: DataRequest
@@ -66,62 +82,27 @@ class SlopeTask:
     C_values: tuple[float, ...]
     seed: int | None
 
+    def cells(self) -> tuple[SlopeTask, ...]:
+        """One task per ``C`` value, in increasing ``C`` (the order of the rows).
 
-# Problems and clean features kept per worker process: every (classifier, gamma) of a seed
-# fits on the same arrays, so the kernel products computed from them are shared too
-# (classifiers.kernels.inner_products). Eight problems cover the paper's five seeds (about
-# 70 MB each on 1,500 x 4096-d features).
-@functools.lru_cache(maxsize=8)
-def _problem(
-    data: DataRequest,
-    features: str | CachedFeatures,
-    trigger: TriggerSpec,
-    fraction: float,
-    seed: int,
-    data_dir: str | None,
-    feature_dir: str | None,
-) -> PoisonedProblem:
-    stage = stage_at(features, feature_dir, data_dir)
-    return poisoned_problem(load_pair(data, data_dir), trigger, fraction, seed, stage)
+        A cell is one ``C``: its key names what it is, not the ``C`` grid it came from (see
+        :mod:`backdoor_curves.utilities.tasks`), so a grown or reordered grid reuses it.
+        """
+        return tuple(dataclasses.replace(self, C_values=(C,)) for C in sorted(self.C_values))
+
+    def with_cells(self, cells: Sequence[SlopeTask]) -> SlopeTask:
+        """Return the task sweeping the ``C`` values of ``cells`` (cells of this task)."""
+        return dataclasses.replace(self, C_values=tuple(cell.C_values[0] for cell in cells))
 
 
-@functools.lru_cache(maxsize=2)
-def _clean_features(
-    data: DataRequest, features: str | CachedFeatures, data_dir: str | None, feature_dir: str | None
-) -> tuple[np.ndarray, np.ndarray]:
-    stage = stage_at(features, feature_dir, data_dir)
-    return clean_problem_features(load_pair(data, data_dir), stage)
+def slope_group(task: SlopeTask) -> Hashable:
+    """Return the key of the tasks that share a clean-model ``C`` sweep (the grid's ``group_by``).
 
-
-# Keyed by what the clean model depends on (not the trigger, poison fraction or seed), so every
-# seed and both triggers of a pair share one sweep per (classifier, gamma) in a worker; an
-# entry is ten floats, and 64 hold the 24 sweeps of ./run_mnist.sh all.
-@functools.lru_cache(maxsize=64)
-def _clean_model_accuracy(
-    data: DataRequest,
-    features: str | CachedFeatures,
-    clf: str,
-    gamma: float | None,
-    C_values: tuple[float, ...],
-    data_dir: str | None,
-    feature_dir: str | None,
-) -> dict[float, float]:
-    """Clean test accuracy of the model fitted on the unpoisoned training set, per ``C``.
-
-    The ``C`` values run in increasing order, each fit warm-started from the previous one.
+    The clean model depends on the pair, the features, the classifier, gamma and the ``C``
+    grid, not on the trigger, poison fraction or seed: the tasks with one key (the seeds of
+    every trigger) run in one worker with one :class:`Workspace`, which computes the sweep once.
     """
-    pair_data = load_pair(data, data_dir)
-    X, X_test = _clean_features(data, features, data_dir, feature_dir)
-    y = np.asarray(pair_data.y_train)
-    base = make_classifier(clf, C_values[0], gamma)
-    gram = base.kernel(X, X)
-    evaluator = Evaluator(base, X, gram, test=X_test)
-    result = {}
-    previous: BinaryClassifier | None = None
-    for C in sorted(C_values):
-        previous = base.with_params(C=C).fit(X, y, gram=gram, init=previous)
-        result[C] = accuracy(pair_data.y_test, evaluator.predict(previous, "test"))
-    return result
+    return (task.data, task.features, task.clf, task.gamma, task.C_values)
 
 
 class _Stopwatch:
@@ -138,52 +119,50 @@ class _Stopwatch:
 
 
 def _seed_rows(
-    task: SlopeTask, problem: PoisonedProblem, clean_acc: dict[float, float], seed: int, source: str
+    task: SlopeTask,
+    problem: PoisonedProblem,
+    kernels: ProblemKernels,
+    clean_acc: dict[float, float],
+    source: str,
 ) -> list[dict[str, object]]:
     """Rows of one seed: the ``C`` sweep in increasing ``C``, each fit warm-started from the last.
 
     ``at_zero`` is the model at ``beta = 0`` (poisons weighted 0), where the slope is taken;
-    ``at_one`` the poisoned model (``beta = 1``) whose accuracies are recorded.
+    ``at_one`` the poisoned model (``beta = 1``) whose accuracies are recorded. Both are
+    models on ``kernels``, the problem's kernel matrices (``precomputed`` models, see
+    :func:`~backdoor_curves.experiments.workspace.on_kernels`) or its features.
     """
-    base = make_classifier(task.clf, task.C_values[0], task.gamma)
-    gram = base.kernel(problem.X_train, problem.X_train)
-    evaluator = Evaluator(
-        base, problem.X_train, gram, test=problem.X_test, backdoor=problem.X_backdoor
-    )
-    sensitivity_options = {"gram": gram, **evaluator.sensitivity_options("backdoor")}
+    base = on_kernels(make_classifier(task.clf, task.C_values[0], task.gamma))
     clean_weight = (~problem.is_poison).astype(np.float64)
+    C_values = sorted(task.C_values)
+    zero_path = base.C_path(kernels.train, problem.y_train, clean_weight, C_values)
+    one_path = base.C_path(kernels.train, problem.y_train, None, C_values)
     rows = []
-    at_zero: BinaryClassifier | None = None
-    at_one: BinaryClassifier | None = None
-    for C in sorted(task.C_values):
+    for C in C_values:
         watch = _Stopwatch()
-        at_zero = base.with_params(C=C).fit(
-            problem.X_train, problem.y_train, clean_weight, gram=gram, init=at_zero
-        )
+        at_zero = next(zero_path)
         watch.lap("fit")
         slope_result = learning_slope(
             at_zero,
-            problem.X_train,
+            kernels.train,
             problem.y_train,
             problem.is_poison,
-            problem.X_backdoor,
+            kernels.backdoor,
             problem.y_backdoor,
-            backdoor_scores=evaluator.decision(at_zero, "backdoor"),
-            **sensitivity_options,
         )
         watch.lap("influence")
-        at_one = base.with_params(C=C).fit(problem.X_train, problem.y_train, gram=gram, init=at_one)
+        at_one = next(one_path)
         watch.lap("fit")
         row = {
             **_identity_columns(task, source),
             "C": C,
             "gamma": task.gamma,
-            "seed": seed,
+            "seed": task.seed,
             "n_poison": int(problem.is_poison.sum()),
             "clean_acc_clean_model": clean_acc[C],
-            "clean_acc": accuracy(problem.y_test, evaluator.predict(at_one, "test")),
-            "backdoor_acc": accuracy(problem.y_backdoor, evaluator.predict(at_one, "backdoor")),
-            "train_acc": accuracy(problem.y_train, evaluator.predict(at_one, "train")),
+            "clean_acc": accuracy(problem.y_test, at_one.predict(kernels.test)),
+            "backdoor_acc": accuracy(problem.y_backdoor, at_one.predict(kernels.backdoor)),
+            "train_acc": accuracy(problem.y_train, at_one.predict(kernels.train)),
             "slope": slope_result.slope,
             "theta": slope_result.theta,
             "influence_mean": slope_result.influence_mean,
@@ -216,25 +195,23 @@ def _identity_columns(task: SlopeTask, source: str) -> dict[str, object]:
     }
 
 
-def run_slope_task(
-    task: SlopeTask, *, data_dir: str | None = None, feature_dir: str | None = None
-) -> list[dict[str, object]]:
+def run_slope_task(task: SlopeTask, workspace: Workspace) -> list[dict[str, object]]:
     """Compute one grid task (see the module docstring); rows follow ``SLOPE_COLUMNS``.
 
-    ``feature_dir`` is the deep-feature cache folder (``--feature-cache``; None:
-    ``<data dir>/features``); pixel tasks ignore it.
+    ``workspace`` is the task's group's (see :func:`slope_group`): it holds the pair, builds
+    the problem and its kernel matrices, and keeps the clean sweep for the group's other tasks.
     """
     if task.seed is None:
         raise ValueError("a slope task needs a seed")
-    pair_data = load_pair(task.data, data_dir)
-    problem = _problem(
-        task.data, task.features, task.trigger, task.poison_fraction, task.seed, data_dir,
-        feature_dir,
-    )  # fmt: skip
-    clean_acc = _clean_model_accuracy(
-        task.data, task.features, task.clf, task.gamma, task.C_values, data_dir, feature_dir
+    pair_data = workspace.pair(task.data)
+    key = ProblemKey(task.data, task.features, task.trigger, task.poison_fraction, task.seed)
+    model = on_kernels(make_classifier(task.clf, task.C_values[0], task.gamma))
+    clean_acc = workspace.clean_accuracy(
+        task.data, task.features, task.clf, task.gamma, task.C_values
     )
-    rows = _seed_rows(task, problem, clean_acc, task.seed, pair_data.source)
+    rows = _seed_rows(
+        task, workspace.problem(key), workspace.inputs(key, model), clean_acc, pair_data.source
+    )
     for row in rows:
         row["n_train"], row["n_test"] = pair_data.n_train, pair_data.n_test
     return rows

