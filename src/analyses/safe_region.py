@@ -146,12 +146,12 @@ class SafetyCriteria:
         object.__setattr__(self, "level", level)
 
     def describe(self) -> str:
-        """The criteria in words, e.g. ``"CA >= best - 0.02, BA <= 0.1"``."""
+        """Return the criteria in words, e.g. ``"CA >= best - 0.02, BA <= 0.1"``."""
         return f"CA ≥ best − {self.margin:g}, BA ≤ {self.level:g}"
 
 
 def group_columns(table: pd.DataFrame) -> list[str]:
-    """The :data:`GROUP_COLUMNS` present in ``table``, in that order."""
+    """Return the :data:`GROUP_COLUMNS` present in ``table``, in that order."""
     return [column for column in GROUP_COLUMNS if column in table.columns]
 
 
@@ -207,7 +207,7 @@ def cell_statistics(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def safe_region(table: pd.DataFrame, criteria: SafetyCriteria | None = None) -> pd.DataFrame:
-    """The safe cells of every group of a slope table (see the module docstring).
+    """Return the safe cells of every group of a slope table (see the module docstring).
 
     Parameters
     ----------
@@ -255,4 +255,3 @@ def _share_of_seeds_below(table: pd.DataFrame, level: float) -> pd.DataFrame:
         .agg(share=("below", "mean"))
         .reset_index()
     )
-

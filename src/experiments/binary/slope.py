@@ -40,6 +40,7 @@ from backdoor_curves.classifiers.registry import (
     parse_classifier,
     uses_gamma,
 )
+from backdoor_curves.experiments.binary.safe_step import write_safe_regions
 from backdoor_curves.experiments.binary.slope_cell import (
     SLOPE_COLUMNS,
     SLOPE_IDENTITY,
@@ -56,6 +57,7 @@ from backdoor_curves.experiments.flags import (
     add_dataset_arguments,
     add_feature_arguments,
     add_reference_arguments,
+    add_safety_arguments,
     config_from_args,
     data_request_from_args,
     execution_config_from_args,
@@ -64,6 +66,7 @@ from backdoor_curves.experiments.flags import (
     pairs_from_args,
     reference_check_from_args,
     run_settings_from_args,
+    safety_criteria_from_args,
 )
 from backdoor_curves.experiments.problem import (
     DataRequest,
@@ -202,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(parser, default_out="runs/{mnist,cifar,imagenette}")
     add_reference_arguments(parser)
     add_feature_arguments(parser)
+    add_safety_arguments(parser)
     return parser
 
 
@@ -303,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_scheduler(execution)  # an unreachable cluster fails first, writing nothing
     config = config_from_args(args)
     check = reference_check_from_args(args, config, "slope")  # a missing folder: nothing written
+    criteria = safety_criteria_from_args(args)  # a margin outside [0, 1]: nothing written
     fraction = config.poison_fraction if args.poison_fraction is None else args.poison_fraction
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"-ppoison must be in (0, 1), got {fraction}")
@@ -354,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = run_settings_from_args(args, "slope", execution)
     with shared_workers():
         _record_slope(runs, feature_dir, settings, config)
+    for path in write_safe_regions([run.run_dir for run in runs], criteria):
+        print(f"[slope] safe region ({criteria.describe()}) -> {path}")
     for run in runs:
         check.add(run.run_dir)
     if not args.no_figures:
