@@ -1,23 +1,25 @@
-r"""How well the slope-only rule finds the safe region: the protocol behind ``docs/safe_hyperparameters.md``.
+r"""How well the slope-only rule finds the safe region (``docs/safe_hyperparameters.md``).
 
 Given the slope tables of several pairs and triggers (one row per group, cell and seed), and a
 **surrogate trigger** (the one the defender computes the slope with, badnet 3x3 on MNIST):
 
-1. ``in-sample``: the threshold is tuned (:func:`~backdoor_curves.analyses.slope_rule.tune_threshold`)
-   on every pair of the surrogate trigger and scored on the same rows (optimistic);
+1. ``in-sample``: the threshold is tuned
+   (:func:`~backdoor_curves.analyses.slope_rule.tune_threshold`) on every pair of the
+   surrogate trigger and scored on the same rows (optimistic);
 2. ``leave-one-pair-out``: for each pair, tuned on the other pairs, scored on that pair (the
    honest estimate for a new pair);
 3. for every other trigger ``T`` of the tables (badnet 6x6, the invisible trigger):
-   ``transfer, attacker theta`` scores the surrogate-tuned threshold on ``T``'s own slopes (the
-   threshold transfers, the slope is computed with the right trigger), and ``transfer,
-   surrogate theta`` scores the choices made from the surrogate's slopes against ``T``'s safe
+   ``transfer (attacker theta)`` scores the surrogate-tuned threshold on ``T``'s own slopes (the
+   threshold transfers, the slope is computed with the right trigger), and ``transfer
+   (surrogate theta)`` scores the choices made from the surrogate's slopes against ``T``'s safe
    region (what a defender who does not know the trigger actually gets).
 
-4. ``baseline, clean accuracy only``: the same choices with no slope (threshold 1: the
+4. ``baseline (clean accuracy only)``: the same choices with no slope (threshold 1: the
    cell of best clean-model accuracy), on every trigger, to see what the slope adds.
 
-Every evaluation scores one row per (group, seed) (:func:`~backdoor_curves.analyses.slope_rule.score_rule`)
-against the region of the trigger the attacker used.
+Every evaluation scores one row per (group, seed)
+(:func:`~backdoor_curves.analyses.slope_rule.score_rule`) against the region of the trigger the
+attacker used.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ _TRIGGER_COLUMNS = ("trigger", "trigger_size", "trigger_eps")
 
 
 def trigger_tags(table: pd.DataFrame) -> pd.Series:
-    """A short name per row: ``badnet3``, ``badnet6``, ``invisible0.0392``."""
+    """Return a short name per row: ``badnet3``, ``badnet6``, ``invisible0.0392``."""
     sizes, eps = table["trigger_size"], table.get("trigger_eps", pd.Series(np.nan, table.index))
     return pd.Series(
         [
@@ -114,17 +116,17 @@ def evaluate_rule(
         attacker = table[tags == tag]
         region = safe_region(attacker, criteria)
         parts.append(
-            _labelled(score_rule(attacker, region, rule), "transfer, attacker theta", tag, rule)
+            _labelled(score_rule(attacker, region, rule), "transfer (attacker theta)", tag, rule)
         )
         relabelled = transfer_table(own[own["pair"].isin(attacker["pair"])], attacker)
         if not relabelled.empty:
             scores = score_rule(relabelled, region, rule)
-            parts.append(_labelled(scores, "transfer, surrogate theta", tag, rule))
+            parts.append(_labelled(scores, "transfer (surrogate theta)", tag, rule))
     baseline = SlopeRule(1.0, criteria.margin)
     for tag in sorted(set(tags)):
         attacker = table[tags == tag]
         scores = score_rule(attacker, safe_region(attacker, criteria), baseline)
-        parts.append(_labelled(scores, "baseline, clean accuracy only", tag, baseline))
+        parts.append(_labelled(scores, "baseline (clean accuracy only)", tag, baseline))
     return RuleEvaluation(rule, pd.concat(parts, ignore_index=True))
 
 

@@ -47,6 +47,7 @@ from backdoor_curves.analyses.safe_region import (
 
 __all__ = [
     "DEFAULT_HIGH_BA",
+    "MNIST_THRESHOLD",
     "SCORE_COLUMNS",
     "THRESHOLD_CANDIDATES",
     "SlopeRule",
@@ -56,6 +57,11 @@ __all__ = [
     "transfer_table",
     "tune_threshold",
 ]
+
+MNIST_THRESHOLD = 0.55
+"""``tau`` tuned on the embedded MNIST badnet 3x3 tables (``results/mnist``, three pairs, four
+models, five seeds) by ``python -m backdoor_curves.experiments.binary.safe_rule results/mnist``
+with the default region (``docs/safe_hyperparameters.md``); a starting point, not a guarantee."""
 
 DEFAULT_HIGH_BA = 0.5
 """Mean backdoor accuracy from which a chosen cell is a costly mistake (backdoor learned)."""

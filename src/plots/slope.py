@@ -211,8 +211,8 @@ def _mark_flagged(ax, drawn: pd.DataFrame) -> None:
     )  # fmt: skip
 
 
-SAFE_MARKER = {"marker": "D", "edgecolor": "tab:green", "linewidth": 1.4}
-"""The diamond drawn around the BA marker of a cell of the safe region."""
+SAFE_MARKER, SAFE_COLOUR, SAFE_WIDTH = "D", "tab:green", 1.4
+"""The green diamond drawn around the BA marker of a cell of the safe region."""
 
 
 def _has_safe_flags(rows: pd.DataFrame) -> bool:
@@ -225,9 +225,9 @@ def _mark_safe(ax, drawn: pd.DataFrame) -> None:
         return
     safe = drawn[drawn["safe"].eq(True)]
     ax.scatter(
-        safe["theta"], safe["backdoor_acc"], marker=SAFE_MARKER["marker"], s=90,
-        facecolors="none", edgecolors=SAFE_MARKER["edgecolor"],
-        linewidths=SAFE_MARKER["linewidth"],
+        safe["theta"], safe["backdoor_acc"], marker=SAFE_MARKER, s=90,
+        facecolors="none", edgecolors=SAFE_COLOUR,
+        linewidths=SAFE_WIDTH,
     )  # fmt: skip
 
 
@@ -256,9 +256,9 @@ def accuracy_legend_handles(*, flagged: bool = False, safe: bool = False) -> lis
     if safe:
         handles.append(
             Line2D(
-                [], [], ls="", marker=SAFE_MARKER["marker"], markersize=8,
-                markerfacecolor="none", markeredgecolor=SAFE_MARKER["edgecolor"],
-                markeredgewidth=SAFE_MARKER["linewidth"], label="safe cell (safe_region.csv)",
+                [], [], ls="", marker=SAFE_MARKER, markersize=8,
+                markerfacecolor="none", markeredgecolor=SAFE_COLOUR,
+                markeredgewidth=SAFE_WIDTH, label="safe cell (safe_region.csv)",
             )
         )  # fmt: skip
     return handles
