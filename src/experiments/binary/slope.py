@@ -360,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with shared_workers():
         _record_slope(runs, feature_dir, settings, config)
     for path in write_safe_regions([run.run_dir for run in runs], criteria):
-        print(f"[slope] safe region ({criteria.describe()}) -> {path}")
+        if not args.quiet:
+            print(f"[slope] safe region ({criteria.describe()}) -> {path}")
     for run in runs:
         check.add(run.run_dir)
     if not args.no_figures:
