@@ -27,7 +27,7 @@ from joblib import Parallel, delayed
 
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.config import mnist_config
-from backdoor_curves.experiments.curves.cli import CurveTask
+from backdoor_curves.experiments.curves.cell import CurveTask
 from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
 ROOT = Path(__file__).resolve().parent.parent

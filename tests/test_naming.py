@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 
 import pytest
@@ -105,3 +106,13 @@ def test_model_order_puts_registered_models_first():
 def test_format_value_is_compact():
     values = (5e-4, 5e-5, 2.1544, 100.0, 1000.0)
     assert [naming.format_value(v) for v in values] == ["0.0005", "5e-5", "2.15", "100", "1e3"]
+
+
+def test_enum_member_reads_a_value_back_or_lists_the_valid_ones() -> None:
+    class Colour(enum.Enum):
+        RED = "red"
+        BLUE = "blue"
+
+    assert naming.enum_member(Colour, "blue", "colour") is Colour.BLUE
+    with pytest.raises(ValueError, match=r"^unknown colour 'green'; valid: red, blue$"):
+        naming.enum_member(Colour, "green", "colour")

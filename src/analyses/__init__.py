@@ -4,6 +4,8 @@
   model against the unpoisoned one (primal weights or the RKHS form).
 - :mod:`~backdoor_curves.analyses.tangent`: the tangent check of a learning curve
   (``slope_fd``, ``tangent_valid_until``).
+- :mod:`~backdoor_curves.analyses.explanation`: a fitted model explained on triggered images
+  (input gradients, top-k influential training points) and the measures of its explanation.
 
 The learning slope itself (the influence-function derivative) lives in
 :mod:`backdoor_curves.attacks.influence`.

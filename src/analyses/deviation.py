@@ -1,4 +1,4 @@
-r"""Parameter deviation of a poisoned model from the unpoisoned one (SPEC 5.3, paper Fig. 6).
+r"""Parameter deviation of a poisoned model from the unpoisoned one (paper Fig. 6).
 
 For the model ``w(beta)`` fitted with poison weight ``beta`` and the reference ``w(0)``:
 
@@ -19,6 +19,8 @@ of the primal weights; for the RBF SVM it is the RKHS one,
 computed by each model from its own support vectors
 (:meth:`~backdoor_curves.classifiers.base.BinaryClassifier.weight_inner`), so coefficients of
 two models can never be misaligned.
+
+See ``docs/method.md``, section "Parameter deviation".
 """
 
 from __future__ import annotations

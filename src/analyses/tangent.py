@@ -1,9 +1,9 @@
 r"""The tangent check of a learning curve: how far the influence slope predicts the curve.
 
 A learning curve is the backdoor loss ``L(beta)`` on an increasing grid
-``0 = beta_0 < beta_1 < ... < beta_m`` (SPEC 5.2). The influence slope ``s = dL/dbeta`` at
-``beta = 0`` (:func:`backdoor_curves.attacks.influence.learning_slope`) defines the tangent
-``L(0) + s beta``. This module measures how well it describes the curve:
+``0 = beta_0 < beta_1 < ... < beta_m`` (``docs/method.md``, "The tangent check"). The influence
+slope ``s = dL/dbeta`` at ``beta = 0`` (:func:`backdoor_curves.attacks.influence.learning_slope`)
+defines the tangent ``L(0) + s beta``. This module measures how well it describes the curve:
 
 - the first finite difference :math:`s_{fd} = (L(\beta_1) - L(0)) / \beta_1`
   (:func:`slope_fd`) and the ratio :math:`s / s_{fd}` (:func:`slope_ratio`);

@@ -129,7 +129,9 @@ class ImageTrigger:
         scaled = (channels_first.astype(np.float64) - low) / (high - low)
         triggered = trigger.apply(scaled, np.searchsorted(self.classes, labels))
         out = channels_first.copy()
-        out[:, trigger.mask] = (low + (high - low) * triggered[:, trigger.mask]).astype(out.dtype)
+        # low + (high - low) t may round one ulp past high: clip back into the range.
+        mapped = np.clip(low + (high - low) * triggered[:, trigger.mask], low, high)
+        out[:, trigger.mask] = mapped.astype(out.dtype)
         return out.reshape(images.shape)
 
 
@@ -195,8 +197,6 @@ def poison(
     """
     images, labels, value_range = _check_images(X, y, value_range)
     classes = _classes(labels)
-    rng = _generator(seed)
-    built = _build(trigger, images.shape[1:], value_range, classes, rng)
     policy = _policy(target, classes)
     source = np.searchsorted(classes, labels)
     candidates = np.flatnonzero(policy.candidates(source))
@@ -206,6 +206,10 @@ def poison(
             f"fraction={fraction} of {len(candidates)} eligible points rounds to 0 poisons; "
             "use a larger fraction or more points"
         )
+    # The arguments are checked before the first draw, so refusing one leaves a caller's
+    # generator as it was (only the trigger's output is checked after the draws).
+    rng = _generator(seed)
+    built = _build(trigger, images.shape[1:], value_range, classes, rng)
     chosen = np.sort(rng.choice(candidates, size=n_poison, replace=False))
     X_poisoned = images.copy()
     X_poisoned[chosen] = built.apply(images[chosen], labels[chosen])
@@ -359,6 +363,10 @@ def _generator(seed: object) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ValueError(
+                f"seed must be an integer >= 0 or a numpy.random.Generator, got {seed}"
+            )
         return np.random.default_rng(int(seed))
     raise TypeError(f"seed must be an int or a numpy.random.Generator, got {type(seed).__name__}")
 

@@ -1,4 +1,4 @@
-"""Influence functions and the backdoor learning slope (SPEC section 5.1).
+"""Influence functions and the backdoor learning slope (``docs/method.md``, the learning slope).
 
 The poisons ``P`` enter the training objective with weight ``beta``:
 ``J(theta; beta) = 1/2 ||w||^2 + C sum_{i clean} loss_i + beta C sum_{j in P} loss_j``.

@@ -2,7 +2,8 @@
 
 Inside:
 
-- :class:`TriggerKind`, :class:`Position`: the names a user may type.
+- :class:`TriggerKind`, :class:`Position`: the names a user may type (defined, with the
+  patch geometry, in :mod:`backdoor_curves.attacks.trigger_geometry`).
 - :class:`TriggerSpec`: a frozen, validated, hashable trigger configuration; ``build`` turns it
   into a concrete trigger for one image shape and one set of source classes.
 - :class:`Trigger`: the interface every trigger offers (``mask``, ``apply``).
@@ -19,13 +20,21 @@ Source labels are integers in ``{0, ..., n_sources - 1}``.
 
 from __future__ import annotations
 
-import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
-from typing import TypeVar
 
 import numpy as np
+
+from backdoor_curves.attacks.trigger_geometry import (
+    Position,
+    TriggerKind,
+    check_image_shape,
+    is_int,
+    is_real,
+    parse_enum,
+    parse_position,
+    patch_origin,
+)
 
 __all__ = [
     "BadNetTrigger",
@@ -38,108 +47,6 @@ __all__ = [
 
 DEFAULT_INVISIBLE_EPS = 75 / 255
 """Default amplitude of the invisible trigger (the paper's CIFAR-10 setting)."""
-
-
-class TriggerKind(StrEnum):
-    """Kind of backdoor trigger."""
-
-    BADNET = "badnet"
-    INVISIBLE = "invisible"
-
-
-class Position(StrEnum):
-    """Corner of the image where a badnet patch is placed."""
-
-    BOTTOM_RIGHT = "bottom-right"
-    TOP_LEFT = "top-left"
-    TOP_RIGHT = "top-right"
-    BOTTOM_LEFT = "bottom-left"
-
-
-_E = TypeVar("_E", bound=Enum)
-
-
-def _parse_enum(enum_cls: type[_E], value: object, what: str) -> _E:
-    """Return ``value`` as a member of ``enum_cls``, or raise a ValueError listing the choices."""
-    if isinstance(value, enum_cls):
-        return value
-    try:
-        return enum_cls(value)
-    except ValueError:
-        valid = ", ".join(repr(member.value) for member in enum_cls)
-        raise ValueError(f"unknown {what} {value!r}; valid values are {valid}") from None
-
-
-def _is_int(value: object) -> bool:
-    """Whether ``value`` is an integer (numpy integers included), excluding booleans."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
-
-
-def _is_real(value: object) -> bool:
-    """Whether ``value`` is a finite real number, excluding booleans."""
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool | np.bool_)
-        and bool(np.isfinite(float(value)))
-    )
-
-
-def _parse_position(value: object) -> Position | tuple[int, int]:
-    """Return a corner name as a :class:`Position`, or an explicit ``(row, col)`` as int tuple."""
-    if isinstance(value, tuple | list):
-        if len(value) != 2 or not all(_is_int(v) for v in value):
-            raise ValueError(f"explicit position must be two integers (row, col); got {value!r}")
-        row, col = (int(v) for v in value)
-        if row < 0 or col < 0:
-            raise ValueError(f"explicit position (row, col) must be non-negative; got {value!r}")
-        return (row, col)
-    return _parse_enum(Position, value, "trigger position")
-
-
-def _check_image_shape(image_shape: object) -> tuple[int, int, int]:
-    """Return ``image_shape`` as a ``(C, H, W)`` tuple of positive ints, or raise."""
-    if (
-        not isinstance(image_shape, tuple | list)
-        or len(image_shape) != 3
-        or not all(_is_int(v) and v > 0 for v in image_shape)
-    ):
-        raise ValueError(
-            f"image_shape must be three positive integers (C, H, W); got {image_shape!r}"
-        )
-    channels, height, width = (int(v) for v in image_shape)
-    return (channels, height, width)
-
-
-def _patch_origin(
-    position: Position | tuple[int, int], size: int, image_shape: tuple[int, int, int]
-) -> tuple[int, int]:
-    """Top-left corner ``(row, col)`` of an ``size x size`` patch inside an image.
-
-    Raises
-    ------
-    ValueError
-        If the patch does not fit inside the image at that position.
-    """
-    _, height, width = image_shape
-    if size > height or size > width:
-        raise ValueError(
-            f"badnet patch {size}x{size} is larger than the image {height}x{width} (H x W)"
-        )
-    corners = {
-        Position.TOP_LEFT: (0, 0),
-        Position.TOP_RIGHT: (0, width - size),
-        Position.BOTTOM_LEFT: (height - size, 0),
-        Position.BOTTOM_RIGHT: (height - size, width - size),
-    }
-    if isinstance(position, Position):
-        return corners[position]
-    row, col = position
-    if row + size > height or col + size > width:
-        raise ValueError(
-            f"badnet patch {size}x{size} at (row, col) = {position} goes outside the image "
-            f"{height}x{width} (H x W); row must be <= {height - size} and col <= {width - size}"
-        )
-    return (row, col)
 
 
 @dataclass(frozen=True)
@@ -177,9 +84,9 @@ class TriggerSpec:
 
     def __post_init__(self) -> None:
         # Frozen dataclass: normalised values are written with object.__setattr__.
-        kind = _parse_enum(TriggerKind, self.kind, "trigger kind")
+        kind = parse_enum(TriggerKind, self.kind, "trigger kind")
         object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "position", _parse_position(self.position))
+        object.__setattr__(self, "position", parse_position(self.position))
         if kind is TriggerKind.BADNET:
             self._validate_badnet()
         else:
@@ -189,13 +96,13 @@ class TriggerSpec:
         """Check and normalise the badnet fields."""
         if self.size is None:
             raise ValueError("a badnet trigger needs a patch size (size >= 1); got size=None")
-        if not _is_int(self.size) or self.size < 1:
+        if not is_int(self.size) or self.size < 1:
             raise ValueError(f"badnet patch size must be an integer >= 1; got size={self.size!r}")
         if self.eps is not None:
             raise ValueError(f"eps applies to invisible triggers only; got eps={self.eps!r}")
         for name in ("low", "high"):
             value = getattr(self, name)
-            if not _is_real(value) or not 0.0 <= value <= 1.0:
+            if not is_real(value) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"badnet {name} must be a number in [0, 1]; got {name}={value!r}")
         if self.low >= self.high:
             raise ValueError(
@@ -216,7 +123,7 @@ class TriggerSpec:
                 f"low={self.low!r}, high={self.high!r})"
             )
         eps = DEFAULT_INVISIBLE_EPS if self.eps is None else self.eps
-        if not _is_real(eps) or not 0.0 < eps <= 1.0:
+        if not is_real(eps) or not 0.0 < eps <= 1.0:
             raise ValueError(f"invisible trigger eps must be a number in (0, 1]; got eps={eps!r}")
         object.__setattr__(self, "eps", float(eps))
 
@@ -230,7 +137,7 @@ class TriggerSpec:
     ) -> TriggerSpec:
         """Badnet patch of side ``size`` at ``position``, values drawn in ``[low, high]``."""
         return cls(
-            TriggerKind.BADNET, size=size, position=_parse_position(position), low=low, high=high
+            TriggerKind.BADNET, size=size, position=parse_position(position), low=low, high=high
         )
 
     @classmethod
@@ -259,8 +166,8 @@ class TriggerSpec:
         Trigger
             A :class:`BadNetTrigger` or an :class:`InvisibleTrigger`.
         """
-        shape = _check_image_shape(image_shape)
-        if not _is_int(n_sources) or n_sources < 1:
+        shape = check_image_shape(image_shape)
+        if not is_int(n_sources) or n_sources < 1:
             raise ValueError(f"n_sources must be an integer >= 1; got n_sources={n_sources!r}")
         if not isinstance(rng, np.random.Generator):
             raise TypeError(
@@ -270,7 +177,7 @@ class TriggerSpec:
         if self.kind is TriggerKind.INVISIBLE:
             return InvisibleTrigger(spec=self, image_shape=shape, n_sources=int(n_sources))
         assert self.size is not None  # guaranteed by __post_init__
-        origin = _patch_origin(self.position, self.size, shape)
+        origin = patch_origin(self.position, self.size, shape)
         channels = shape[0]
         patterns = rng.uniform(
             self.low, self.high, size=(int(n_sources), channels, self.size, self.size)
@@ -406,7 +313,7 @@ class BadNetTrigger(Trigger):
             raise ValueError(
                 f"BadNetTrigger needs a badnet spec; got kind {self.spec.kind.value!r}"
             )
-        shape = _check_image_shape(self.image_shape)
+        shape = check_image_shape(self.image_shape)
         object.__setattr__(self, "image_shape", shape)
         size = self.spec.size
         assert size is not None  # guaranteed by TriggerSpec
@@ -421,10 +328,10 @@ class BadNetTrigger(Trigger):
             raise ValueError("patterns must hold at least one source class; got 0")
         object.__setattr__(self, "patterns", _readonly(patterns))
         object.__setattr__(self, "n_sources", len(patterns))
-        origin = _parse_position(self.origin)
+        origin = parse_position(self.origin)
         if not isinstance(origin, tuple):
             raise ValueError(f"origin must be an explicit (row, col); got {self.origin!r}")
-        object.__setattr__(self, "origin", _patch_origin(origin, size, shape))
+        object.__setattr__(self, "origin", patch_origin(origin, size, shape))
 
     @property
     def _window(self) -> tuple[slice, slice]:
@@ -475,8 +382,8 @@ class InvisibleTrigger(Trigger):
             raise ValueError(
                 f"InvisibleTrigger needs an invisible spec; got kind {self.spec.kind.value!r}"
             )
-        object.__setattr__(self, "image_shape", _check_image_shape(self.image_shape))
-        if not _is_int(self.n_sources) or self.n_sources < 1:
+        object.__setattr__(self, "image_shape", check_image_shape(self.image_shape))
+        if not is_int(self.n_sources) or self.n_sources < 1:
             raise ValueError(f"n_sources must be an integer >= 1; got {self.n_sources!r}")
 
     @property

@@ -241,7 +241,7 @@ class KernelSVM(BinaryClassifier):
         # libsvm silently drops zero-weight samples and numbers support_ in the reduced set,
         # so drop them ourselves and map the indices back.
         keep = np.flatnonzero(weight > 0)
-        # Imported here: scikit-learn takes over a second to import, and a driver's main
+        # Imported here: scikit-learn is slow to import, and a driver's main
         # process (which only plans and records) never fits a cold SVM.
         from sklearn.svm import SVC  # noqa: PLC0415
 

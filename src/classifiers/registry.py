@@ -8,8 +8,8 @@ A model plugs in by registering its name, in its own module::
 The registered object (a class or a factory function) is called as ``factory(C=C)``, or
 ``factory(C=C, gamma=gamma)`` for models registered with ``uses_gamma=True``, and must return
 an unfitted :class:`~backdoor_curves.classifiers.base.BinaryClassifier`. The models of the
-paper (SPEC section 4) are registered at the end of this module, in the order the drivers
-sweep them: ``svm``, ``svm-rbf``, ``logistic``, ``ridge``.
+paper (``docs/method.md``, "The objective") are registered at the end of this module, in the
+order the drivers sweep them: ``svm``, ``svm-rbf``, ``logistic``, ``ridge``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Dataset configurations of the experiments: pairs, triggers, grids (SPEC sections 5.1-5.2).
+"""Dataset configurations of the experiments: pairs, triggers, grids (``docs/drivers.md``).
 
 One frozen :class:`DatasetConfig` per dataset, built by a factory (``mnist_config``,
 ``cifar10_config``, ``imagenette_config``) plus a tiny smoke variant of each for tests and quick
@@ -94,7 +94,7 @@ class CurveModel:
 
 @dataclass(frozen=True)
 class CurvesGrid:
-    """Grid of the learning curves and parameter deviation (SPEC 5.2, 5.3)."""
+    """Grid of the learning curves and parameter deviation (``docs/drivers.md``)."""
 
     models: tuple[CurveModel, ...]
     trigger: TriggerSpec

@@ -27,6 +27,7 @@ from backdoor_curves.experiments.feature_stage import (
     CachedFeatures,
     FeatureReader,
     PoisonVariant,
+    device_extractor,
     feature_cache_dir,
     pair_name,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "FeatureSettings",
     "OpenedStage",
     "extract_pair",
+    "feature_device_kind",
     "load_alexnet",
     "open_feature_stage",
 ]
@@ -158,7 +160,7 @@ def extract_pair(
 class OpenedStage:
     """A deep-feature stage opened by a driver: the weights file is known, the network is lazy.
 
-    Building AlexNet imports torch and torchvision (about 5 s here) and reads 233 MB of
+    Building AlexNet imports torch and torchvision (slow imports) and reads 233 MB of
     weights; a run whose features are all in the cache needs neither. The network is built the
     first time an image is missing from the cache, or when :attr:`extractor` is read (the
     explanations need its input gradients). A weights file that is corrupt or not AlexNet's
@@ -252,13 +254,29 @@ class OpenedStage:
         return line
 
 
+def feature_device_kind(device: str) -> str:
+    """Return the kind of device (``"cpu"`` or ``"cuda"``) features are computed on.
+
+    ``--device cpu`` and ``cuda`` say it without importing torch; ``auto`` imports torch to
+    ask whether CUDA is available (as the extractor itself will). An unknown name or
+    ``cuda`` without a GPU raises when the network is built.
+    """
+    if device in ("cpu", "cuda"):
+        return device
+    # torch loads here, only to resolve --device auto.
+    from backdoor_curves.classifiers.nn.features import resolve_device  # noqa: PLC0415
+
+    return resolve_device(device).type
+
+
 def open_feature_stage(
     features: str, settings: FeatureSettings, data_dir: str | Path | None, data_seed: int
 ) -> OpenedStage | None:
     """Open the stage of a configuration's ``features`` (None for ``"pixels"``).
 
     Called by a driver after validating its data and before writing anything: an unknown
-    feature name and a missing weights file fail here; the file is hashed (the cache key) but
+    feature name and a missing weights file fail here; the file is hashed (the cache key, with
+    the device kind: :func:`~backdoor_curves.experiments.feature_stage.device_extractor`) but
     loaded only when an image needs the network (see :class:`OpenedStage`), so drivers
     extract before writing results.
 
@@ -278,7 +296,8 @@ def open_feature_stage(
     weights_path = locate_weights(
         "alexnet", weights_path=settings.weights, download=settings.download, fallback_flag=None
     )
-    stage = CachedFeatures(ALEXNET_FC7, file_sha256(weights_path), data_seed)
+    extractor = device_extractor(ALEXNET_FC7, feature_device_kind(settings.device))
+    stage = CachedFeatures(extractor, file_sha256(weights_path), data_seed)
     return OpenedStage(
         stage, weights_path, feature_cache_dir(settings.cache_dir, data_dir), settings
     )

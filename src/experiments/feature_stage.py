@@ -49,6 +49,7 @@ __all__ = [
     "PoisonVariant",
     "TriggeredFeatures",
     "clean_features",
+    "device_extractor",
     "pair_name",
     "feature_cache_dir",
     "poisoned_training_features",
@@ -65,7 +66,8 @@ class CachedFeatures:
     Attributes
     ----------
     extractor : str
-        Network and layer, e.g. ``"alexnet-fc7"`` (part of the cache key).
+        Network and layer, and the device kind unless it is the CPU, e.g. ``"alexnet-fc7"``
+        or ``"alexnet-fc7@cuda"`` (:func:`device_extractor`; part of the cache key).
     weights_sha256 : str
         SHA-256 of the weights file (part of the cache key, the task key and the manifest).
     data_seed : int
@@ -75,6 +77,23 @@ class CachedFeatures:
     extractor: str
     weights_sha256: str
     data_seed: int
+
+    @property
+    def network(self) -> str:
+        """The extractor without its device kind, e.g. ``"alexnet-fc7"``."""
+        return self.extractor.split("@", 1)[0]
+
+
+def device_extractor(network: str, device_kind: str) -> str:
+    """Name the features of ``network`` computed on ``device_kind`` (the cache's extractor).
+
+    A GPU computes a network's features with other kernels than a CPU (cuDNN picks its
+    convolution algorithms, and uses TF32 by default on recent GPUs): the features differ in
+    their last bits or more, and so would every number computed from them. The device kind
+    is therefore part of the cache key: ``"alexnet-fc7"`` on the CPU (the key of every
+    cache written before), ``"alexnet-fc7@cuda"`` on CUDA.
+    """
+    return network if device_kind == "cpu" else f"{network}@{device_kind}"
 
 
 @dataclass(frozen=True)

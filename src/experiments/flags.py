@@ -7,9 +7,10 @@ typed objects right here: :func:`config_from_args` (a
 :class:`~backdoor_curves.experiments.config.DatasetConfig`), :func:`pairs_from_args`,
 :func:`data_request_from_args` (a :class:`~backdoor_curves.experiments.problem.DataRequest`),
 :func:`execution_config_from_args` (an
-:class:`~backdoor_curves.utilities.backends.ExecutionConfig`) and :func:`run_settings_from_args`
-(a :class:`~backdoor_curves.experiments.recording.RunSettings`). Only command-line modules see
-an ``argparse.Namespace``; everything they call takes these typed settings.
+:class:`~backdoor_curves.utilities.backends.ExecutionConfig`), and the settings every grid driver
+shares, :func:`driver_settings_from_args` (a
+:class:`~backdoor_curves.experiments.driver.DriverSettings`). Only command-line modules see an
+``argparse.Namespace``; everything they call takes these typed settings.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from backdoor_curves.analyses.safe_region import (
     SafetyCriteria,
 )
 from backdoor_curves.experiments.config import DatasetConfig, profile_config
+from backdoor_curves.experiments.driver import DriverSettings, FigureStep
 from backdoor_curves.experiments.feature_extraction import FeatureSettings
 from backdoor_curves.experiments.problem import DataRequest
-from backdoor_curves.experiments.recording import RunSettings, default_run_root
-from backdoor_curves.experiments.reference_tables import ReferenceCheck
+from backdoor_curves.experiments.recording import default_run_root
 from backdoor_curves.utilities.backends import Backend, ExecutionConfig
 from backdoor_curves.utilities.commands import name_list, seed_list
 from backdoor_curves.utilities.data import DATASETS, dataset_info, parse_pair
@@ -42,12 +43,13 @@ __all__ = [
     "add_safety_arguments",
     "config_from_args",
     "data_request_from_args",
+    "driver_settings_from_args",
     "execution_config_from_args",
     "feature_settings_from_args",
+    "figure_step_from_args",
     "out_dir_from_args",
     "pairs_from_args",
-    "reference_check_from_args",
-    "run_settings_from_args",
+    "reference_from_args",
     "safety_criteria_from_args",
 ]
 
@@ -97,7 +99,7 @@ def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
-    """Add the flags every grid driver shares (SPEC section 1).
+    """Add the flags every grid driver shares (``docs/drivers.md``, "Flags the grid drivers share").
 
     The data flags (:func:`add_data_arguments`), ``--out-dir`` (:func:`add_output_arguments`),
     ``--seeds``, ``--device`` and the execution flags of :func:`add_execution_arguments`.
@@ -289,15 +291,11 @@ def out_dir_from_args(args: argparse.Namespace, config: DatasetConfig) -> Path:
     return Path(args.out_dir) if args.out_dir else default_run_root(config)
 
 
-def reference_check_from_args(
-    args: argparse.Namespace, config: DatasetConfig, kind: str
-) -> ReferenceCheck:
-    """Return the end-of-run comparison with the reference of the ``kind`` tables.
+def reference_from_args(args: argparse.Namespace, config: DatasetConfig) -> Path | None:
+    """Return the root of ``--reference`` (default ``results/<dataset>``; ``none``: None).
 
-    The reference root is ``--reference``, else the configuration's ``results/<dataset>``;
-    an explicit ``--reference`` that is not a folder is an error (raised before any work);
-    ``--reference none`` turns the comparison off; ``--fail-on-difference`` makes a difference
-    exit status 1.
+    An explicit ``--reference`` that is not a folder is an error, raised with the other
+    flags' errors, before any work.
     """
     text = args.reference if args.reference is not None else config.results_dir
     root = None if text.lower() == "none" else Path(text)
@@ -306,20 +304,59 @@ def reference_check_from_args(
             f"--reference {text}: no such folder; give the folder of the reference tables "
             f"(e.g. {config.results_dir}) or --reference none to skip the comparison"
         )
-    return ReferenceCheck(kind, root, fail_on_difference=args.fail_on_difference)
+    return root
 
 
-def run_settings_from_args(
-    args: argparse.Namespace, driver: str, execution: ExecutionConfig
-) -> RunSettings:
-    """Return the :class:`RunSettings` of a run (``--profile``, ``--device``, ``--data-dir``)."""
-    return RunSettings(
-        driver=driver,
+def driver_settings_from_args(
+    args: argparse.Namespace, *, features: bool = True, reference: bool = True
+) -> DriverSettings:
+    """Return the typed :class:`DriverSettings` of the flags every grid driver shares.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by a parser with :func:`add_dataset_arguments` (or a ``dataset`` default and
+        ``--profile``) and :func:`add_common_arguments`.
+    features : bool
+        The parser has :func:`add_feature_arguments` (else the deep-feature stage gets only
+        ``--device`` and ``--quiet``).
+    reference : bool
+        The parser has :func:`add_reference_arguments` (else nothing is compared).
+
+    Raises
+    ------
+    ValueError
+        An invalid execution combination (see :func:`execution_config_from_args`).
+    """
+    execution = execution_config_from_args(args)
+    config = config_from_args(args)
+    return DriverSettings(
+        config=config,
         profile=args.profile,
-        device=args.device,
+        out_dir=out_dir_from_args(args, config),
         data_dir=args.data_dir,
+        download=args.download,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        data_seed=args.data_seed,
+        seeds=tuple(args.seeds) if args.seeds else None,
+        device=args.device,
         execution=execution,
+        features=(
+            feature_settings_from_args(args)
+            if features
+            else FeatureSettings(device=args.device, quiet=args.quiet)
+        ),
+        reference=reference_from_args(args, config) if reference else None,
+        fail_on_difference=args.fail_on_difference if reference else False,
     )
+
+
+def figure_step_from_args(args: argparse.Namespace) -> FigureStep:
+    """Return the figure step of ``--no-figures`` and, where a driver has it, ``--figures-only``."""
+    if getattr(args, "figures_only", False):
+        return FigureStep.ONLY
+    return FigureStep.SKIP if args.no_figures else FigureStep.DRAW
 
 
 def add_safety_arguments(parser: argparse.ArgumentParser) -> None:

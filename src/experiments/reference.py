@@ -15,11 +15,11 @@ from pathlib import Path
 
 from backdoor_curves.experiments.figure_step import draw_run_figures
 from backdoor_curves.experiments.reference_tables import (
-    COMPARED_KINDS,
     ReferenceCheck,
     run_folders,
     update_reference,
 )
+from backdoor_curves.experiments.table_comparison import COMPARED_KINDS
 from backdoor_curves.utilities.commands import DriverParser, report_errors
 
 __all__ = ["build_parser", "main"]

@@ -1,11 +1,14 @@
-"""Learning-curve figures (F2, SPEC 5.2): test losses against the poison weight beta.
+"""Learning-curve figures (F2): test losses against the poison weight beta.
 
 Inside: :func:`plot_curve_figures`, drawn from the ``curves`` tables, one figure per (dataset,
 pair, model); :func:`tangent_beta_range`, the part of the influence tangent that stays inside a
 panel; :data:`CURVES_COLUMNS`, the columns a curves table must have.
 
 The tangent at beta = 0 is ``backdoor_loss(0) + slope_if * beta``: the backdoor test loss of the
-clean model plus the influence-function slope (SPEC 4) times beta.
+clean model plus the influence-function slope times beta (``docs/method.md``, "The backdoor
+learning slope").
+
+See ``docs/drivers.md``, section "Learning curves".
 """
 
 from __future__ import annotations

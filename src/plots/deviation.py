@@ -1,10 +1,12 @@
-"""Parameter-deviation figures (F6, SPEC 5.3): the (nu, rho) path of each model as beta grows.
+"""Parameter-deviation figures (F6): the (nu, rho) path of each model as beta grows.
 
 Inside: :func:`plot_deviation_figures`, drawn from the ``deviation`` tables, one figure per
 (dataset, pair); :data:`DEVIATION_COLUMNS`, the columns a deviation table must have.
 
 ``nu = (1 - cos(w(0), w(beta))) / 2`` in [0, 1] is the change of direction of the parameters and
 ``rho = ||w(beta)||`` their size (RKHS norm for kernel models); the tables hold both.
+
+See ``docs/method.md``, section "Parameter deviation".
 """
 
 from __future__ import annotations

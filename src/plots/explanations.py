@@ -1,4 +1,4 @@
-"""Figures of the explanation runs (SPEC 5.4), drawn from their files only.
+"""Figures of the explanation runs (``docs/method.md``, "Explanations"), drawn from their files.
 
 - F7 (``f7_<clf>``): for a few triggered test images, at a strong and a weak regularisation
   (the two ``C`` of the examples file): the image, the input gradient of the clean

@@ -1,4 +1,4 @@
-"""Learning-slope figures (SPEC 5.1): accuracy against the normalised slope theta.
+"""Learning-slope figures: accuracy against the normalised slope theta.
 
 Inside:
 
@@ -11,6 +11,8 @@ Inside:
 Both read the ``slope`` tables only. theta = (2 / pi) arctan(-slope) lies in (0, 1) when
 poisons help the backdoor; rows with theta NaN or <= 0 cannot be drawn on the log axis and are
 counted under their panel.
+
+See ``docs/method.md``, section "The normalised slope".
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def _spearman_text(rows: pd.DataFrame) -> str:
     if len(usable) < 3 or usable["theta"].nunique() < 2 or usable["backdoor_acc"].nunique() < 2:
         return "Spearman(θ, BA) n/a"
     # Pearson correlation of the ranks (ties get their mean rank), as scipy's spearmanr, but
-    # without importing scipy.stats (seconds per figure step; pandas' "spearman" imports it).
+    # without importing scipy.stats (a slow import; pandas' "spearman" imports it).
     rho = usable["theta"].rank().corr(usable["backdoor_acc"].rank())
     return f"Spearman(θ, BA) = {rho:.2f}"
 

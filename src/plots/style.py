@@ -116,8 +116,8 @@ MIN_FIGURE_WIDTH = 5.6
 """Narrowest figure, in inches: titles and the figure legend of one panel still fit."""
 
 # Drop the creation date from PDFs so that the same tables give the same bytes. PNGs are
-# compressed at zlib level 1 rather than Pillow's 6: the ten slope figures' PNGs took 9.4-9.9 s
-# of CPU instead of 10.3-10.5 s (measured alternately), for files 14% larger.
+# compressed at zlib level 1 rather than Pillow's 6: less CPU per figure for somewhat larger
+# files (the measurement is in benchmarks/README.md).
 _SAVE_OPTIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
         "pdf": {"metadata": {"CreationDate": None}},

@@ -1,4 +1,4 @@
-"""Explain backdoored Imagenette predictions (SPEC 5.4): ``python src/test/explain_imagenette.py``.
+"""Explain backdoored Imagenette predictions: ``python src/test/explain_imagenette.py``.
 
 Also ``python -m backdoor_curves.test.explain_imagenette``. The models see frozen AlexNet
 fc7 features; the gradients go through the network to the image. The driver is
@@ -7,6 +7,8 @@ fc7 features; the gradients go through the network to the image. The driver is
 
     python src/test/explain_imagenette.py --pair 6-0 --clf svm,logistic,svm-rbf --device cuda
     python src/test/explain_imagenette.py --profile smoke --weights alexnet.pth   # seconds on a CPU
+
+See ``docs/method.md``, section "Explanations".
 """
 
 from backdoor_curves.experiments.explain.cli import dataset_main

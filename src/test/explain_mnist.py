@@ -1,4 +1,4 @@
-"""Explain backdoored MNIST predictions (SPEC 5.4): ``python src/test/explain_mnist.py``.
+"""Explain backdoored MNIST predictions: ``python src/test/explain_mnist.py``.
 
 Also ``python -m backdoor_curves.test.explain_mnist``. The models see pixels, so the input
 gradients are the models' own. The driver is
@@ -6,6 +6,8 @@ gradients are the models' own. The driver is
 ``runs/mnist/explanations/<pair>_<trigger>/`` (``--out-dir`` changes the root)::
 
     python src/test/explain_mnist.py --pair 7-1 --clf svm,logistic,svm-rbf --k 7 --n-images 50
+
+See ``docs/method.md``, section "Explanations".
 """
 
 from backdoor_curves.experiments.explain.cli import dataset_main

@@ -227,8 +227,8 @@ def _run_in_process(fn: Callable[..., Rows], groups: list[TaskGroup]) -> _Result
     Each group's context is made when the group starts and dropped when it ends.
 
     One worker uses one core, like each worker of the pool: a grid cell's linear algebra is
-    small enough that BLAS threads cost more than they gain (an MNIST slope pair takes about
-    3x longer with two threads on two cores), and the same thread count as the pool's workers
+    small enough that BLAS threads cost more than they gain (an MNIST slope pair is slower with
+    two threads on two cores), and the same thread count as the pool's workers
     gives the same rounding, so ``n_jobs=1`` writes the same numbers as ``n_jobs=2``.
     """
     with threadpool_limits(limits=1, user_api="blas"):

@@ -199,7 +199,7 @@ def exit_process(status: int) -> NoReturn:
 
     The interpreter's last garbage collection walks every object still alive, and torch,
     torchvision (which imports ``torch._dynamo`` and sympy) and matplotlib leave millions of
-    them: after a deep-feature run that walk alone took about 2 s here, to free memory the
+    them: after a deep-feature run that walk alone is a noticeable wait, to free memory the
     operating system reclaims anyway. ``gc.freeze()`` takes them out of the collector's reach
     first. Exit handlers (worker pools, progress bars) still run; only objects kept alive by
     reference cycles are not finalised, which Python does not promise at exit either.

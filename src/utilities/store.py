@@ -15,17 +15,14 @@ A results folder holds three files:
     into ``results.csv`` and removes it.
 ``manifest.json``
     Configuration, package versions, git commit, data source and timings of the run, and the
-    *producer* of every task: the commit, dirty flag, package versions and date of the run
-    that computed it. A resumed run adds its own producer for the tasks it computes and keeps
-    the old producers of the tasks it skipped, so rows are never relabelled with a newer commit
-    (rows whose producer no manifest records, from a killed first run, get an all-None one).
-    A corrupt manifest stops the run before any work (:meth:`ResultStore.check`): it is never
-    silently replaced.
+    run that computed every task (:mod:`backdoor_curves.utilities.manifest`). A corrupt
+    manifest stops the run before any work (:meth:`ResultStore.check`): it is never silently
+    replaced.
 
-Every cell is formatted to text once, with a fixed rule (floats by ``repr``, so they
-round-trip exactly; ``None`` as an empty field), and kept as that text afterwards. The
-bytes of ``results.csv`` therefore depend only on the rows, not on how many runs or in
-which completion order they were produced.
+Every cell is formatted to text once, with a fixed rule
+(:mod:`backdoor_curves.utilities.table_text`), and kept as that text afterwards. The bytes of
+``results.csv`` therefore depend only on the rows, not on how many runs or in which
+completion order they were produced.
 
 A store is written by one process at a time: the grid engine holds the folder's lock
 (:mod:`backdoor_curves.utilities.locks`) for the whole run.
@@ -33,23 +30,24 @@ A store is written by one process at a time: the grid engine holds the folder's 
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import enum
 import io
 import json
 import os
-import sys
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path, PurePath
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from backdoor_curves.utilities.atomic import atomic_write_text, fsync_directory
-from backdoor_curves.utilities.provenance import git_state, package_versions
+from backdoor_curves.utilities.manifest import MANIFEST_FILENAME, read_manifest, write_manifest
+from backdoor_curves.utilities.table_text import (
+    Scalar,
+    format_cell,
+    normalise_cell,
+    read_csv_rows,
+    render_csv,
+)
 
 __all__ = [
     "JOURNAL_FILENAME",
@@ -64,78 +62,6 @@ KEY_COLUMN = "task_key"
 
 RESULTS_FILENAME = "results.csv"
 JOURNAL_FILENAME = "journal.jsonl"
-MANIFEST_FILENAME = "manifest.json"
-
-Scalar = bool | int | float | str | None
-
-# What identifies the run that computed a task (see ResultStore.write_manifest).
-_PRODUCER_KEYS = ("created", "git_commit", "git_dirty", "versions")
-
-
-def _normalise_cell(key: str, column: str, value: Any) -> Scalar:
-    """Turn one row value into a JSON-able Python scalar, or raise naming the column."""
-    if isinstance(value, np.generic) and isinstance(value, np.bool_ | np.number | np.str_):
-        value = value.item()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise ValueError(
-        f"task {key}: column {column!r} holds a {type(value).__name__}; "
-        "row values must be scalars (bool, int, float, str or None)"
-    )
-
-
-def _format_cell(value: Scalar) -> str:
-    """Format a scalar for the CSV; floats by ``repr`` so that they round-trip exactly."""
-    if value is None:
-        return ""
-    # repr gives the shortest text that parses back to the same float ("nan", "inf" too).
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def _read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Read a CSV file as text: its header and its rows, every cell kept verbatim.
-
-    Raises
-    ------
-    ValueError
-        If the file is empty, not UTF-8 text, or not CSV; the message names the file.
-    """
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise ValueError(f"{path} is empty; expected at least a header line")
-            return header, list(reader)
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(
-            f"{path} is not a readable CSV table ({type(err).__name__}: {err}); move it away "
-            "or delete it to recompute its cells"
-        ) from None
-
-
-def _render_csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Render text rows as CSV with newline (LF) line endings and minimal quoting."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _json_default(value: Any) -> Any:
-    """Encode the setting types used in configurations (enums, paths, dataclasses, numpy)."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, PurePath):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, np.generic | np.ndarray):
-        return value.tolist()
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    raise ValueError(f"manifest value {value!r} of type {type(value).__name__} is not JSON-able")
 
 
 class ResultStore:
@@ -238,7 +164,7 @@ class ResultStore:
                     f"task {key}: row {index} has unexpected column(s) {extra}; "
                     f"the table's columns are {list(self.columns)}"
                 )
-            clean.append({c: _normalise_cell(key, c, row[c]) for c in self.columns})
+            clean.append({c: normalise_cell(key, c, row[c]) for c in self.columns})
         return clean
 
     # ------------------------------------------------------------------ journal
@@ -332,7 +258,7 @@ class ResultStore:
         """Rows of ``results.csv`` as text, grouped by task key in file order."""
         if not self.results_path.exists():
             return {}
-        header, rows = _read_csv_rows(self.results_path)
+        header, rows = read_csv_rows(self.results_path)
         if tuple(header) != self.header:
             raise ValueError(
                 f"{self.results_path} has columns {header}, but this experiment writes "
@@ -353,7 +279,7 @@ class ResultStore:
         grouped = self._csv_rows_by_key()
         from_table = set(grouped)
         for key, rows in self._journal_entries():
-            grouped[key] = [[key, *(_format_cell(row[c]) for c in self.columns)] for row in rows]
+            grouped[key] = [[key, *(format_cell(row[c]) for c in self.columns)] for row in rows]
             from_table.discard(key)
         return self._one_row_per_cell(grouped, from_table)
 
@@ -414,7 +340,7 @@ class ResultStore:
         grouped = self._merged_rows_by_key()
         rank = {key: position for position, key in enumerate(order or ())}
         keys = sorted(grouped, key=lambda k: (k not in rank, rank.get(k, 0), k))
-        return _render_csv(self.header, (row for key in keys for row in grouped[key]))
+        return render_csv(self.header, [row for key in keys for row in grouped[key]])
 
     def consolidate(self, order: Sequence[str] | None = None) -> pd.DataFrame:
         """Merge the journal into ``results.csv`` (atomically) and remove the journal.
@@ -473,34 +399,14 @@ class ResultStore:
         """Task keys of ``results.csv`` in file order (none if it has no task-key column)."""
         if not self.results_path.exists():
             return []
-        header, rows = _read_csv_rows(self.results_path)
+        header, rows = read_csv_rows(self.results_path)
         if not header or header[0] != KEY_COLUMN:
             return []
         return list(dict.fromkeys(row[0] for row in rows if row))
 
     def _read_manifest(self) -> dict[str, Any]:
-        """Read the current ``manifest.json`` as a dict (empty if there is none).
-
-        Raises
-        ------
-        ValueError
-            If the file exists but is empty, not JSON, or not a JSON object: it records which
-            run produced the table's rows, so it is never silently replaced.
-        """
-        if not self.manifest_path.exists():
-            return {}
-        try:
-            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            reason = f"not readable JSON ({type(err).__name__}: {err})"
-        else:
-            if isinstance(manifest, dict):
-                return manifest
-            reason = f"a JSON {type(manifest).__name__}, not an object"
-        raise ValueError(
-            f"{self.manifest_path} is {reason}; it records which run produced the rows of "
-            f"{RESULTS_FILENAME}: restore it, or delete it to record them as of unknown origin"
-        )
+        """Read the current ``manifest.json`` (see :func:`~.manifest.read_manifest`)."""
+        return read_manifest(self.manifest_path, RESULTS_FILENAME)
 
     def check(self) -> None:
         """Check that the folder's table, journal and manifest can be read (before a run).
@@ -513,92 +419,24 @@ class ResultStore:
         self._merged_rows_by_key()
         self._read_manifest()
 
-    def _producers(self, current: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        """Return the producers of the tasks: this run's for recorded keys, else the old ones.
-
-        A previous manifest without per-task producers (written before they existed) gives its
-        own commit and versions to the tasks it holds.
-        """
-        previous = self._read_manifest()
-        old_producers = previous.get("producers")
-        old_map = previous.get("task_producer")
-        if not isinstance(old_producers, list) or not isinstance(old_map, dict):
-            old_producers = [{name: previous.get(name) for name in _PRODUCER_KEYS}]
-            old_map = None
-        producers: list[dict[str, Any]] = []
-        index_of: dict[str, int] = {}
-        task_producer: dict[str, int] = {}
-        unknown = {name: None for name in _PRODUCER_KEYS}
-        for key in self._table_keys():
-            if key in self._recorded:
-                producer = current
-            elif not previous:
-                # Rows of an earlier run whose manifest was never written (killed) or deleted.
-                producer = unknown
-            elif old_map is None:
-                producer = old_producers[0]
-            elif isinstance(old_map.get(key), int) and 0 <= old_map[key] < len(old_producers):
-                producer = old_producers[old_map[key]]
-            else:
-                producer = unknown
-            text = json.dumps(producer, sort_keys=True, default=str)
-            if text not in index_of:
-                index_of[text] = len(producers)
-                producers.append(producer)
-            task_producer[key] = index_of[text]
-        return producers, task_producer
-
     def write_manifest(
         self, config: Mapping[str, Any], data_source: str, timings: Mapping[str, Any]
     ) -> Path:
         """Write ``manifest.json`` describing how the table was produced (atomically).
 
-        Parameters
-        ----------
-        config : Mapping
-            The experiment configuration. Enums, paths, dataclasses and numpy values are
-            converted to JSON; other non-JSON values raise ``ValueError``.
-        data_source : str
-            Where the data came from (folder, URL, generator and seed, ...).
-        timings : Mapping
-            Wall-clock figures of the run, e.g. :meth:`GridReport.timings`.
-
-        Returns
-        -------
-        Path
-            Path of the written manifest.
-
-        Notes
-        -----
-        Keys: ``config``, ``data_source``, ``timings``, ``versions`` (python and packages,
-        read from installed metadata), ``git_commit`` and ``git_dirty`` (None outside a
-        git checkout), ``created`` (UTC, ISO 8601), ``command`` (``sys.argv``),
-        ``columns`` (the table header) and ``results`` (the table's file name): these
-        describe the run that wrote this manifest. ``producers`` (a list of
-        ``{created, git_commit, git_dirty, versions}``) and ``task_producer`` (task key ->
-        index into ``producers``) say which run computed each task's rows: the tasks this
-        store recorded get this run's producer, the others keep the one the previous
-        manifest gave them.
+        ``config``, ``data_source`` and ``timings`` are those of
+        :func:`backdoor_curves.utilities.manifest.write_manifest`, which says what the manifest
+        holds: the tasks this store recorded get this run's producer, the others keep the one
+        the previous manifest gave them. Returns the manifest's path.
         """
-        created = datetime.now(UTC).isoformat(timespec="seconds")
-        versions = package_versions()
-        git = git_state()
-        current = {"created": created, "versions": versions, **git}
-        producers, task_producer = self._producers(current)
-        manifest = {
-            "created": created,
-            "command": list(sys.argv),
-            "config": dict(config),
-            "data_source": data_source,
-            "timings": dict(timings),
-            "versions": versions,
-            **git,
-            "results": RESULTS_FILENAME,
-            "columns": list(self.header),
-            "producers": producers,
-            "task_producer": task_producer,
-        }
-        text = json.dumps(manifest, indent=2, default=_json_default, allow_nan=True) + "\n"
         self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.manifest_path, text)
-        return self.manifest_path
+        return write_manifest(
+            self.manifest_path,
+            table_name=RESULTS_FILENAME,
+            columns=self.header,
+            table_keys=self._table_keys(),
+            recorded=self._recorded,
+            config=config,
+            data_source=data_source,
+            timings=timings,
+        )

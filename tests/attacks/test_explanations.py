@@ -1,17 +1,15 @@
 """Tests of the explanation measures: input gradients, adjoint influence, shares.
 
-Gradients are checked against central differences (pixels and through a small random
-AlexNet-like network in float64); the adjoint influence against the forward derivative of
-each model (one solve per training point) and against leave-one-out retraining.
+Pixel gradients are checked against central differences (the gradients through a network in
+``tests/classifiers/nn/test_input_gradients.py``); the adjoint influence against the forward
+derivative of each model (one solve per training point) and against leave-one-out retraining.
 """
 
 import numpy as np
 import pytest
-import torch
 from scipy.stats import spearmanr
 
 from backdoor_curves.attacks.explanations import (
-    extractor_input_gradient,
     poison_share,
     top_k_influential,
     training_influence,
@@ -99,58 +97,6 @@ def test_rbf_gradient_equals_central_differences():
     model = RBFSVM(C=1.0, gamma=0.3).fit(X, y)
     expected = central_differences(model.decision_function, X_test)
     np.testing.assert_allclose(model.input_gradient(X_test), expected, rtol=1e-6, atol=1e-8)
-
-
-def small_alexnet(seed=0):
-    """AlexNet's layer pattern at toy size: conv-relu-pool, conv-relu, pool, fc-relu."""
-    torch.manual_seed(seed)
-    return (
-        torch.nn.Sequential(
-            torch.nn.Conv2d(3, 4, kernel_size=3, stride=2, padding=1),
-            torch.nn.ReLU(),
-            torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(4, 6, kernel_size=3, padding=1),
-            torch.nn.ReLU(),
-            torch.nn.AdaptiveAvgPool2d(2),
-            torch.nn.Flatten(),
-            torch.nn.Dropout(0.5),
-            torch.nn.Linear(24, 10),
-            torch.nn.ReLU(),
-        )
-        .double()
-        .eval()
-    )
-
-
-@pytest.mark.parametrize("head_name", ["linear-svm", "rbf-svm", "logistic"])
-def test_gradient_through_network_equals_central_differences(head_name):
-    net = small_alexnet()
-    rng = np.random.default_rng(1)
-    images = rng.uniform(size=(30, 3, 12, 12))
-    with torch.no_grad():
-        features = net(torch.from_numpy(images)).numpy()
-    y = (features[:, 0] > np.median(features[:, 0])).astype(np.int64)
-    head = MODELS[head_name]().fit(features, y)
-    test = rng.uniform(size=(2, 3, 12, 12))
-    gradient = extractor_input_gradient(net, head, torch.from_numpy(test), batch_size=1).numpy()
-
-    def decision(flat):
-        with torch.no_grad():
-            phi = net(torch.from_numpy(flat.reshape(-1, 3, 12, 12))).numpy()
-        return head.decision_function(phi)
-
-    expected = central_differences(decision, test.reshape(2, -1)).reshape(test.shape)
-    assert np.abs(gradient).max() > 0
-    np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-7)
-
-
-def test_identity_extractor_gives_the_pixel_gradient():
-    X, y, _, X_test, _ = backdoor_blobs()
-    model = RBFSVM(C=1.0, gamma=0.3).fit(X, y)
-    gradient = extractor_input_gradient(
-        torch.nn.Flatten(), model, torch.from_numpy(X_test.reshape(5, 1, 2, 2))
-    )
-    np.testing.assert_allclose(gradient.numpy().reshape(5, -1), model.input_gradient(X_test))
 
 
 def test_trigger_share_and_poison_share():

@@ -22,6 +22,7 @@ from backdoor_curves.analyses.tangent import tangent_valid_until
 from backdoor_curves.classifiers.losses import get_loss, to_signed
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.config import smoke_config
+from backdoor_curves.experiments.curves import cell, run
 from backdoor_curves.experiments.curves import cli as curves
 from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
@@ -92,8 +93,8 @@ def deviation_table(smoke_run: Path) -> pd.DataFrame:
 
 
 def test_curves_table_has_all_columns_and_one_row_per_cell(curve_table: pd.DataFrame) -> None:
-    assert set(REQUIRED_CURVE_COLUMNS) <= set(curves.CURVE_COLUMNS)
-    assert list(curve_table.columns) == ["task_key", *curves.CURVE_COLUMNS]
+    assert set(REQUIRED_CURVE_COLUMNS) <= set(cell.CURVE_COLUMNS)
+    assert list(curve_table.columns) == ["task_key", *cell.CURVE_COLUMNS]
     cells = {
         (row.clf, row.C, row.gamma, row.poison_fraction, row.seed, row.beta)
         for row in curve_table.itertuples()
@@ -163,9 +164,9 @@ def test_deviation_table_is_the_curves_at_the_deviation_fraction(
 ) -> None:
     assert smoke_config().curves.deviation_fraction == FRACTION
     assert set(REQUIRED_DEVIATION_COLUMNS) <= set(deviation_table.columns)
-    assert list(deviation_table.columns) == list(curves.DEVIATION_COLUMNS)
+    assert list(deviation_table.columns) == list(cell.DEVIATION_COLUMNS)
     assert len(deviation_table) == len(curve_table)
-    columns = list(curves.DEVIATION_COLUMNS)
+    columns = list(cell.DEVIATION_COLUMNS)
     key = [*CURVE_KEY, "beta"]
     pd.testing.assert_frame_equal(
         deviation_table.sort_values(key).reset_index(drop=True),
@@ -191,7 +192,7 @@ def test_manifests_sit_beside_both_tables(smoke_run: Path) -> None:
         (smoke_run / "curves" / RUN_NAME / "manifest.json").read_text(encoding="utf-8")
     )
     assert curves_manifest["timings"]["n_computed"] == n_curves
-    assert curves_manifest["columns"] == ["task_key", *curves.CURVE_COLUMNS]
+    assert curves_manifest["columns"] == ["task_key", *cell.CURVE_COLUMNS]
 
 
 def test_no_figures_flag_writes_tables_only(smoke_run: Path) -> None:
@@ -253,7 +254,7 @@ def test_second_run_computes_nothing_and_keeps_the_bytes(
     def must_not_run(*args: object, **kwargs: object) -> object:
         raise AssertionError("a finished curve was computed again")
 
-    monkeypatch.setattr(curves, "run_curve_task", must_not_run)
+    monkeypatch.setattr(run, "run_curve_task", must_not_run)
     assert curves.main(run_args(out_dir, data_dir, "--no-figures")) == 0
     assert [path.read_bytes() for path in tables] == before
     manifest = json.loads(

@@ -18,15 +18,12 @@ import pytest
 import torch
 import torchvision
 
-from backdoor_curves.attacks.explanations import TorchFeatures
+from backdoor_curves.classifiers.nn.input_gradients import TorchFeatures
 from backdoor_curves.classifiers.nn.pretrained import file_sha256
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.config import get_config
-from backdoor_curves.experiments.explain.cli import (
-    EXPLAIN_COLUMNS,
-    explained_problem,
-    gradient_map,
-)
+from backdoor_curves.experiments.explain.cell import EXPLAIN_COLUMNS, explained_problem
+from backdoor_curves.experiments.explain.gradients import GradientMaps
 from backdoor_curves.experiments.feature_extraction import FeatureSettings
 from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
 from backdoor_curves.experiments.problem import DataRequest, load_pair
@@ -115,7 +112,10 @@ def test_gradients_go_through_the_features_the_models_were_fitted_on(
     features = CachedFeatures("alexnet-fc7", file_sha256(weights_file), config.data_seed)
     stage = stage_at(features, tmp_path / "features", cifar_dir)
     problem = explained_problem(pair_task, config.main_trigger, 0.1, 1, 2, stage)
-    feature_map = gradient_map(features, FeatureSettings(weights=weights_file, device="cpu"))
+    maps = GradientMaps(FeatureSettings(weights=weights_file, device="cpu"))
+    feature_map = maps.get(features)
+    assert maps.get(features) is feature_map  # built once, kept by its owner
+    assert isinstance(feature_map, TorchFeatures)
     network = feature_map.features(problem.images)
     assert np.allclose(network, problem.X_images, rtol=1e-4, atol=1e-5)
     model = make_classifier("logistic", 1.0).fit(problem.X_train, problem.y_train)

@@ -6,6 +6,7 @@ Tiny runs (pair 7-1, 80 train / 40 test points, one or two seeds, two ``C`` valu
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from backdoor_curves import plots
+from backdoor_curves.analyses.explanation import explain
 from backdoor_curves.attacks.explanations import (
     PixelFeatures,
     poison_share,
@@ -23,12 +25,7 @@ from backdoor_curves.attacks.explanations import (
 )
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.config import mnist_config
-from backdoor_curves.experiments.explain import cli as explain
-from backdoor_curves.experiments.explain.cli import (
-    EXPLAIN_COLUMNS,
-    choose_example_C,
-    explained_problem,
-)
+from backdoor_curves.experiments.explain.cell import EXPLAIN_COLUMNS, explained_problem
 from backdoor_curves.experiments.problem import DataRequest, load_pair
 from backdoor_curves.test import explain_mnist
 
@@ -129,6 +126,24 @@ def test_scripts_run_by_path_and_as_module(command, flags):
     assert all(flag in done.stdout for flag in flags)
 
 
+def test_pixel_explanations_run_without_torch(tmp_path, data_dir):
+    """MNIST's models see pixels: the script runs, by path, with torch made unimportable."""
+    fake = tmp_path / "no-torch" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise ImportError("this run must not import torch")\n')
+    argv = tiny_args(tmp_path / "runs", data_dir, "--clf", "logistic", "--no-figures")
+    done = subprocess.run(
+        [sys.executable, "src/test/explain_mnist.py", *argv],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(fake.parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs" / "explanations" / RUN_NAME / "examples_logistic.npz").is_file()
+
+
 def test_poisoned_weak_model_looks_at_the_trigger_and_its_poisons(data_dir):
     """Embedded MNIST 7-1: the paper's qualitative claims, measured on 20 images."""
     config = mnist_config()
@@ -138,7 +153,7 @@ def test_poisoned_weak_model_looks_at_the_trigger_and_its_poisons(data_dir):
     shares, poison_shares = {}, {}
     for beta, weight in ((0.0, clean_weight), (1.0, np.ones(len(clean_weight)))):
         model = make_classifier("logistic", 10.0).fit(problem.X_train, problem.y_train, weight)
-        measures = explain.explain(model, problem, weight, 7, PixelFeatures())
+        measures = explain(model, problem, weight, 7, PixelFeatures())
         shares[beta] = trigger_share(measures.gradient, problem.mask).mean()
         poison_shares[beta] = poison_share(measures.top, problem.is_poison).mean()
     assert shares[1.0] > shares[0.0] + 0.05
@@ -153,26 +168,6 @@ def test_poisoned_weak_model_looks_at_the_trigger_and_its_poisons(data_dir):
         svm, problem.X_train, problem.y_train, None, problem.X_images, problem.y_images
     )
     assert influence.n_solves == len(problem.images)
-
-
-def _rows(C_values, ranked, statuses=None):
-    statuses = statuses or ["ok"] * len(C_values)
-    return pd.DataFrame({"C": C_values, "n_images_ranked": ranked, "status": statuses})
-
-
-@pytest.mark.parametrize(
-    ("ranked", "statuses", "expected"),
-    [
-        # An SVM: nothing to rank at either end of the grid, informative in the middle.
-        ((0, 3, 5, 0), ("no margin support vectors", "ok", "ok", "ok"), (0.01, 1.0)),
-        ((0, 0, 5, 0), None, (1e-3, 1.0)),  # one informative C and the farther grid end
-        ((0, 0, 0, 0), None, (1e-3, 10.0)),  # none: the grid ends
-        ((2, 2, 2, 2), None, (1e-3, 10.0)),
-    ],
-)
-def test_example_C_are_where_the_poisoned_model_ranks_points(ranked, statuses, expected):
-    grid = (1e-3, 0.01, 1.0, 10.0)
-    assert choose_example_C(_rows(grid, ranked, statuses), grid) == expected
 
 
 def test_example_C_flag_sets_the_F7_regularisation(tmp_path, data_dir):

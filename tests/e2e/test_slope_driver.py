@@ -25,7 +25,7 @@ from sklearn.svm import SVC
 
 from backdoor_curves.attacks.status import slope_is_defined
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.experiments.binary import slope, slope_cell
+from backdoor_curves.experiments.binary import slope, slope_cell, slope_run
 from backdoor_curves.experiments.config import smoke_config
 from backdoor_curves.experiments.problem import (
     DataRequest,
@@ -126,7 +126,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 def test_table_has_the_required_columns_and_one_row_per_cell(reference: Path) -> None:
     header, rows = read_text_rows(reference / "results.csv")
     assert set(REQUIRED_COLUMNS) <= set(header)
-    assert header == ["task_key", *slope.SLOPE_COLUMNS]
+    assert header == ["task_key", *slope_cell.SLOPE_COLUMNS]
     cells = [
         tuple(row[header.index(name)] for name in ("clf", "C", "gamma", "seed")) for row in rows
     ]
@@ -187,7 +187,7 @@ def test_manifest_records_config_versions_source_and_commit(reference: Path) -> 
     assert manifest["versions"]["numpy"] == np.__version__
     assert manifest["versions"]["pandas"] == pd.__version__
     assert manifest["timings"]["n_computed"] == N_TASKS
-    assert manifest["columns"] == ["task_key", *slope.SLOPE_COLUMNS]
+    assert manifest["columns"] == ["task_key", *slope_cell.SLOPE_COLUMNS]
     assert "git_commit" in manifest
     if (REPO_ROOT / ".git").exists():
         assert re.fullmatch(r"[0-9a-f]{40}", manifest["git_commit"])
@@ -452,16 +452,16 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    real = slope.run_slope_task
-    calls: list[slope.SlopeTask] = []
+    real = slope_cell.run_slope_task
+    calls: list[slope_cell.SlopeTask] = []
 
-    def interrupted_on_third(task: slope.SlopeTask, workspace: Workspace) -> list[dict]:
+    def interrupted_on_third(task: slope_cell.SlopeTask, workspace: Workspace) -> list[dict]:
         calls.append(task)
         if len(calls) == 3:
             raise KeyboardInterrupt
         return real(task, workspace)
 
-    monkeypatch.setattr(slope, "run_slope_task", interrupted_on_third)
+    monkeypatch.setattr(slope_run, "run_slope_task", interrupted_on_third)
     assert slope.main(grid_args(tmp_path, data_dir)) == 130
     assert "interrupted" in capsys.readouterr().err
     run_dir = tmp_path / "slope" / RUN_NAME
@@ -477,11 +477,11 @@ def test_interrupted_run_keeps_finished_tasks_and_resumes(
 
     calls.clear()
 
-    def counted(task: slope.SlopeTask, workspace: Workspace) -> list[dict]:
+    def counted(task: slope_cell.SlopeTask, workspace: Workspace) -> list[dict]:
         calls.append(task)
         return real(task, workspace)
 
-    monkeypatch.setattr(slope, "run_slope_task", counted)
+    monkeypatch.setattr(slope_run, "run_slope_task", counted)
     assert slope.main(grid_args(tmp_path, data_dir)) == 0
     assert len(calls) == N_TASKS - 2
     assert f"{N_TASKS - 2} task(s) computed, 2 skipped" in summary_line(capsys.readouterr().out)
@@ -643,18 +643,18 @@ def test_a_grown_and_reordered_c_grid_reuses_the_finished_cells(
     def run(C: str) -> list[tuple[float, ...]]:
         swept: list[tuple[float, ...]] = []
 
-        def counted(task: slope.SlopeTask, workspace: Workspace) -> list[dict]:
+        def counted(task: slope_cell.SlopeTask, workspace: Workspace) -> list[dict]:
             swept.append(task.C_values)
             return real(task, workspace)
 
-        monkeypatch.setattr(slope, "run_slope_task", counted)
+        monkeypatch.setattr(slope_run, "run_slope_task", counted)
         argv = grid_args(tmp_path, data_dir, "-clf", "ridge")
         argv[argv.index("--C") + 1] = C
         argv[argv.index("-clf") + 1] = "ridge"
         assert slope.main(argv) == 0
         return swept
 
-    real = slope.run_slope_task
+    real = slope_cell.run_slope_task
     results = tmp_path / "slope" / RUN_NAME / "results.csv"
     assert run("0.01,1") == [(0.01, 1.0)] * len(SEEDS)
     first = without_timing(results)

@@ -92,3 +92,34 @@ def test_opened_stage_builds_the_network_only_for_missing_images(
 
 def refuse_to_build(*args, **kwargs):
     raise AssertionError("the network was built although the features are cached")
+
+
+def test_features_computed_on_a_gpu_have_their_own_cache_key(tmp_path, monkeypatch):
+    from backdoor_curves.experiments import feature_extraction as feature_stage
+
+    weights = tmp_path / "alexnet.pth"
+    weights.write_bytes(b"hashed, never read here")
+    settings = feature_stage.FeatureSettings(weights=weights, device="cpu", quiet=True)
+    cpu = feature_stage.open_feature_stage("alexnet", settings, None, 999)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    gpu = feature_stage.open_feature_stage("alexnet", replace(settings, device="auto"), None, 999)
+    assert cpu is not None and gpu is not None
+    assert cpu.features.extractor == ALEXNET_FC7  # the key of the caches written before
+    assert gpu.features.extractor == f"{ALEXNET_FC7}@cuda"
+    assert gpu.features.network == cpu.features.network == ALEXNET_FC7
+    # An entry extracted on the CPU is not what the GPU stage reads.
+    images = np.zeros((2, 3, 8, 8), dtype=np.float32)
+    source = FeatureSource("cifar10", "6-0", 999)
+    calls = []
+
+    def features(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        return np.ones((len(batch), 4), dtype=np.float32)
+
+    caches = [
+        FeatureCache(tmp_path / "cache", features, extractor=stage.features.extractor,
+                     weights_sha256=stage.features.weights_sha256)
+        for stage in (cpu, gpu)
+    ]  # fmt: skip
+    paths = {cache.get(source, "test", "clean", np.arange(2), images).path for cache in caches}
+    assert len(paths) == 2 and calls == [2, 2]

@@ -1,4 +1,4 @@
-"""Frozen deep feature extractors: torchvision AlexNet cut after fc7 (SPEC section 5.5).
+"""Frozen deep feature extractors: torchvision AlexNet cut after fc7.
 
 Inside:
 
@@ -22,6 +22,8 @@ parameters do not require gradients and it stays in evaluation mode (dropout is 
 so the features are a deterministic function of the image and of the weights.
 
 Importing this module does nothing (no weights are loaded, no device is touched).
+
+See ``docs/data.md``, section "Deep features and the feature cache".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Resolve the pretrained weights of a torchvision architecture, offline-first.
 
-Rules (SPEC sections 5.5 and 5.6), in order:
+Rules (``docs/data.md``, "Pretrained weights"), in order:
 
 1. ``weights_path`` given (the ``--weights PATH`` flag): that file, nothing else.
 2. The file torchvision's weights API names for the architecture's default ImageNet weights

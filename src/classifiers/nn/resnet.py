@@ -1,4 +1,4 @@
-"""ResNet builders for the network experiments (SPEC section 5.6).
+"""ResNet builders for the network experiments.
 
 torchvision's ResNet18 / ResNet50 with the last layer (``fc``) replaced by a fresh
 ``Linear(n_features, n_classes)``; all layers stay trainable. Two stems:
@@ -12,11 +12,13 @@ torchvision's ResNet18 / ResNet50 with the last layer (``fc``) replaced by a fre
     always trained from scratch, and may be built at another base ``width`` than
     torchvision's 64: stages of ``width, 2 width, 4 width, 8 width`` channels, the same
     torchvision ``BasicBlock`` layout ``[2, 2, 2, 2]`` (width 16: 0.7 M parameters instead
-    of 11 M, about 25 times faster to train on a CPU).
+    of 11 M, so far cheaper to train on a CPU).
 
 Parameters are initialised by torchvision's initialisers drawing from a private torch
 generator seeded with ``seed`` (the global RNG state is saved and restored), so a seed
 fixes the initial network.
+
+See ``docs/method.md``, section "Networks: beta-weighted training and the head slope".
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 from torch import nn
 
 from backdoor_curves.classifiers.nn.pretrained import PretrainedWeights
+from backdoor_curves.naming import enum_member
 
 __all__ = ["Architecture", "Stem", "build_resnet", "parse_architecture"]
 
@@ -47,13 +50,7 @@ class Stem(StrEnum):
 
 def parse_architecture(name: object) -> Architecture:
     """Return ``name`` as an :class:`Architecture`, or raise listing the valid names."""
-    try:
-        return Architecture(str(name))
-    except ValueError:
-        valid = ", ".join(a.value for a in Architecture)
-        raise ValueError(
-            f"unknown architecture {name!r}; valid architectures are {valid}"
-        ) from None
+    return enum_member(Architecture, name, "architecture")
 
 
 def _small_stem(model: nn.Module, in_channels: int, width: int) -> None:

@@ -1,16 +1,30 @@
-r"""The beta-weighted network trainer (SPEC section 5.6).
+r"""The beta-weighted network trainer (``docs/networks.md``).
 
 Per batch ``B`` with clean part ``B_c`` and poison part ``B_p`` (the explicit poison mask),
+the authors' loss (:attr:`PoisonWeighting.BATCH_MEAN`, the default) is
 
 .. math::
 
     \ell(B; \beta) = \frac{1}{|B_c|} \sum_{i \in B_c} CE_i
                     + \beta \, \frac{1}{|B_p|} \sum_{j \in B_p} CE_j ,
 
-where a batch without poisons has no poison term (and one without clean points no clean
-term); at ``beta = 0`` the poison term is left out of the graph, so poisons contribute exactly
-zero gradient. SGD with momentum and weight decay ``lambda`` (torch's coupled L2: the
-gradient gets ``+ lambda * theta``, i.e. the objective ``+ lambda/2 ||theta||^2``).
+so at ``beta = 1`` the poisons of a batch weigh as much as its clean points together: one
+poison counts as about ``(1 - p) / p`` clean samples. :attr:`PoisonWeighting.PER_SAMPLE` is the
+weighted mean ``(sum_{B_c} CE_i + beta sum_{B_p} CE_j) / (|B_c| + beta |B_p|)``, in which a
+poison counts as ``beta`` clean samples (as in the shallow models' objective, up to the
+normalisation; at ``beta = 1`` it is plain training on the poisoned set). A batch without
+poisons has no poison term (and one without clean points no clean term).
+
+At ``beta = 0`` the poisons are taken out of each batch before the forward pass
+(:func:`training_batch`): the network never sees them, so they contribute no gradient and,
+in a network with BatchNorm, do not enter the batch statistics or the running statistics
+(a batch with no clean point is skipped). For any ``beta > 0`` they are part of the batch:
+BatchNorm normalises clean points and poisons together, so the limit ``beta -> 0+`` is not
+the clean network (``tests/classifiers/nn/test_weighted_trainer.py`` measures the
+difference on a ResNet).
+
+SGD with momentum and weight decay ``lambda`` (torch's coupled L2: the gradient gets
+``+ lambda * theta``, i.e. the objective ``+ lambda/2 ||theta||^2``).
 
 Determinism: epoch ``e``'s sample order and flip mask come from
 ``np.random.default_rng([seed, e])``, independent of ``beta`` and of the number of epochs.
@@ -18,7 +32,8 @@ So, for one seed, every beta sees the same batches, and with a constant learning
 network after ``e`` epochs of a longer run *is* the network of an ``e``-epoch run: one run
 evaluated at every requested epoch count gives all epoch settings (checked by a test).
 On CUDA the forward pass runs under float16 autocast with loss scaling (``amp``) and the
-network and inputs use the channels-last layout.
+network and inputs use the channels-last layout; :func:`evaluate` uses autocast only when
+asked to (the driver passes ``amp``, so ``--no-amp`` evaluates in float32 too).
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import torch
@@ -33,16 +49,32 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812  # torch convention
 
 from backdoor_curves.classifiers.nn.image_batches import TriggeredImages
+from backdoor_curves.naming import enum_member
 
 __all__ = [
     "EpochLog",
+    "PoisonWeighting",
     "TrainSettings",
     "check_beta",
     "evaluate",
+    "parse_weighting",
     "penultimate_features",
     "train_weighted",
+    "training_batch",
     "weighted_batch_loss",
 ]
+
+
+class PoisonWeighting(StrEnum):
+    """How ``beta`` weighs the poisons of a batch (module docstring)."""
+
+    BATCH_MEAN = "batch-mean"
+    PER_SAMPLE = "per-sample"
+
+
+def parse_weighting(name: object) -> PoisonWeighting:
+    """Return ``name`` as a :class:`PoisonWeighting`, or raise listing the valid names."""
+    return enum_member(PoisonWeighting, name, "poison weighting")
 
 
 def check_beta(beta: object) -> float:
@@ -74,6 +106,8 @@ class TrainSettings:
         Random horizontal flips (probability 1/2) as augmentation.
     amp : bool
         Mixed precision (float16 autocast + loss scaling) when the device is CUDA.
+    weighting : PoisonWeighting
+        How ``beta`` weighs the poisons (default: the authors' per-batch means).
     """
 
     epochs: int
@@ -83,6 +117,7 @@ class TrainSettings:
     batch_size: int = 256
     flip: bool = False
     amp: bool = True
+    weighting: PoisonWeighting = PoisonWeighting.BATCH_MEAN
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -95,21 +130,31 @@ class TrainSettings:
             raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
         if self.batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        object.__setattr__(self, "weighting", parse_weighting(self.weighting))
 
 
 @dataclass(frozen=True)
 class EpochLog:
-    """What one epoch did: mean batch loss ``ell(B; beta)`` and wall time in seconds."""
+    """What one epoch did: mean batch loss ``ell(B; beta)``, optimiser steps, seconds.
+
+    ``n_steps`` counts the optimiser steps since the start of training (batches skipped
+    at ``beta = 0`` for lack of clean points are not steps).
+    """
 
     epoch: int
     train_loss: float
     seconds: float
+    n_steps: int
 
 
 def weighted_batch_loss(
-    logits: torch.Tensor, y: torch.Tensor, is_poison: torch.Tensor, beta: float
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    is_poison: torch.Tensor,
+    beta: float,
+    weighting: PoisonWeighting = PoisonWeighting.BATCH_MEAN,
 ) -> torch.Tensor:
-    """Batch loss ``mean CE(clean) + beta * mean CE(poisons)`` (module docstring).
+    """Batch loss ``ell(B; beta)`` of the module docstring.
 
     Parameters
     ----------
@@ -118,6 +163,8 @@ def weighted_batch_loss(
     is_poison : torch.Tensor of shape (b,), bool
     beta : float
         Poison weight in ``[0, 1]``; at 0 the poison term is not built at all.
+    weighting : PoisonWeighting, default=BATCH_MEAN
+        ``mean CE(clean) + beta mean CE(poisons)``, or the weighted mean (PER_SAMPLE).
 
     Returns
     -------
@@ -126,12 +173,52 @@ def weighted_batch_loss(
     """
     ce = F.cross_entropy(logits.float(), y, reduction="none")
     clean = ~is_poison
+    has_poison = beta > 0 and bool(is_poison.any())
+    if weighting is PoisonWeighting.PER_SAMPLE:
+        total = ce[clean].sum()
+        if has_poison:
+            total = total + beta * ce[is_poison].sum()
+        return total / (int(clean.sum()) + (beta * int(is_poison.sum()) if has_poison else 0))
     loss = ce.new_zeros(())
     if bool(clean.any()):
         loss = loss + ce[clean].mean()
-    if beta > 0 and bool(is_poison.any()):
+    if has_poison:
         loss = loss + beta * ce[is_poison].mean()
     return loss
+
+
+def training_batch(
+    data: TriggeredImages,
+    index: torch.Tensor,
+    flip: torch.Tensor | None,
+    beta: float,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """Return the batch the network is trained on: at ``beta = 0``, without its poisons.
+
+    Parameters
+    ----------
+    data : TriggeredImages
+    index : torch.Tensor of shape (b,), int64
+        The batch's rows (:func:`epoch_plan`).
+    flip : torch.Tensor of shape (b,), bool, or None
+        Images to flip.
+    beta : float
+        At 0 the poison rows are dropped before the batch is built (module docstring).
+    device : torch.device
+
+    Returns
+    -------
+    (X, y, is_poison) or None
+        As :meth:`TriggeredImages.batch`; None when nothing is left to train on.
+    """
+    if beta == 0:
+        keep = ~data.is_poison[index]
+        index = index[keep]
+        flip = None if flip is None else flip[keep]
+    if len(index) == 0:
+        return None
+    return data.batch(index, device, flip, channels_last=device.type == "cuda")
 
 
 def epoch_plan(
@@ -199,22 +286,28 @@ def train_weighted(
     )
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     logs = []
+    n_steps = 0
     for epoch in range(1, settings.epochs + 1):
         model.train()
         start = time.perf_counter()
         total, n_batches = 0.0, 0
         for index, flip in epoch_plan(len(data), epoch, seed, settings.batch_size, settings.flip):
-            X, y, is_poison = data.batch(index, device, flip, channels_last=cuda)
+            batch = training_batch(data, index, flip, beta, device)
+            if batch is None:
+                continue
+            X, y, is_poison = batch
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
                 logits = model(X)
-            loss = weighted_batch_loss(logits, y, is_poison, beta)
+            loss = weighted_batch_loss(logits, y, is_poison, beta, settings.weighting)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
             scaler.update()
             total += float(loss.detach())
             n_batches += 1
-        logs.append(EpochLog(epoch, total / n_batches, time.perf_counter() - start))
+        n_steps += n_batches
+        mean_loss = total / n_batches if n_batches else float("nan")
+        logs.append(EpochLog(epoch, mean_loss, time.perf_counter() - start, n_steps))
         if on_epoch_end is not None:
             on_epoch_end(logs[-1], model)
             model.train()
@@ -223,9 +316,24 @@ def train_weighted(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: TriggeredImages, device: torch.device, batch_size: int = 512
+    model: nn.Module,
+    data: TriggeredImages,
+    device: torch.device,
+    *,
+    amp: bool,
+    batch_size: int = 512,
 ) -> tuple[float, float]:
     """Accuracy and mean cross-entropy of ``model`` on ``data`` (eval mode, no flips).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    data : TriggeredImages
+    device : torch.device
+    amp : bool
+        Forward pass under float16 autocast when the device is CUDA (the training run's
+        ``amp``); False evaluates in float32 everywhere.
+    batch_size : int, default=512
 
     Returns
     -------
@@ -240,7 +348,7 @@ def evaluate(
     for start in range(0, len(data), batch_size):
         index = torch.arange(start, min(start + batch_size, len(data)))
         X, y, _ = data.batch(index, device, channels_last=cuda)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=cuda):
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp and cuda):
             logits = model(X).float()
         correct += int((logits.argmax(1) == y).sum())
         ce_sum += float(F.cross_entropy(logits, y, reduction="sum"))
@@ -250,12 +358,12 @@ def evaluate(
 @torch.no_grad()
 def penultimate_features(
     model: nn.Module, data: TriggeredImages, device: torch.device, batch_size: int = 512
-) -> np.ndarray:
-    """Return the inputs of the last layer ``model.fc`` on ``data`` (eval mode), in float64.
+) -> torch.Tensor:
+    """Return the inputs of the last layer ``model.fc`` on ``data`` (eval mode, float32).
 
     Returns
     -------
-    ndarray of shape (n, n_features), float64
+    torch.Tensor of shape (n, n_features), float32, on ``device``
     """
     model.eval()
     captured: list[torch.Tensor] = []
@@ -269,4 +377,4 @@ def penultimate_features(
             model(X)
     finally:
         hook.remove()
-    return torch.cat(captured).cpu().double().numpy()
+    return torch.cat(captured)

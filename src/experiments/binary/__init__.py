@@ -1,1 +1,1 @@
-"""Binary (class-pair) experiments: the learning-slope sweep."""
+"""Binary (class-pair) experiments: the learning-slope sweep (command line, run, cell)."""

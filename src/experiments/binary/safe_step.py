@@ -6,6 +6,10 @@ After a run's grid finishes, :func:`write_safe_regions` reads each run folder's
 is within ``--safe-margin`` of the best and whose mean backdoor accuracy is at most
 ``--safe-level``, ``docs/safe_hyperparameters.md``) to ``safe_region.csv`` in the same folder,
 atomically. The figures outline the safe cells from that file.
+
+:func:`write_rule_evaluation` scores the slope-only rule against the regions of a results
+root's slope tables (:mod:`backdoor_curves.analyses.rule_evaluation`) and writes the scores
+(the ``safe_rule`` command, :mod:`backdoor_curves.experiments.binary.safe_rule`).
 """
 
 from __future__ import annotations
@@ -16,14 +20,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from backdoor_curves.analyses.rule_evaluation import RuleEvaluation, evaluate_rule
 from backdoor_curves.analyses.safe_region import (
     SAFE_REGION_FILENAME,
     SafetyCriteria,
     safe_region,
 )
-from backdoor_curves.utilities.atomic import atomic_write_text
+from backdoor_curves.experiments.recording import folder_variant
+from backdoor_curves.utilities.atomic import atomic_write_text, check_writable
 
-__all__ = ["read_slope_table", "safe_region_of_run", "write_safe_regions"]
+__all__ = [
+    "read_slope_table",
+    "safe_region_of_run",
+    "slope_tables",
+    "write_rule_evaluation",
+    "write_safe_regions",
+]
 
 _TEXT_COLUMNS = ("dataset", "data_source", "pair", "trigger", "clf", "status")
 
@@ -63,10 +75,57 @@ def write_safe_regions(run_dirs: Sequence[Path], criteria: SafetyCriteria) -> li
         The written files, in the order of ``run_dirs``.
     """
     regions = [(Path(run_dir), safe_region_of_run(run_dir, criteria)) for run_dir in run_dirs]
-    written = []
     for run_dir, region in regions:
-        buffer = io.StringIO()
-        region.to_csv(buffer, index=False, lineterminator="\n")
-        atomic_write_text(run_dir / SAFE_REGION_FILENAME, buffer.getvalue())
-        written.append(run_dir / SAFE_REGION_FILENAME)
-    return written
+        atomic_write_text(run_dir / SAFE_REGION_FILENAME, _csv_text(region))
+    return [run_dir / SAFE_REGION_FILENAME for run_dir, _ in regions]
+
+
+def _csv_text(table: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def slope_tables(root: Path) -> pd.DataFrame:
+    """Concatenate the slope tables of a results root (its configuration's data, no suffix).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root/slope`` holds no non-empty table.
+    """
+    folders = sorted(path.parent for path in (Path(root) / "slope").glob("*/results.csv"))
+    frames = [read_slope_table(folder) for folder in folders if not folder_variant(folder.name)]
+    frames = [frame for frame in frames if not frame.empty]
+    if not frames:
+        raise FileNotFoundError(
+            f"no slope tables under {str(Path(root) / 'slope')!r}; run the slope driver first "
+            "(e.g. ./run_mnist.sh all) or give the folder that holds slope/"
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_rule_evaluation(
+    root: Path, criteria: SafetyCriteria, surrogate: str, out: Path
+) -> tuple[RuleEvaluation, list[Path]]:
+    """Score the slope-only rule on a results root; write ``scores.csv`` and the summaries.
+
+    Writes ``out/scores.csv`` (one row per evaluation, group and seed), ``out/summary.csv``
+    (per evaluation and attacker trigger) and ``out/summary_by_model.csv``; every table is
+    computed before the first is written.
+
+    Returns
+    -------
+    RuleEvaluation, list of Path
+        The evaluation and the written files.
+    """
+    evaluation = evaluate_rule(slope_tables(root), criteria, surrogate)
+    files = {
+        "scores.csv": evaluation.scores,
+        "summary.csv": evaluation.summary(),
+        "summary_by_model.csv": evaluation.summary(("clf",)),
+    }
+    check_writable(out)
+    for name, table in files.items():
+        atomic_write_text(out / name, _csv_text(table))
+    return evaluation, [out / name for name in files]

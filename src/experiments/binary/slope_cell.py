@@ -1,4 +1,4 @@
-r"""One cell of the learning-slope sweep (SPEC 5.1): :func:`run_slope_task`.
+r"""One cell of the learning-slope sweep: :func:`run_slope_task`.
 
 A cell (:class:`SlopeTask`) is a (pair, trigger, classifier, gamma, seed) sweep over the ``C``
 grid. Poison a fraction of the training set with the trigger; then for every ``C``, in
@@ -12,6 +12,8 @@ per ``C``, with the columns :data:`SLOPE_COLUMNS`. The problem, its kernel matri
 clean sweep come from the group's :class:`~backdoor_curves.experiments.workspace.Workspace`.
 The driver (:mod:`backdoor_curves.experiments.binary.slope`) plans the cells and records them;
 this module computes one and calls only the layers below it (problem, model, analysis).
+
+See ``docs/method.md``, section "The backdoor learning slope".
 """
 
 from __future__ import annotations

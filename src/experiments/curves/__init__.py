@@ -1,1 +1,1 @@
-"""Learning curves and parameter deviation (``incremental_curves.py``): command line, cells."""
+"""Learning curves and parameter deviation (``incremental_curves.py``): command line, run, cells."""

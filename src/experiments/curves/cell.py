@@ -1,4 +1,4 @@
-r"""One learning curve (SPEC 5.2, 5.3): :func:`run_curve_task`.
+r"""One learning curve (``docs/method.md``): :func:`run_curve_task`.
 
 A cell (:class:`CurveTask`) is a model and lambda, a poison fraction and a seed, over all betas:
 the optimum is followed along the beta grid with

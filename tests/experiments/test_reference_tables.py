@@ -1,0 +1,32 @@
+"""The reference tables: a run's check fails only with the flag; update copies finished runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generated_data import finished_run, slope_table
+
+from backdoor_curves.experiments.reference_tables import ReferenceCheck, update_reference
+
+
+def test_a_difference_fails_only_with_the_flag(tmp_path: Path) -> None:
+    slope_table(tmp_path / "ref" / "slope" / "7-1_badnet3", [0.5])
+    run_dir = slope_table(tmp_path / "run" / "slope" / "7-1_badnet3", [0.6]).parent
+    for flag, status in ((False, 0), (True, 1)):
+        check = ReferenceCheck("slope", tmp_path / "ref", fail_on_difference=flag)
+        check.add(run_dir)
+        lines: list[str] = []
+        assert check.report(lines.append) == status
+        assert lines[0].startswith("[slope] DIFFERS")
+
+
+def test_update_copies_finished_tables_of_the_paper_data(tmp_path: Path) -> None:
+    run_root, ref_root = tmp_path / "runs", tmp_path / "results"
+    finished_run(run_root, "slope", "7-1_badnet3")
+    finished_run(run_root, "slope", "7-1_badnet3_smoke")
+    written = update_reference(run_root, ref_root, ("slope",))
+    assert written == [ref_root / "slope" / "7-1_badnet3"]
+    assert (ref_root / "slope" / "7-1_badnet3" / "results.csv").read_bytes() == (
+        run_root / "slope" / "7-1_badnet3" / "results.csv"
+    ).read_bytes()
+    assert not (ref_root / "slope" / "7-1_badnet3_smoke").exists()

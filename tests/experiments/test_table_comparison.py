@@ -1,0 +1,119 @@
+"""Comparing a run's table with the reference: matched cells, tolerances, statuses, notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from generated_data import curves_table, slope_table
+
+from backdoor_curves.experiments.table_comparison import compare_table, listed, table_spec
+
+SLOPE = table_spec("slope")
+CURVES = table_spec("curves")
+
+
+def test_identical_tables_reproduce_with_zero_difference(tmp_path: Path) -> None:
+    run = slope_table(tmp_path / "run" / "7-1_badnet3", [0.5, -1.25, 3.0])
+    ref = slope_table(tmp_path / "ref" / "7-1_badnet3", [0.5, -1.25, 3.0], seconds=[9.0] * 3)
+    comparison = compare_table(run, ref, SLOPE)
+    assert comparison.reproduces
+    assert comparison.n_compared == 3
+    assert comparison.max_rel == {"slope": 0.0, "clean_acc": 0.0, "backdoor_acc": 0.0}
+    (line,) = comparison.lines(tmp_path / "ref")
+    assert line.startswith("reproduces the reference")
+    assert "(3 cells, max rel. diff slope 0, CA 0, BA 0)" in line
+
+
+def test_differences_beyond_tolerance_are_listed_cell_by_cell(tmp_path: Path) -> None:
+    run = slope_table(
+        tmp_path / "run" / "7-1_badnet3",
+        [0.5 * (1 + 1e-9), -1.2, float("nan")],
+        status=["ok", "ok", "damped"],
+    )
+    ref = slope_table(tmp_path / "ref" / "7-1_badnet3", [0.5, -1.25, 3.0])
+    comparison = compare_table(run, ref, SLOPE)
+    assert not comparison.reproduces
+    # 1e-9 relative is within tolerance; -1.2 vs -1.25 is not; NaN vs 3 is not, nor its status.
+    assert [d.cell for d in comparison.differences] == [
+        "clf=svm C=1.0 seed=1",
+        "clf=svm C=10.0 seed=1",
+    ]
+    assert "slope -1.2 vs -1.25 (rel. 4.0e-02)" in comparison.differences[0].what
+    assert "status 'damped' vs 'ok'" in comparison.differences[1].what
+    assert comparison.max_rel["slope"] == float("inf")
+    lines = comparison.lines(tmp_path / "ref")
+    assert lines[0].startswith("DIFFERS from the reference")
+    assert "2 of 3 cells" in lines[0]
+    assert len(lines) == 3
+
+
+def test_slope_tolerance_grows_with_the_condition_number(tmp_path: Path) -> None:
+    ref = slope_table(tmp_path / "ref" / "7-1_badnet3", [-4.9e6, 2.0], condition_number=[5e8, 1])
+    # 2e-6 relative: within 100 eps kappa ~ 1.1e-5 at kappa 5e8, beyond RTOL at kappa 1.
+    run = slope_table(
+        tmp_path / "run" / "7-1_badnet3",
+        [-4.9e6 * (1 + 2e-6), 2.0 * (1 + 2e-6)],
+        condition_number=[5e8, 1],
+    )
+    comparison = compare_table(run, ref, SLOPE)
+    assert [d.cell for d in comparison.differences] == ["clf=svm C=1.0 seed=1"]
+    assert comparison.max_rel["slope"] == pytest.approx(2e-6, rel=1e-3)
+
+
+def test_cells_match_on_identity_not_on_task_key_or_row_order(tmp_path: Path) -> None:
+    ref = slope_table(tmp_path / "ref" / "7-1_badnet3", [0.5, -1.25, 3.0])
+    # A sub-grid run (another task key, one C value) still meets its reference cell.
+    run = slope_table(
+        tmp_path / "run" / "7-1_badnet3", [-1.25], C=[1.0], task_key=["clf=svm|C_values=(1.0,)"]
+    )
+    comparison = compare_table(run, ref, SLOPE)
+    assert comparison.reproduces and comparison.n_compared == 1
+
+
+def test_tables_of_other_data_or_without_reference_are_not_compared(tmp_path: Path) -> None:
+    ref = slope_table(tmp_path / "ref" / "7-1_badnet3", [0.5])
+    run = slope_table(tmp_path / "run" / "7-1_badnet3", [0.5], data_source=["mnist-idx (/d)"])
+    other = compare_table(run, ref, SLOPE)
+    assert other.n_compared == 0 and not other.reproduces
+    assert "computed on 'mnist-idx (/d)'" in other.notes[0]
+    missing = compare_table(run, tmp_path / "nowhere" / "results.csv", SLOPE)
+    assert missing.n_compared == 0 and "no reference table" in missing.notes[0]
+    assert missing.lines(tmp_path / "ref")[0].startswith("not compared with the reference")
+
+
+def test_unknown_kind_lists_the_compared_ones() -> None:
+    with pytest.raises(ValueError, match="unknown table kind 'heatmap'.*'slope', 'curves'"):
+        table_spec("heatmap")
+
+
+def test_a_curves_cell_whose_status_differs_with_equal_numbers_differs(tmp_path: Path) -> None:
+    ref = curves_table(tmp_path / "ref" / "7-1_badnet6", ["ok", "ok"], [0.0, 0.5])
+    run = curves_table(tmp_path / "run" / "7-1_badnet6", ["ok", "damped"], [0.0, 0.5])
+    comparison = compare_table(run, ref, CURVES)
+    assert [d.cell for d in comparison.differences] == [
+        "clf=svm C=0.01 seed=1 poison_fraction=0.1 beta=0.5"
+    ]
+    assert "status 'damped' vs 'ok'" in comparison.differences[0].what
+    assert comparison.lines(tmp_path / "ref")[0].startswith("DIFFERS from the reference")
+
+
+@pytest.mark.parametrize("kind", ["slope", "curves"])
+def test_cells_the_reference_lacks_are_counted_and_reported(tmp_path: Path, kind: str) -> None:
+    if kind == "slope":
+        ref = slope_table(tmp_path / "ref" / "7-1_badnet3", [0.5, -1.25])
+        run = slope_table(tmp_path / "run" / "7-1_badnet3", [0.5, -1.25, 3.0])
+    else:
+        ref = curves_table(tmp_path / "ref" / "7-1_badnet6", ["ok"] * 2, [0.0, 0.5])
+        run = curves_table(tmp_path / "run" / "7-1_badnet6", ["ok"] * 3, [0.0, 0.5, 1.0])
+    comparison = compare_table(run, ref, table_spec(kind))
+    assert (comparison.n_compared, comparison.n_unmatched) == (2, 1)
+    (line,) = comparison.lines(tmp_path / "ref")
+    assert line.startswith("reproduces the reference") and "1 cell(s) not in the reference" in line
+
+
+def test_listed_shows_twenty_entries_and_counts_the_rest() -> None:
+    assert listed(["a", "b"]) == ["  a", "  b"]
+    lines = listed([f"cell {i}" for i in range(23)])
+    assert lines[:2] == ["  cell 0", "  cell 1"] and len(lines) == 21
+    assert lines[-1] == "  ... and 3 more"
