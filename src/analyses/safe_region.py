@@ -51,6 +51,7 @@ __all__ = [
     "SAFE_REGION_FILENAME",
     "SafetyCriteria",
     "cell_statistics",
+    "check_unit_fields",
     "check_unit_interval",
     "group_columns",
     "safe_region",
@@ -114,6 +115,13 @@ def check_unit_interval(name: str, value: object, meaning: str) -> float:
     return float(value)
 
 
+def check_unit_fields(instance: object, **meanings: str) -> None:
+    """Check and store as floats the named fields of a frozen dataclass (see above)."""
+    for name, meaning in meanings.items():
+        value = check_unit_interval(name, getattr(instance, name), meaning)
+        object.__setattr__(instance, name, value)
+
+
 @dataclass(frozen=True)
 class SafetyCriteria:
     """What makes a cell safe (see the module docstring).
@@ -136,14 +144,11 @@ class SafetyCriteria:
     level: float = DEFAULT_BA_LEVEL
 
     def __post_init__(self) -> None:
-        margin = check_unit_interval(
-            "margin", self.margin, "the clean accuracy a safe cell may give up, e.g. 0.02"
+        check_unit_fields(
+            self,
+            margin="the clean accuracy a safe cell may give up, e.g. 0.02",
+            level="the highest backdoor accuracy of a safe cell, e.g. 0.1",
         )
-        level = check_unit_interval(
-            "level", self.level, "the highest backdoor accuracy of a safe cell, e.g. 0.1"
-        )
-        object.__setattr__(self, "margin", margin)
-        object.__setattr__(self, "level", level)
 
     def describe(self) -> str:
         """Return the criteria in words, e.g. ``"CA >= best - 0.02, BA <= 0.1"``."""

@@ -41,6 +41,7 @@ import pandas as pd
 from backdoor_curves.analyses.safe_region import (
     CELL_COLUMNS,
     SafetyCriteria,
+    check_unit_fields,
     check_unit_interval,
     group_columns,
 )
@@ -102,14 +103,11 @@ class SlopeRule:
     margin: float
 
     def __post_init__(self) -> None:
-        threshold = check_unit_interval(
-            "threshold", self.threshold, "the largest normalised slope theta selected"
+        check_unit_fields(
+            self,
+            threshold="the largest normalised slope theta selected",
+            margin="the clean accuracy a selected cell may give up",
         )
-        margin = check_unit_interval(
-            "margin", self.margin, "the clean accuracy a selected cell may give up"
-        )
-        object.__setattr__(self, "threshold", threshold)
-        object.__setattr__(self, "margin", margin)
 
 
 def _check_defender_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -86,6 +86,16 @@ def load_tables(results_dir: Path | str) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _read_csv(path: Path, what: str) -> pd.DataFrame:
+    """Read a CSV file with :data:`TEXT_COLUMNS` as strings; an unreadable one raises."""
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+        dtypes = {name: "str" for name in TEXT_COLUMNS if name in header}
+        return pd.read_csv(path, dtype=dtypes)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {what} {str(path)!r}: {error}") from error
+
+
 def read_table(path: Path, kind: str) -> pd.DataFrame:
     """Read one ``results.csv`` of the given kind and check its columns.
 
@@ -108,12 +118,7 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
         numeric, or a row's trigger or model cannot be named.
     """
     needed = required_columns(kind)
-    try:
-        header = pd.read_csv(path, nrows=0).columns
-        dtypes = {name: "str" for name in TEXT_COLUMNS if name in header}
-        table = pd.read_csv(path, dtype=dtypes)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read result table {str(path)!r}: {error}") from error
+    table = _read_csv(path, "result table")
     missing = [name for name in needed if name not in table.columns]
     if missing:
         raise ValueError(
@@ -153,12 +158,7 @@ def with_safe_flags(table: pd.DataFrame, region_path: Path) -> pd.DataFrame:
     ValueError
         If the region file is unreadable or lacks the ``safe`` column.
     """
-    try:
-        header = pd.read_csv(region_path, nrows=0).columns
-        dtypes = {name: "str" for name in TEXT_COLUMNS if name in header}
-        region = pd.read_csv(region_path, dtype=dtypes)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read safe region {str(region_path)!r}: {error}") from error
+    region = _read_csv(region_path, "safe region")
     keys = [key for key in [*group_columns(table), *CELL_COLUMNS] if key in region.columns]
     if "safe" not in region.columns or "C" not in keys:
         raise ValueError(f"safe region {str(region_path)!r} lacks the columns safe and C")
