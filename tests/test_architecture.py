@@ -67,6 +67,7 @@ COMMAND_LINE_MODULES = frozenset(
         # the commands (each a build_parser() and a main(argv=None) -> int); the slope's keeps
         # the name the shell drivers and the original project use
         "experiments/binary/slope.py",
+        "experiments/binary/safe_rule.py",
         "experiments/curves/cli.py",
         "experiments/explain/cli.py",
         "experiments/nn/backdoor_slope.py",

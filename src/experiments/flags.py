@@ -18,6 +18,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from backdoor_curves.analyses.safe_region import (
+    DEFAULT_BA_LEVEL,
+    DEFAULT_CA_MARGIN,
+    SafetyCriteria,
+)
 from backdoor_curves.experiments.config import DatasetConfig, profile_config
 from backdoor_curves.experiments.driver import DriverSettings, FigureStep
 from backdoor_curves.experiments.feature_extraction import FeatureSettings
@@ -35,6 +40,7 @@ __all__ = [
     "add_feature_arguments",
     "add_output_arguments",
     "add_reference_arguments",
+    "add_safety_arguments",
     "config_from_args",
     "data_request_from_args",
     "driver_settings_from_args",
@@ -44,6 +50,7 @@ __all__ = [
     "out_dir_from_args",
     "pairs_from_args",
     "reference_from_args",
+    "safety_criteria_from_args",
 ]
 
 
@@ -350,3 +357,29 @@ def figure_step_from_args(args: argparse.Namespace) -> FigureStep:
     if getattr(args, "figures_only", False):
         return FigureStep.ONLY
     return FigureStep.SKIP if args.no_figures else FigureStep.DRAW
+
+
+def add_safety_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--safe-margin`` and ``--safe-level``: the criteria of ``safe_region.csv``."""
+    safety = parser.add_argument_group("safe region (docs/safe_hyperparameters.md)")
+    safety.add_argument(
+        "--safe-margin",
+        type=float,
+        default=DEFAULT_CA_MARGIN,
+        metavar="M",
+        help="a safe cell's mean clean accuracy is at least the best cell's minus M, in [0, 1] "
+        f"(default {DEFAULT_CA_MARGIN:g})",
+    )
+    safety.add_argument(
+        "--safe-level",
+        type=float,
+        default=DEFAULT_BA_LEVEL,
+        metavar="L",
+        help="a safe cell's mean backdoor accuracy is at most L, in [0, 1] "
+        f"(default {DEFAULT_BA_LEVEL:g})",
+    )
+
+
+def safety_criteria_from_args(args: argparse.Namespace) -> SafetyCriteria:
+    """Return the validated :class:`SafetyCriteria` (a value outside [0, 1] raises)."""
+    return SafetyCriteria(margin=args.safe_margin, level=args.safe_level)

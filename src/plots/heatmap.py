@@ -3,6 +3,8 @@
 Inside: :func:`plot_rbf_heatmaps`, drawn from the ``slope`` tables. Every model with a kernel
 width (rows with a finite ``gamma``, the RBF SVM in the paper) gets one figure per (dataset,
 pair, trigger, p): two annotated heat maps, mean over seeds, on a fixed [0, 1] colour scale.
+When the table carries the ``safe`` flags of its ``safe_region.csv``, the safe cells are
+outlined on both maps (``docs/safe_hyperparameters.md``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from backdoor_curves.naming import format_value, model_label, model_order
 from backdoor_curves.plots.registry import register_figures
@@ -24,6 +27,9 @@ from backdoor_curves.plots.style import (
 from backdoor_curves.plots.tables import seed_note
 
 __all__ = ["plot_rbf_heatmaps"]
+
+SAFE_COLOUR = "tab:red"
+"""Edge colour of the outline around safe cells (visible on every viridis shade)."""
 
 # Height of the lambda tick labels, rotated by 45 degrees, in lines of tick-label text.
 _ROTATED_TICK_LINES = 3.0
@@ -56,8 +62,30 @@ def _draw_heatmap(ax, grid: pd.DataFrame, title: str):
     return image
 
 
+def _outline_safe_cells(ax, safe: pd.DataFrame) -> None:
+    """Draw a thick outline around every cell whose ``safe`` flag is set."""
+    for (i, j), value in np.ndenumerate(safe.to_numpy(dtype=float)):
+        if value > 0.5:
+            ax.add_patch(
+                Rectangle(
+                    (j - 0.5, i - 0.5), 1.0, 1.0, fill=False, edgecolor=SAFE_COLOUR,
+                    linewidth=2.0, zorder=3,
+                )
+            )  # fmt: skip
+
+
+def _safe_grid(rows: pd.DataFrame) -> pd.DataFrame | None:
+    """Return the (gamma, lambda) grid of safe flags, or None when the table has none."""
+    if "safe" not in rows.columns or not rows["safe"].notna().any():
+        return None
+    return _accuracy_grid(rows.assign(safe=rows["safe"].eq(True).astype(float)), "safe")
+
+
 def _heatmap_figure(rows: pd.DataFrame, title: str) -> Figure:
     clean, backdoor = _accuracy_grid(rows, "clean_acc"), _accuracy_grid(rows, "backdoor_acc")
+    safe = _safe_grid(rows)
+    if safe is not None:
+        title = f"{title}; red outline: safe cells ({_criteria_text(rows)})"
     gamma_text = max((format_value(v) for v in clean.index), key=len, default="")
     grid = PanelGrid(
         n_rows=1,
@@ -73,9 +101,21 @@ def _heatmap_figure(rows: pd.DataFrame, title: str) -> Figure:
     fig, axes = grid.figure()
     _draw_heatmap(axes[0, 0], clean, "clean accuracy (CA)")
     image = _draw_heatmap(axes[0, 1], backdoor, "backdoor accuracy (BA)")
+    if safe is not None:
+        for ax in axes[0]:
+            _outline_safe_cells(ax, safe)
     grid.add_colorbar(fig, image, "accuracy")
     grid.add_title(fig, title)
     return fig
+
+
+def _criteria_text(rows: pd.DataFrame) -> str:
+    """``"CA ≥ best − m, BA ≤ l"`` from the region's margin and level, when recorded."""
+    if {"safe_margin", "safe_level"} <= set(rows.columns):
+        margin, level = rows["safe_margin"].dropna(), rows["safe_level"].dropna()
+        if not margin.empty and not level.empty:
+            return f"CA ≥ best − {margin.iloc[0]:g}, BA ≤ {level.iloc[0]:g}"
+    return "see safe_region.csv"
 
 
 @register_figures("slope", split_by=FIGURE_SPLIT)

@@ -188,6 +188,7 @@ def _draw_slope_panel(ax, rows: pd.DataFrame, title: str, cmap, norm: Normalize)
     colours = cmap(norm(np.log10(drawn["C"].to_numpy())))
     _scatter_accuracies(ax, drawn, colours, size=22, clean=(0.9, 1.0), backdoor_alpha=0.9)
     _mark_flagged(ax, drawn)
+    _mark_safe(ax, drawn)
     _set_log_theta_axis(ax, drawn["theta"])
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"{title}\n{_spearman_text(rows)}")
@@ -212,10 +213,31 @@ def _mark_flagged(ax, drawn: pd.DataFrame) -> None:
     )  # fmt: skip
 
 
-def accuracy_legend_handles(*, flagged: bool = False) -> list[Line2D]:
+SAFE_MARKER, SAFE_COLOUR, SAFE_WIDTH = "D", "tab:green", 1.4
+"""The green diamond drawn around the BA marker of a cell of the safe region."""
+
+
+def _has_safe_flags(rows: pd.DataFrame) -> bool:
+    return "safe" in rows.columns and bool(rows["safe"].notna().any())
+
+
+def _mark_safe(ax, drawn: pd.DataFrame) -> None:
+    """Draw a green diamond around the BA marker of every cell of the safe region."""
+    if not _has_safe_flags(drawn):
+        return
+    safe = drawn[drawn["safe"].eq(True)]
+    ax.scatter(
+        safe["theta"], safe["backdoor_acc"], marker=SAFE_MARKER, s=90,
+        facecolors="none", edgecolors=SAFE_COLOUR,
+        linewidths=SAFE_WIDTH,
+    )  # fmt: skip
+
+
+def accuracy_legend_handles(*, flagged: bool = False, safe: bool = False) -> list[Line2D]:
     """Legend entries of the BA (filled circle) and CA (hollow square) markers.
 
-    With ``flagged``, also the red ring marking cells whose status is not ``"ok"``.
+    With ``flagged``, also the red ring marking cells whose status is not ``"ok"``; with
+    ``safe``, the green diamond marking the cells of the safe region.
     """
     backdoor = Line2D(
         [], [], ls="", marker="o", color="0.4", markeredgecolor="0.15",
@@ -225,13 +247,23 @@ def accuracy_legend_handles(*, flagged: bool = False) -> list[Line2D]:
         [], [], ls="", marker="s", color="0.4", markerfacecolor="none",
         label="CA (clean test accuracy)",
     )  # fmt: skip
-    if not flagged:
-        return [backdoor, clean]
-    ring = Line2D(
-        [], [], ls="", marker="o", markersize=8, markerfacecolor="none",
-        markeredgecolor="tab:red", label='status not "ok" (see the status column)',
-    )  # fmt: skip
-    return [backdoor, clean, ring]
+    handles = [backdoor, clean]
+    if flagged:
+        handles.append(
+            Line2D(
+                [], [], ls="", marker="o", markersize=8, markerfacecolor="none",
+                markeredgecolor="tab:red", label='status not "ok" (see the status column)',
+            )
+        )  # fmt: skip
+    if safe:
+        handles.append(
+            Line2D(
+                [], [], ls="", marker=SAFE_MARKER, markersize=8,
+                markerfacecolor="none", markeredgecolor=SAFE_COLOUR,
+                markeredgewidth=SAFE_WIDTH, label="safe cell (safe_region.csv)",
+            )
+        )  # fmt: skip
+    return handles
 
 
 def _slope_figure(rows: pd.DataFrame, title: str) -> Figure:
@@ -259,7 +291,8 @@ def _slope_figure(rows: pd.DataFrame, title: str) -> Figure:
     for ax in axes[::n_cols]:
         ax.set_ylabel("accuracy")
     grid.add_colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), "log10 C")
-    grid.add_legend(fig, accuracy_legend_handles(flagged=True), ncols=3)
+    safe = _has_safe_flags(rows)
+    grid.add_legend(fig, accuracy_legend_handles(flagged=True, safe=safe), ncols=3 + safe)
     grid.add_title(fig, title)
     return fig
 

@@ -5,6 +5,8 @@ Inside:
 - :func:`read_table`: one ``results.csv`` of a registered kind, columns checked;
 - :func:`load_tables`, :func:`load_requested_tables`: every table of a results directory,
   concatenated per kind (``<results_dir>/<kind>/**/results.csv``);
+- :func:`with_safe_flags`: a slope table with the ``safe`` flag of its run folder's
+  ``safe_region.csv`` (the cells the figures outline);
 - :func:`with_labels`: adds the ``trigger_label``, ``trigger_tag`` and ``model`` columns
   (names from :mod:`backdoor_curves.naming`), and the grouping helpers the families share.
 
@@ -18,6 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from backdoor_curves.analyses.safe_region import (
+    CELL_COLUMNS,
+    SAFE_REGION_FILENAME,
+    group_columns,
+)
 from backdoor_curves.naming import model_order, model_tag, trigger_label, trigger_tag
 from backdoor_curves.plots.registry import required_columns, table_kinds
 
@@ -31,6 +38,7 @@ __all__ = [
     "read_table",
     "seed_note",
     "with_labels",
+    "with_safe_flags",
 ]
 
 TEXT_COLUMNS = ("dataset", "data_source", "pair", "trigger", "clf", "status")
@@ -78,6 +86,16 @@ def load_tables(results_dir: Path | str) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _read_csv(path: Path, what: str) -> pd.DataFrame:
+    """Read a CSV file with :data:`TEXT_COLUMNS` as strings; an unreadable one raises."""
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+        dtypes = {name: "str" for name in TEXT_COLUMNS if name in header}
+        return pd.read_csv(path, dtype=dtypes)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {what} {str(path)!r}: {error}") from error
+
+
 def read_table(path: Path, kind: str) -> pd.DataFrame:
     """Read one ``results.csv`` of the given kind and check its columns.
 
@@ -100,12 +118,7 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
         numeric, or a row's trigger or model cannot be named.
     """
     needed = required_columns(kind)
-    try:
-        header = pd.read_csv(path, nrows=0).columns
-        dtypes = {name: "str" for name in TEXT_COLUMNS if name in header}
-        table = pd.read_csv(path, dtype=dtypes)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read result table {str(path)!r}: {error}") from error
+    table = _read_csv(path, "result table")
     missing = [name for name in needed if name not in table.columns]
     if missing:
         raise ValueError(
@@ -128,7 +141,35 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
             with_labels(table[_LABEL_COLUMNS].drop_duplicates())
         except ValueError as error:
             raise ValueError(f"{kind} table {str(path)!r}: {error}") from error
-    return table
+    region = path.parent / SAFE_REGION_FILENAME
+    return with_safe_flags(table, region) if kind == "slope" and region.is_file() else table
+
+
+def with_safe_flags(table: pd.DataFrame, region_path: Path) -> pd.DataFrame:
+    """Return a slope table with the boolean ``safe`` column of its ``safe_region.csv``.
+
+    Also ``safe_margin`` and ``safe_level``, the criteria the region was computed with.
+
+    Rows are matched on the group columns and ``(C, gamma)``; a row whose cell is missing from
+    the region (a region older than the table) is not safe. Row order and count are kept.
+
+    Raises
+    ------
+    ValueError
+        If the region file is unreadable or lacks the ``safe`` column.
+    """
+    region = _read_csv(region_path, "safe region")
+    keys = [key for key in [*group_columns(table), *CELL_COLUMNS] if key in region.columns]
+    if "safe" not in region.columns or "C" not in keys:
+        raise ValueError(f"safe region {str(region_path)!r} lacks the columns safe and C")
+    criteria = {"margin": "safe_margin", "level": "safe_level"}
+    present = [column for column in criteria if column in region.columns]
+    flags = region[[*keys, "safe", *present]].rename(columns=criteria).drop_duplicates(keys)
+    added = ["safe", *(criteria[column] for column in present)]
+    merged = table.drop(columns=added, errors="ignore").merge(flags, on=keys, how="left")
+    merged["safe"] = merged["safe"].fillna(False).astype(bool)
+    merged.index = table.index
+    return merged
 
 
 def load_requested_tables(

@@ -163,6 +163,21 @@ def test_table_values_are_sane(reference: Path) -> None:
     assert linear_gamma.isna().all()
 
 
+def test_safe_region_is_written_next_to_the_table(reference: Path) -> None:
+    table = pd.read_csv(reference / "results.csv", dtype={"pair": str})
+    region = pd.read_csv(reference / "safe_region.csv", dtype={"pair": str})
+    # One row per (model, gamma, C) cell, the seeds averaged.
+    assert len(region) == len(table) // len(SEEDS)
+    assert set(region["n_seeds"]) == {len(SEEDS)}
+    assert set(region["margin"]) == {0.02} and set(region["level"]) == {0.1}
+    ridge = table[table["clf"] == "ridge"].groupby("C")[["clean_acc", "backdoor_acc"]].mean()
+    for _, cell in region[region["clf"] == "ridge"].iterrows():
+        means = ridge.loc[cell["C"]]
+        assert cell["clean_acc_mean"] == pytest.approx(means["clean_acc"])
+        safe = means["clean_acc"] >= ridge["clean_acc"].max() - 0.02 - 1e-9
+        assert cell["safe"] == (safe and means["backdoor_acc"] <= 0.1 + 1e-9)
+
+
 def test_manifest_records_config_versions_source_and_commit(reference: Path) -> None:
     manifest = json.loads((reference / "manifest.json").read_text(encoding="utf-8"))
     assert "mnist-embedded" in manifest["data_source"]
@@ -274,6 +289,10 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
         (["--seeds", "1,1"], "repeated integers: 1"),
         (["-clf", "svm,svm"], "repeated classifiers: svm"),
         (["--C", "1,1"], "repeated C values: 1.0"),
+        # The safe-region criteria are checked before anything is computed.
+        (["--safe-margin", "1.5"], "margin must be a number in [0, 1]"),
+        (["--safe-margin", "-0.01"], "margin must be a number in [0, 1]"),
+        (["--safe-level", "nan"], "level must be a number in [0, 1]"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ class ToyTask:
 
 
 CALLS: list[int] = []
+_SERIALS = itertools.count()
 
 
 def toy_worker(task: ToyTask, workspace: Workspace) -> list[dict]:
@@ -49,6 +51,7 @@ def toy_worker(task: ToyTask, workspace: Workspace) -> list[dict]:
 class Shared:
     workspace: Workspace
     group: list[int]
+    serial: int  # which context this is (an id() may be reused once a context is dropped)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,12 +59,12 @@ class SharedMaker:
     workspaces: WorkspaceFactory
 
     def __call__(self, tasks: list[ToyTask]) -> Shared:
-        return Shared(self.workspaces(tasks), [])
+        return Shared(self.workspaces(tasks), [], next(_SERIALS))
 
 
 def grouped_worker(task: ToyTask, shared: Shared) -> list[dict]:
     shared.group.append(task.value)
-    CALLS.append(id(shared))
+    CALLS.append(shared.serial)
     return [{"value": task.value, "doubled": len(shared.group)}]
 
 

@@ -41,8 +41,10 @@ from backdoor_curves.experiments.flags import (
     add_dataset_arguments,
     add_feature_arguments,
     add_reference_arguments,
+    add_safety_arguments,
     driver_settings_from_args,
     figure_step_from_args,
+    safety_criteria_from_args,
 )
 from backdoor_curves.utilities.commands import DriverParser, bounded_float_list, report_errors
 
@@ -151,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(parser, default_out="runs/{mnist,cifar,imagenette}")
     add_reference_arguments(parser)
     add_feature_arguments(parser)
+    add_safety_arguments(parser)
     return parser
 
 
@@ -160,7 +163,8 @@ def settings_from_args(args: argparse.Namespace) -> SlopeSettings:
     Raises
     ------
     ValueError
-        An invalid execution combination (e.g. ``--scheduler`` without ``--backend dask``).
+        An invalid execution combination (e.g. ``--scheduler`` without ``--backend dask``), or
+        ``--safe-margin`` / ``--safe-level`` outside [0, 1].
     """
     return SlopeSettings(
         common=driver_settings_from_args(args),
@@ -176,6 +180,7 @@ def settings_from_args(args: argparse.Namespace) -> SlopeSettings:
         gamma_values=args.gamma_values,
         run_name=args.run_name,
         figures=figure_step_from_args(args),
+        safety=safety_criteria_from_args(args),
     )
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backdoor_curves.analyses.safe_region import SafetyCriteria
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.registry import classifier_names, parse_classifier, uses_gamma
+from backdoor_curves.experiments.binary.safe_step import write_safe_regions
 from backdoor_curves.experiments.binary.slope_cell import (
     SLOPE_COLUMNS,
     SLOPE_IDENTITY,
@@ -74,6 +76,8 @@ class SlopeSettings:
         ``--run-name``: the results sub-folder.
     figures : FigureStep
         ``--no-figures`` (skip), ``--figures-only`` (only) or neither (draw).
+    safety : SafetyCriteria
+        ``--safe-margin`` and ``--safe-level``: the criteria of each run's ``safe_region.csv``.
     """
 
     common: DriverSettings
@@ -89,6 +93,7 @@ class SlopeSettings:
     gamma_values: tuple[float, ...] | None = None
     run_name: str | None = None
     figures: FigureStep = FigureStep.DRAW
+    safety: SafetyCriteria = SafetyCriteria()
 
 
 def _trigger(settings: SlopeSettings, config: DatasetConfig, *, double: bool) -> TriggerSpec:
@@ -297,6 +302,9 @@ def run_slope(settings: SlopeSettings) -> int:
             f"{recorded.results_path}"
         )
         check.add(recorded.folder.run_dir)
+    for path in write_safe_regions([folder.run_dir for folder in folders], settings.safety):
+        if not common.quiet:
+            print(f"[slope] safe region ({settings.safety.describe()}) -> {path}")
     if settings.figures is FigureStep.DRAW:
         _draw_figures(settings, first_request)
     return check.report()
