@@ -15,8 +15,9 @@ Inside:
 - :func:`format_value`: compact text of a grid value (``0.0005``, ``1e3``);
 - :func:`enum_member`: a name read back as a member of a string enumeration, or one error
   listing the valid names;
-- :data:`GRID_POINT` and :data:`BREAKPOINT`: the values of a learning-curve table's ``point``
-  column (a beta of the grid, or a breakpoint of an exact SVM path).
+- :data:`GRID_POINT`, :data:`BREAKPOINT` and :data:`REFINED`: the values of a learning-curve
+  table's ``point`` column (a beta of the grid, a breakpoint of an exact SVM path, a beta added
+  where a logistic curve leaves its chord).
 
 The invisible trigger's amplitude ``eps`` is in ``[0, 1]`` pixel units and is named in 1/255
 units: ``eps = 75/255`` -> ``"invisible75"`` (rounded to an integer in tags) and
@@ -36,6 +37,7 @@ from typing import Protocol, TypeVar
 __all__ = [
     "BREAKPOINT",
     "GRID_POINT",
+    "REFINED",
     "TRIGGER_KINDS",
     "TriggerSettings",
     "enum_member",
@@ -56,6 +58,9 @@ GRID_POINT = "grid"
 
 BREAKPOINT = "breakpoint"
 """A learning-curve row at a breakpoint of an exact SVM path (a point changes set there)."""
+
+REFINED = "refined"
+"""A learning-curve row added where the curve leaves the chord between two grid betas."""
 
 TRIGGER_KINDS = ("badnet", "invisible")
 """Trigger kinds that have names (the values of ``TriggerKind``)."""

@@ -243,6 +243,17 @@ class BinaryClassifier(ABC):
         """Return the kernel matrix the fits of a path share (None: they need none)."""
         return self._training_kernel(np.asarray(X, dtype=np.float64))
 
+    def fit_from(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> Self:
+        """Return a new model fitted on ``(X, y, sample_weight)`` from this model's optimum.
+
+        ``self`` must be fitted on the same points (other weights); the warm start changes the
+        cost of the fit, not its optimum (the model :meth:`fit` would give, to the solver's
+        tolerance). ``self`` is not changed.
+        """
+        return self.with_params()._fit(X, y, sample_weight, start=self, gram=self._path_gram(X))
+
     def C_path(
         self,
         X: np.ndarray,

@@ -787,3 +787,18 @@ def test_a_refit_on_changed_values_of_the_same_array_sees_the_new_values(name):
     refit = ALL_MODELS[name]().fit(X, y)
     fresh = ALL_MODELS[name]().fit(X.copy(), y)
     np.testing.assert_array_equal(refit.decision_function(X), fresh.decision_function(X.copy()))
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_fit_from_reaches_the_cold_optimum_without_changing_its_start(name):
+    X, y = blobs()
+    start = ALL_MODELS[name]().fit(X, y, uneven_weights(len(y)))
+    before = start.decision_function(X)
+    weight = uneven_weights(len(y), seed=5)
+    warm = start.fit_from(X, y, weight)
+    cold = ALL_MODELS[name]().fit(X, y, weight)
+    assert warm is not start
+    np.testing.assert_array_equal(start.decision_function(X), before)
+    np.testing.assert_allclose(
+        warm.decision_function(X), cold.decision_function(X), rtol=1e-8, atol=1e-9
+    )

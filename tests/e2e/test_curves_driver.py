@@ -26,6 +26,7 @@ from backdoor_curves.experiments.config import smoke_config
 from backdoor_curves.experiments.curves import cell, run
 from backdoor_curves.experiments.curves import cli as curves
 from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
+from backdoor_curves.naming import REFINED
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,6 +112,9 @@ def test_curves_table_has_all_columns_and_one_row_per_cell(curve_table: pd.DataF
     # The SVM curves also have a row at every breakpoint of their exact path; the others none.
     breakpoints = curve_table[curve_table["point"] == cell.BREAKPOINT]
     assert set(breakpoints["clf"]) <= {"svm", "svm-rbf"} and len(breakpoints) > 0
+    # Logistic curves get points where they leave the chord between grid betas; ridge none.
+    refined = curve_table[curve_table["point"] == REFINED]
+    assert set(refined["clf"]) == {"logistic"}
     for (clf, seed), rows in curve_table.groupby(["clf", "seed"]):
         if clf.startswith("svm"):
             assert (rows["n_breakpoints"] >= (rows["point"] == cell.BREAKPOINT).sum()).all()
@@ -219,7 +223,7 @@ def test_no_figures_flag_writes_tables_only(smoke_run: Path) -> None:
 # ------------------------------------------------------------------------------ vs cold fits
 
 
-@pytest.mark.parametrize("clf", ["ridge", "svm-rbf"])
+@pytest.mark.parametrize("clf", ["ridge", "svm-rbf", "logistic"])
 def test_curve_rows_match_independent_cold_fits(
     clf: str, curve_table: pd.DataFrame, data_dir: Path
 ) -> None:

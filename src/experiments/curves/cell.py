@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from backdoor_curves.analyses.deviation import parameter_deviation
+from backdoor_curves.analyses.path_refinement import refined_betas
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
     slope_fd,
@@ -40,6 +41,7 @@ from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.exact_path import exact_beta_path
 from backdoor_curves.classifiers.kernel_svm import KernelSVM
+from backdoor_curves.classifiers.logistic import LogisticClassifier
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.feature_stage import CachedFeatures
@@ -50,7 +52,7 @@ from backdoor_curves.experiments.workspace import (
     Workspace,
     on_kernels,
 )
-from backdoor_curves.naming import BREAKPOINT, GRID_POINT
+from backdoor_curves.naming import BREAKPOINT, GRID_POINT, REFINED
 from backdoor_curves.utilities.metrics import accuracy
 
 __all__ = [
@@ -137,10 +139,49 @@ def _models_along(
         ]
         return _Path(models, exact.path.inner_breakpoints.size, exact.path.status)
     path = model.beta_path(X, y, is_poison, task.betas)
+    fitted = {beta: copy.copy(model) for beta, model in zip(task.betas, path, strict=True)}
+    if isinstance(model, LogisticClassifier):
+        _refine(fitted, task, problem, kernels)
     models = [
-        (beta, GRID_POINT, copy.copy(fitted)) for beta, fitted in zip(task.betas, path, strict=True)
+        (beta, GRID_POINT if beta in task.betas else REFINED, fitted[beta])
+        for beta in sorted(fitted)
     ]
     return _Path(models, None, None)
+
+
+def _refine(
+    fitted: dict[float, BinaryClassifier],
+    task: CurveTask,
+    problem: PoisonedProblem,
+    kernels: ProblemKernels,
+) -> None:
+    """Add the betas where the curve leaves its chords (``analyses.path_refinement``).
+
+    Each new point is an exact fit warm-started from the optimum at the nearest smaller beta
+    already computed; ``fitted`` (beta -> model) gains the points that are kept.
+    """
+    test_signed, backdoor_signed = to_signed(problem.y_test), to_signed(problem.y_backdoor)
+    computed = dict(fitted)
+
+    def losses(beta: float) -> tuple[float, float]:
+        if beta not in computed:
+            start = computed[max(b for b in computed if b < beta)]
+            weight = np.where(problem.is_poison, beta, 1.0)
+            computed[beta] = start.fit_from(kernels.train, problem.y_train, weight)
+        model = computed[beta]
+        return (
+            float(
+                model.margin_loss.value(
+                    backdoor_signed, model.decision_function(kernels.backdoor)
+                ).mean()
+            ),
+            float(
+                model.margin_loss.value(test_signed, model.decision_function(kernels.test)).mean()
+            ),
+        )
+
+    for beta in refined_betas(losses, task.betas):
+        fitted[beta] = computed[beta]
 
 
 def _path_rows(
