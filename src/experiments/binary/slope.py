@@ -41,6 +41,7 @@ from backdoor_curves.experiments.flags import (
     add_dataset_arguments,
     add_feature_arguments,
     add_reference_arguments,
+    add_report_argument,
     driver_settings_from_args,
     figure_step_from_args,
 )
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_arguments(parser, default_out="runs/{mnist,cifar,imagenette}")
     add_reference_arguments(parser)
+    add_report_argument(parser)
     add_feature_arguments(parser)
     return parser
 

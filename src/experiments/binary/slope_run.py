@@ -31,6 +31,7 @@ from backdoor_curves.experiments.driver import (
     draw_figures,
     open_stage,
     recorded_runs,
+    report_step,
     start_run,
 )
 from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant
@@ -299,4 +300,6 @@ def run_slope(settings: SlopeSettings) -> int:
         check.add(recorded.folder.run_dir)
     if settings.figures is FigureStep.DRAW:
         _draw_figures(settings, first_request)
-    return check.report()
+    status = check.report()
+    report_step(common, common.reference)
+    return status
