@@ -9,8 +9,8 @@ from matplotlib.colorbar import Colorbar
 from matplotlib.lines import Line2D
 
 from backdoor_curves.plots.explanations import (
-    GRADIENT_PERCENTILE,
     EXPLANATION_COLUMNS,
+    GRADIENT_PERCENTILE,
     examples_figure,
     shares_figure,
 )
@@ -49,7 +49,9 @@ def colorbars(fig) -> list[Colorbar]:
 
 
 def gradient_images(fig):
-    return [ax.images[0] for ax in fig.axes if ax.images and ax.images[0].get_cmap().name == "RdBu_r"]
+    return [
+        ax.images[0] for ax in fig.axes if ax.images and ax.images[0].get_cmap().name == "RdBu_r"
+    ]
 
 
 def test_f7_has_one_colour_bar_per_row_on_a_shared_symmetric_scale():

@@ -14,11 +14,13 @@ on its own.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from backdoor_curves.experiments.report.content import (
     FigureSection,
@@ -133,6 +135,12 @@ def _cell_value(value: object) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def _inline_code(text: str) -> markupsafe.Markup:
+    """Escape ``text`` and show its markdown code spans (`` `code` ``) as ``<code>``."""
+    escaped = str(markupsafe.escape(text))
+    return markupsafe.Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
@@ -142,6 +150,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["cell_value"] = _cell_value
+    environment.filters["inline_code"] = _inline_code
     return environment
 
 
