@@ -312,7 +312,7 @@ def reference_from_args(args: argparse.Namespace, config: DatasetConfig) -> Path
 
 
 def driver_settings_from_args(
-    args: argparse.Namespace, *, features: bool = True, reference: bool = True, report: bool = True
+    args: argparse.Namespace, *, features: bool = True, reference: bool = True, report: bool = False
 ) -> DriverSettings:
     """Return the typed :class:`DriverSettings` of the flags every grid driver shares.
 

@@ -165,7 +165,7 @@ def settings_from_args(args: argparse.Namespace) -> SlopeSettings:
         An invalid execution combination (e.g. ``--scheduler`` without ``--backend dask``).
     """
     return SlopeSettings(
-        common=driver_settings_from_args(args),
+        common=driver_settings_from_args(args, report=True),
         pairs=args.pair,
         classifiers=args.clf,
         trigger_kind=None if args.trigger_type is None else TriggerKind(args.trigger_type),

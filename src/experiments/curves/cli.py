@@ -100,7 +100,7 @@ def settings_from_args(args: argparse.Namespace) -> CurvesSettings:
         An invalid execution combination (e.g. ``--scheduler`` without ``--backend dask``).
     """
     return CurvesSettings(
-        common=driver_settings_from_args(args),
+        common=driver_settings_from_args(args, report=True),
         pairs=args.pairs,
         models=args.models,
         trigger_size=args.trigger_size,

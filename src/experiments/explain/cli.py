@@ -157,7 +157,7 @@ def settings_from_args(args: argparse.Namespace) -> ExplainSettings:
     n_images = n_images if args.n_images is None else args.n_images
     deep = get_config(args.dataset).features != "pixels"
     return ExplainSettings(
-        common=driver_settings_from_args(args, features=deep, reference=False),
+        common=driver_settings_from_args(args, features=deep, reference=False, report=True),
         pairs=args.pair,
         classifiers=args.clf,
         k=args.k,
