@@ -72,6 +72,7 @@ COMMAND_LINE_MODULES = frozenset(
         "experiments/explain/cli.py",
         "experiments/nn/backdoor_slope.py",
         "experiments/reference.py",
+        "experiments/report/cli.py",
         "plots/cli.py",
         # the F8 figure's own command (python -m backdoor_curves.plots.network)
         "plots/network.py",

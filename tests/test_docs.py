@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from backdoor_curves.experiments import cli
+from backdoor_curves.plots.captions import FIGURE_FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -45,6 +46,7 @@ COMMAND_ARGV: dict[str, list[str]] = {
     "reference": ["reference"],
     "reference-compare": ["reference", "compare"],
     "reference-update": ["reference", "update"],
+    "report": ["report"],
     "nn": ["nn"],
     "explain-mnist": ["explain", "mnist"],
     "explain-cifar10": ["explain", "cifar10"],
@@ -62,6 +64,7 @@ MODULE_COMMANDS = {
     "backdoor_curves.plots": "plots",
     "backdoor_curves.plots.cli": "plots",
     "backdoor_curves.experiments.trigger_examples": "triggers",
+    "backdoor_curves.experiments.report.cli": "report",
     **{f"backdoor_curves.test.explain_{name}": f"explain-{name}" for name in EXPLAIN_DATASETS},
 }
 SCRIPT_COMMANDS = {
@@ -306,6 +309,7 @@ def help_text(argv: list[str]) -> str:
 _HELP_SCRIPT = """
 import contextlib, io, json, sys
 from backdoor_curves.experiments import cli
+from backdoor_curves.plots.captions import FIGURE_FAMILIES
 texts = {}
 for key, argv in json.loads(sys.argv[1]).items():
     buffer = io.StringIO()
@@ -427,3 +431,16 @@ def test_the_checks_catch_a_wrong_flag_a_wrong_command_and_a_broken_link(tmp_pat
         "page.md: link to missing missing.md",
     ]
     assert named_commands(text) - set(cli.COMMANDS) == {"slopes"}
+
+
+def test_the_figure_table_of_the_docs_is_the_captions_module() -> None:
+    """docs/drivers.md's "file | paper figure | shows" rows are FIGURE_FAMILIES, in order."""
+    text = (ROOT / "docs" / "drivers.md").read_text(encoding="utf-8")
+    lines = text[text.index("| file | paper figure | shows |") :].splitlines()[2:]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    rows = rows[: next(i for i, line in enumerate(lines) if not line.startswith("|"))]
+    expected = [
+        [f"`{f.file}`" + (f" ({f.where})" if f.where else ""), f.paper, f.caption]
+        for f in FIGURE_FAMILIES
+    ]
+    assert rows == expected

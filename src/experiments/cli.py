@@ -9,6 +9,7 @@
     backdoor-curves plots runs/mnist                              # redraw figures from tables
     backdoor-curves reference compare runs/mnist results/mnist    # compare with the reference
     backdoor-curves triggers                                      # trigger examples figure
+    backdoor-curves report runs/mnist                             # runs/mnist/report.html
 
 ``python -m backdoor_curves`` is the same command. Each subcommand is the ``main`` of one
 command-line module and takes that module's flags (``backdoor-curves slope --help``). A
@@ -65,6 +66,10 @@ COMMANDS: dict[str, Command] = {
     "reference": Command(
         "backdoor_curves.experiments.reference",
         "compare a run with the committed reference tables, or update them",
+    ),
+    "report": Command(
+        "backdoor_curves.experiments.report.cli",
+        "the HTML report of a results folder (RESULTS_DIR/report.html)",
     ),
     "triggers": Command(
         "backdoor_curves.experiments.trigger_examples",

@@ -16,7 +16,9 @@ steps they share, in the order a run takes them:
    hand each folder back with its report (:class:`RecordedRun`);
 5. :func:`draw_figures`: the figure step of the run's data variant;
 6. :meth:`DriverSettings.reference_check`: compare the tables with the committed reference;
-   its ``report()`` is the exit status.
+   its ``report()`` is the exit status;
+7. :func:`report_step`: write the HTML report of the results root (unless ``--no-report``)
+   and print its path, the run's last line.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ __all__ = [
     "draw_figures",
     "open_stage",
     "recorded_runs",
+    "report_step",
     "start_run",
 ]
 
@@ -103,6 +106,8 @@ class DriverSettings:
         Reference results root the tables are compared with (None: no comparison).
     fail_on_difference : bool
         ``--fail-on-difference``: a differing cell makes the exit status 1.
+    report : bool
+        Write the HTML report of ``out_dir`` at the end (``--no-report``: False).
     """
 
     config: DatasetConfig
@@ -119,6 +124,7 @@ class DriverSettings:
     features: FeatureSettings = field(default_factory=FeatureSettings)
     reference: Path | None = None
     fail_on_difference: bool = False
+    report: bool = False
 
     @property
     def quiet(self) -> bool:
@@ -354,3 +360,23 @@ def draw_figures(
             if path.suffix == ".png":
                 print(f"[{tag}] figure {path}")
     return paths
+
+
+def report_step(settings: DriverSettings, reference: Path | None) -> None:
+    """Write ``out_dir/report.html`` and print ``[report] PATH`` (nothing with ``--no-report``).
+
+    ``reference`` is the folder the report compares the slope and curves tables with. The
+    run's tables are written by then: a report that cannot be made (an unreadable manifest
+    elsewhere in the results root, a full disk) is one line, and the run's status stands.
+    """
+    if not settings.report:
+        return
+    # The report reads the figure families (matplotlib): imported only when it is written.
+    from backdoor_curves.experiments.report import write_report  # noqa: PLC0415
+
+    try:
+        path = write_report(settings.out_dir, reference)
+    except (OSError, ValueError) as error:
+        print(f"[report] not written: {error}")
+        return
+    print(f"[report] {path}")

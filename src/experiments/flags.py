@@ -40,6 +40,7 @@ __all__ = [
     "add_feature_arguments",
     "add_output_arguments",
     "add_reference_arguments",
+    "add_report_argument",
     "add_safety_arguments",
     "config_from_args",
     "data_request_from_args",
@@ -95,6 +96,16 @@ def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
         "--fail-on-difference",
         action="store_true",
         help="exit with status 1 when a cell differs from the reference (for CI)",
+    )
+
+
+def add_report_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--no-report``: by default a grid driver ends by writing ``OUT_DIR/report.html``."""
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write OUT_DIR/report.html at the end (the HTML report of the results "
+        "folder; backdoor-curves report OUT_DIR writes it later)",
     )
 
 
@@ -308,7 +319,7 @@ def reference_from_args(args: argparse.Namespace, config: DatasetConfig) -> Path
 
 
 def driver_settings_from_args(
-    args: argparse.Namespace, *, features: bool = True, reference: bool = True
+    args: argparse.Namespace, *, features: bool = True, reference: bool = True, report: bool = False
 ) -> DriverSettings:
     """Return the typed :class:`DriverSettings` of the flags every grid driver shares.
 
@@ -322,6 +333,8 @@ def driver_settings_from_args(
         ``--device`` and ``--quiet``).
     reference : bool
         The parser has :func:`add_reference_arguments` (else nothing is compared).
+    report : bool
+        The parser has :func:`add_report_argument` (else no report is written).
 
     Raises
     ------
@@ -349,6 +362,7 @@ def driver_settings_from_args(
         ),
         reference=reference_from_args(args, config) if reference else None,
         fail_on_difference=args.fail_on_difference if reference else False,
+        report=not args.no_report if report else False,
     )
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "plot_slope_figures",
     "plot_slope_overview",
     "slope_groups",
+    "spearman_theta_ba",
 ]
 
 SLOPE_COLUMNS = (
@@ -122,15 +123,23 @@ def _drawable_theta(rows: pd.DataFrame) -> pd.Series:
     return np.isfinite(rows["theta"]) & (rows["theta"] > 0)
 
 
-def _spearman_text(rows: pd.DataFrame) -> str:
-    """Spearman correlation between theta and BA over the rows where both are finite."""
+def spearman_theta_ba(rows: pd.DataFrame) -> float:
+    """Spearman correlation of ``theta`` and ``backdoor_acc`` over the rows where both are finite.
+
+    The Pearson correlation of the ranks (ties get their mean rank), as ``scipy.stats.spearmanr``
+    computes it, without importing scipy.stats (a slow import). NaN with fewer than 3 usable
+    rows or when either column is constant.
+    """
     usable = rows[np.isfinite(rows["theta"]) & np.isfinite(rows["backdoor_acc"])]
     if len(usable) < 3 or usable["theta"].nunique() < 2 or usable["backdoor_acc"].nunique() < 2:
-        return "Spearman(θ, BA) n/a"
-    # Pearson correlation of the ranks (ties get their mean rank), as scipy's spearmanr, but
-    # without importing scipy.stats (a slow import; pandas' "spearman" imports it).
-    rho = usable["theta"].rank().corr(usable["backdoor_acc"].rank())
-    return f"Spearman(θ, BA) = {rho:.2f}"
+        return float("nan")
+    return float(usable["theta"].rank().corr(usable["backdoor_acc"].rank()))
+
+
+def _spearman_text(rows: pd.DataFrame) -> str:
+    """``Spearman(θ, BA) = 0.88`` (``n/a`` when undefined, see :func:`spearman_theta_ba`)."""
+    rho = spearman_theta_ba(rows)
+    return "Spearman(θ, BA) n/a" if np.isnan(rho) else f"Spearman(θ, BA) = {rho:.2f}"
 
 
 def _dropped_note(rows: pd.DataFrame) -> str:

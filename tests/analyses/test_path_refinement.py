@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backdoor_curves.analyses.path_refinement import refined_betas
+from backdoor_curves.analyses.path_refinement import Refinement
+
+
+def refined_betas(evaluate, grid, tolerance=1e-3, max_depth=6):
+    """Drive a Refinement with ``evaluate`` as the drivers do; every asked beta checked."""
+    refinement = Refinement({b: evaluate(b) for b in grid}, tolerance, max_depth)
+    while (beta := refinement.next_beta()) is not None:
+        assert any(b < beta for b in grid)  # a smaller evaluated beta exists (warm start)
+        refinement.add(beta, evaluate(beta))
+    return refinement.betas()
+
 
 GRID = (0.0, 0.1, 0.25, 0.5, 1.0)
 
@@ -56,10 +66,14 @@ def test_depth_bounds_the_points_per_interval():
 @pytest.mark.parametrize(
     ("betas", "tolerance", "message"),
     [
-        ((0.0, 0.5, 0.5), 1e-3, "strictly increasing"),
+        ((0.5, 0.0), 1e-3, "at least two, increasing"),
+        ((0.0,), 1e-3, "at least two, increasing"),
         ((0.0, 1.0), 0.0, "tolerance must be positive"),
     ],
 )
 def test_bad_input_is_one_error(betas, tolerance, message):
     with pytest.raises(ValueError, match=message):
-        refined_betas(lambda b: [b], betas, tolerance=tolerance)
+        Refinement({b: [b] for b in betas}, tolerance)
+    refinement = Refinement({0.0: [0.0], 1.0: [1.0]})
+    with pytest.raises(ValueError, match="was not asked for"):
+        refinement.add(0.3, [0.3])

@@ -217,7 +217,7 @@ def test_manifests_sit_beside_both_tables(smoke_run: Path) -> None:
 
 
 def test_no_figures_flag_writes_tables_only(smoke_run: Path) -> None:
-    assert sorted(p.name for p in smoke_run.iterdir()) == ["curves", "deviation"]
+    assert sorted(p.name for p in smoke_run.iterdir()) == ["curves", "deviation", "report.html"]
 
 
 # ------------------------------------------------------------------------------ vs cold fits

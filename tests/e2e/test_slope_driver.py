@@ -689,3 +689,21 @@ def test_full_size_runs_are_byte_identical_except_the_declared_columns(
     assert set(slope_cell.VARYING_COLUMNS) <= set(header)
     assert without_timing(first) == without_timing(second)
     assert len(without_timing(first)) == 1 + 3 * 2 * 3
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def test_run_ends_with_the_report_path_and_no_report_skips_it(
+    tmp_path: Path, data_dir: Path, capsys
+) -> None:
+    with_report, without = tmp_path / "with", tmp_path / "without"
+    assert slope.main(["-pair", "7-1", "-clf", "svm", *small_run_args(with_report, data_dir)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"[report] {with_report / 'report.html'}"
+    page = (with_report / "report.html").read_text(encoding="utf-8")
+    assert "slope/7-1_badnet3_n" in page  # the run folder, with its data-variant suffix
+    argv = ["-pair", "7-1", "-clf", "svm", *small_run_args(without, data_dir), "--no-report"]
+    assert slope.main(argv) == 0
+    assert "[report]" not in capsys.readouterr().out
+    assert not (without / "report.html").exists()

@@ -68,8 +68,9 @@ def test_fresh_run_computes_every_cell_and_says_it_reproduces(
     # A fresh run folder: every cell computed although the reference holds them all.
     assert slope.main([*base, "--out-dir", str(fresh), "--reference", str(ref)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert ": 2 task(s) computed, 0 skipped" in out[-2]
-    assert out[-1].startswith(f"[slope] reproduces the reference {ref / 'slope'} (4 cells, ")
+    assert ": 2 task(s) computed, 0 skipped" in out[-3]
+    assert out[-2].startswith(f"[slope] reproduces the reference {ref / 'slope'} (4 cells, ")
+    assert out[-1] == f"[report] {fresh / 'report.html'}"
     # The reference is read, never written.
     assert (ref / "slope" / RUN / "results.csv").read_bytes() == (
         first / "slope" / RUN / "results.csv"
@@ -82,9 +83,11 @@ def test_fresh_run_computes_every_cell_and_says_it_reproduces(
     argv = [*base, "--out-dir", str(fresh), "--reference", str(ref)]
     assert slope.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "0 task(s) computed, 2 skipped" in out[-3]  # resumed: nothing recomputed
-    assert out[-2].startswith("[slope] DIFFERS from the reference") and "1 of 4 cells" in out[-2]
-    assert "backdoor_acc" not in out[-1] and "BA " in out[-1]
+    assert "0 task(s) computed, 2 skipped" in out[-4]  # resumed: nothing recomputed
+    assert out[-3].startswith("[slope] DIFFERS from the reference") and "1 of 4 cells" in out[-3]
+    assert "backdoor_acc" not in out[-2] and "BA " in out[-2]
+    assert out[-1] == f"[report] {fresh / 'report.html'}"
+    assert "DIFFERS from the reference" in (fresh / "report.html").read_text(encoding="utf-8")
     assert slope.main([*argv, "--fail-on-difference"]) == 1
 
 

@@ -41,6 +41,7 @@ from backdoor_curves.experiments.flags import (
     add_dataset_arguments,
     add_feature_arguments,
     add_reference_arguments,
+    add_report_argument,
     add_safety_arguments,
     driver_settings_from_args,
     figure_step_from_args,
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_arguments(parser, default_out="runs/{mnist,cifar,imagenette}")
     add_reference_arguments(parser)
+    add_report_argument(parser)
     add_feature_arguments(parser)
     add_safety_arguments(parser)
     return parser
@@ -167,7 +169,7 @@ def settings_from_args(args: argparse.Namespace) -> SlopeSettings:
         ``--safe-margin`` / ``--safe-level`` outside [0, 1].
     """
     return SlopeSettings(
-        common=driver_settings_from_args(args),
+        common=driver_settings_from_args(args, report=True),
         pairs=args.pair,
         classifiers=args.clf,
         trigger_kind=None if args.trigger_type is None else TriggerKind(args.trigger_type),

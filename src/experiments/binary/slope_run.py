@@ -33,6 +33,7 @@ from backdoor_curves.experiments.driver import (
     draw_figures,
     open_stage,
     recorded_runs,
+    report_step,
     start_run,
 )
 from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant
@@ -307,4 +308,6 @@ def run_slope(settings: SlopeSettings) -> int:
             print(f"[slope] safe region ({settings.safety.describe()}) -> {path}")
     if settings.figures is FigureStep.DRAW:
         _draw_figures(settings, first_request)
-    return check.report()
+    status = check.report()
+    report_step(common, common.reference)
+    return status

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from backdoor_curves.analyses.deviation import parameter_deviation
-from backdoor_curves.analyses.path_refinement import refined_betas
+from backdoor_curves.analyses.path_refinement import Refinement
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
     slope_fd,
@@ -161,26 +161,23 @@ def _refine(
     already computed; ``fitted`` (beta -> model) gains the points that are kept.
     """
     test_signed, backdoor_signed = to_signed(problem.y_test), to_signed(problem.y_backdoor)
-    computed = dict(fitted)
 
-    def losses(beta: float) -> tuple[float, float]:
-        if beta not in computed:
-            start = computed[max(b for b in computed if b < beta)]
-            weight = np.where(problem.is_poison, beta, 1.0)
-            computed[beta] = start.fit_from(kernels.train, problem.y_train, weight)
-        model = computed[beta]
+    def losses(model: BinaryClassifier) -> tuple[float, float]:
+        backdoor = model.decision_function(kernels.backdoor)
+        test = model.decision_function(kernels.test)
         return (
-            float(
-                model.margin_loss.value(
-                    backdoor_signed, model.decision_function(kernels.backdoor)
-                ).mean()
-            ),
-            float(
-                model.margin_loss.value(test_signed, model.decision_function(kernels.test)).mean()
-            ),
+            float(model.margin_loss.value(backdoor_signed, backdoor).mean()),
+            float(model.margin_loss.value(test_signed, test).mean()),
         )
 
-    for beta in refined_betas(losses, task.betas):
+    computed = dict(fitted)
+    refinement = Refinement({beta: losses(model) for beta, model in fitted.items()})
+    while (beta := refinement.next_beta()) is not None:
+        start = computed[max(b for b in computed if b < beta)]
+        weight = np.where(problem.is_poison, beta, 1.0)
+        computed[beta] = start.fit_from(kernels.train, problem.y_train, weight)
+        refinement.add(beta, losses(computed[beta]))
+    for beta in refinement.betas():
         fitted[beta] = computed[beta]
 
 

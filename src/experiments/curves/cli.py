@@ -43,6 +43,7 @@ from backdoor_curves.experiments.flags import (
     add_dataset_arguments,
     add_feature_arguments,
     add_reference_arguments,
+    add_report_argument,
     driver_settings_from_args,
     figure_step_from_args,
 )
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add_common_arguments(parser, default_out="runs/{mnist,cifar,imagenette}")
     add_reference_arguments(parser)
+    add_report_argument(parser)
     add_feature_arguments(parser)
     return parser
 
@@ -98,7 +100,7 @@ def settings_from_args(args: argparse.Namespace) -> CurvesSettings:
         An invalid execution combination (e.g. ``--scheduler`` without ``--backend dask``).
     """
     return CurvesSettings(
-        common=driver_settings_from_args(args),
+        common=driver_settings_from_args(args, report=True),
         pairs=args.pairs,
         models=args.models,
         trigger_size=args.trigger_size,

@@ -38,6 +38,7 @@ from backdoor_curves.experiments.driver import (
     draw_figures,
     open_stage,
     recorded_runs,
+    report_step,
     start_run,
 )
 from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant
@@ -229,4 +230,6 @@ def run_curves(settings: CurvesSettings) -> int:
     if settings.figures is FigureStep.DRAW:
         variant = data_variant(common.request(pairs[0]), config, common.profile)
         draw_figures("curves", common.out_dir, ("curves", "deviation"), variant)
-    return check.report()
+    status = check.report()
+    report_step(common, common.reference)
+    return status

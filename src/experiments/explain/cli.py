@@ -53,6 +53,7 @@ from backdoor_curves.experiments.explain.run import ExplainSettings, run_explain
 from backdoor_curves.experiments.flags import (
     add_common_arguments,
     add_feature_arguments,
+    add_report_argument,
     driver_settings_from_args,
     figure_step_from_args,
 )
@@ -135,6 +136,7 @@ def build_parser(dataset: str = "mnist", prog: str | None = None) -> argparse.Ar
         "point at (OUT_DIR/explanations/<run>/figures)",
     )
     add_common_arguments(parser, default_out=f"runs/{get_config(dataset).results_name}")
+    add_report_argument(parser)
     if get_config(dataset).features != "pixels":
         add_feature_arguments(parser)
     return parser
@@ -155,7 +157,7 @@ def settings_from_args(args: argparse.Namespace) -> ExplainSettings:
     n_images = n_images if args.n_images is None else args.n_images
     deep = get_config(args.dataset).features != "pixels"
     return ExplainSettings(
-        common=driver_settings_from_args(args, features=deep, reference=False),
+        common=driver_settings_from_args(args, features=deep, reference=False, report=True),
         pairs=args.pair,
         classifiers=args.clf,
         k=args.k,

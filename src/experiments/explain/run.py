@@ -37,6 +37,7 @@ from backdoor_curves.experiments.driver import (
     RunFolder,
     open_stage,
     recorded_runs,
+    report_step,
     start_run,
 )
 from backdoor_curves.experiments.explain.cell import (
@@ -321,4 +322,5 @@ def run_explain(settings: ExplainSettings) -> int:
     stage_here = stage_at(features, None if stage is None else stage.cache.root, common.data_dir)
     for recorded in recorded_runs(plan):
         _finish_folder(settings, recorded, stage_here, feature_map)
+    report_step(common, Path(config.results_dir))
     return 0
