@@ -37,6 +37,7 @@ Pure functions: pandas in, pandas out.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,7 +179,7 @@ def _check_table(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def cell_statistics(table: pd.DataFrame) -> pd.DataFrame:
+def cell_statistics(table: pd.DataFrame, cells: Sequence[str] = CELL_COLUMNS) -> pd.DataFrame:
     """Mean and spread over seeds of each cell's accuracies (and theta, when present).
 
     Parameters
@@ -186,6 +187,9 @@ def cell_statistics(table: pd.DataFrame) -> pd.DataFrame:
     table : pandas.DataFrame
         Slope table, one row per (group, cell, seed); needs ``clf``, ``C``, ``seed``,
         ``clean_acc`` and ``backdoor_acc``.
+    cells : sequence of str, default CELL_COLUMNS
+        The columns that identify a cell within a group (e.g. the index of a grid point when
+        a kernel width resolved on each seed's data differs between seeds).
 
     Returns
     -------
@@ -193,7 +197,7 @@ def cell_statistics(table: pd.DataFrame) -> pd.DataFrame:
         One row per (group, cell): the group and cell columns, ``n_seeds``, and
         ``<name>_mean``, ``<name>_std`` for ``clean_acc``, ``backdoor_acc`` and, when present,
         ``theta`` and ``clean_model_acc`` (from ``clean_acc_clean_model``). Sorted by group,
-        then ``gamma``, then ``C``.
+        then by the cell columns in reverse order (``gamma``, then ``C``).
 
     Raises
     ------
@@ -201,17 +205,21 @@ def cell_statistics(table: pd.DataFrame) -> pd.DataFrame:
         If a required column is missing or the table has no row.
     """
     table = _check_table(table)
-    keys = [*group_columns(table), "gamma", "C"]
+    keys = _cell_keys(table, cells)
     present = [(column, name) for column, name in _STATISTICS if column in table.columns]
     aggregations: dict[str, tuple[str, str]] = {"n_seeds": ("seed", "nunique")}
     for column, name in present:
         aggregations[f"{name}_mean"] = (column, "mean")
         aggregations[f"{name}_std"] = (column, "std")
-    cells = table.groupby(keys, dropna=False, sort=True).agg(**aggregations).reset_index()
-    return cells[[*group_columns(table), *CELL_COLUMNS, *aggregations]]
+    statistics = table.groupby(keys, dropna=False, sort=True).agg(**aggregations).reset_index()
+    return statistics[[*group_columns(table), *cells, *aggregations]]
 
 
-def safe_region(table: pd.DataFrame, criteria: SafetyCriteria | None = None) -> pd.DataFrame:
+def safe_region(
+    table: pd.DataFrame,
+    criteria: SafetyCriteria | None = None,
+    cells: Sequence[str] = CELL_COLUMNS,
+) -> pd.DataFrame:
     """Return the safe cells of every group of a slope table (see the module docstring).
 
     Parameters
@@ -220,11 +228,14 @@ def safe_region(table: pd.DataFrame, criteria: SafetyCriteria | None = None) -> 
         Slope table (see :func:`cell_statistics`).
     criteria : SafetyCriteria, optional
         Margin and level (default: :data:`DEFAULT_CA_MARGIN`, :data:`DEFAULT_BA_LEVEL`).
+    cells : sequence of str, default CELL_COLUMNS
+        The columns that identify a cell within a group (see :func:`cell_statistics`).
 
     Returns
     -------
     pandas.DataFrame
-        Every cell, with the columns :data:`REGION_COLUMNS` that apply: the statistics of
+        Every cell, with the columns :data:`REGION_COLUMNS` that apply (``cells`` in place of
+        ``C`` and ``gamma``): the statistics of
         :func:`cell_statistics`, ``best_clean_acc`` (``CA*`` of its group), ``clean_acc_ok``
         and ``backdoor_ok`` (each condition on the means), ``backdoor_ok_seeds`` (share of
         seeds with BA at most the level), ``safe`` (both conditions) and the ``margin`` and
@@ -236,23 +247,24 @@ def safe_region(table: pd.DataFrame, criteria: SafetyCriteria | None = None) -> 
         If a required column is missing or the table has no row.
     """
     criteria = SafetyCriteria() if criteria is None else criteria
-    cells = cell_statistics(table)
-    groups = group_columns(cells)
-    best = cells.groupby(groups, dropna=False, sort=False)["clean_acc_mean"].transform("max")
-    region = cells.assign(best_clean_acc=best)
+    statistics = cell_statistics(table, cells)
+    groups = group_columns(statistics)
+    best = statistics.groupby(groups, dropna=False, sort=False)["clean_acc_mean"].transform("max")
+    region = statistics.assign(best_clean_acc=best)
     region["clean_acc_ok"] = region["clean_acc_mean"] >= best - criteria.margin - _TOLERANCE
     region["backdoor_ok"] = region["backdoor_acc_mean"] <= criteria.level + _TOLERANCE
-    region["backdoor_ok_seeds"] = _share_of_seeds_below(_check_table(table), criteria.level)[
+    region["backdoor_ok_seeds"] = _share_of_seeds_below(_check_table(table), criteria.level, cells)[
         "share"
     ].to_numpy()
     region["safe"] = region["clean_acc_ok"] & region["backdoor_ok"]
     region["margin"], region["level"] = criteria.margin, criteria.level
-    return region[[column for column in REGION_COLUMNS if column in region.columns]]
+    columns = [*GROUP_COLUMNS, *cells, *REGION_COLUMNS[len(GROUP_COLUMNS) + len(CELL_COLUMNS) :]]
+    return region[[column for column in columns if column in region.columns]]
 
 
-def _share_of_seeds_below(table: pd.DataFrame, level: float) -> pd.DataFrame:
+def _share_of_seeds_below(table: pd.DataFrame, level: float, cells: Sequence[str]) -> pd.DataFrame:
     """Per cell (in :func:`cell_statistics` order): share of seeds whose BA is at most ``level``."""
-    keys = [*group_columns(table), "gamma", "C"]
+    keys = _cell_keys(table, cells)
     below = table["backdoor_acc"] <= level + _TOLERANCE
     return (
         table.assign(below=below.astype(float))
@@ -260,3 +272,11 @@ def _share_of_seeds_below(table: pd.DataFrame, level: float) -> pd.DataFrame:
         .agg(share=("below", "mean"))
         .reset_index()
     )
+
+
+def _cell_keys(table: pd.DataFrame, cells: Sequence[str]) -> list[str]:
+    """Group columns, then the cell columns in reverse order (the sort order of the region)."""
+    missing = [column for column in cells if column not in table.columns]
+    if missing:
+        raise ValueError(f"the slope table lacks the cell columns {missing}")
+    return [*group_columns(table), *reversed(cells)]

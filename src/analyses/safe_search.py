@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.utilities.metrics import accuracy
 
-__all__ = ["SafeSearch", "safe_hyperparameters"]
+__all__ = ["SafeSearch", "grid_cells", "measure_cell", "safe_hyperparameters"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class SafeSearch:
     ----------
     cells : pandas.DataFrame
         One row per grid cell: ``clf``, ``C``, ``gamma`` (NaN without a kernel width), ``seed``
-        (0), ``clean_acc_clean_model``, ``theta``, ``slope_status``, ``clean_acc`` and
+        (0), ``clean_acc_clean_model``, ``slope``, ``theta``, ``slope_status``, ``clean_acc`` and
         ``backdoor_acc`` (poisoned model), and the rule's ``selected`` and ``chosen`` flags.
     region : pandas.DataFrame
         The safe region of the cells (one seed: the spreads are NaN).
@@ -69,7 +70,14 @@ class SafeSearch:
         return {name: row[name] for name in ("C", "gamma") if np.isfinite(row[name])}
 
 
-def _grid_cells(param_grid: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
+def grid_cells(param_grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Return the cells of a grid: the product of its values, in the order of its names.
+
+    Raises
+    ------
+    ValueError
+        If the grid has no name or a name has no value.
+    """
     if not param_grid or any(len(values) == 0 for values in param_grid.values()):
         raise ValueError(
             f"the parameter grid is empty ({dict(param_grid)!r}); give at least one value per "
@@ -82,7 +90,7 @@ def _grid_cells(param_grid: Mapping[str, Sequence[float]]) -> list[dict[str, flo
     ]
 
 
-def _measure_cell(
+def measure_cell(
     model: BinaryClassifier,
     X_train: np.ndarray,
     y_train: np.ndarray,
@@ -90,12 +98,29 @@ def _measure_cell(
     test: tuple[np.ndarray, np.ndarray],
     backdoor: tuple[np.ndarray, np.ndarray],
 ) -> dict:
-    """Clean fit (accuracy, slope) then poisoned fit (CA, BA) of one cell's model."""
+    """Measure one cell: clean fit (accuracy, slope) then poisoned fit (CA, BA).
+
+    Parameters
+    ----------
+    model : BinaryClassifier
+        The cell's model, unfitted (it is not changed: copies are fitted).
+    X_train, y_train, is_poison : ndarray
+        As for :func:`safe_hyperparameters`.
+    test, backdoor : tuple of ndarray
+        ``(X_test, y_test)`` and ``(X_backdoor, y_backdoor)``, labels in {0, 1}.
+
+    Returns
+    -------
+    dict
+        ``clean_acc_clean_model``, ``slope`` (``s``), ``theta``, ``slope_status`` (clean
+        model), ``clean_acc`` and ``backdoor_acc`` (model fitted with every weight 1).
+    """
     clean = model.with_params().fit(X_train, y_train, (~is_poison).astype(np.float64))
     slope = learning_slope(clean, X_train, y_train, is_poison, *backdoor)
     poisoned = model.with_params().fit(X_train, y_train)
     return {
         "clean_acc_clean_model": accuracy(test[1], clean.predict(test[0])),
+        "slope": slope.slope,
         "theta": slope.theta,
         "slope_status": slope.status,
         "clean_acc": accuracy(test[1], poisoned.predict(test[0])),
@@ -155,7 +180,7 @@ def safe_hyperparameters(
     rule = SlopeRule(threshold, criteria.margin)
     is_poison = np.asarray(is_poison, dtype=bool)
     rows = []
-    for cell in _grid_cells(param_grid):
+    for cell in grid_cells(param_grid):
         cell_model = model.with_params(**cell)
         params = cell_model.get_params()
         rows.append(
@@ -164,7 +189,7 @@ def safe_hyperparameters(
                 "C": float(params["C"]),
                 "gamma": float(params.get("gamma") or np.nan),
                 "seed": 0,
-                **_measure_cell(
+                **measure_cell(
                     cell_model,
                     X_train,
                     y_train,

@@ -16,6 +16,8 @@ Three lines give the exact backdoor learning slope of a scikit-learn estimator::
   :func:`parameter_deviation`, :func:`top_influential`.
 - :mod:`~backdoor_curves.api.images`: :func:`poison` and :func:`backdoor_test_set` on image
   arrays of any shape and value range, with this package's triggers or your own.
+- :mod:`~backdoor_curves.api.safe`: :func:`safe_hyperparameters`, the safe region of a
+  hyper-parameter grid and the slope-only rule's choice, against a stand-in trigger.
 """
 
 from backdoor_curves.api.estimators import SUPPORTED_ESTIMATORS, AnalysedModel, analysed_model
@@ -36,17 +38,20 @@ from backdoor_curves.api.learning import (
     parameter_deviation,
     top_influential,
 )
+from backdoor_curves.api.safe import STAND_IN_CAVEAT, SafeHyperparameters, safe_hyperparameters
 from backdoor_curves.attacks.triggers import TriggerSpec
 
 __all__ = [
     "CURVE_BETAS",
     "CURVE_COLUMNS",
+    "STAND_IN_CAVEAT",
     "SUPPORTED_ESTIMATORS",
     "AnalysedModel",
     "ImageTrigger",
     "LearningCurve",
     "MaskTrigger",
     "PoisonedData",
+    "SafeHyperparameters",
     "SlopeReport",
     "TriggerSpec",
     "analysed_model",
@@ -55,5 +60,6 @@ __all__ = [
     "learning_slope",
     "parameter_deviation",
     "poison",
+    "safe_hyperparameters",
     "top_influential",
 ]

@@ -58,7 +58,13 @@ from sklearn.utils.validation import check_is_fitted
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.registry import make_classifier
 
-__all__ = ["SUPPORTED_ESTIMATORS", "AnalysedModel", "analysed_model", "check_fitted_estimator"]
+__all__ = [
+    "SUPPORTED_ESTIMATORS",
+    "AnalysedModel",
+    "analysed_model",
+    "check_fitted_estimator",
+    "check_supported",
+]
 
 SUPPORTED_ESTIMATORS = (
     "SVC(kernel='linear' | 'rbf' | 'precomputed'), LogisticRegression (L2 penalty) and "
@@ -146,13 +152,21 @@ def analysed_model(estimator: object, X: np.ndarray) -> AnalysedModel:
         If a parameter changes the objective (module docstring), naming it and what is
         supported.
     """
-    mapper = _MAPPERS.get(type(estimator))
-    if mapper is None:
+    check_supported(estimator)
+    mapper = _MAPPERS[type(estimator)]
+    return mapper(estimator, estimator.get_params(deep=False), X)  # type: ignore[attr-defined]  # a scikit-learn estimator, checked above
+
+
+def check_supported(estimator: object) -> None:
+    """Raise a TypeError unless ``estimator`` is an instance of exactly one supported class.
+
+    ``LinearSVC`` passes here and is refused with its reason by :func:`analysed_model`.
+    """
+    if type(estimator) not in _MAPPERS:
         raise TypeError(
             f"estimator {type(estimator).__name__} is not supported; supported: "
             f"{SUPPORTED_ESTIMATORS} (not their subclasses or pipelines: transform X first)"
         )
-    return mapper(estimator, estimator.get_params(deep=False), X)  # type: ignore[attr-defined]  # a scikit-learn estimator, checked above
 
 
 def check_fitted_estimator(estimator: object, n_features: int, classes: np.ndarray) -> None:
