@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import re
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -93,9 +94,26 @@ def int_list(text: str) -> tuple[int, ...]:
     return _number_list(text, int, "integers")
 
 
+_SEED_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+
+
 def seed_list(text: str) -> tuple[int, ...]:
-    """Parse ``"1,10,11"`` into distinct non-negative integer seeds (argparse ``type``)."""
-    seeds = int_list(text)
+    """Parse ``"1,10,11"`` or ranges ``"1-40"`` into distinct non-negative seeds (argparse type).
+
+    A range ``a-b`` holds every seed from ``a`` to ``b`` inclusive (``a <= b``); ranges and
+    single seeds mix (``"1-3,10"``).
+    """
+    parts = []
+    for item in text.split(","):
+        match = _SEED_RANGE.match(item)
+        if match is None:
+            parts.append(item)
+            continue
+        first, last = int(match.group(1)), int(match.group(2))
+        if first > last:
+            raise argparse.ArgumentTypeError(f"seed range {item.strip()!r} is empty (from > to)")
+        parts += [str(seed) for seed in range(first, last + 1)]
+    seeds = _number_list(",".join(parts), int, "seeds")
     negative = [seed for seed in seeds if seed < 0]
     if negative:
         raise argparse.ArgumentTypeError(

@@ -286,7 +286,8 @@ def test_flag_spellings_take_effect(spelling: list[str], tmp_path: Path, data_di
         (["--n-jobs", "0"], "got 0"),
         (["--scheduler", "tcp://127.0.0.1:1"], "tcp://127.0.0.1:1"),
         # Repeated grid values are refused before anything is written.
-        (["--seeds", "1,1"], "repeated integers: 1"),
+        (["--seeds", "1,1"], "repeated seeds: 1"),
+        (["--seeds", "5-3"], "seed range '5-3' is empty"),
         (["-clf", "svm,svm"], "repeated classifiers: svm"),
         (["--C", "1,1"], "repeated C values: 1.0"),
         # The safe-region criteria are checked before anything is computed.

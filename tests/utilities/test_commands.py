@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 
 import pytest
@@ -81,3 +82,13 @@ def test_a_lost_worker_is_one_line_with_the_command_to_rerun(
         "error: a worker process died (killed, or out of memory); finished cells are kept: "
         "rerun backdoor-curves slope --C 0.1,1 --out-dir 'my runs' to compute the rest"
     )
+
+
+def test_seed_lists_take_ranges_and_refuse_empty_or_repeated_ones() -> None:
+    from backdoor_curves.utilities.commands import seed_list  # noqa: PLC0415
+
+    assert seed_list("1-3,10") == (1, 2, 3, 10)
+    assert seed_list(" 41 - 43 ") == (41, 42, 43)
+    for text, message in (("3-1", "is empty"), ("1-3,2", "repeated seeds: 2"), ("-1", "got -1")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            seed_list(text)
