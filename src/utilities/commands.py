@@ -200,7 +200,9 @@ def command_line(argv: Sequence[str] | None) -> str:
     arguments = list(own if argv is None else argv)
     if not arguments or own[len(own) - len(arguments) :] == arguments:
         arguments = own
-    return shlex.join([program, *arguments])
+    return " ".join(
+        [shlex.quote(program) if " " not in program else program, *map(shlex.quote, arguments)]
+    )
 
 
 def describe_os_error(error: OSError) -> str:

@@ -92,3 +92,12 @@ def test_seed_lists_take_ranges_and_refuse_empty_or_repeated_ones() -> None:
     for text, message in (("3-1", "is empty"), ("1-3,2", "repeated seeds: 2"), ("-1", "got -1")):
         with pytest.raises(argparse.ArgumentTypeError, match=message):
             seed_list(text)
+
+
+def test_the_rerun_command_of_a_module_run_is_not_quoted_as_one_word(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from backdoor_curves.utilities.commands import command_line  # noqa: PLC0415
+
+    monkeypatch.setattr("sys.argv", ["/work/src/__main__.py", "slope", "--out-dir", "a b"])
+    assert command_line(["--out-dir", "a b"]) == "python -m backdoor_curves slope --out-dir 'a b'"
