@@ -10,12 +10,15 @@ and :func:`exit_process` (the ``__main__`` block).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import re
 import shlex
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -149,14 +152,18 @@ def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., 
     reported with the file it concerns and the rerun advice (the grid engine keeps every
     finished cell); a :class:`~backdoor_curves.utilities.backends.WorkerLostError` (a worker
     process or the Dask cluster died) is one line with the command to rerun. Anything else
-    is a bug and keeps its traceback. Ctrl-C exits with 130
-    after the grid engine saved the finished cells.
+    is a bug and keeps its traceback. Ctrl-C exits with 130 and SIGTERM (a scheduler's
+    ``kill``) with 143, both after the grid engine saved the finished cells to ``results.csv``.
     """
 
     @functools.wraps(main)
     def wrapped(argv: Sequence[str] | None = None) -> int:
         try:
-            return main(argv)
+            with _sigterm_raises():
+                return main(argv)
+        except _Terminated:
+            print("terminated: finished cells were saved; rerun to resume", file=sys.stderr)
+            return 143
         except (
             ValueError,
             FileNotFoundError,
@@ -203,6 +210,27 @@ def command_line(argv: Sequence[str] | None) -> str:
     return " ".join(
         [shlex.quote(program) if " " not in program else program, *map(shlex.quote, arguments)]
     )
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks save what is finished."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into :class:`_Terminated` in the main thread for the block (else nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def describe_os_error(error: OSError) -> str:

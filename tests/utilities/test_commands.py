@@ -101,3 +101,27 @@ def test_the_rerun_command_of_a_module_run_is_not_quoted_as_one_word(
 
     monkeypatch.setattr("sys.argv", ["/work/src/__main__.py", "slope", "--out-dir", "a b"])
     assert command_line(["--out-dir", "a b"]) == "python -m backdoor_curves slope --out-dir 'a b'"
+
+
+def test_sigterm_is_one_line_after_the_finally_blocks_ran(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    saved = []
+
+    @report_errors
+    def main(argv: object = None) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return 0
+        finally:
+            saved.append("cells consolidated")
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert main([]) == 143
+    assert saved == ["cells consolidated"]
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == "terminated: finished cells were saved; rerun to resume"
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the block's only
