@@ -31,7 +31,6 @@ temporary cache folder; nothing under ``results/`` changes. It prints:
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import pickle
 import sys
@@ -52,16 +51,24 @@ from backdoor_curves.classifiers.nn.features import (
     state_dict_sha256,
 )
 from backdoor_curves.classifiers.registry import classifier_names, make_classifier
-from backdoor_curves.experiments.binary.slope_cell import SLOPE_COLUMNS, SlopeTask, run_slope_task
+from backdoor_curves.experiments.binary.slope_cell import (
+    SLOPE_COLUMNS,
+    SlopeTask,
+    run_slope_task,
+    slope_group,
+)
 from backdoor_curves.experiments.config import cifar10_config
 from backdoor_curves.experiments.feature_extraction import extract_pair
 from backdoor_curves.experiments.feature_stage import (
     CachedFeatures,
     PoisonVariant,
+    clean_features,
     poisoned_training_features,
     trigger_variant,
+    triggered_features,
 )
 from backdoor_curves.experiments.problem import DataRequest, load_pair
+from backdoor_curves.experiments.workspace import WorkspaceFactory, on_kernels
 from backdoor_curves.utilities.backends import ExecutionConfig
 from backdoor_curves.utilities.feature_cache import FeatureCache, FeatureSource
 from backdoor_curves.utilities.grid import run_grid
@@ -145,7 +152,7 @@ class Problem:
     def prepare(self) -> dict[int, tuple]:
         """What a driver does in its main process: clean once, triggered copies per seed."""
         positions = {"train_indices": np.arange(N_TRAIN), "test_indices": np.arange(N_TEST)}
-        clean = self.cache.clean_features(self.source, self.X_train, self.X_test, **positions)
+        clean = clean_features(self.cache, self.source, self.X_train, self.X_test, **positions)
         prepared = {}
         for seed in SEEDS:
             rng = np.random.default_rng(seed)
@@ -155,7 +162,8 @@ class Problem:
             )
             X_bt, y_bt = backdoor_test_set(self.X_test, self.y_test, trigger, n_classes=2)
             variant = trigger_variant(self.spec, seed)
-            triggered = self.cache.triggered_features(
+            triggered = triggered_features(
+                self.cache,
                 self.source,
                 variant,
                 poisoned,
@@ -206,8 +214,9 @@ def cell_seconds(
 ) -> tuple[float, float]:
     """Time one grid cell on cached features: fit at beta = 0, slope, predictions, beta = 1 fit.
 
-    The training kernel matrix is shared by the cells of a seed (and gamma), as the drivers
-    share it; it is timed separately. Returns ``(cell seconds, kernel seconds)``.
+    The models take precomputed kernel matrices, as in the drivers; the training kernel
+    matrix is shared by the cells of a seed (and gamma), as the drivers' workspace shares it,
+    and timed separately. Returns ``(cell seconds, kernel seconds)``.
     """
     clean, triggered, y_poisoned, y_backdoor = prepared[SEEDS[0]]
     X = poisoned_training_features(clean.train, triggered).astype(np.float64)
@@ -215,15 +224,16 @@ def cell_seconds(
     X_bt = np.asarray(triggered.backdoor.load(), dtype=np.float64)
     is_poison = np.zeros(len(X), dtype=bool)
     is_poison[triggered.poison_rows] = True
+    base = on_kernels(make_classifier(clf, C, gamma))
     start = time.perf_counter()
-    gram = make_classifier(clf, C, gamma).kernel(X, X)
+    K = base.kernel(X, X)
     kernel_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    model = make_classifier(clf, C, gamma)
-    model.fit(X, y_poisoned, (~is_poison).astype(float), gram=gram)
-    learning_slope(model, X, y_poisoned, is_poison, X_bt, y_backdoor, gram=gram)
-    model.predict(X_test)
-    make_classifier(clf, C, gamma).fit(X, y_poisoned, gram=gram).predict(X_bt)  # beta = 1
+    K_test, K_bt = base.kernel(X_test, X), base.kernel(X_bt, X)
+    model = base.with_params().fit(K, y_poisoned, (~is_poison).astype(float))
+    learning_slope(model, K, y_poisoned, is_poison, K_bt, y_backdoor)
+    model.predict(K_test)
+    base.with_params().fit(K, y_poisoned).predict(K_bt)  # beta = 1
     return time.perf_counter() - start, kernel_seconds
 
 
@@ -319,12 +329,17 @@ def report_grid(root: Path, seeds: tuple[int, ...], n_jobs: int) -> None:
     variants = [PoisonVariant(config.main_trigger, FRACTION, seed) for seed in seeds]
     extract_pair(cache, features, pair, variants)
     tasks = slope_tasks(features, seeds)
-    worker = functools.partial(run_slope_task, data_dir=str(data_dir), feature_dir=str(feature_dir))
+    workspaces = WorkspaceFactory(
+        {request: pair}, data_dir=str(data_dir), feature_dir=str(feature_dir)
+    )
     store = ResultStore(root / "out", SLOPE_COLUMNS)
     start = time.perf_counter()
-    # As the slope driver: the seeds of one (classifier, gamma) go to one worker together.
+    # As the slope driver: the seeds of one (classifier, gamma) go to one worker together,
+    # with one workspace holding the pair.
     config_ = ExecutionConfig(n_jobs=n_jobs, quiet=True)
-    report = run_grid(tasks, worker, store, config_, group_size=len(seeds))
+    report = run_grid(
+        tasks, run_slope_task, store, config_, group_by=slope_group, context=workspaces
+    )
     seconds = time.perf_counter() - start
     table = report.table
     per_clf = table.groupby("clf")["seconds"].sum()

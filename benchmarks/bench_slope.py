@@ -10,16 +10,20 @@ nothing under ``results/`` changes, and prints:
   seeds; the double-size trigger and the figures come on top);
 - the CPU time of all the job's processes, less sensitive than wall time to other load on a
   shared machine (25 s on 2 cores leaves at most 50 core-seconds);
-- how the wall time splits. The runs of the job are one stream of tasks, so each run
-  folder's manifest records the time from the start of the stream to its last task: the main
-  part is the latest of the three main runs, the double-size trigger run what comes after it;
+- how the wall time splits. The runs of the job are one stream of tasks (the double-size
+  trigger's tasks interleaved with the main ones), so each run folder's manifest records the
+  time from the start of the stream to its last task: the grid wall is the latest of the
+  four, the rest is process start-up and figures;
 - the time of its figure step, all slope figures in PDF and PNG (issue 7: 5 s on 2 cores,
   against "about 15 s"), measured by drawing them again from the tables just written with
   ``python -m backdoor_curves.plots RESULTS --only slope`` in a process of its own;
 - the work split, in core-seconds, into fitting, influence, evaluation (from the per-cell
   timing columns) and overhead (``n_jobs x grid wall - cell work``: process start-up, data
   loading, clean-model sweeps, scheduling);
-- the influence-to-fitting ratio.
+- the influence-to-fitting ratio;
+- the SVM fitting along ``C`` (issue 23 item 6): the SVM cells' two warm-started ``C`` paths
+  and the clean ``C`` sweeps (timed again in this process), as a share of ``n_jobs x wall``,
+  the most a path in ``C`` could save, against the share the issue's goal needs.
 
 Numbers vary with the machine's load and from machine to machine, so ``--baseline`` also
 times an older commit of this repository on the same machine in the same run (default
@@ -33,22 +37,31 @@ sides read the embedded digits (``BACKDOOR_CURVES_DATA`` points at an empty fold
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from _common import (
+    ROOT,
+    Checkout,
+    children_cpu_seconds,
+    embedded_data_env,
+    extract_commit,
+    is_commit,
+)
+from threadpoolctl import threadpool_limits
 
-ROOT = Path(__file__).resolve().parent.parent
+from backdoor_curves.classifiers.registry import make_classifier
+from backdoor_curves.experiments.config import mnist_config
+from backdoor_curves.experiments.problem import DataRequest
+from backdoor_curves.experiments.workspace import Workspace
+
 MAIN_RUNS = ("7-1_badnet3", "3-0_badnet3", "5-2_badnet3")
 ISSUE_BASELINE = "de9ee0d"
 """Main when issue 7 was filed: its ``all --force`` took "about 40 s", its figures "about 15 s"."""
@@ -56,21 +69,14 @@ TARGET_RATIOS = {"job": 25 / 40, "figures": 5 / 15}
 """The issue's targets as fractions of the times it measured: 25 s of 40 s, 5 s of 15 s."""
 
 
-@dataclass(frozen=True)
-class Checkout:
-    """A tree of this repository to time: the working tree, or a commit extracted by git."""
+def figure_step(results_root: Path) -> list[str]:
+    """Draw every slope figure of the tables under ``results_root`` (PDF and PNG).
 
-    root: Path
-    env: dict[str, str]
-
-    def figure_step(self, results_root: Path) -> list[str]:
-        """Draw every slope figure of the tables under ``results_root`` (PDF and PNG).
-
-        The same command on both sides: the figures CLI, which the shell drivers of the
-        baseline ran as their figure step (the current drivers draw the same figures at the end
-        of the run, in the driver's process).
-        """
-        return [sys.executable, "-m", "backdoor_curves.plots", str(results_root), "--only", "slope"]
+    The same command on both sides: the figures CLI, which the shell drivers of the
+    baseline ran as their figure step (the current drivers draw the same figures at the end
+    of the run, in the driver's process).
+    """
+    return [sys.executable, "-m", "backdoor_curves.plots", str(results_root), "--only", "slope"]
 
 
 @dataclass(frozen=True)
@@ -83,60 +89,21 @@ class Timing:
     results: Path
 
 
-def _children_cpu_seconds() -> float:
-    """User plus system CPU seconds of the finished child processes (and theirs) so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _time_job(checkout: Checkout, results: Path, n_jobs: int) -> Timing:
     """Run ``./run_mnist.sh all --force`` of ``checkout`` into ``results``, then its figures."""
     env = {**checkout.env, "BACKDOOR_CURVES_RESULTS": str(results)}
-    start, start_cpu = time.perf_counter(), _children_cpu_seconds()
+    start, start_cpu = time.perf_counter(), children_cpu_seconds()
     subprocess.run(
         [str(checkout.root / "run_mnist.sh"), "all", "--force", "--quiet", "--n-jobs", str(n_jobs)],
         cwd=checkout.root, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    wall, cpu = time.perf_counter() - start, _children_cpu_seconds() - start_cpu
+    wall, cpu = time.perf_counter() - start, children_cpu_seconds() - start_cpu
     start = time.perf_counter()
     subprocess.run(
-        checkout.figure_step(results / "mnist"),
+        figure_step(results / "mnist"),
         cwd=checkout.root, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     return Timing(wall, cpu, time.perf_counter() - start, results / "mnist")
-
-
-def _is_commit(name: str) -> bool:
-    """Whether ``name`` names a commit of this repository."""
-    found = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
-        capture_output=True,
-    )  # fmt: skip
-    return found.returncode == 0
-
-
-def _extract(commit: str, tmp: Path, env: dict[str, str]) -> Checkout:
-    """Extract ``commit`` into ``tmp`` with ``git archive``; its package imports from there."""
-    tree = tmp / "tree"
-    tree.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", commit],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(tree, filter="data")
-    # pyproject maps the package backdoor_curves to src/.
-    package = tmp / "package"
-    package.mkdir()
-    (package / "backdoor_curves").symlink_to(tree / "src")
-    # The shell drivers use an active environment that provides the package.
-    environment = {
-        **env,
-        "PYTHONPATH": str(package),
-        "VIRTUAL_ENV": sys.prefix,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    }
-    return Checkout(tree, environment)
 
 
 def _report(timing: Timing, n_jobs: int) -> None:
@@ -149,13 +116,15 @@ def _report(timing: Timing, n_jobs: int) -> None:
         ]
         for name in tables
     }
+    # The four runs are one stream of tasks (the double-size trigger's interleaved with the
+    # main ones), each manifest timing the stream from its start to the run's last task.
+    grid_wall = max(walls.values())
     main_wall = max(walls[name] for name in MAIN_RUNS)
-    double_wall = walls["7-1_badnet6"] - main_wall
-    cells = pd.concat([tables[name] for name in MAIN_RUNS])
+    cells = pd.concat(tables.values())
     fit, influence, evaluation = (
         cells[col].sum() for col in ("fit_seconds", "influence_seconds", "eval_seconds")
     )
-    overhead = n_jobs * main_wall - (fit + influence + evaluation)
+    overhead = n_jobs * grid_wall - (fit + influence + evaluation)
     work = fit + influence + evaluation + overhead
     print(f"./run_mnist.sh all --force (n_jobs={n_jobs}): {timing.wall:.1f} s wall in total "
           "(issue 7: 25 s on 2 cores)")  # fmt: skip
@@ -163,11 +132,11 @@ def _report(timing: Timing, n_jobs: int) -> None:
           "cores busy on average (25 s on 2 cores allows at most 50)")  # fmt: skip
     print(f"  figure step (all slope figures, PDF and PNG): {timing.figures:.1f} s "
           "(issue 7: 5 s on 2 cores)")  # fmt: skip
-    print(f"  main part, 3 pairs x 4 classifiers x 5 seeds ({len(cells)} cells): "
-          f"{main_wall:.1f} s of grid wall time (target < 60 s)")  # fmt: skip
-    print(f"  double-size trigger run: {double_wall:.1f} s more; process start-up and "
-          f"figures: {timing.wall - max(walls.values()):.1f} s")  # fmt: skip
-    print("  split of the main part (core-seconds):")
+    print(f"  grid, 3 pairs x 4 classifiers x 5 seeds and the double-size trigger ({len(cells)} "
+          f"cells): {grid_wall:.1f} s of grid wall time, the three main runs done at "
+          f"{main_wall:.1f} s (target < 60 s)")  # fmt: skip
+    print(f"  process start-up and figures: {timing.wall - grid_wall:.1f} s")
+    print("  split of the grid (core-seconds):")
     for name, value in [("fitting", fit), ("influence", influence), ("evaluation", evaluation),
                         ("overhead", overhead)]:  # fmt: skip
         print(f"    {name:<11} {value:7.1f} s  {100 * value / work:5.1f}%")
@@ -175,6 +144,65 @@ def _report(timing: Timing, n_jobs: int) -> None:
     by_clf = cells.groupby("clf")[["fit_seconds", "influence_seconds"]].sum()
     by_clf["ratio"] = by_clf["influence_seconds"] / by_clf["fit_seconds"]
     print(by_clf.round(2).to_string())
+    _report_svm_c_fitting(timing, cells, n_jobs)
+
+
+SVMS = ("svm", "svm-rbf")
+AUTHORS_RATIO_TODAY, AUTHORS_RATIO_GOAL = 18.4 / 151.8, 0.10
+"""Issue 23 item 6: the slope grid at 0.12 of the authors' wall time, goal 0.10 (recorded)."""
+
+
+def _clean_sweep_seconds() -> float:
+    """Seconds of the SVMs' clean-model ``C`` sweeps of the MNIST slope grid, in this process.
+
+    One :meth:`C_path` per (pair, SVM, gamma) on the clean kernel matrices, one BLAS thread, as
+    a slope worker's :meth:`Workspace.clean_accuracy` runs it (not timed by the cells).
+    """
+    config = mnist_config()
+    grid = config.slope_grid
+    with tempfile.TemporaryDirectory() as empty, threadpool_limits(1):
+        workspace = Workspace(data_dir=empty)
+        requests = [
+            DataRequest(config.dataset, pair, None, None, config.data_seed) for pair in config.pairs
+        ]
+        for request in requests:  # the pairs and clean kernels are not fitting
+            for clf in SVMS:
+                for gamma in grid.gamma_values(clf):
+                    kernel = make_classifier(clf, 1.0, gamma).kernel_function
+                    workspace.clean_kernels(request, "pixels", kernel)
+        start = time.perf_counter()
+        for request in requests:
+            for clf in SVMS:
+                for gamma in grid.gamma_values(clf):
+                    workspace.clean_accuracy(request, "pixels", clf, gamma, grid.C_values(clf))
+        return time.perf_counter() - start
+
+
+def _report_svm_c_fitting(timing: Timing, cells: pd.DataFrame, n_jobs: int) -> None:
+    """Print the share of the job spent fitting the SVMs along ``C`` (issue 23 item 6).
+
+    That is all a path in ``C`` could save: the two warm-started ``C`` paths per SVM cell
+    (``fit_seconds`` of every run's table, the double-size trigger included) and the clean
+    sweeps (measured again here, in this process). Were those core-seconds free, the job's
+    wall time would drop by at most their share of ``n_jobs x wall``.
+    """
+    svm_fit = float(cells.loc[cells["clf"].isin(SVMS), "fit_seconds"].sum())
+    all_fit = float(cells["fit_seconds"].sum())
+    sweeps = _clean_sweep_seconds()
+    along_C = svm_fit + sweeps
+    share = along_C / (n_jobs * timing.wall)
+    needed = 1.0 - AUTHORS_RATIO_GOAL / AUTHORS_RATIO_TODAY
+    print("  SVM fitting along C (issue 23 item 6: what a C path could save):")
+    print(f"    SVM cells' C paths {svm_fit:.1f} core-s (all models' fitting {all_fit:.1f}), "
+          f"clean C sweeps {sweeps:.1f} s: {along_C:.1f} core-s")  # fmt: skip
+    print(
+        f"    = {100 * share:.1f}% of {n_jobs} cores x {timing.wall:.1f} s wall "
+        f"({100 * along_C / timing.cpu:.1f}% of the {timing.cpu:.1f} CPU core-seconds counted)"
+    )
+    verdict = "could" if share >= needed else "cannot"
+    print(f"    the goal (0.10 of the authors' time, today {AUTHORS_RATIO_TODAY:.3f}) needs "
+          f"{100 * needed:.0f}% off the job's wall: a C path that cost nothing {verdict} reach "
+          "it")  # fmt: skip
 
 
 def _compare(pairs: list[tuple[Timing, Timing]], commit: str) -> None:
@@ -210,20 +238,17 @@ def main() -> int:
     args = parser.parse_args()
     if args.n_jobs < 1 or args.rounds < 1:
         parser.error("--n-jobs and --rounds must be positive integers")
-    if args.baseline is not None and not _is_commit(args.baseline):
+    if args.baseline is not None and not is_commit(args.baseline):
         parser.error(f"--baseline: {args.baseline!r} is not a commit of this repository")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        # Both sides read the embedded digits, whatever data this checkout has.
-        (tmp / "no-data").mkdir()
-        env = {**os.environ, "BACKDOOR_CURVES_DATA": str(tmp / "no-data")}
-        env.pop("PYTHONPATH", None)
+        env = embedded_data_env(tmp)
         current = Checkout(ROOT, env)
         if args.baseline is None:
             _report(_time_job(current, tmp / "current", args.n_jobs), args.n_jobs)
             return 0
         (tmp / "baseline").mkdir()
-        baseline = _extract(args.baseline, tmp / "baseline", env)
+        baseline = extract_commit(args.baseline, tmp / "baseline", env)
         pairs = []
         for number in range(args.rounds):
             runs = tmp / f"round{number}"

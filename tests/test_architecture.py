@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from backdoor_curves.experiments import cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.processes
 def test_import_contracts_hold() -> None:
     """``lint-imports`` (the contracts in pyproject.toml) reports every contract kept."""
     lint_imports = shutil.which("lint-imports") or str(
@@ -44,6 +46,7 @@ def test_an_unknown_command_is_one_line(capsys: pytest.CaptureFixture[str]) -> N
     assert len(err) == 1 and "unknown command 'slopes'" in err[0] and "slope" in err[0]
 
 
+@pytest.mark.processes
 def test_python_dash_m_runs_the_command() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "backdoor_curves", "slope", "--help"],
@@ -93,8 +96,9 @@ GRID_DRIVER_RUNS = ("experiments/binary/slope_run.py", "experiments/curves/run.p
 """The run modules of the grid drivers, which share one skeleton (``experiments/driver.py``)."""
 
 
+@functools.cache
 def source_modules() -> dict[str, ast.Module]:
-    """Every module of the package, parsed, by its path under ``src/``."""
+    """Every module of the package, parsed once, by its path under ``src/`` (read only)."""
     return {
         path.relative_to(SRC).as_posix(): ast.parse(path.read_text(encoding="utf-8"))
         for path in sorted(SRC.rglob("*.py"))
@@ -193,6 +197,7 @@ def test_grid_drivers_share_one_skeleton() -> None:
         assert "backdoor_curves.utilities.backends" not in names, name
 
 
+@pytest.mark.processes
 def test_importing_attacks_and_the_pixel_drivers_imports_no_torch() -> None:
     """Torch code lives in classifiers/nn; the explanation maths and MNIST drivers need none."""
     code = (

@@ -291,7 +291,7 @@ def test_4096_features_form_no_d_by_d_matrix(name, monkeypatch):
     # as tests/classifiers/test_models.py does), the SVMs on the n x n kernel; the traced
     # peak (a few copies of the n x d inputs) stays under half of one d x d matrix.
     refuse_dense_hessian(monkeypatch)
-    problem = relu_features(300, np.random.default_rng(0))
+    problem = relu_features(120, np.random.default_rng(0))
     estimator = large_estimators(problem[0])[name]
     tracemalloc.start()
     try:

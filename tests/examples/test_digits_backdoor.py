@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+pytestmark = pytest.mark.e2e  # runs the worked example end to end
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits_backdoor.py"
 
 

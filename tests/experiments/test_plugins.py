@@ -124,6 +124,7 @@ def plugged_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         del sources._SOURCES[TOY_DATASET], sources._INFOS[TOY_DATASET]
 
 
+@pytest.mark.e2e  # the driver run end to end
 def test_a_new_model_and_data_source_run_a_slope_cell_and_draw_its_figure(
     plugged_in: None, tmp_path: Path
 ) -> None:

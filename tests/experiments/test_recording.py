@@ -85,6 +85,7 @@ def test_load_pair_announces_the_embedded_fallback_only_when_verbose(
     assert len(decode_counter) == 2  # load_pair keeps nothing: the driver holds the pairs
 
 
+@pytest.mark.e2e  # the driver run end to end
 def test_in_process_slope_run_decodes_the_data_once(
     decode_counter: list, data_dir: Path, tmp_path: Path
 ) -> None:
@@ -105,6 +106,7 @@ def smoke_slope_args(out_dir: Path, data_dir: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.e2e  # the driver run end to end
 def test_figure_step_draws_only_the_tables_of_its_data_variant(
     tmp_path: Path, data_dir: Path
 ) -> None:
@@ -134,6 +136,7 @@ def test_figure_step_without_tables_is_a_one_line_error(
     one_line_error(slope.main, argv, "no result tables", out_dir / "figures_smoke")
 
 
+@pytest.mark.e2e  # the driver run end to end
 def test_curves_figures_follow_the_profile_suffix(tmp_path: Path, data_dir: Path) -> None:
     from backdoor_curves.experiments.curves import cli as curves  # noqa: PLC0415
 

@@ -152,6 +152,7 @@ def figure_files(results_dir: Path) -> set[str]:
     return {path.name for path in (results_dir / "figures").iterdir()}
 
 
+@pytest.mark.e2e  # the figures command over the full tables, end to end
 def test_main_writes_every_figure_as_pdf_and_png(full_run):
     root, code, _ = full_run
     assert code == 0
@@ -162,6 +163,7 @@ def test_main_writes_every_figure_as_pdf_and_png(full_run):
         assert head.startswith(b"%PDF" if name.endswith(".pdf") else b"\x89PNG")
 
 
+@pytest.mark.e2e  # the figures command over the full tables, end to end
 def test_main_prints_one_line_per_figure(full_run):
     root, _, stdout = full_run
     lines = stdout.splitlines()

@@ -49,6 +49,7 @@ def test_a_killed_worker_is_one_error_and_keeps_the_finished_cells(tmp_path: Pat
     assert report.n_computed == len(jobs) - len(kept)
 
 
+@pytest.mark.processes
 def test_a_dask_cluster_without_workers_is_an_error_after_the_worker_timeout(
     tmp_path: Path,
 ) -> None:
@@ -116,6 +117,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
 def test_workers_exit_when_their_driver_is_killed(tmp_path: Path) -> None:
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)])

@@ -347,6 +347,7 @@ print("torch" in sys.modules, triggered.backdoor.load().shape)
 """
 
 
+@pytest.mark.processes
 def test_a_worker_process_reads_features_without_torch(tmp_path):
     """What a joblib or Dask worker does with the handles: read, never load the network."""
     X_train, y_train, X_test, y_test = pair_images()

@@ -131,6 +131,7 @@ def test_resume_after_interrupt_computes_only_missing_tasks(tmp_path, reference_
     assert store.results_path.read_bytes() == expected
 
 
+@pytest.mark.processes
 def test_resume_from_journal_left_by_a_killed_run(tmp_path, reference_csv):
     tasks, expected = reference_csv
     store = ResultStore(tmp_path / "out", COLUMNS)
@@ -179,6 +180,7 @@ def test_failed_task_keeps_finished_rows_and_names_the_task(tmp_path):
     assert sorted(set(table["index"])) == [0, 1, 2]
 
 
+@pytest.mark.processes
 def test_failed_task_in_worker_process_names_the_task(tmp_path):
     tasks = make_tasks(tmp_path / "calls")
     with pytest.raises(TaskFailedError, match="index=3.*ArithmeticError: boom"):
@@ -200,7 +202,7 @@ def _two_grids(tmp_path: Path, n=(3, 4), manifest: bool = False) -> list[Grid]:
     ]
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_jobs", [1, pytest.param(2, marks=pytest.mark.processes)])
 def test_run_grids_writes_each_grid_as_run_grid_would(tmp_path, n_jobs):
     grids = _two_grids(tmp_path, manifest=True)
     config = ExecutionConfig(n_jobs=n_jobs, quiet=True)
@@ -241,6 +243,7 @@ def test_run_grids_failure_keeps_finished_tasks_and_the_manifests_of_finished_gr
     assert sorted(set(grids[1].store.load()["index"])) == [0, 1, 2]
 
 
+@pytest.mark.processes
 def test_run_grids_allows_the_same_task_in_two_grids(tmp_path):
     tasks = make_tasks(tmp_path / "calls", n=2)
     grids = [Grid(tasks, ResultStore(tmp_path / name, COLUMNS)) for name in "ab"]
@@ -252,6 +255,7 @@ def test_run_grids_allows_the_same_task_in_two_grids(tmp_path):
 # ------------------------------------------------------------------ backends
 
 
+@pytest.mark.processes
 def test_loky_gives_same_bytes_as_in_process(tmp_path):
     tasks = make_tasks(tmp_path / "calls", delays=True)
     _, sequential = run(tasks, square_rows, tmp_path / "seq")
@@ -261,6 +265,7 @@ def test_loky_gives_same_bytes_as_in_process(tmp_path):
     assert list(report.table["index"]) == [i for i in range(N_TASKS) for _ in (0, 1)]
 
 
+@pytest.mark.processes
 def test_loky_workers_run_single_threaded_blas(tmp_path, monkeypatch):
     # joblib would pass a parent's setting through to the workers unless told otherwise.
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
@@ -285,6 +290,7 @@ def _loky_executor():
     return reusable_executor._executor
 
 
+@pytest.mark.processes
 def test_shared_workers_keep_one_pool_across_grids_and_stop_it_at_the_end(tmp_path):
     tasks = make_tasks(tmp_path / "calls", n=4)
     config = ExecutionConfig(n_jobs=2, quiet=True)
@@ -313,7 +319,7 @@ def parity_context(tasks: list[SquareTask]) -> dict:
     return {"group": str(sorted(task.index for task in tasks)), "seen": []}
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_jobs", [1, pytest.param(2, marks=pytest.mark.processes)])
 def test_group_by_sends_a_group_to_one_worker_with_one_context(tmp_path, n_jobs):
     tasks = make_tasks(tmp_path / "calls", n=6)
     store = ResultStore(tmp_path / "out", ["pid", "group", "seen"])
@@ -338,6 +344,7 @@ def test_without_group_by_every_task_has_a_fresh_context(tmp_path):
     assert list(report.table["group"].astype(str)) == ["[0]", "[1]", "[2]"]
 
 
+@pytest.mark.processes
 def test_a_grid_outside_shared_workers_stops_its_pool(tmp_path):
     tasks = make_tasks(tmp_path / "calls", n=2)
     run_grid(tasks, pid_rows, ResultStore(tmp_path / "a", ["pid"]), ExecutionConfig(n_jobs=2))
@@ -345,6 +352,7 @@ def test_a_grid_outside_shared_workers_stops_its_pool(tmp_path):
     assert executor is None or not executor._processes
 
 
+@pytest.mark.processes
 def test_dask_local_cluster_gives_same_bytes_as_in_process(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     tasks = make_tasks(tmp_path / "calls", delays=True)

@@ -64,6 +64,7 @@ def wait_for_line(process: subprocess.Popen[str], line: str) -> None:
     assert process.stdout.readline().strip() == line
 
 
+@pytest.mark.processes
 def test_a_second_writer_waits_and_is_told_who_holds_the_folder(tmp_path: Path) -> None:
     holder = start(HOLD, tmp_path, 1.0)
     wait_for_line(holder, "held")
@@ -77,6 +78,7 @@ def test_a_second_writer_waits_and_is_told_who_holds_the_folder(tmp_path: Path) 
     assert str(tmp_path) in messages[0] and f"process {holder.pid}" in messages[0]
 
 
+@pytest.mark.processes
 def test_a_timeout_names_the_folder_and_the_holder(tmp_path: Path) -> None:
     holder = start(HOLD, tmp_path, 5.0)
     wait_for_line(holder, "held")
@@ -91,6 +93,7 @@ def test_a_timeout_names_the_folder_and_the_holder(tmp_path: Path) -> None:
         holder.wait()
 
 
+@pytest.mark.processes
 def test_a_lock_dies_with_its_process(tmp_path: Path) -> None:
     holder = start(HOLD, tmp_path, 60.0)
     wait_for_line(holder, "held")

@@ -35,6 +35,7 @@ def test_deep_features_are_named_by_extractor_and_weights() -> None:
     assert name == "alexnet-fc7 sha256:1a2b3c4d5e6f"
 
 
+@pytest.mark.processes
 def test_pixels_need_no_torch() -> None:
     """The MNIST explanation modules and a pixel map import no torch."""
     code = (

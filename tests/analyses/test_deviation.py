@@ -1,67 +1,14 @@
-"""The analyses: tangent check (slope_fd, tangent_valid_until) and parameter deviation."""
+"""Parameter deviation ``nu``, ``rho`` of a poisoned model from the unpoisoned one."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.svm import SVC
 
-from backdoor_curves.analyses import (
-    parameter_deviation,
-    slope_fd,
-    slope_ratio,
-    tangent_valid_until,
-)
+from backdoor_curves.analyses.deviation import parameter_deviation
+from backdoor_curves.classifiers.kernels import rbf_kernel
 from backdoor_curves.classifiers.registry import make_classifier
-
-TANGENT_BETAS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
-
-
-def line(slope: float, start: float = 2.0) -> list[float]:
-    return [start + slope * beta for beta in TANGENT_BETAS]
-
-
-@pytest.mark.parametrize(
-    ("losses", "slope", "expected"),
-    [
-        (line(-0.5), -0.5, 1.0),
-        # follows the tangent up to beta = 0.1, then flattens out
-        ([2.0, 1.975, 1.95, 1.94, 1.93, 1.93], -0.5, 0.1),
-        # the actual drop is 10x the predicted one at the first positive beta
-        (line(-5.0), -0.5, 0.0),
-        # within 10% everywhere (predicted drop 5% larger than the actual one)
-        (line(-0.5), -0.525, 1.0),
-        # misses at 0.2, agrees again at 0.5 and 1.0: validity ends at 0.1
-        ([2.0, 1.975, 1.95, 1.96, 1.75, 1.5], -0.5, 0.1),
-        # flat curve, zero slope: both drops vanish
-        ([2.0] * len(TANGENT_BETAS), 0.0, 1.0),
-        # flat curve, but a non-zero slope: misses at once
-        ([2.0] * len(TANGENT_BETAS), -0.5, 0.0),
-    ],
-    ids=["line", "bends", "misses-first", "within-tolerance", "no-return", "flat", "flat-miss"],
-)
-def test_tangent_valid_until(losses: list[float], slope: float, expected: float) -> None:
-    assert tangent_valid_until(TANGENT_BETAS, losses, slope) == expected
-
-
-def test_tangent_valid_until_is_nan_for_an_undefined_slope() -> None:
-    assert np.isnan(tangent_valid_until(TANGENT_BETAS, line(-0.5), float("nan")))
-
-
-def test_tangent_tolerance_is_a_parameter() -> None:
-    losses = [2.0, 1.975, 1.95, 1.94, 1.93, 1.93]
-    assert tangent_valid_until(TANGENT_BETAS, losses, -0.5, tolerance=1.0) == 0.2
-
-
-def test_slope_fd_is_the_first_difference_quotient() -> None:
-    assert slope_fd(TANGENT_BETAS, line(-0.5)) == pytest.approx(-0.5)
-    assert slope_fd((0.0, 0.25), (1.0, 2.0)) == 4.0
-    assert np.isnan(slope_fd((0.0,), (1.0,)))
-
-
-def test_slope_ratio_is_nan_for_a_flat_start() -> None:
-    assert slope_ratio(-1.0, -0.5) == 2.0
-    assert np.isnan(slope_ratio(-1.0, 0.0))
-    assert np.isnan(slope_ratio(-1.0, float("nan")))
 
 
 @pytest.mark.parametrize(("name", "gamma"), [("svm", None), ("ridge", None), ("svm-rbf", 0.5)])
@@ -103,3 +50,29 @@ def test_parameter_deviation_reaches_one_for_opposite_weights(
     nu, rho = parameter_deviation(model, flipped)
     assert nu == pytest.approx(1.0, abs=1e-8)
     assert rho == pytest.approx(np.sqrt(model.weight_norm_sq()), rel=1e-8)
+
+
+def test_rbf_deviation_is_the_rkhs_angle_of_independent_fits() -> None:
+    """Oracle: scikit-learn's SVC duals ``c = alpha * y`` and ``<w, w'> = c^T K c'``.
+
+    The reference (poisons weighted 0) is the SVC fitted on the clean points alone.
+    """
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 3))
+    y = (X[:, 0] * X[:, 1] + 0.2 * rng.normal(size=50) > 0).astype(np.int64)
+    weight = np.where(np.arange(50) < 10, 0.0, 1.0)
+    gamma, C = 0.5, 1.0
+    nu, rho = parameter_deviation(
+        make_classifier("svm-rbf", C, gamma).fit(X, y, weight),
+        make_classifier("svm-rbf", C, gamma).fit(X, y),
+    )
+    duals = []
+    for rows in (np.flatnonzero(weight), np.arange(len(X))):
+        svc = SVC(C=C, gamma=gamma, tol=1e-12).fit(X[rows], y[rows])
+        coef = np.zeros(len(X))
+        coef[rows[svc.support_]] = svc.dual_coef_[0]
+        duals.append(coef)
+    K = rbf_kernel(X, X, gamma)
+    inner, norm0, norm1 = duals[0] @ K @ duals[1], duals[0] @ K @ duals[0], duals[1] @ K @ duals[1]
+    assert rho == pytest.approx(np.sqrt(norm1), rel=1e-6)
+    assert nu == pytest.approx(0.5 * (1.0 - inner / np.sqrt(norm0 * norm1)), rel=1e-5, abs=1e-9)
