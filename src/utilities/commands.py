@@ -10,19 +10,17 @@ and :func:`exit_process` (the ``__main__`` block).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import gc
 import re
 import shlex
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from backdoor_curves.utilities.backends import WorkerLostError
+from backdoor_curves.utilities.signals import Terminated, sigterm_raises
 
 __all__ = [
     "DriverParser",
@@ -159,9 +157,9 @@ def report_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[..., 
     @functools.wraps(main)
     def wrapped(argv: Sequence[str] | None = None) -> int:
         try:
-            with _sigterm_raises():
+            with sigterm_raises():
                 return main(argv)
-        except _Terminated:
+        except Terminated:
             print("terminated: finished cells were saved; rerun to resume", file=sys.stderr)
             return 143
         except (
@@ -210,27 +208,6 @@ def command_line(argv: Sequence[str] | None) -> str:
     return " ".join(
         [shlex.quote(program) if " " not in program else program, *map(shlex.quote, arguments)]
     )
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that ``finally`` blocks save what is finished."""
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into :class:`_Terminated` in the main thread for the block (else nothing)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum: int, frame: object) -> None:
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def describe_os_error(error: OSError) -> str:
