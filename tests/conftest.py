@@ -1,7 +1,8 @@
-"""Fixtures shared by the tests; tests under ``tests/e2e/`` get the ``e2e`` marker."""
+"""Fixtures shared by the tests; ``e2e`` and ``torch`` markers applied by location and imports."""
 
 import datetime
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -105,8 +106,34 @@ def imagenette_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 E2E_FOLDER = Path(__file__).resolve().parent / "e2e"
 
 
+# A test module that imports torch (directly or through the package's torch layers) at its top.
+_TORCH_IMPORT = re.compile(
+    r"^(?:import|from) (?:torch|torchvision|backdoor_curves\.classifiers\.nn|"
+    r"backdoor_curves\.experiments\.nn)\b",
+    re.MULTILINE,
+)
+
+
+def _imports_torch(path: Path) -> bool:
+    return path.suffix == ".py" and bool(_TORCH_IMPORT.search(path.read_text(encoding="utf-8")))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m '... not torch ...'``, do not even import the torch test modules.
+
+    Deselecting them after collection would still pay torch's import in every worker; the
+    edit-loop subset (``./run_tests.sh --unit``) skips them at collection instead.
+    """
+    if "not torch" in (config.getoption("markexpr") or "") and _imports_torch(collection_path):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test of ``tests/e2e/`` (drivers run end to end) with ``e2e``."""
+    """Mark the tests of ``tests/e2e/`` with ``e2e`` and those of torch modules with ``torch``."""
     for item in items:
-        if E2E_FOLDER in Path(str(item.path)).resolve().parents:
+        path = Path(str(item.path)).resolve()
+        if E2E_FOLDER in path.parents:
             item.add_marker(pytest.mark.e2e)
+        if _imports_torch(path):
+            item.add_marker(pytest.mark.torch)
