@@ -41,7 +41,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from backdoor_curves.plots.tables import with_labels
-from backdoor_curves.utilities.atomic import atomic_write
+from backdoor_curves.utilities import atomic
 
 if TYPE_CHECKING:  # matplotlib.typing.RcKeyType only exists in recent matplotlib versions.
     from matplotlib.typing import RcKeyType
@@ -398,7 +398,7 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> li
         options = copy.deepcopy(dict(_SAVE_OPTIONS[fmt]))
         # Written beside the target and renamed: a failed or interrupted save (a full disk,
         # Ctrl-C) leaves the previous figure, or none, and no partial file.
-        atomic_write(
+        atomic.atomic_write(
             path,
             lambda handle, fmt=fmt, options=options: fig.savefig(handle, format=fmt, **options),
         )

@@ -89,6 +89,7 @@ def test_cifar10_smoke_explains_through_alexnet(cifar_run, weights_file, capsys)
     assert "0 task(s) computed" in out and "0 image(s) through alexnet-fc7" in out
 
 
+@pytest.mark.slow  # the CIFAR-10 run covers the same path; this one adds the Imagenette reader
 def test_imagenette_smoke_explains_through_alexnet(imagenette_dir, weights_file, tmp_path):
     # Figures are drawn (and looked at) in the CIFAR-10 run; here the tables and examples.
     argv = smoke_args(imagenette_dir, weights_file, tmp_path, "--clf", "svm-rbf", "--no-figures")

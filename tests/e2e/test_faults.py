@@ -73,9 +73,7 @@ def test_a_full_disk_while_drawing_figures_is_one_line_and_leaves_no_partial_fig
             return real(path, fill_then_fail)
         return real(path, write)
 
-    # plots.style first: importing it (lazily, here) must bind the real atomic_write, which
-    # monkeypatch then restores.
-    monkeypatch.setattr("backdoor_curves.plots.style.atomic_write", full_for_figures)
+    # Figures are written through atomic.atomic_write (looked up at call time).
     monkeypatch.setattr(atomic, "atomic_write", full_for_figures)
     assert slope.main(argv(tmp_path, data_dir)) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]

@@ -98,6 +98,7 @@ def test_incremental_curves_leaves_no_worker_behind(tmp_path: Path, data_dir: Pa
     assert_no_process_survives(argv, tmp_path)
 
 
+@pytest.mark.slow  # a check of the check; the default suite runs the check itself
 def test_the_check_catches_a_child_that_outlives_its_parent(tmp_path: Path) -> None:
     # The drivers' shut-down cannot be broken on purpose from outside (loky also joins its
     # workers at interpreter exit), so the check itself is shown to fail on a real leak.

@@ -669,6 +669,7 @@ def test_a_grown_and_reordered_c_grid_reuses_the_finished_cells(
     assert len(pd.read_csv(results)) == 3 * len(SEEDS)
 
 
+@pytest.mark.slow
 def test_full_size_runs_are_byte_identical_except_the_declared_columns(
     tmp_path: Path, data_dir: Path
 ) -> None:
