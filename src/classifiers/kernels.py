@@ -15,27 +15,59 @@ from typing import TypeAlias
 
 import numpy as np
 
-__all__ = ["Kernel", "LinearKernel", "RBFKernel", "rbf_kernel", "squared_distances"]
+__all__ = [
+    "Kernel",
+    "LinearKernel",
+    "Products",
+    "RBFKernel",
+    "kernel_matrix",
+    "rbf_kernel",
+    "squared_distances",
+]
+
+
+@dataclass(frozen=True)
+class Products:
+    """``A B^T`` and the squared row norms of ``A`` and ``B``: what every kernel here is made of.
+
+    Whoever needs several kernels of the same rows (a linear model and RBF models at several
+    gammas) computes the product once and each kernel from it (:func:`kernel_matrix`); the
+    result is bit for bit the kernel's own.
+    """
+
+    product: np.ndarray
+    a_norms: np.ndarray
+    b_norms: np.ndarray
+
+    @classmethod
+    def of(cls, A: np.ndarray, B: np.ndarray) -> Products:
+        """Return the products of the rows of ``A`` (n, d) and ``B`` (m, d)."""
+        return cls(A @ B.T, np.einsum("ij,ij->i", A, A), np.einsum("ij,ij->i", B, B))
+
+    def squared_distances(self) -> np.ndarray:
+        """Pairwise squared distances ``||a||^2 + ||b||^2 - 2 a.b``, clipped at 0 (a new array).
+
+        The product is subtracted twice rather than doubled, so that for ``A is B`` the result
+        is exactly symmetric.
+        """
+        distances = np.add.outer(self.a_norms, self.b_norms)
+        distances -= self.product
+        distances -= self.product
+        return np.maximum(distances, 0.0, out=distances)
 
 
 def squared_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Pairwise squared Euclidean distances, shape (len(A), len(B)), clipped at 0.
-
-    ``||a||^2 + ||b||^2 - 2 a.b``, computed in place in one array (a fresh array per
-    temporary costs more than the arithmetic at these sizes); the product ``A B^T`` is
-    subtracted twice rather than doubled, so that for ``A is B`` the result is exactly
-    symmetric.
-    """
-    distances = np.add.outer(np.einsum("ij,ij->i", A, A), np.einsum("ij,ij->i", B, B))
-    product = A @ B.T
-    distances -= product
-    distances -= product
-    return np.maximum(distances, 0.0, out=distances)
+    """Pairwise squared Euclidean distances, shape (len(A), len(B)), clipped at 0."""
+    return Products.of(A, B).squared_distances()
 
 
 def rbf_kernel(A: np.ndarray, B: np.ndarray, gamma: float) -> np.ndarray:
     """``exp(-gamma ||a - b||^2)`` for all pairs of rows, shape (len(A), len(B))."""
-    kernel = squared_distances(A, B)
+    return _rbf_from(Products.of(A, B), gamma)
+
+
+def _rbf_from(products: Products, gamma: float) -> np.ndarray:
+    kernel = products.squared_distances()
     kernel *= -gamma
     return np.exp(kernel, out=kernel)
 
@@ -68,3 +100,14 @@ class RBFKernel:
 
 Kernel: TypeAlias = LinearKernel | RBFKernel
 """A model's kernel: a hashable value that computes kernel matrices."""
+
+
+def kernel_matrix(kernel: Kernel, products: Products) -> np.ndarray:
+    """Return ``kernel``'s matrix from the products of its two sets of rows.
+
+    Bit for bit what ``kernel(A, B)`` computes (the linear kernel's matrix is the product
+    itself, shared, not copied).
+    """
+    if isinstance(kernel, LinearKernel):
+        return products.product
+    return _rbf_from(products, kernel.gamma)

@@ -38,7 +38,13 @@ import numpy as np
 from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.inputs import read_only
-from backdoor_curves.classifiers.kernels import Kernel
+from backdoor_curves.classifiers.kernels import (
+    Kernel,
+    LinearKernel,
+    Products,
+    RBFKernel,
+    kernel_matrix,
+)
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.feature_stage import CachedFeatures, stage_at
 from backdoor_curves.experiments.problem import (
@@ -198,9 +204,16 @@ class Workspace:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return ``k(X, X)`` and ``k(X_test, X)`` of the unpoisoned sets (immutable)."""
 
-        def build() -> tuple[np.ndarray, np.ndarray]:
+        def products() -> tuple[Products, Products]:
             X, X_test = self.clean_features(data, features)
-            return read_only(kernel(X, X)), read_only(kernel(X_test, X))
+            return Products.of(X, X), Products.of(X_test, X)
+
+        def build() -> tuple[np.ndarray, np.ndarray]:
+            if not isinstance(kernel, LinearKernel | RBFKernel):  # a user's kernel
+                X, X_test = self.clean_features(data, features)
+                return read_only(kernel(X, X)), read_only(kernel(X_test, X))
+            train, test = self._kept(("clean products", data, features), products)
+            return read_only(kernel_matrix(kernel, train)), read_only(kernel_matrix(kernel, test))
 
         return self._kept(("clean kernels", data, features, kernel), build)
 
@@ -264,13 +277,38 @@ class Workspace:
             self.feature_stage(key.features),
         )
 
+    def _products(self, key: ProblemKey) -> tuple[Products, Products, Products]:
+        """Return the products of the problem's sets with its training rows (computed once).
+
+        Every kernel of the problem (the linear models' and the RBF models' at every gamma)
+        is made from them (:func:`~backdoor_curves.classifiers.kernels.kernel_matrix`).
+        """
+
+        def build() -> tuple[Products, Products, Products]:
+            problem = self.problem(key)
+            X = problem.X_train
+            return (
+                Products.of(X, X),
+                Products.of(problem.X_test, X),
+                Products.of(problem.X_backdoor, X),
+            )
+
+        return self._kept(("products", key), build)
+
     def _build_kernels(self, key: ProblemKey, kernel: Kernel) -> ProblemKernels:
-        problem = self.problem(key)
-        X = problem.X_train
+        if not isinstance(kernel, LinearKernel | RBFKernel):  # a user's kernel: no products
+            problem = self.problem(key)
+            X = problem.X_train
+            return ProblemKernels(
+                train=read_only(kernel(X, X)),
+                test=read_only(kernel(problem.X_test, X)),
+                backdoor=read_only(kernel(problem.X_backdoor, X)),
+            )
+        train, test, backdoor = self._products(key)
         return ProblemKernels(
-            train=read_only(kernel(X, X)),
-            test=read_only(kernel(problem.X_test, X)),
-            backdoor=read_only(kernel(problem.X_backdoor, X)),
+            train=read_only(kernel_matrix(kernel, train)),
+            test=read_only(kernel_matrix(kernel, test)),
+            backdoor=read_only(kernel_matrix(kernel, backdoor)),
         )
 
 

@@ -730,3 +730,21 @@ def test_fit_from_reaches_the_cold_optimum_without_changing_its_start(name):
     np.testing.assert_allclose(
         warm.decision_function(X), cold.decision_function(X), rtol=1e-8, atol=1e-9
     )
+
+
+def test_kernels_from_shared_products_are_bit_for_bit_the_kernels_own():
+    from backdoor_curves.classifiers.kernels import (  # noqa: PLC0415
+        LinearKernel,
+        Products,
+        RBFKernel,
+        kernel_matrix,
+    )
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(7, 5)), rng.normal(size=(4, 5))
+    products = Products.of(A, B)
+    for kernel in (LinearKernel(), RBFKernel(0.3), RBFKernel(2.0)):
+        np.testing.assert_array_equal(kernel_matrix(kernel, products), kernel(A, B))
+    square = Products.of(A, A).squared_distances()
+    np.testing.assert_array_equal(square, square.T)
+    assert (square >= 0).all() and np.allclose(np.diag(square), 0.0, atol=1e-12)

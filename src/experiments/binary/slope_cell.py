@@ -98,13 +98,16 @@ class SlopeTask:
 
 
 def slope_group(task: SlopeTask) -> Hashable:
-    """Return the key of the tasks that share a clean-model ``C`` sweep (the grid's ``group_by``).
+    """Return the key of the tasks that share work (the grid's ``group_by``).
 
-    The clean model depends on the pair, the features, the classifier, gamma and the ``C``
-    grid, not on the trigger, poison fraction or seed: the tasks with one key (the seeds of
-    every trigger) run in one worker with one :class:`Workspace`, which computes the sweep once.
+    The tasks of one pair, features and kernel family (the linear models together, the RBF
+    models at every gamma together) and ``C`` grid run in one worker with one
+    :class:`Workspace`: every seed's and trigger's problem is built once, its products
+    ``A B^T`` once for all the group's kernels, and each model's clean ``C`` sweep (which
+    depends on neither trigger, poison fraction nor seed) once.
     """
-    return (task.data, task.features, task.clf, task.gamma, task.C_values)
+    kernel = make_classifier(task.clf, task.C_values[0], task.gamma).kernel_function
+    return (task.data, task.features, type(kernel).__name__, task.C_values)
 
 
 class _Stopwatch:
