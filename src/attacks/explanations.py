@@ -52,6 +52,7 @@ from typing import Protocol
 import numpy as np
 
 from backdoor_curves.classifiers.base import BinaryClassifier
+from backdoor_curves.classifiers.dual import margin_hessian
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.primal import PrimalLinearModel
 from backdoor_curves.classifiers.svm import KernelSVM, dual_margins, dual_sets, kkt_factor
@@ -237,7 +238,7 @@ def _svm_decision_influence(
         return TrainingInfluence(decision, 0, 0.0, np.nan, "no margin support vectors")
     m = dual_margins(K, signed, model.alpha_, model.intercept_)
     entering = np.flatnonzero(error | ((model.upper_ == 0) & (m < 0)))
-    kkt = kkt_factor(np.outer(signed[free], signed[free]) * K[np.ix_(free, free)], signed[free])
+    kkt = kkt_factor(margin_hessian(K, signed, free), signed[free])
     K_eval = X_eval if model.precomputed else model.kernel(X_eval, X)  # (n_eval, n_train)
     u_s, u_b = kkt.solve(signed[free, None] * K_eval[:, free].T, np.ones(X_eval.shape[0]))
     through_kkt = u_s.T @ (signed[free, None] * K[np.ix_(free, entering)]) + np.reshape(

@@ -34,8 +34,10 @@ __all__ = [
     "MARGIN_TOL",
     "DualSolution",
     "KKTFactor",
+    "bordered_kkt_matrix",
     "dual_margins",
     "dual_sets",
+    "margin_hessian",
     "kkt_factor",
     "kkt_violation",
     "solve_dual_active_set",
@@ -164,6 +166,21 @@ class KKTFactor:
         return a, c
 
 
+def margin_hessian(K: np.ndarray, y: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Return ``Q_FF = diag(y_F) K_FF diag(y_F)``, the dual Hessian over the indices ``free``."""
+    return np.outer(y[free], y[free]) * K[np.ix_(free, free)]
+
+
+def bordered_kkt_matrix(Q_ff: np.ndarray, y_f: np.ndarray) -> np.ndarray:
+    """Return the KKT matrix ``[[Q_FF, y_F], [y_F^T, 0]]`` of a margin set, (|F| + 1) square."""
+    size = y_f.size
+    system = np.zeros((size + 1, size + 1))
+    system[:size, :size] = Q_ff
+    system[:size, size] = y_f
+    system[size, :size] = y_f
+    return system
+
+
 def kkt_factor(Q_ss: np.ndarray, y_s: np.ndarray) -> KKTFactor:
     """Factor the KKT matrix over the margin support vectors (see :class:`KKTFactor`)."""
     return KKTFactor(Q_ss, y_s)
@@ -286,10 +303,7 @@ def _equality_qp_step(
     curvature, descent), returned with ``bounded = False``.
     """
     size = y_f.size
-    system = np.zeros((size + 1, size + 1))
-    system[:size, :size] = Q_ff
-    system[:size, size] = y_f
-    system[size, :size] = y_f
+    system = bordered_kkt_matrix(Q_ff, y_f)
     rhs = np.append(-g_f, 0.0)
     solution = scipy.linalg.lstsq(system, rhs, cond=1e-12)[0]
     residual = rhs - system @ solution
@@ -334,7 +348,7 @@ def solve_dual_primal_active_set(
         free = np.flatnonzero(~at_bound)
         gradient = y * (K @ (alpha * y)) - 1.0  # g = Q alpha - 1
         if free.size:
-            Q_ff = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
+            Q_ff = margin_hessian(K, y, free)
             step, nu, bounded = _equality_qp_step(Q_ff, y[free], gradient[free])
         else:
             step, nu, bounded = np.zeros(0), float("nan"), True

@@ -47,6 +47,7 @@ from backdoor_curves.classifiers.dual import (
     dual_sets,
     kkt_factor,
     kkt_violation,
+    margin_hessian,
     solve_dual_active_set,
     solve_dual_primal_active_set,
 )
@@ -335,7 +336,7 @@ class KernelSVM(BinaryClassifier):
             return self._one_sided_sensitivity(K, signed, X, X_eval, directions)
         d_alpha, d_intercept = kkt.solve(rhs_s, -self.C * signed[moving])
         residual = kkt_residual(
-            np.outer(signed[free], signed[free]) * K[np.ix_(free, free)],
+            margin_hessian(K, signed, free),
             signed[free],
             (d_alpha, d_intercept),
             (rhs_s, -self.C * signed[moving]),
@@ -374,9 +375,7 @@ class KernelSVM(BinaryClassifier):
             and self._fit_data.matches(X, signed, self.C * weight)
         ):
             return fit_kkt
-        return kkt_factor(
-            np.outer(signed[free], signed[free]) * K[np.ix_(free, free)], signed[free]
-        )
+        return kkt_factor(margin_hessian(K, signed, free), signed[free])
 
     def _on_margin_at_bound(self, m: np.ndarray) -> np.ndarray:
         """Points on the margin (``|m_i| <= MARGIN_TOL``) whose ``alpha_i`` is on a bound."""

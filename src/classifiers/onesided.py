@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from backdoor_curves.classifiers.dual import bordered_kkt_matrix, margin_hessian
 from backdoor_curves.classifiers.linalg import reproducible_estimate
 
 __all__ = [
@@ -163,10 +164,7 @@ def _kkt_solve(
     number.
     """
     size = free.size
-    system = np.zeros((size + 1, size + 1))
-    system[:size, :size] = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
-    system[:size, size] = y[free]
-    system[size, :size] = y[free]
+    system = bordered_kkt_matrix(margin_hessian(K, y, free), y[free])
     columns = fixed_d.reshape(y.size, -1)
     rhs = np.empty((size + 1, columns.shape[1]))
     rhs[:size] = -y[free, None] * (K[free] @ (columns * y[:, None]))

@@ -38,6 +38,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 
+from backdoor_curves.classifiers.dual import bordered_kkt_matrix, margin_hessian
 from backdoor_curves.classifiers.onesided import AT_BOUND_TOL, RESIDUAL_TOL, one_sided_derivative
 
 __all__ = ["PATH_DEGENERATE_STATUS", "BetaPath", "follow_beta_path"]
@@ -112,11 +113,7 @@ class _Piece:
     """The KKT system of one margin set, factored once: corrector and direction of a piece."""
 
     def __init__(self, K: np.ndarray, y: np.ndarray, free: np.ndarray) -> None:
-        size = free.size
-        system = np.zeros((size + 1, size + 1))
-        system[:size, :size] = np.outer(y[free], y[free]) * K[np.ix_(free, free)]
-        system[:size, size] = y[free]
-        system[size, :size] = y[free]
+        system = bordered_kkt_matrix(margin_hessian(K, y, free), y[free])
         self.K, self.y, self.free, self.system = K, y, free, system
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
