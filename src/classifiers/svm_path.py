@@ -202,6 +202,31 @@ def _entry_is_consistent(
     return not (from_zero.any() or from_top.any() or to_zero.any() or to_top.any())
 
 
+def _margin_piece(K: np.ndarray, y: np.ndarray, free: np.ndarray) -> _Piece | None:
+    """Return the piece of the margin set ``free`` (a mask); None if it is empty or singular."""
+    if not free.any():
+        return None
+    piece = _Piece(K, y, np.flatnonzero(free))
+    return None if piece.singular else piece
+
+
+def _optimum(piece: _Piece, bounds: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Return the optimum of the piece's sets (error points at ``bounds``) and its bias.
+
+    None when the KKT solve is not accurate or a free value leaves its box (beyond rounding,
+    which is clipped): the sets are then not the optimum's.
+    """
+    alpha, b, residual = piece.solve(bounds, 1.0)
+    free = piece.free
+    inside = (alpha[free] >= -1e-9 * box[free]).all() and (
+        alpha[free] <= box[free] * (1.0 + 1e-9)
+    ).all()
+    if not residual <= RESIDUAL_TOL or not inside:  # also NaN
+        return None
+    alpha[free] = np.clip(alpha[free], 0.0, box[free])
+    return alpha, b
+
+
 def _fast_direction(
     K: np.ndarray,
     y: np.ndarray,
@@ -218,26 +243,18 @@ def _fast_direction(
     sets are not those of the optimum (a point that changed set moves the wrong way, a free
     value leaves its box, or the system is singular): the one-sided rule decides then.
     """
-    if not (state == _MARGIN).any():
+    piece = _margin_piece(K, y, state == _MARGIN)
+    optimum = None if piece is None else _optimum(piece, np.where(state == _ERROR, box, 0.0), box)
+    if piece is None or optimum is None:
         return None
-    piece = _Piece(K, y, np.flatnonzero(state == _MARGIN))
-    if piece.singular:
-        return None
-    alpha, b, residual = piece.solve(np.where(state == _ERROR, box, 0.0), 1.0)
+    alpha, b = optimum
     d_alpha, d_b, d_residual = piece.solve(np.where(state == _ERROR, d_upper, 0.0), 0.0)
-    free = piece.free
-    inside = bool(
-        (alpha[free] >= -1e-9 * box[free]).all() and (alpha[free] <= box[free] * (1.0 + 1e-9)).all()
-    )
     d_margins = y * (K @ (d_alpha * y) + d_b)
     tol = 1e-9 * max(1.0, float(np.abs(d_alpha).max()))
-    if (
-        not max(residual, d_residual) <= RESIDUAL_TOL  # also NaN
-        or not inside
-        or not _entry_is_consistent(previous, state, d_alpha, d_upper, d_margins, tol)
+    if not d_residual <= RESIDUAL_TOL or not _entry_is_consistent(
+        previous, state, d_alpha, d_upper, d_margins, tol
     ):
         return None
-    alpha[free] = np.clip(alpha[free], 0.0, box[free])
     margins = y * (K @ (alpha * y) + b) - 1.0
     return alpha, b, np.append(d_alpha, d_b), margins, d_margins
 
@@ -247,23 +264,14 @@ def _polished(
 ) -> tuple[np.ndarray, float]:
     """Re-solve the free values of a stepped optimum from their KKT system (rounding only).
 
-    The free set is the values strictly inside their box; when its system is singular (or
-    the set empty) the stepped values are kept.
+    The free set is the values strictly inside their box; when its system is singular or
+    inaccurate (or the set empty) the stepped values are kept.
     """
     inside = (alpha > AT_BOUND_TOL * box) & (alpha < box * (1.0 - AT_BOUND_TOL))
-    if not inside.any():
-        return alpha, intercept
-    piece = _Piece(K, y, np.flatnonzero(inside))
-    if piece.singular:
-        return alpha, intercept
+    piece = _margin_piece(K, y, inside)
     at_top = ~inside & (box > 0) & (alpha >= box * (1.0 - AT_BOUND_TOL))
-    polished, b, residual = piece.solve(np.where(at_top, box, 0.0), 1.0)
-    free = piece.free
-    if not residual <= RESIDUAL_TOL or not (
-        (polished[free] > 0).all() and (polished[free] < box[free]).all()
-    ):
-        return alpha, intercept
-    return polished, b
+    optimum = None if piece is None else _optimum(piece, np.where(at_top, box, 0.0), box)
+    return (alpha, intercept) if optimum is None else optimum
 
 
 def follow_beta_path(
