@@ -1,7 +1,8 @@
 """Analyses of fitted models and learning curves, one module per analysis.
 
 - :mod:`~backdoor_curves.analyses.deviation`: parameter deviation ``nu`` and ``rho`` of a
-  model against the unpoisoned one (primal weights or the RKHS form).
+  model against the unpoisoned one (primal weights or the RKHS form), one model or the optima
+  of an exact SVM path at many betas at once.
 - :mod:`~backdoor_curves.analyses.tangent`: the tangent check of a learning curve
   (``slope_fd``, ``tangent_valid_until``).
 - :mod:`~backdoor_curves.analyses.explanation`: a fitted model explained on triggered images
@@ -11,7 +12,7 @@ The learning slope itself (the influence-function derivative) lives in
 :mod:`backdoor_curves.attacks.influence`.
 """
 
-from backdoor_curves.analyses.deviation import parameter_deviation
+from backdoor_curves.analyses.deviation import parameter_deviation, path_deviation
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
     slope_fd,
@@ -22,6 +23,7 @@ from backdoor_curves.analyses.tangent import (
 __all__ = [
     "TANGENT_TOLERANCE",
     "parameter_deviation",
+    "path_deviation",
     "slope_fd",
     "slope_ratio",
     "tangent_valid_until",

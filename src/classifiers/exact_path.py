@@ -1,15 +1,30 @@
-"""Fitted SVMs along their exact beta path: :func:`exact_beta_path` and :class:`ModelPath`.
+r"""Fitted SVMs along their exact beta path: :func:`exact_beta_path` and :class:`ModelPath`.
 
 :func:`exact_beta_path` fits an SVM at ``beta = 0`` (poisons weighted 0) and follows its
 optimum exactly up to ``beta_end`` (:mod:`backdoor_curves.classifiers.svm_path`); the
 :class:`ModelPath` it returns gives, at any ``beta``, a fitted model equal to a fresh exact
 fit with weights ``s_i = 1`` (clean) and ``beta`` (poisons), and the path's breakpoints.
+
+Many betas at once: :meth:`ModelPath.optima` returns the optima at ``m`` betas as one
+:class:`PathOptima`, the rows ``A[r] = alpha(beta_r) * y`` (shape (m, n)) and the biases
+``b`` (m,), from which every quantity of a curve is a few matrix products with the kernel:
+
+.. math::
+
+    F = A K(X_\mathrm{train}, X_\mathrm{eval}) + b 1^\top, \qquad
+    \lVert w(\beta_r) \rVert^2 = (A K A^\top)_{rr}, \qquad
+    \langle w(\beta_0), w(\beta_r) \rangle = (A K a_0)_r,
+
+with ``K`` the training kernel and ``a_0`` the dual coefficients of the start model (the RKHS
+inner products of :meth:`~backdoor_curves.classifiers.kernel_svm.KernelSVM.weight_inner`).
+Only the columns of points that are a support vector at some beta enter the products.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -19,9 +34,61 @@ from backdoor_curves.classifiers.inputs import check_beta_path, check_fit_input
 from backdoor_curves.classifiers.kernel_svm import KernelSVM
 from backdoor_curves.classifiers.svm_path import BetaPath, follow_beta_path
 
-__all__ = ["ModelPath", "exact_beta_path"]
+__all__ = ["ModelPath", "PathOptima", "exact_beta_path"]
 
 M = TypeVar("M", bound=KernelSVM)
+
+
+@dataclasses.dataclass(frozen=True)
+class PathOptima:
+    """The optima of a :class:`ModelPath` at ``m`` betas (module docstring).
+
+    Row ``r`` is the fitted SVM at ``betas[r]``: ``f_r(x) = sum_i A[r, i] k(x_i, x) + b_r``,
+    what :meth:`ModelPath.model_at` gives as a model.
+
+    Attributes
+    ----------
+    betas : ndarray of shape (m,)
+        The poison weights.
+    dual_coef : ndarray of shape (m, n_samples)
+        ``A[r, i] = alpha_i(beta_r) y_i`` over the full training index set.
+    intercept : ndarray of shape (m,)
+        ``b(beta_r)``.
+    start : KernelSVM
+        The path's start model (its kernel, its inputs and ``w(beta_0)``).
+    """
+
+    betas: np.ndarray
+    dual_coef: np.ndarray
+    intercept: np.ndarray
+    start: KernelSVM
+    _inputs: np.ndarray
+    _kernel: np.ndarray
+
+    @property
+    def _support(self) -> np.ndarray:
+        """Indices of the points that are a support vector at some beta (or at the start)."""
+        used = np.any(self.dual_coef != 0.0, axis=0) | (self.start.dual_coef_ != 0.0)
+        return np.flatnonzero(used)
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """``F[r, t] = f_r(x_t)``, shape (m, n_eval); ``X`` as for the start model's."""
+        support = self._support
+        X = self.start._eval_inputs(X, self._kernel.shape[0])
+        rows = self.start._eval_kernel(X, self._inputs, support)
+        return self.dual_coef[:, support] @ rows.T + self.intercept[:, None]
+
+    def weight_norm_sq(self) -> np.ndarray:
+        """``||w(beta_r)||^2 = (A K A^T)_rr``, shape (m,) (RKHS norms)."""
+        support = self._support
+        coef = self.dual_coef[:, support]
+        return np.einsum("ij,ij->i", coef @ self._kernel[np.ix_(support, support)], coef)
+
+    def start_inner(self) -> np.ndarray:
+        """``<w(beta_0), w(beta_r)> = (A K a_0)_r``, shape (m,), ``a_0`` the start's."""
+        support = self._support
+        start = self._kernel[np.ix_(support, support)] @ self.start.dual_coef_[support]
+        return self.dual_coef[:, support] @ start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +130,22 @@ class ModelPath(Generic[M]):
             "exact-path",
         )
         return model
+
+    def optima(self, betas: np.ndarray | Sequence[float]) -> PathOptima:
+        """Return the optima at every beta at once (see :class:`PathOptima`).
+
+        At the path's first beta the row is the start model's own optimum (the fit itself;
+        the path holds the right limit of the bias there, which differs where the bias is
+        not unique), elsewhere :meth:`BetaPath.at_betas`.
+        """
+        betas = np.asarray(betas, dtype=np.float64)
+        alpha, intercept = self.path.at_betas(betas)
+        at_start = betas == self.path.breakpoints[0]
+        alpha[at_start] = self.start.alpha_
+        intercept[at_start] = self.start.intercept_
+        return PathOptima(
+            betas, alpha * self._signed, intercept, self.start, self._inputs, self._kernel
+        )
 
 
 def exact_beta_path(

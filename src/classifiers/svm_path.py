@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
@@ -89,19 +90,43 @@ class BetaPath:
 
     def piece(self, beta: float) -> int:
         """Index of the piece holding ``beta`` (right-continuous at breakpoints)."""
-        if not self.breakpoints[0] <= beta <= self.breakpoints[-1]:
+        return int(self.pieces([beta])[0])
+
+    def pieces(self, betas: np.ndarray | Sequence[float]) -> np.ndarray:
+        """Index of the piece holding each beta, shape (m,) (see :meth:`piece`).
+
+        Raises
+        ------
+        ValueError
+            If a beta lies outside ``[breakpoints[0], breakpoints[-1]]``.
+        """
+        betas = np.asarray(betas, dtype=np.float64)
+        outside = betas[~((self.breakpoints[0] <= betas) & (betas <= self.breakpoints[-1]))]
+        if outside.size:
             raise ValueError(
-                f"beta = {beta} is outside the path [{self.breakpoints[0]}, {self.breakpoints[-1]}]"
+                f"beta = {outside[0]} is outside the path "
+                f"[{self.breakpoints[0]}, {self.breakpoints[-1]}]"
             )
-        index = int(np.searchsorted(self.breakpoints, beta, side="right")) - 1
-        return min(index, self.alpha.shape[0] - 1)
+        index = np.searchsorted(self.breakpoints, betas, side="right") - 1
+        return np.minimum(index, self.alpha.shape[0] - 1)
 
     def at(self, beta: float) -> tuple[np.ndarray, float]:
         """Return ``alpha(beta)`` and ``b(beta)``."""
-        k = self.piece(beta)
-        step = beta - self.breakpoints[k]
-        return self.alpha[k] + step * self.d_alpha[k], float(
-            self.intercept[k] + step * self.d_intercept[k]
+        alpha, intercept = self.at_betas([beta])
+        return alpha[0], float(intercept[0])
+
+    def at_betas(self, betas: np.ndarray | Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``alpha`` and ``b`` at every beta, shapes (m, n_samples) and (m,).
+
+        Row ``r`` is ``alpha[k] + (betas[r] - breakpoints[k]) d_alpha[k]`` on the piece ``k``
+        holding ``betas[r]`` (:meth:`pieces`), and likewise ``b``.
+        """
+        betas = np.asarray(betas, dtype=np.float64)
+        k = self.pieces(betas)
+        step = betas - self.breakpoints[k]
+        return (
+            self.alpha[k] + step[:, None] * self.d_alpha[k],
+            self.intercept[k] + step * self.d_intercept[k],
         )
 
 

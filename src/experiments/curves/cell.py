@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from backdoor_curves.analyses.deviation import parameter_deviation
+from backdoor_curves.analyses.deviation import parameter_deviation, path_deviation
 from backdoor_curves.analyses.path_refinement import Refinement
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
@@ -117,27 +117,61 @@ def curve_group(task: CurveTask) -> ProblemKey:
 
 @dataclass(frozen=True)
 class _Path:
-    """The models along a curve: ``(beta, point, model)`` in increasing beta, and the path."""
+    """The models along a curve: ``(beta, point, model)`` in increasing beta."""
 
     models: list[tuple[float, str, BinaryClassifier]]
-    n_breakpoints: int | None
-    status: str | None
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """The evaluated points of a curve (``m`` of them, in increasing beta).
+
+    ``test`` and ``backdoor`` are the decision values, shapes (m, n_test) and
+    (m, n_backdoor); ``nu`` and ``rho`` (m,) the parameter deviation; ``start`` the model at
+    ``beta = 0``; ``n_breakpoints`` and ``status`` those of the exact SVM path (None for a
+    grid).
+    """
+
+    betas: list[float]
+    points: list[str]
+    test: np.ndarray
+    backdoor: np.ndarray
+    nu: np.ndarray
+    rho: np.ndarray
+    start: BinaryClassifier
+    n_breakpoints: int | None = None
+    status: str | None = None
+
+
+def _exact_curve(
+    task: CurveTask, problem: PoisonedProblem, model: KernelSVM, kernels: ProblemKernels
+) -> _Curve:
+    """Evaluate an SVM curve on its exact path: every grid beta and every breakpoint at once."""
+    exact = exact_beta_path(
+        model, kernels.train, problem.y_train, problem.is_poison, beta_end=max(task.betas)
+    )
+    inner = [float(b) for b in exact.path.inner_breakpoints if b not in task.betas]
+    points = sorted([(b, GRID_POINT) for b in task.betas] + [(b, BREAKPOINT) for b in inner])
+    optima = exact.optima([beta for beta, _ in points])
+    nu, rho = path_deviation(optima)
+    return _Curve(
+        [beta for beta, _ in points],
+        [point for _, point in points],
+        optima.decision_function(kernels.test),
+        optima.decision_function(kernels.backdoor),
+        nu,
+        rho,
+        exact.start,
+        exact.path.inner_breakpoints.size,
+        exact.path.status,
+    )
 
 
 def _models_along(
     task: CurveTask, problem: PoisonedProblem, model: BinaryClassifier, kernels: ProblemKernels
 ) -> _Path:
-    """Return the fitted models of the curve: the exact path (SVMs) or the beta grid."""
+    """Return the fitted models of the curve along the beta grid (logistic and ridge)."""
     X, y, is_poison = kernels.train, problem.y_train, problem.is_poison
-    if isinstance(model, KernelSVM):
-        exact = exact_beta_path(model, X, y, is_poison, beta_end=max(task.betas))
-        inner = [float(b) for b in exact.path.inner_breakpoints if b not in task.betas]
-        points = sorted([(b, GRID_POINT) for b in task.betas] + [(b, BREAKPOINT) for b in inner])
-        models = [
-            (beta, point, exact.start if beta == 0.0 else exact.model_at(beta))
-            for beta, point in points
-        ]
-        return _Path(models, exact.path.inner_breakpoints.size, exact.path.status)
     path = model.beta_path(X, y, is_poison, task.betas)
     fitted = {beta: copy.copy(model) for beta, model in zip(task.betas, path, strict=True)}
     if isinstance(model, LogisticClassifier):
@@ -146,7 +180,22 @@ def _models_along(
         (beta, GRID_POINT if beta in task.betas else REFINED, fitted[beta])
         for beta in sorted(fitted)
     ]
-    return _Path(models, None, None)
+    return _Path(models)
+
+
+def _fitted_curve(path: _Path, kernels: ProblemKernels) -> _Curve:
+    """Evaluate a curve model by model (the first one, at ``beta = 0``, is the reference)."""
+    start = path.models[0][2]
+    deviation = np.array([parameter_deviation(start, fitted) for _, _, fitted in path.models])
+    return _Curve(
+        [beta for beta, _, _ in path.models],
+        [point for _, point, _ in path.models],
+        np.array([fitted.decision_function(kernels.test) for _, _, fitted in path.models]),
+        np.array([fitted.decision_function(kernels.backdoor) for _, _, fitted in path.models]),
+        deviation[:, 0],
+        deviation[:, 1],
+        start,
+    )
 
 
 def _refine(
@@ -184,41 +233,39 @@ def _refine(
 def _path_rows(
     task: CurveTask, problem: PoisonedProblem, model: BinaryClassifier, kernels: ProblemKernels
 ) -> list[dict[str, Any]]:
-    """Follow the beta path; one row per point (without the per-curve columns).
+    """Evaluate the curve; one row per point (without the per-curve columns).
 
-    ``model`` is the unfitted model, ``kernels`` its inputs.
+    ``model`` is the unfitted model, ``kernels`` its inputs: the SVMs on their exact path
+    (all points at once), the others model by model along the grid.
     """
-    test_signed, backdoor_signed = to_signed(problem.y_test), to_signed(problem.y_backdoor)
-    rows: list[dict[str, Any]] = []
-    reference: BinaryClassifier | None = None
-    along = _models_along(task, problem, model, kernels)
-    for beta, point, fitted in along.models:
-        if reference is None:
-            reference = copy.deepcopy(fitted)
-            slope_result = learning_slope(
-                fitted, kernels.train, problem.y_train, problem.is_poison,
-                kernels.backdoor, problem.y_backdoor,
-            )  # fmt: skip
-        f_test, f_backdoor = (
-            fitted.decision_function(kernels.test),
-            fitted.decision_function(kernels.backdoor),
-        )
-        nu, rho = parameter_deviation(reference, fitted)
-        rows.append({
+    if isinstance(model, KernelSVM):
+        curve = _exact_curve(task, problem, model, kernels)
+    else:
+        curve = _fitted_curve(_models_along(task, problem, model, kernels), kernels)
+    slope_result = learning_slope(
+        curve.start, kernels.train, problem.y_train, problem.is_poison,
+        kernels.backdoor, problem.y_backdoor,
+    )  # fmt: skip
+    loss = curve.start.margin_loss
+    clean_loss = loss.value(to_signed(problem.y_test), curve.test).mean(axis=1)
+    backdoor_loss = loss.value(to_signed(problem.y_backdoor), curve.backdoor).mean(axis=1)
+    return [
+        {
             "beta": beta,
             "point": point,
-            "clean_loss": float(fitted.margin_loss.value(test_signed, f_test).mean()),
-            "backdoor_loss": float(fitted.margin_loss.value(backdoor_signed, f_backdoor).mean()),
-            "clean_acc": accuracy(problem.y_test, (f_test > 0).astype(np.int64)),
-            "backdoor_acc": accuracy(problem.y_backdoor, (f_backdoor > 0).astype(np.int64)),
-            "nu": nu,
-            "rho": rho,
+            "clean_loss": float(clean_loss[r]),
+            "backdoor_loss": float(backdoor_loss[r]),
+            "clean_acc": accuracy(problem.y_test, (curve.test[r] > 0).astype(np.int64)),
+            "backdoor_acc": accuracy(problem.y_backdoor, (curve.backdoor[r] > 0).astype(np.int64)),
+            "nu": float(curve.nu[r]),
+            "rho": float(curve.rho[r]),
             "slope_if": slope_result.slope,
             "slope_status": slope_result.status,
-            "n_breakpoints": along.n_breakpoints,
-            "path_status": along.status,
-        })  # fmt: skip
-    return rows
+            "n_breakpoints": curve.n_breakpoints,
+            "path_status": curve.status,
+        }
+        for r, (beta, point) in enumerate(zip(curve.betas, curve.points, strict=True))
+    ]
 
 
 def _tangent_columns(rows: list[dict[str, Any]]) -> dict[str, float]:
