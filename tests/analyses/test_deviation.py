@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
-from backdoor_curves.analyses.deviation import parameter_deviation
+from generated_data import random_problem
+
+from backdoor_curves.analyses.deviation import (
+    deviation_from_products,
+    parameter_deviation,
+    path_deviation,
+)
+from backdoor_curves.classifiers.exact_path import exact_beta_path
 from backdoor_curves.classifiers.kernels import rbf_kernel
 from backdoor_curves.classifiers.registry import make_classifier
 
@@ -76,3 +83,27 @@ def test_rbf_deviation_is_the_rkhs_angle_of_independent_fits() -> None:
     inner, norm0, norm1 = duals[0] @ K @ duals[1], duals[0] @ K @ duals[0], duals[1] @ K @ duals[1]
     assert rho == pytest.approx(np.sqrt(norm1), rel=1e-6)
     assert nu == pytest.approx(0.5 * (1.0 - inner / np.sqrt(norm0 * norm1)), rel=1e-5, abs=1e-9)
+
+
+@pytest.mark.parametrize(("name", "gamma"), [("svm", None), ("svm-rbf", 0.5)])
+def test_path_deviation_equals_the_deviation_of_each_model(name: str, gamma: float | None) -> None:
+    X, y, is_poison, _, _ = random_problem(np.random.default_rng(7), n=32)
+    exact = exact_beta_path(make_classifier(name, 1.0, gamma), X, y, is_poison)
+    betas = np.concatenate([exact.path.breakpoints, [0.05, 0.5]])
+    nu, rho = path_deviation(exact.optima(betas))
+    want = np.array([
+        parameter_deviation(exact.start, exact.start if beta == 0.0 else exact.model_at(beta))
+        for beta in betas
+    ])  # fmt: skip
+    np.testing.assert_allclose(rho, want[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(nu, want[:, 0], rtol=1e-12, atol=1e-14)
+    assert nu[0] == pytest.approx(0.0, abs=1e-14) and nu[-1] > 1e-6
+
+
+def test_deviation_from_products_is_undefined_for_a_zero_weight_vector() -> None:
+    nu, rho = deviation_from_products(4.0, np.array([0.0, -6.0, 2.0]), np.array([0.0, 9.0, 1.0]))
+    assert np.isnan(nu[0]) and rho[0] == 0.0
+    np.testing.assert_allclose(nu[1:], [1.0, 0.0])  # opposite (cos -1), same direction (cos 1)
+    np.testing.assert_allclose(rho[1:], [3.0, 1.0])
+    nu, _ = deviation_from_products(0.0, np.array([0.0]), np.array([1.0]))
+    assert np.isnan(nu[0])

@@ -106,3 +106,15 @@ def test_bad_paths_are_refused():
     with pytest.raises(ValueError, match="outside the path"):
         exact_beta_path(LinearSVM(C=1.0), np.array([[-1.0], [1.0], [0.5]]), np.array([0, 1, 0]),
                         np.array([False, False, True])).path.at(1.5)  # fmt: skip
+
+
+def test_many_betas_at_once_equal_one_at_a_time():
+    X, y, is_poison, _, _ = random_problem(np.random.default_rng(4), n=32)
+    path = exact_beta_path(RBFSVM(C=1.0, gamma=0.3), X, y, is_poison).path
+    betas = np.concatenate([path.breakpoints, np.linspace(0.0, 1.0, 7)])
+    alpha, intercept = path.at_betas(betas)
+    for row, beta in enumerate(betas):
+        one_alpha, one_intercept = path.at(beta)
+        np.testing.assert_array_equal(alpha[row], one_alpha)
+        assert intercept[row] == one_intercept
+    np.testing.assert_array_equal(path.pieces(path.breakpoints[:-1]), np.arange(path.alpha.shape[0]))

@@ -1,0 +1,68 @@
+"""Rows of one curve: the SVMs' batched rows equal the rows of the path's models one by one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from generated_data import random_problem
+
+from backdoor_curves.analyses.deviation import parameter_deviation
+from backdoor_curves.classifiers.exact_path import exact_beta_path
+from backdoor_curves.classifiers.losses import to_signed
+from backdoor_curves.classifiers.registry import make_classifier
+from backdoor_curves.experiments.curves.cell import BREAKPOINT, GRID_POINT, CurveTask, _path_rows
+from backdoor_curves.experiments.problem import PoisonedProblem
+from backdoor_curves.experiments.workspace import ProblemKernels, on_kernels
+
+BETAS = (0.0, 0.1, 0.25, 0.5, 1.0)
+NUMBERS = ("clean_loss", "backdoor_loss", "clean_acc", "backdoor_acc", "nu", "rho")
+
+
+def curve_inputs(clf: str, gamma: float | None):
+    rng = np.random.default_rng(11)
+    X, y, is_poison, X_backdoor, y_backdoor = random_problem(rng, n=40)
+    X_test = rng.normal(size=(30, X.shape[1]))
+    y_test = (X_test[:, 0] > 0).astype(np.int64)
+    problem = PoisonedProblem(X, y, is_poison, X_test, y_test, X_backdoor, y_backdoor)
+    model = on_kernels(make_classifier(clf, 1.0, gamma))
+    kernels = ProblemKernels(
+        *(model.kernel(A, problem.X_train) for A in (X, X_test, X_backdoor))
+    )
+    task = CurveTask(None, "pixels", None, clf, gamma, 1.0, 0.25, 0, BETAS)  # type: ignore[arg-type]
+    return task, problem, model, kernels
+
+
+def rows_model_by_model(problem, model, kernels) -> list[dict[str, float]]:
+    """The oracle: a model at every grid beta and breakpoint, evaluated one at a time."""
+    exact = exact_beta_path(model, kernels.train, problem.y_train, problem.is_poison)
+    betas = sorted({*BETAS, *exact.path.inner_breakpoints.tolist()})
+    rows = []
+    for beta in betas:
+        fitted = exact.start if beta == 0.0 else exact.model_at(beta)
+        f_test, f_backdoor = (fitted.decision_function(K) for K in (kernels.test, kernels.backdoor))
+        loss = fitted.margin_loss
+        rows.append({
+            "beta": beta,
+            "clean_loss": loss.value(to_signed(problem.y_test), f_test).mean(),
+            "backdoor_loss": loss.value(to_signed(problem.y_backdoor), f_backdoor).mean(),
+            "clean_acc": np.mean((f_test > 0) == (problem.y_test == 1)),
+            "backdoor_acc": np.mean((f_backdoor > 0) == (problem.y_backdoor == 1)),
+            **dict(zip(("nu", "rho"), parameter_deviation(exact.start, fitted), strict=True)),
+        })  # fmt: skip
+    return rows
+
+
+@pytest.mark.parametrize(("clf", "gamma"), [("svm", None), ("svm-rbf", 0.3)])
+def test_svm_rows_equal_the_rows_of_each_model_of_the_path(clf: str, gamma: float | None) -> None:
+    task, problem, model, kernels = curve_inputs(clf, gamma)
+    rows = _path_rows(task, problem, model, kernels)
+    expected = rows_model_by_model(problem, model, kernels)
+    assert [row["beta"] for row in rows] == [row["beta"] for row in expected]
+    assert {row["point"] for row in rows} == {GRID_POINT, BREAKPOINT}
+    assert [row["beta"] for row in rows if row["point"] == GRID_POINT] == list(BETAS)
+    n_breakpoints = sum(row["point"] == BREAKPOINT for row in rows)
+    assert n_breakpoints >= 2 and all(row["n_breakpoints"] >= n_breakpoints for row in rows)
+    for column in NUMBERS:
+        got = np.array([row[column] for row in rows])
+        want = np.array([row[column] for row in expected])
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=column)
