@@ -194,13 +194,19 @@ class BinaryClassifier(ABC):
     def _shared_training_kernel(self, other: BinaryClassifier) -> np.ndarray:
         """Return the training kernel matrix of two precomputed models fitted on it.
 
+        Models fitted on one immutable matrix (a workspace's, or any
+        :func:`~backdoor_curves.classifiers.inputs.read_only` array), and their copies, hold
+        that very array: the check is then one identity test
+        (:meth:`~backdoor_curves.classifiers.inputs.FitData.same_inputs`); values are
+        compared only between two distinct arrays.
+
         Raises
         ------
         ValueError
             If ``other`` was fitted on another matrix (their coefficients would not align).
         """
-        mine, theirs = self._fit_data.X, other._fit_data.X
-        if not other.precomputed or (mine is not theirs and not np.array_equal(mine, theirs)):
+        mine = self._fit_data.X
+        if not other.precomputed or not self._fit_data.same_inputs(other._fit_data.X):
             raise ValueError(
                 "the inner product of two precomputed models needs both fitted on the same "
                 "training kernel matrix"

@@ -3,11 +3,15 @@
 - :func:`check_fit_input`, :func:`check_beta_path`, :func:`check_C_path` validate what the
   models are given, with one-line errors naming the bad value;
 - :func:`is_immutable` and :func:`read_only`: an array whose memory is a read-only buffer can
-  never change, so a fit may keep it by reference; any other array is copied by the keeper
-  (:func:`kept`). A read-only flag alone is no such promise (numpy lets the owner of the
+  never change, so a fit may keep it by reference; any other array is kept as an immutable
+  copy (:func:`kept`). A read-only flag alone is no such promise (numpy lets the owner of the
   memory clear it again), so nothing here trusts one;
 - :class:`FitData`, the data a fit saw: the key under which a model keeps the factorisations
-  it reuses for :meth:`~backdoor_curves.classifiers.base.BinaryClassifier.weight_sensitivity`.
+  it reuses for :meth:`~backdoor_curves.classifiers.base.BinaryClassifier.weight_sensitivity`,
+  and what says which training set a fitted model's coefficients index. Its arrays are
+  immutable, so the identity of an array is the identity of the data: models fitted on one
+  immutable array (a workspace's kernel matrices), and every copy of such a model, hold that
+  very array (:meth:`FitData.same_inputs`).
 """
 
 from __future__ import annotations
@@ -101,7 +105,9 @@ class FitData:
 
     A kept factor is reused only when :meth:`matches` confirms the same values. Immutable
     arrays (:func:`is_immutable`, e.g. :func:`read_only` copies) are kept by reference; the
-    others are copied, so changing the caller's arrays in place cannot fool the key.
+    others are copied into immutable arrays, so changing the caller's arrays in place cannot
+    fool the key. Being immutable, a ``FitData`` is never copied: ``copy.copy`` and
+    ``copy.deepcopy`` of a model share it, and with it the identity of its training set.
 
     Attributes
     ----------
@@ -122,18 +128,33 @@ class FitData:
         """Keep immutable arrays, copy the others."""
         return cls(*(kept(array) for array in (X, signed, upper)))
 
+    def __copy__(self) -> FitData:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> FitData:
+        return self
+
     def matches(self, X: np.ndarray, signed: np.ndarray, upper: np.ndarray) -> bool:
         """Whether ``(X, signed, upper)`` has exactly the stored values."""
         return (
             np.array_equal(self.upper, upper)
             and np.array_equal(self.signed, signed)
-            and (self.X is X or np.array_equal(self.X, X))
+            and self.same_inputs(X)
         )
+
+    def same_inputs(self, X: np.ndarray) -> bool:
+        """Whether ``X`` holds the inputs of this fit.
+
+        The very array kept (a fit on an immutable array, or a model that copied this
+        ``FitData``) says so at once; only another array with that shape has its values
+        compared (e.g. two fits on one writable array, each of which kept its own copy).
+        """
+        return self.X is X or (self.X.shape == X.shape and np.array_equal(self.X, X))
 
 
 def kept(array: np.ndarray) -> np.ndarray:
-    """``array`` itself if it is immutable, else a copy that only its keeper holds."""
-    return array if is_immutable(array) else np.array(array)
+    """``array`` itself if it is immutable, else an immutable copy (:func:`read_only`)."""
+    return read_only(array)
 
 
 def check_beta_path(X: np.ndarray, is_poison: np.ndarray, betas: Sequence[float]) -> np.ndarray:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.svm import SVC
-
 from generated_data import random_problem
+from sklearn.svm import SVC
 
 from backdoor_curves.analyses.deviation import (
     deviation_from_products,

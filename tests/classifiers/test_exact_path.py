@@ -57,6 +57,7 @@ def test_the_row_at_zero_is_the_fit_itself() -> None:
 
 def test_optima_outside_the_path_are_refused() -> None:
     X, y, is_poison, _, _ = random_problem(np.random.default_rng(1), n=24)
-    exact = exact_beta_path(LinearSVM(C=1.0, precomputed=True), read_only(X @ X.T), y, is_poison, 0.5)
+    model = LinearSVM(C=1.0, precomputed=True)
+    exact = exact_beta_path(model, read_only(X @ X.T), y, is_poison, beta_end=0.5)
     with pytest.raises(ValueError, match="outside the path"):
         exact.optima([0.2, 0.7])

@@ -748,3 +748,30 @@ def test_kernels_from_shared_products_are_bit_for_bit_the_kernels_own():
     square = Products.of(A, A).squared_distances()
     np.testing.assert_array_equal(square, square.T)
     assert (square >= 0).all() and np.allclose(np.diag(square), 0.0, atol=1e-12)
+
+
+def test_copies_of_a_model_share_its_training_kernel_without_comparing_it(monkeypatch):
+    X, y = blobs(n=12, d=3)
+    K = read_only(X @ X.T)
+    model = LinearSVM(C=1.0, precomputed=True).fit(K, y)
+    copied = copy.deepcopy(model)
+    assert copied._fit_data is model._fit_data and copied._fit_data.X is K
+
+    def no_comparison(*args, **kwargs):
+        raise AssertionError("the training kernel was compared element-wise")
+
+    monkeypatch.setattr(np, "array_equal", no_comparison)
+    assert copied.weight_inner(model) == pytest.approx(model.weight_norm_sq(), rel=1e-14)
+    other = LinearSVM(C=2.0, precomputed=True).fit(K, y)
+    assert np.isfinite(other.weight_inner(copied))
+
+
+def test_fits_on_one_writable_kernel_compare_its_values():
+    X, y = blobs(n=12, d=3)
+    K = X @ X.T
+    first, second = (LinearSVM(C=C, precomputed=True).fit(K, y) for C in (1.0, 2.0))
+    assert first._fit_data.X is not second._fit_data.X and is_immutable(first._fit_data.X)
+    assert np.isfinite(first.weight_inner(second))
+    shifted = LinearSVM(C=1.0, precomputed=True).fit(K + np.eye(12), y)
+    with pytest.raises(ValueError, match="same training kernel matrix"):
+        first.weight_inner(shifted)

@@ -117,4 +117,5 @@ def test_many_betas_at_once_equal_one_at_a_time():
         one_alpha, one_intercept = path.at(beta)
         np.testing.assert_array_equal(alpha[row], one_alpha)
         assert intercept[row] == one_intercept
-    np.testing.assert_array_equal(path.pieces(path.breakpoints[:-1]), np.arange(path.alpha.shape[0]))
+    starts = path.breakpoints[:-1]
+    np.testing.assert_array_equal(path.pieces(starts), np.arange(starts.size))

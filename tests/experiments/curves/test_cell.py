@@ -25,9 +25,7 @@ def curve_inputs(clf: str, gamma: float | None):
     y_test = (X_test[:, 0] > 0).astype(np.int64)
     problem = PoisonedProblem(X, y, is_poison, X_test, y_test, X_backdoor, y_backdoor)
     model = on_kernels(make_classifier(clf, 1.0, gamma))
-    kernels = ProblemKernels(
-        *(model.kernel(A, problem.X_train) for A in (X, X_test, X_backdoor))
-    )
+    kernels = ProblemKernels(*(model.kernel(A, problem.X_train) for A in (X, X_test, X_backdoor)))
     task = CurveTask(None, "pixels", None, clf, gamma, 1.0, 0.25, 0, BETAS)  # type: ignore[arg-type]
     return task, problem, model, kernels
 
