@@ -15,12 +15,13 @@ Everything runs on the embedded MNIST digits, into temporary folders; nothing un
    (objective, relative; test-set scores, absolute; predictions that differ).
 2. Exact path against the beta grid, for the SVM curves of that grid (linear SVM, RBF SVM at
    both gammas): ``classifiers.exact_path.exact_beta_path`` (fit at beta = 0, follow the
-   optimum to beta = 1, then the model at every grid beta and every breakpoint, as the curves
-   cell does) against the 20-beta warm-started grid (``model.beta_path``), on the same
-   problems and kernel matrices, one BLAS thread. Each problem's curves are timed in
-   ``--rounds`` rounds, the two methods alternating (their order swapped every round); it
-   prints the seconds of each per round, the median ratio exact / grid, the breakpoints per
-   curve and the largest test-score difference between the two at the grid betas.
+   optimum to beta = 1, then the optima at every grid beta and every breakpoint at once,
+   ``ModelPath.optima``, as the curves cell does) against the 20-beta warm-started grid
+   (``model.beta_path``), on the same problems and kernel matrices, one BLAS thread. Each
+   problem's curves are timed in ``--rounds`` rounds, the two methods alternating (their
+   order swapped every round); it prints the seconds of each per round, the median ratio
+   exact / grid, the breakpoints per curve and the largest test-score difference between the
+   two at the grid betas.
 3. The whole ``python incremental_curves.py --force`` (curves, deviation, figures F2 and F6,
    ``--n-jobs``) of this working tree against ``--baseline`` (default :data:`BASELINE`, the
    20-beta warm grid for every model), alternately for ``--job-rounds`` rounds, and the
@@ -55,7 +56,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from backdoor_curves.classifiers.base import BinaryClassifier
-from backdoor_curves.classifiers.exact_path import exact_beta_path
+from backdoor_curves.classifiers.exact_path import PathOptima, exact_beta_path
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.config import mnist_config
 from backdoor_curves.experiments.curves.cell import CurveTask, curve_group
@@ -162,17 +163,16 @@ class PathTiming:
 
 def _exact_curve(
     task: CurveTask, K: np.ndarray, y: np.ndarray, is_poison: np.ndarray, following: list[float]
-) -> list[BinaryClassifier]:
-    """The models of one curve from the exact path: every grid beta and every breakpoint.
+) -> PathOptima:
+    """The optima of one curve from the exact path: every grid beta and every breakpoint.
 
     Appends to ``following`` the seconds of the fit at beta = 0 and the path itself (the rest
-    is the models at the grid betas and breakpoints).
+    is the optima at the grid betas and breakpoints).
     """
     start = time.perf_counter()
     exact = exact_beta_path(_model(task), K, y, is_poison, beta_end=max(task.betas))
     following.append(time.perf_counter() - start)
-    betas = sorted({*task.betas, *(float(b) for b in exact.path.inner_breakpoints)})
-    return [exact.start if beta == 0.0 else exact.model_at(beta) for beta in betas]
+    return exact.optima(sorted({*task.betas, *(float(b) for b in exact.path.inner_breakpoints)}))
 
 
 def _grid_curve(
@@ -231,7 +231,7 @@ def report_paths(groups: list[list[CurveTask]], rounds: int, n_jobs: int) -> Non
           f"{rounds} rounds alternating; core-seconds per round:")  # fmt: skip
     for number in range(rounds):
         print(f"   round {number + 1}: exact {exact[number]:6.2f} s (fit at 0 and path "
-              f"{following[number]:6.2f} s, models at grid betas and breakpoints "
+              f"{following[number]:6.2f} s, optima at grid betas and breakpoints "
               f"{exact[number] - following[number]:6.2f} s), grid {grid[number]:6.2f} s, "
               f"exact / grid {exact[number] / grid[number]:.3f}")  # fmt: skip
     ratio = statistics.median(e / g for e, g in zip(exact, grid, strict=True))
