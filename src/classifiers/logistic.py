@@ -23,6 +23,7 @@ from backdoor_curves.classifiers.inputs import check_beta_path, check_fit_input
 from backdoor_curves.classifiers.primal import (
     Coordinates,
     HessianMethod,
+    HessianSolver,
     PrimalLinearModel,
 )
 
@@ -104,13 +105,13 @@ class LogisticClassifier(PrimalLinearModel):
     ) -> Iterator[Self]:
         """Follow ``theta*(beta)`` by predictor-corrector continuation.
 
-        Between grid points the optimum is predicted with the tangent of the path,
-        ``d theta / d beta = -H^{-1} X1_P^T (C loss'(f_P))``, using the Hessian factored in
-        the last Newton step (no extra factorisation), and Newton's method corrects it to the
-        exact optimum, reusing that factorisation while it converges fast. The prediction is
-        dropped when it raises the objective. See
-        :meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path` for the
-        parameters.
+        Between grid points the optimum is predicted with the tangent of the path
+        (:meth:`_beta_tangent`), using the Hessian factored in the last Newton step (no extra
+        factorisation), and Newton's method corrects it to the exact optimum, reusing that
+        factorisation while it converges fast. The prediction is dropped when it raises the
+        objective. See :meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path`
+        for the parameters; :class:`~backdoor_curves.classifiers.logistic_path.LogisticPath`
+        follows the same path with the Hessian at each optimum (exact tangents).
         """
         is_poison = check_beta_path(X, is_poison, betas)
         self._validate_hyperparameters()
@@ -121,13 +122,14 @@ class LogisticClassifier(PrimalLinearModel):
         previous = None
         for beta in betas:
             weight = np.where(is_poison, beta, 1.0)
+            solver = None
             if previous is not None:
+                solver = self._last_solver
+                tangent = self._beta_tangent(coordinates, parameters, signed, poisons, solver)
                 parameters = self._predict_along_path(
-                    coordinates, parameters, signed, weight, poisons, beta - previous
+                    coordinates, parameters, signed, weight, beta - previous, tangent
                 )
-            parameters = self._newton(
-                coordinates, parameters, signed, weight, reuse_factor=previous is not None
-            )
+            parameters = self._newton(coordinates, parameters, signed, weight, solver=solver)
             self._set_parameters(X, coordinates, parameters)
             self._set_optimum(X, signed, weight)
             previous = beta
@@ -146,22 +148,39 @@ class LogisticClassifier(PrimalLinearModel):
         loss = self.margin_loss.value(signed, decision)
         return 0.5 * regulariser + self.C * float(weight @ loss)
 
+    def _beta_tangent(
+        self,
+        coordinates: Coordinates,
+        parameters: np.ndarray,
+        signed: np.ndarray,
+        poisons: np.ndarray,
+        solver: HessianSolver,
+    ) -> np.ndarray:
+        """Return ``d theta / d beta = -H^{-1} C sum_{j in P} loss'(y_j, f_j) x1_j``.
+
+        The derivative of the optimum along the poison weight (``s_j = beta``, ``j in P``):
+        the sum over the poisons of the weight sensitivities ``d theta / d s_j``
+        (:meth:`_weight_gradients`), in ``coordinates``, at ``parameters``, with the Hessian
+        factored in ``solver`` (exact when factored at ``parameters``).
+        """
+        decision = coordinates.image(parameters[:-1])[poisons] + parameters[-1]
+        gradients = self._weight_gradients(coordinates, signed, decision, poisons)
+        return -solver.solve(gradients.sum(axis=1))
+
     def _predict_along_path(
         self,
         coordinates: Coordinates,
         parameters: np.ndarray,
         signed: np.ndarray,
         weight: np.ndarray,
-        poisons: np.ndarray,
         step: float,
+        tangent: np.ndarray,
     ) -> np.ndarray:
-        """Return ``parameters + step * tangent``, or ``parameters`` if that raises ``J``."""
-        decision = coordinates.image(parameters[:-1])[poisons] + parameters[-1]
-        scaled = self.C * self.margin_loss.first_derivative(signed[poisons], decision)
-        at_poisons = np.zeros(signed.size)
-        at_poisons[poisons] = scaled
-        rhs = np.append(coordinates.combine(at_poisons), scaled.sum())
-        predicted = parameters - step * self._last_solver.solve(rhs)
+        """Return ``parameters + step * tangent``, or ``parameters`` if that raises ``J``.
+
+        ``weight`` are the weights at the end of the step, where ``J`` is compared.
+        """
+        predicted = parameters + step * tangent
         current = self._objective_at(coordinates, parameters, signed, weight)
         if self._objective_at(coordinates, predicted, signed, weight) > current:
             return parameters
@@ -201,20 +220,19 @@ class LogisticClassifier(PrimalLinearModel):
         signed: np.ndarray,
         weight: np.ndarray,
         *,
-        reuse_factor: bool = False,
+        solver: HessianSolver | None = None,
     ) -> np.ndarray:
         """Newton's method with an Armijo line search from ``parameters``; return the optimum.
 
         The gradient in ``coordinates`` is ``[v + combine(g); sum(g)]`` with
         ``g = C s loss'(f)`` (``v`` the weight part of ``parameters``), its norm
         ``sqrt(r . metric(r) + sum(g)^2)`` (the norm of the gradient in ``theta``).
-        With ``reuse_factor`` the Hessian factored last (on the path, at a nearby optimum) is
-        kept for the steps as long as each step shrinks the gradient at least fourfold; the
-        Hessian is refactored otherwise. Convergence is judged on the exact gradient either
-        way, so the optimum is the same.
+        A given ``solver`` (a Hessian factored at a nearby point, e.g. the last optimum of a
+        path) is kept for the steps as long as each step shrinks the gradient at least
+        fourfold; the Hessian is refactored otherwise. Convergence is judged on the exact
+        gradient either way, so the optimum is the same.
         """
         threshold = self.gtol * self.C * float(weight @ coordinates.row_norms())
-        solver = getattr(self, "_last_solver", None) if reuse_factor else None
         previous_norm = np.inf
         for iteration in range(self.max_iter):
             image, metric = coordinates.image_and_metric(parameters[:-1])

@@ -336,13 +336,27 @@ class PrimalLinearModel(BinaryClassifier):
             curvature = self._curvature(self.decision_function(X), signed, weight)
             solver = coordinates.solver(curvature)
         directions = np.asarray(directions)
-        scaled = self.C * self.margin_loss.first_derivative(
-            signed[directions], self.decision_function(X[directions])
-        )
-        rhs = np.vstack([coordinates.columns(directions, scaled), scaled[None, :]])
-        derivative = solver.solve(rhs)
+        decision = self.decision_function(X[directions])
+        derivative = solver.solve(self._weight_gradients(coordinates, signed, decision, directions))
         X_eval = self._eval_inputs(X_eval, X.shape[0])
         if isinstance(coordinates, _RepresenterCoordinates) and not self.precomputed:
             X_eval = self.kernel(X_eval, X)  # X_eval X^T: cheaper than forming X^T v
         decision = -(coordinates.scores(X_eval, derivative[:-1]) + derivative[-1])
         return WeightSensitivity(decision, solver.damping, solver.condition_number)
+
+    def _weight_gradients(
+        self,
+        coordinates: Coordinates,
+        signed: np.ndarray,
+        decision: np.ndarray,
+        directions: np.ndarray,
+    ) -> np.ndarray:
+        """``d grad J / d s_j = C loss'(f_j) x1_j`` for ``j in directions``, in ``coordinates``.
+
+        ``signed`` holds all training labels, ``decision`` the scores ``f_j`` of the
+        ``directions`` only. Returns the matrix of columns ``[combine(C loss'(f_j) e_j);
+        C loss'(f_j)]``, shape (size + 1, len(directions)); ``-H^{-1}`` of a column is
+        ``d theta / d s_j``, and of their sum over the poisons ``d theta / d beta``.
+        """
+        scaled = self.C * self.margin_loss.first_derivative(signed[directions], decision)
+        return np.vstack([coordinates.columns(directions, scaled), scaled[None, :]])

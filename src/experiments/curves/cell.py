@@ -5,9 +5,13 @@ For the SVMs the optimum is known exactly along the whole curve: its path is pie
 beta (:mod:`backdoor_curves.classifiers.svm_path`), and the curve has a row at every beta of the
 grid (``point = "grid"``) and at every breakpoint of the path (``point = "breakpoint"``, where a
 training point changes set), with the number of breakpoints and the path's status on every row.
-For logistic and ridge the optimum is followed along the beta grid with
-:meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path` (each fit exact, warm
-started). Every point gives one row of :data:`CURVE_COLUMNS`: clean and backdoor test loss (the
+For logistic the optimum is followed by predictor-corrector continuation
+(:mod:`backdoor_curves.classifiers.logistic_path`) with step-size control
+(:mod:`backdoor_curves.analyses.path_tolerance`): rows at every grid beta and at the steps
+(``point = "refined"``) that keep the chords between rows within ``REFINE_TOLERANCE`` of
+the backdoor and clean test loss curves. For ridge the closed-form path is evaluated on the
+grid (:meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path`).
+Every point gives one row of :data:`CURVE_COLUMNS`: clean and backdoor test loss (the
 model's own loss), CA, BA, the parameter deviation (:mod:`backdoor_curves.analyses.deviation`)
 and, repeated on every row of the curve, the influence slope at beta = 0 with the tangent check
 (:mod:`backdoor_curves.analyses.tangent`): ``slope_fd`` from the first grid step, and
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from backdoor_curves.analyses.deviation import parameter_deviation, path_deviation
-from backdoor_curves.analyses.path_refinement import Refinement
+from backdoor_curves.analyses.path_tolerance import follow_logistic_losses
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
     slope_fd,
@@ -42,6 +46,7 @@ from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.exact_path import exact_beta_path
 from backdoor_curves.classifiers.kernel_svm import KernelSVM
 from backdoor_curves.classifiers.logistic import LogisticClassifier
+from backdoor_curves.classifiers.logistic_path import LogisticPath
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.feature_stage import CachedFeatures
@@ -170,16 +175,13 @@ def _exact_curve(
 def _models_along(
     task: CurveTask, problem: PoisonedProblem, model: BinaryClassifier, kernels: ProblemKernels
 ) -> _Path:
-    """Return the fitted models of the curve along the beta grid (logistic and ridge)."""
+    """Return the fitted models of the curve (logistic to the tolerance, ridge on the grid)."""
     X, y, is_poison = kernels.train, problem.y_train, problem.is_poison
+    if isinstance(model, LogisticClassifier):
+        return _Path(_logistic_models(task, problem, model, kernels))
     path = model.beta_path(X, y, is_poison, task.betas)
     fitted = {beta: copy.copy(model) for beta, model in zip(task.betas, path, strict=True)}
-    if isinstance(model, LogisticClassifier):
-        _refine(fitted, task, problem, kernels)
-    models = [
-        (beta, GRID_POINT if beta in task.betas else REFINED, fitted[beta])
-        for beta in sorted(fitted)
-    ]
+    models = [(beta, GRID_POINT, fitted[beta]) for beta in sorted(fitted)]
     return _Path(models)
 
 
@@ -198,36 +200,25 @@ def _fitted_curve(path: _Path, kernels: ProblemKernels) -> _Curve:
     )
 
 
-def _refine(
-    fitted: dict[float, BinaryClassifier],
+def _logistic_models(
     task: CurveTask,
     problem: PoisonedProblem,
+    model: LogisticClassifier,
     kernels: ProblemKernels,
-) -> None:
-    """Add the betas where the curve leaves its chords (``analyses.path_refinement``).
+) -> list[tuple[float, str, BinaryClassifier]]:
+    """Follow the logistic optimum over the grid to ``REFINE_TOLERANCE``.
 
-    Each new point is an exact fit warm-started from the optimum at the nearest smaller beta
-    already computed; ``fitted`` (beta -> model) gains the points that are kept.
+    The backdoor and the clean test loss are followed with step-size control
+    (``analyses.path_tolerance``) along the predictor-corrector path
+    (``classifiers.logistic_path``); each point is an exact optimum.
     """
-    test_signed, backdoor_signed = to_signed(problem.y_test), to_signed(problem.y_backdoor)
-
-    def losses(model: BinaryClassifier) -> tuple[float, float]:
-        backdoor = model.decision_function(kernels.backdoor)
-        test = model.decision_function(kernels.test)
-        return (
-            float(model.margin_loss.value(backdoor_signed, backdoor).mean()),
-            float(model.margin_loss.value(test_signed, test).mean()),
-        )
-
-    computed = dict(fitted)
-    refinement = Refinement({beta: losses(model) for beta, model in fitted.items()})
-    while (beta := refinement.next_beta()) is not None:
-        start = computed[max(b for b in computed if b < beta)]
-        weight = np.where(problem.is_poison, beta, 1.0)
-        computed[beta] = start.fit_from(kernels.train, problem.y_train, weight)
-        refinement.add(beta, losses(computed[beta]))
-    for beta in refinement.betas():
-        fitted[beta] = computed[beta]
+    path = LogisticPath(model, kernels.train, problem.y_train, problem.is_poison)
+    evaluation = [(kernels.backdoor, problem.y_backdoor), (kernels.test, problem.y_test)]
+    curve = follow_logistic_losses(path, evaluation, task.betas)
+    return [
+        (point.beta, GRID_POINT if on_grid else REFINED, path.model_at(point.state))
+        for point, on_grid in zip(curve.points, curve.on_grid, strict=True)
+    ]
 
 
 def _path_rows(

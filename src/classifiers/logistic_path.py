@@ -1,0 +1,190 @@
+r"""The logistic optimum along the poison weight: :class:`LogisticPath`, predictor-corrector.
+
+With weights ``s_i = 1`` for the clean points and ``s_j = beta`` for the poisons ``P``, the
+optimum ``theta*(beta) = [w, b]`` of
+
+.. math::
+
+    J(\theta; \beta) = \tfrac12 \lVert w \rVert^2 + C \sum_i s_i \,\ell(y_i, f_i),
+    \qquad f_i = x_{1,i}^\top \theta,\ x_{1,i} = [x_i, 1],
+
+(:mod:`backdoor_curves.classifiers.primal`, ``ell`` the logistic loss) satisfies
+``grad J(theta*(beta); beta) = 0``. Differentiating that identity in ``beta``,
+
+.. math::
+
+    H \,\frac{d\theta^*}{d\beta} + C \sum_{j \in P} \ell'(y_j, f_j)\, x_{1,j} = 0
+    \quad\Longrightarrow\quad
+    \frac{d\theta^*}{d\beta} = -H^{-1} C \sum_{j \in P} \ell'(y_j, f_j)\, x_{1,j},
+
+with ``H`` the Hessian of ``J`` at the optimum (positive definite on the parameters the
+solvers use). It is the sum over the poisons of the weight sensitivities ``d theta / d s_j``
+that the learning slope uses at ``beta = 0`` (:mod:`backdoor_curves.attacks.influence`). ``J``
+is analytic in ``(theta, beta)`` and ``H`` is invertible, so ``theta*(beta)`` is smooth.
+
+One step of :meth:`LogisticPath.optimum`, from the optimum at ``a`` to ``b``:
+
+- **predictor** ``theta*(a) + (b - a) d theta* / d beta (a)``, off by ``O((b - a)^2)``, kept
+  only if it lowers ``J(.; b)``;
+- **corrector** Newton's method from the prediction
+  (:class:`~backdoor_curves.classifiers.logistic.LogisticClassifier`), on the Hessian factored
+  at ``theta*(a)`` while it converges fast, to the solver's gradient tolerance: every point
+  is the optimum a cold fit reaches;
+- at the new optimum the Hessian is factored once: it gives ``d theta* / d beta (b)`` exactly,
+  and the first corrector steps of the next step.
+
+A quantity of the model along the path, e.g. the mean loss over an evaluation set
+``L(beta) = mean_t ell(y_t, f_t)``, has the derivative (:meth:`LogisticPath.mean_losses`)
+
+.. math::
+
+    \frac{dL}{d\beta} = \operatorname{mean}_t\, \ell'(y_t, f_t)\, \frac{df_t}{d\beta},
+    \qquad \frac{df_t}{d\beta} = x_{1,t}^\top \frac{d\theta^*}{d\beta},
+
+since the score ``f`` is linear in ``theta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from backdoor_curves.classifiers.inputs import check_beta_path, check_fit_input
+from backdoor_curves.classifiers.logistic import LogisticClassifier
+from backdoor_curves.classifiers.losses import to_signed
+from backdoor_curves.classifiers.primal import HessianSolver
+
+__all__ = ["LogisticPath", "PathPoint"]
+
+
+@dataclass(frozen=True)
+class PathPoint:
+    """The optimum at one poison weight and its derivative along the path.
+
+    Attributes
+    ----------
+    beta : float
+        The poison weight.
+    parameters : ndarray of shape (size + 1,)
+        ``theta*(beta)`` in the solver's coordinates (weights or representer coefficients,
+        then the bias).
+    tangent : ndarray of shape (size + 1,)
+        ``d theta* / d beta`` in the same coordinates.
+    n_iter : int
+        Newton iterations of the corrector that reached it.
+    """
+
+    beta: float
+    parameters: np.ndarray
+    tangent: np.ndarray
+    n_iter: int
+    solver: HessianSolver = field(repr=False, compare=False)
+
+
+class LogisticPath:
+    """The optimum ``theta*(beta)`` of a logistic model on one poisoned training set.
+
+    See the module docstring for the equations. The model is not changed; the path works on
+    copies of its hyperparameters.
+
+    Parameters
+    ----------
+    model : LogisticClassifier
+        The model (fitted or not); ``precomputed`` models take kernel matrices.
+    X : ndarray of shape (n_samples, n_features)
+        Poisoned training inputs (the training kernel matrix when ``precomputed``).
+    y : ndarray of shape (n_samples,)
+        Binary labels in {0, 1}.
+    is_poison : ndarray of shape (n_samples,), bool
+        Poison mask (at least one poison).
+    """
+
+    def __init__(
+        self, model: LogisticClassifier, X: np.ndarray, y: np.ndarray, is_poison: np.ndarray
+    ) -> None:
+        self._is_poison = check_beta_path(X, is_poison, [0.0])
+        self._model = model.with_params()
+        self._model._validate_hyperparameters()
+        self._X, self._signed, _ = check_fit_input(X, y, None)
+        self._coordinates = self._model._coordinates(self._X, None)
+        self._poisons = np.flatnonzero(self._is_poison)
+
+    def _weight(self, beta: float) -> np.ndarray:
+        return np.where(self._is_poison, beta, 1.0)
+
+    def optimum(self, beta: float, start: PathPoint | None = None) -> PathPoint:
+        """Return the optimum at ``beta``, predicted from ``start`` and corrected by Newton.
+
+        Parameters
+        ----------
+        beta : float
+            Poison weight in [0, 1].
+        start : PathPoint or None
+            A point of this path (any beta); None: Newton from zero (a cold fit).
+
+        Returns
+        -------
+        PathPoint
+            The exact optimum (to the solver's tolerance) with its tangent.
+        """
+        check_beta_path(self._X, self._is_poison, [beta])
+        model, coordinates, weight = self._model, self._coordinates, self._weight(beta)
+        parameters, solver = np.zeros(coordinates.size + 1), None
+        if start is not None:
+            parameters, solver = start.parameters, start.solver
+            parameters = model._predict_along_path(
+                coordinates, parameters, self._signed, weight, beta - start.beta, start.tangent
+            )
+        parameters = model._newton(coordinates, parameters, self._signed, weight, solver=solver)
+        decision = coordinates.image(parameters[:-1]) + parameters[-1]
+        solver = coordinates.solver(model._curvature(decision, self._signed, weight))
+        tangent = model._beta_tangent(coordinates, parameters, self._signed, self._poisons, solver)
+        return PathPoint(float(beta), parameters, tangent, model.n_iter_, solver)
+
+    def model_at(self, point: PathPoint) -> LogisticClassifier:
+        """Return a new fitted model holding ``point``'s optimum (as :meth:`fit` sets it)."""
+        model = self._scoring_model(point.parameters)
+        model._set_optimum(self._X, self._signed, self._weight(point.beta))
+        model.n_iter_ = point.n_iter
+        return model
+
+    def _scoring_model(self, parameters: np.ndarray) -> LogisticClassifier:
+        """Return a model whose scores are ``x1 . theta`` for ``parameters`` (scores only)."""
+        model = self._model.with_params()
+        model._set_parameters(self._X, self._coordinates, parameters)
+        return model
+
+    def mean_losses(
+        self, point: PathPoint, evaluation: Sequence[tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean logistic losses on evaluation sets at ``point`` and their ``beta``-derivatives.
+
+        Parameters
+        ----------
+        point : PathPoint
+            A point of this path.
+        evaluation : sequence of (X_eval, y_eval)
+            Evaluation inputs (kernel rows against the training points when
+            ``precomputed``) and binary labels in {0, 1}.
+
+        Returns
+        -------
+        values, derivatives : ndarray of shape (len(evaluation),)
+            ``L = mean_t ell(y_t, f_t)`` and ``dL / d beta`` (module docstring).
+        """
+        model = self._scoring_model(point.parameters)
+        # f is linear in theta: the scores of the tangent are d f / d beta.
+        derivative_model = self._scoring_model(point.tangent)
+        loss = model.margin_loss
+        values, derivatives = [], []
+        for X_eval, y_eval in evaluation:
+            signed = to_signed(y_eval)
+            decision = model.decision_function(X_eval)
+            values.append(float(loss.value(signed, decision).mean()))
+            slope = loss.first_derivative(signed, decision) * derivative_model.decision_function(
+                X_eval
+            )
+            derivatives.append(float(slope.mean()))
+        return np.array(values), np.array(derivatives)
