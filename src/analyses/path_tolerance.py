@@ -67,7 +67,7 @@ estimated from the values and derivatives at both ends, module docstring): a tho
 the curve's height, well below what a figure shows.
 """
 
-_SAFETY = 0.8
+_SAFETY = 0.9
 _MAX_GROWTH = 4.0
 _MIN_SHRINK = 0.2
 _MIN_STEP = 1e-9  # relative to the grid's span: a smooth curve never needs one this short

@@ -148,6 +148,21 @@ class LogisticClassifier(PrimalLinearModel):
         loss = self.margin_loss.value(signed, decision)
         return 0.5 * regulariser + self.C * float(weight @ loss)
 
+    def _beta_gradient(
+        self,
+        coordinates: Coordinates,
+        parameters: np.ndarray,
+        signed: np.ndarray,
+        poisons: np.ndarray,
+    ) -> np.ndarray:
+        """Return ``d grad J / d beta = C sum_{j in P} loss'(y_j, f_j) x1_j`` at ``parameters``.
+
+        The sum over the poisons of the columns of :meth:`_weight_gradients` (poison weights
+        ``s_j = beta``), in ``coordinates``; ``d theta / d beta = -H^{-1}`` of it.
+        """
+        decision = coordinates.image(parameters[:-1])[poisons] + parameters[-1]
+        return self._weight_gradients(coordinates, signed, decision, poisons).sum(axis=1)
+
     def _beta_tangent(
         self,
         coordinates: Coordinates,
@@ -158,14 +173,10 @@ class LogisticClassifier(PrimalLinearModel):
     ) -> np.ndarray:
         """Return ``d theta / d beta = -H^{-1} C sum_{j in P} loss'(y_j, f_j) x1_j``.
 
-        The derivative of the optimum along the poison weight (``s_j = beta``, ``j in P``):
-        the sum over the poisons of the weight sensitivities ``d theta / d s_j``
-        (:meth:`_weight_gradients`), in ``coordinates``, at ``parameters``, with the Hessian
-        factored in ``solver`` (exact when factored at ``parameters``).
+        The derivative of the optimum along the poison weight (:meth:`_beta_gradient`), with
+        the Hessian factored in ``solver`` (exact when factored at ``parameters``).
         """
-        decision = coordinates.image(parameters[:-1])[poisons] + parameters[-1]
-        gradients = self._weight_gradients(coordinates, signed, decision, poisons)
-        return -solver.solve(gradients.sum(axis=1))
+        return -solver.solve(self._beta_gradient(coordinates, parameters, signed, poisons))
 
     def _predict_along_path(
         self,
@@ -230,9 +241,12 @@ class LogisticClassifier(PrimalLinearModel):
         A given ``solver`` (a Hessian factored at a nearby point, e.g. the last optimum of a
         path) is kept for the steps as long as each step shrinks the gradient at least
         fourfold; the Hessian is refactored otherwise. Convergence is judged on the exact
-        gradient either way, so the optimum is the same.
+        gradient either way, so the optimum is the same. ``_last_solver`` is the factorisation
+        used last.
         """
         threshold = self.gtol * self.C * float(weight @ coordinates.row_norms())
+        if solver is not None:
+            self._last_solver, self._last_kind = solver, type(coordinates)
         previous_norm = np.inf
         for iteration in range(self.max_iter):
             image, metric = coordinates.image_and_metric(parameters[:-1])

@@ -27,11 +27,14 @@ One step of :meth:`LogisticPath.optimum`, from the optimum at ``a`` to ``b``:
 - **predictor** ``theta*(a) + (b - a) d theta* / d beta (a)``, off by ``O((b - a)^2)``, kept
   only if it lowers ``J(.; b)``;
 - **corrector** Newton's method from the prediction
-  (:class:`~backdoor_curves.classifiers.logistic.LogisticClassifier`), on the Hessian factored
-  at ``theta*(a)`` while it converges fast, to the solver's gradient tolerance: every point
-  is the optimum a cold fit reaches;
-- at the new optimum the Hessian is factored once: it gives ``d theta* / d beta (b)`` exactly,
-  and the first corrector steps of the next step.
+  (:class:`~backdoor_curves.classifiers.logistic.LogisticClassifier`), starting on the
+  Hessian factored at the prediction (kept while each step shrinks the gradient fourfold,
+  refactored otherwise), to the solver's gradient tolerance: every point is the optimum a
+  cold fit reaches;
+- **tangent** ``d theta* / d beta (b)`` solves ``H z = -r`` at the optimum by iterative
+  refinement preconditioned by the corrector's last factorisation (a point ``O((b - a)^2)``
+  away, so a few products ``H z`` suffice), or on a fresh factorisation when that converges
+  slowly: one factorisation per step in all.
 
 A quantity of the model along the path, e.g. the mean loss over an evaluation set
 ``L(beta) = mean_t ell(y_t, f_t)``, has the derivative (:meth:`LogisticPath.mean_losses`)
@@ -47,7 +50,7 @@ since the score ``f`` is linear in ``theta``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,6 +60,9 @@ from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.primal import HessianSolver
 
 __all__ = ["LogisticPath", "PathPoint"]
+
+_MAX_REFINEMENTS = 8
+_REFINED = 1e-10  # a tangent correction this small (relative) ends the iterative refinement
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,6 @@ class PathPoint:
     parameters: np.ndarray
     tangent: np.ndarray
     n_iter: int
-    solver: HessianSolver = field(repr=False, compare=False)
 
 
 class LogisticPath:
@@ -133,15 +138,48 @@ class LogisticPath:
         model, coordinates, weight = self._model, self._coordinates, self._weight(beta)
         parameters, solver = np.zeros(coordinates.size + 1), None
         if start is not None:
-            parameters, solver = start.parameters, start.solver
             parameters = model._predict_along_path(
-                coordinates, parameters, self._signed, weight, beta - start.beta, start.tangent
-            )
+                coordinates, start.parameters, self._signed, weight, beta - start.beta,
+                start.tangent,
+            )  # fmt: skip
+            solver = coordinates.solver(self._curvature(parameters, weight))
         parameters = model._newton(coordinates, parameters, self._signed, weight, solver=solver)
-        decision = coordinates.image(parameters[:-1]) + parameters[-1]
-        solver = coordinates.solver(model._curvature(decision, self._signed, weight))
-        tangent = model._beta_tangent(coordinates, parameters, self._signed, self._poisons, solver)
-        return PathPoint(float(beta), parameters, tangent, model.n_iter_, solver)
+        tangent = self._tangent(parameters, weight, getattr(model, "_last_solver", None))
+        return PathPoint(float(beta), parameters, tangent, model.n_iter_)
+
+    def _curvature(self, parameters: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """``c_i = C s_i loss''(f_i)`` at ``parameters``."""
+        decision = self._coordinates.image(parameters[:-1]) + parameters[-1]
+        return self._model._curvature(decision, self._signed, weight)
+
+    def _tangent(
+        self, parameters: np.ndarray, weight: np.ndarray, solver: HessianSolver | None
+    ) -> np.ndarray:
+        """Return ``d theta* / d beta`` at the optimum ``parameters`` (module docstring).
+
+        ``H z = -r`` (``r = d grad J / d beta``) is solved by iterative refinement,
+        ``z <- z + M^{-1} (-r - H z)``, with ``M`` the Hessian the corrector factored last
+        (at a point near the optimum) and the exact product ``H z``; it stops when a
+        correction is below ``1e-12`` of ``z``. When the corrections do not shrink at least
+        fourfold per step (``M`` too far from ``H``), or ``solver`` is None, the Hessian is
+        factored at the optimum. Either way the result solves ``H z = -r`` at the optimum.
+        """
+        model, coordinates = self._model, self._coordinates
+        curvature = self._curvature(parameters, weight)
+        rhs = model._beta_gradient(coordinates, parameters, self._signed, self._poisons)
+        if solver is not None:
+            tangent, previous = -solver.solve(rhs), np.inf
+            for _ in range(_MAX_REFINEMENTS):
+                residual = rhs + model._hessian_product(coordinates, curvature, tangent)
+                correction = -solver.solve(residual)
+                tangent = tangent + correction
+                size = float(np.abs(correction).max())
+                if size <= _REFINED * float(np.abs(tangent).max()):
+                    return tangent
+                if size > 0.25 * previous:
+                    break
+                previous = size
+        return -coordinates.solver(curvature).solve(rhs)
 
     def model_at(self, point: PathPoint) -> LogisticClassifier:
         """Return a new fitted model holding ``point``'s optimum (as :meth:`fit` sets it)."""

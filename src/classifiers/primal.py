@@ -360,3 +360,16 @@ class PrimalLinearModel(BinaryClassifier):
         """
         scaled = self.C * self.margin_loss.first_derivative(signed[directions], decision)
         return np.vstack([coordinates.columns(directions, scaled), scaled[None, :]])
+
+    def _hessian_product(
+        self, coordinates: Coordinates, curvature: np.ndarray, z: np.ndarray
+    ) -> np.ndarray:
+        """``H z`` in ``coordinates``, with ``c = curvature`` (see :meth:`_curvature`).
+
+        ``H = Lambda + X1^T diag(c) X1`` applied to ``z = [v; z_b]``:
+        ``[v + combine(c (image(v) + z_b)); sum(c (image(v) + z_b))]`` (on ``w``:
+        ``[v + X^T (c (X v + z_b)); ...]``; in representer coefficients, with ``w = X^T v``,
+        the coefficients of ``H z``). Costs one product with ``X`` (or ``K``), no factorisation.
+        """
+        scaled = curvature * (coordinates.image(z[:-1]) + z[-1])
+        return np.append(z[:-1] + coordinates.combine(scaled), scaled.sum())
