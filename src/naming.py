@@ -60,7 +60,7 @@ BREAKPOINT = "breakpoint"
 """A learning-curve row at a breakpoint of an exact SVM path (a point changes set there)."""
 
 REFINED = "refined"
-"""A learning-curve row added where the curve leaves the chord between two grid betas."""
+"""A learning-curve row at an accepted step of a followed path, between two grid betas."""
 
 TRIGGER_KINDS = ("badnet", "invisible")
 """Trigger kinds that have names (the values of ``TriggerKind``)."""

@@ -32,7 +32,7 @@ is accepted when ``e <= 1`` and rejected otherwise, and the next step is (the ch
 .. math::
 
     h_{\text{new}} = h \cdot \min\bigl(g_{\max}, \max(s_{\min}, \rho\, e^{-1/2})\bigr),
-    \qquad \rho = 0.8,\ g_{\max} = 4,\ s_{\min} = 0.2,
+    \qquad \rho = 0.9,\ g_{\max} = 4,\ s_{\min} = 0.2,
 
 never stepping over the grid beta that ends the interval (a step that would end within a
 tenth of itself from it ends on it; the grid point is known, so that trial costs nothing).
