@@ -184,22 +184,15 @@ def follow_to_tolerance(
         grid.append(evaluate(beta, grid[-1]))
     values = np.array([point.values for point in grid])
     scale = tolerance * np.maximum(values.max(axis=0) - values.min(axis=0), 1e-12)
-    counter = _Counter(len(grid), 0, _MIN_STEP * (betas[-1] - betas[0]))
+    min_step = _MIN_STEP * (betas[-1] - betas[0])
     points, on_grid = [grid[0]], [True]
+    n_evaluations, n_rejected = len(grid), 0
     for left, right in zip(grid[:-1], grid[1:], strict=True):
-        inserted = _between(evaluate, left, right, scale, counter)
+        inserted, evaluations, rejected = _between(evaluate, left, right, scale, min_step)
         points += [*inserted, right]
         on_grid += [False] * len(inserted) + [True]
-    return FollowedCurve(tuple(points), tuple(on_grid), counter.evaluations, counter.rejected)
-
-
-@dataclass
-class _Counter:
-    """Evaluations and rejections of one curve, and its shortest allowed step."""
-
-    evaluations: int
-    rejected: int
-    min_step: float
+        n_evaluations, n_rejected = n_evaluations + evaluations, n_rejected + rejected
+    return FollowedCurve(tuple(points), tuple(on_grid), n_evaluations, n_rejected)
 
 
 def _between(
@@ -207,20 +200,24 @@ def _between(
     left: CurvePoint[State],
     right: CurvePoint[State],
     scale: np.ndarray,
-    counter: _Counter,
-) -> list[CurvePoint[State]]:
-    """Return the points accepted strictly between two grid points (module docstring)."""
+    min_step: float,
+) -> tuple[list[CurvePoint[State]], int, int]:
+    """Return the points accepted strictly between two grid points, evaluations, rejections.
+
+    See the module docstring; ``scale`` is the tolerance times each quantity's range.
+    """
     error = float(np.max(hermite_chord_miss(left, right) / scale))
     if error <= 1.0:
-        return []
+        return [], 0, 0
     inserted: list[CurvePoint[State]] = []
+    evaluations = rejected = 0
     current, step = left, (right.beta - left.beta) * _step_factor(error)
     while current is not right:
         if current.beta + 1.1 * step >= right.beta:
             trial = right
         else:
             trial = evaluate(current.beta + step, current)
-            counter.evaluations += 1
+            evaluations += 1
         error = float(np.max(hermite_chord_miss(current, trial) / scale))
         taken = trial.beta - current.beta
         step = taken * _step_factor(error)
@@ -229,13 +226,13 @@ def _between(
                 inserted.append(trial)
             current = trial
             continue
-        counter.rejected += 1
-        if step < counter.min_step:
+        rejected += 1
+        if step < min_step:
             raise RuntimeError(
-                f"the curve needs a step shorter than {counter.min_step:.3g} after beta = "
+                f"the curve needs a step shorter than {min_step:.3g} after beta = "
                 f"{current.beta}: it is not smooth there"
             )
-    return inserted
+    return inserted, evaluations, rejected
 
 
 def follow_logistic_losses(

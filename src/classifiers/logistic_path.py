@@ -160,9 +160,10 @@ class LogisticPath:
         ``H z = -r`` (``r = d grad J / d beta``) is solved by iterative refinement,
         ``z <- z + M^{-1} (-r - H z)``, with ``M`` the Hessian the corrector factored last
         (at a point near the optimum) and the exact product ``H z``; it stops when a
-        correction is below ``1e-12`` of ``z``. When the corrections do not shrink at least
-        fourfold per step (``M`` too far from ``H``), or ``solver`` is None, the Hessian is
-        factored at the optimum. Either way the result solves ``H z = -r`` at the optimum.
+        correction is below ``1e-10`` of ``z`` (largest entries). When the corrections do
+        not shrink at least fourfold per step (``M`` too far from ``H``), or ``solver`` is
+        None, the Hessian is factored at the optimum. Either way the result solves
+        ``H z = -r`` at the optimum.
         """
         model, coordinates = self._model, self._coordinates
         curvature = self._curvature(parameters, weight)
