@@ -36,7 +36,8 @@ is accepted when ``e <= 1`` and rejected otherwise, and the next step is (the ch
 
 never stepping over the grid beta that ends the interval (a step that would end within a
 tenth of itself from it ends on it; the grid point is known, so that trial costs nothing).
-The first trial step of an interval comes from the interval's own miss.
+The first trial step of an interval is the smaller of the step proposed at the end of the
+previous interval and the one that the interval's own miss proposes.
 """
 
 from __future__ import annotations
@@ -186,9 +187,11 @@ def follow_to_tolerance(
     scale = tolerance * np.maximum(values.max(axis=0) - values.min(axis=0), 1e-12)
     min_step = _MIN_STEP * (betas[-1] - betas[0])
     points, on_grid = [grid[0]], [True]
-    n_evaluations, n_rejected = len(grid), 0
+    n_evaluations, n_rejected, step = len(grid), 0, np.inf
     for left, right in zip(grid[:-1], grid[1:], strict=True):
-        inserted, evaluations, rejected = _between(evaluate, left, right, scale, min_step)
+        inserted, evaluations, rejected, step = _between(
+            evaluate, left, right, scale, min_step, step
+        )
         points += [*inserted, right]
         on_grid += [False] * len(inserted) + [True]
         n_evaluations, n_rejected = n_evaluations + evaluations, n_rejected + rejected
@@ -201,17 +204,22 @@ def _between(
     right: CurvePoint[State],
     scale: np.ndarray,
     min_step: float,
-) -> tuple[list[CurvePoint[State]], int, int]:
+    step: float,
+) -> tuple[list[CurvePoint[State]], int, int, float]:
     """Return the points accepted strictly between two grid points, evaluations, rejections.
 
-    See the module docstring; ``scale`` is the tolerance times each quantity's range.
+    See the module docstring; ``scale`` is the tolerance times each quantity's range,
+    ``step`` the step the controller proposed at the end of the previous interval (the first
+    step is the smaller of that and the one from this interval's own miss); the last item
+    returned is the step it proposes at ``right``.
     """
     error = float(np.max(hermite_chord_miss(left, right) / scale))
+    width = right.beta - left.beta
     if error <= 1.0:
-        return [], 0, 0
+        return [], 0, 0, width * _step_factor(error)
     inserted: list[CurvePoint[State]] = []
     evaluations = rejected = 0
-    current, step = left, (right.beta - left.beta) * _step_factor(error)
+    current, step = left, min(step, width * _step_factor(error))
     while current is not right:
         if current.beta + 1.1 * step >= right.beta:
             trial = right
@@ -232,7 +240,7 @@ def _between(
                 f"the curve needs a step shorter than {min_step:.3g} after beta = "
                 f"{current.beta}: it is not smooth there"
             )
-    return inserted, evaluations, rejected
+    return inserted, evaluations, rejected, step
 
 
 def follow_logistic_losses(
