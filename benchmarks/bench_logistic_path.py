@@ -47,7 +47,7 @@ from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.curves.cell import CurveTask, curve_group
 from backdoor_curves.experiments.workspace import Workspace, on_kernels
 
-BASELINE = "ae1b065"
+BASELINE = "1ac58b8"
 """Main before the logistic path follower: the warm grid, then midpoint refinement."""
 
 
