@@ -63,6 +63,9 @@ KEY_COLUMN = "task_key"
 RESULTS_FILENAME = "results.csv"
 JOURNAL_FILENAME = "journal.jsonl"
 
+# The exact types a row value may have without normalising (see _validate_rows).
+_PLAIN_SCALARS = frozenset({type(None), bool, int, float, str})
+
 
 class ResultStore:
     """One results folder: ``results.csv``, ``journal.jsonl`` and ``manifest.json``.
@@ -150,21 +153,26 @@ class ResultStore:
                 f"task {key}: returned no rows; a task must return at least one row "
                 "(report an undefined result as NaN plus a status column)"
             )
-        expected = set(self.columns)
+        columns, expected = self.columns, set(self.columns)
         clean = []
         for index, row in enumerate(rows):
             if not isinstance(row, Mapping):
                 raise ValueError(f"task {key}: row {index} is a {type(row).__name__}, not a dict")
-            missing = [c for c in self.columns if c not in row]
-            if missing:
-                raise ValueError(f"task {key}: row {index} is missing column(s) {missing}")
-            extra = sorted(str(c) for c in row if c not in expected)
-            if extra:
+            if row.keys() != expected:
+                missing = [c for c in columns if c not in row]
+                if missing:
+                    raise ValueError(f"task {key}: row {index} is missing column(s) {missing}")
+                extra = sorted(str(c) for c in row if c not in expected)
                 raise ValueError(
                     f"task {key}: row {index} has unexpected column(s) {extra}; "
-                    f"the table's columns are {list(self.columns)}"
+                    f"the table's columns are {list(columns)}"
                 )
-            clean.append({c: normalise_cell(key, c, row[c]) for c in self.columns})
+            values = [row[c] for c in columns]
+            # Plain Python scalars (every value read back from the journal) are already
+            # normal; anything else (numpy scalars, subclasses) goes through normalise_cell.
+            if not all(type(value) in _PLAIN_SCALARS for value in values):
+                values = [normalise_cell(key, c, v) for c, v in zip(columns, values, strict=True)]
+            clean.append(dict(zip(columns, values, strict=True)))
         return clean
 
     # ------------------------------------------------------------------ journal
