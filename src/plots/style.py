@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from backdoor_curves.plots.tables import with_labels
 from backdoor_curves.utilities import atomic
@@ -363,12 +364,26 @@ class PanelGrid:
         )
 
 
+# OpenType features turned off in every text of a saved figure: matplotlib shapes text with
+# HarfBuzz, whose default "liga" feature draws "fi" and "fl" (influence, classifier) as one
+# ligature glyph. A ligature has no character code of its own, so the PDF backend embeds it in a
+# second subset of the font, and each subset parses the whole font file again: about as costly
+# as drawing the figure. Without the feature the two letters are drawn side by side.
+_FONT_FEATURES = ("-liga",)
+
+
+def _plain_letters(fig: Figure) -> None:
+    """Draw every text of ``fig`` without ligatures (see ``_FONT_FEATURES``)."""
+    for text in fig.findobj(Text):
+        text.set_fontfeatures(_FONT_FEATURES)
+
+
 def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write ``fig`` as ``<stem>.<format>`` for every format, each file atomically.
 
     The figure is laid out during the first save; the layout engine is then removed (axes
     positions are figure fractions, valid for every format), so each further format is one
-    draw.
+    draw. Texts are drawn without ligatures, so that a PDF embeds one subset of its font.
 
     Parameters
     ----------
@@ -392,6 +407,7 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> li
     unknown = [fmt for fmt in formats if fmt not in FORMATS]
     if unknown:
         raise ValueError(f"unknown figure formats {unknown}; valid formats are {list(FORMATS)}")
+    _plain_letters(fig)
     written = []
     for fmt in formats:
         path = stem.parent / f"{stem.name}.{fmt}"

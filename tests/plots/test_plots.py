@@ -13,6 +13,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.text import Text
 from PIL import Image
 
 from backdoor_curves import plots
@@ -400,6 +401,19 @@ def test_pdf_embeds_latin_and_greek_letters_in_one_font_subset(tmp_path):
         pdf = plots.save_figure(fig, tmp_path / "fig", ["pdf"])[0]
     # One Type 0 font per subset; every subset parses the font file again when saving.
     assert pdf.read_bytes().count(b"/Subtype /Type0") == 1
+
+
+def test_pdf_embeds_words_with_ligature_pairs_in_one_font_subset(tmp_path):
+    # "fi" and "fl" would be drawn as ligature glyphs, which go to a second font subset.
+    with plots.figure_style():
+        fig = plots.new_figure(3.0, 2.0)
+        ax = fig.subplots()
+        ax.set_title("classifier")
+        ax.plot([0, 1], [0, 1], label="tangent (influence)")
+        fig.legend(loc="outside lower center")
+        pdf = plots.save_figure(fig, tmp_path / "fig", ["pdf"])[0]
+    assert pdf.read_bytes().count(b"/Subtype /Type0") == 1
+    assert {text.get_fontfeatures() for text in fig.findobj(Text)} == {("-liga",)}
 
 
 def test_registered_family_is_drawn_and_unknown_kinds_are_named(tmp_path, monkeypatch):
