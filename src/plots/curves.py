@@ -14,6 +14,7 @@ See ``docs/drivers.md``, section "Learning curves".
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import matplotlib as mpl
 import numpy as np
@@ -22,22 +23,21 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from backdoor_curves.naming import BREAKPOINT, format_value, model_label
+from backdoor_curves.plots.layout import PanelGrid, ytick_label_width
 from backdoor_curves.plots.registry import register_figures
-from backdoor_curves.plots.style import (
-    P_CMAP,
-    figure_plotter,
-    model_loss,
-    new_figure,
-)
+from backdoor_curves.plots.style import P_CMAP, figure_plotter, model_loss
 from backdoor_curves.plots.tables import groups, optional_part, seed_note
 
-__all__ = ["CURVES_COLUMNS", "plot_curve_figures", "tangent_beta_range"]
+__all__ = ["CURVES_COLUMNS", "PAIR_SPLIT", "plot_curve_figures", "tangent_beta_range"]
 
 CURVES_COLUMNS = (
     *("dataset", "pair", "trigger", "trigger_size", "trigger_eps", "clf", "C", "gamma"),
     *("lambda", "poison_fraction", "seed", "beta", "clean_loss", "backdoor_loss", "slope_if"),
 )
 """Columns of a ``curves`` table that its figures read."""
+
+PAIR_SPLIT = ("dataset", "pair")
+"""Columns whose values select the rows of one pair's figures (F2 and F6 are drawn per pair)."""
 
 
 def tangent_beta_range(
@@ -83,7 +83,11 @@ def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _p_colours(table: pd.DataFrame) -> dict[float, tuple]:
-    """One colour per poison fraction, shared by every figure drawn from ``table``."""
+    """One colour per poison fraction, shared by every figure drawn from ``table`` (one pair).
+
+    The colours follow the rank of ``p`` among the pair's fractions; the pairs of one run share
+    their fractions, hence their colours.
+    """
     fractions = sorted(table["poison_fraction"].unique())
     cmap = mpl.colormaps[P_CMAP]
     positions = np.linspace(0.05, 0.75, len(fractions)) if len(fractions) > 1 else [0.4]
@@ -147,32 +151,47 @@ def _curve_legend_handles(
     return [handle for pair in zip(colour_row, style_row, strict=True) for handle in pair]
 
 
+# Width and height of one F2 panel, in inches.
+_CURVE_PANEL = (2.7, 1.85)
+
+
 def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -> Figure:
     means = _curve_means(rows)
     lambdas = sorted(means["lambda"].unique(), reverse=True)
-    fig = new_figure(3.0 * len(lambdas) + 0.4, 3.4)
-    axes = fig.subplots(1, len(lambdas), squeeze=False).ravel()
+    grid = PanelGrid(
+        n_rows=1,
+        n_cols=len(lambdas),
+        panel=_CURVE_PANEL,
+        title_lines=title.count("\n") + 1,
+        legend_rows=2,
+        inner_yticks=True,
+    )
+    fig, axes = grid.figure()
     breakpoints = _breakpoints(rows)
-    for ax, lam in zip(axes, lambdas, strict=True):
+    for ax, lam in zip(axes.flat, lambdas, strict=True):
         _draw_curve_panel(
             ax, means[means["lambda"] == lam], breakpoints[breakpoints["lambda"] == lam], colours
         )
         ax.set_title(f"λ = {format_value(lam)}")
     loss = model_loss(rows["clf"].iloc[0])
-    axes[0].set_ylabel("mean test loss" if loss is None else f"mean test loss ({loss})")
+    axes[0, 0].set_ylabel("mean test loss" if loss is None else f"mean test loss ({loss})")
+    # Every panel has its own loss axis: the margins follow its widest tick label.
+    grid = replace(grid, ytick_width=ytick_label_width(axes.flat))
+    grid.fit(fig, axes)
     fractions = sorted(means["poison_fraction"].unique())
     handles = _curve_legend_handles(fractions, colours, breakpoints=not breakpoints.empty)
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles) // 2)
-    fig.suptitle(title)
+    grid.add_legend(fig, handles, ncols=len(handles) // 2)
+    grid.add_title(fig, title)
     return fig
 
 
-@register_figures("curves", required_columns=CURVES_COLUMNS)
+@register_figures("curves", required_columns=CURVES_COLUMNS, split_by=PAIR_SPLIT)
 @figure_plotter
 def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     """F2: backdoor and clean test loss vs beta, one figure per (dataset, pair, model).
 
-    One panel per lambda, one colour per poison fraction p (the same colours in every figure);
+    One panel per lambda, one colour per poison fraction p (the same colours in every figure of
+    a pair, see :func:`_p_colours`; the pairs are drawn in parallel);
     solid = backdoor test loss, dotted = clean test loss, both means over seeds; a thin line is
     the tangent at beta = 0, ``backdoor_loss(0) + slope_if * beta``, drawn only where it stays
     inside the panel's y-range. For the SVMs, whose path in beta is exact, short ticks along the
@@ -181,8 +200,8 @@ def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     Files ``curves_<dataset>_<pair>_<model>[_<trigger>]`` (a plotter, see
     :func:`~backdoor_curves.plots.style.figure_plotter`).
     """
-    colours = _p_colours(table)
-    for (dataset, pair), pair_rows in groups(table, ["dataset", "pair"]):
+    for (dataset, pair), pair_rows in groups(table, list(PAIR_SPLIT)):
+        colours = _p_colours(pair_rows)
         for (tag, model), rows in groups(pair_rows, ["trigger_tag", "model"]):
             label = model_label(rows["clf"].iloc[0], rows["gamma"].iloc[0])
             title = f"{label}\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, {seed_note(rows)}"

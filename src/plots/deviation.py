@@ -12,6 +12,7 @@ See ``docs/method.md``, section "Parameter deviation".
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -19,12 +20,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from backdoor_curves.naming import format_value, model_label
+from backdoor_curves.plots.curves import PAIR_SPLIT
+from backdoor_curves.plots.layout import PanelGrid, ytick_label_width
 from backdoor_curves.plots.registry import register_figures
-from backdoor_curves.plots.style import (
-    LAMBDA_COLOURS,
-    figure_plotter,
-    new_figure,
-)
+from backdoor_curves.plots.style import LAMBDA_COLOURS, figure_plotter
 from backdoor_curves.plots.tables import (
     groups,
     models_in_order,
@@ -70,11 +69,21 @@ def _draw_deviation_panel(ax, rows: pd.DataFrame) -> None:
     ax.legend(loc="best")
 
 
+# Width and height of one F6 panel, in inches.
+_DEVIATION_PANEL = (2.5, 2.4)
+
+
 def _deviation_figure(rows: pd.DataFrame, title: str) -> Figure:
     models = [tag for tag, _, _ in models_in_order(rows)]
     fractions = sorted(rows["poison_fraction"].unique())
-    fig = new_figure(3.0 * len(models) + 0.4, 2.9 * len(fractions) + 0.6)
-    axes = fig.subplots(len(fractions), len(models), squeeze=False)
+    grid = PanelGrid(
+        n_rows=len(fractions),
+        n_cols=len(models),
+        panel=_DEVIATION_PANEL,
+        title_lines=title.count("\n") + 1,
+        inner_yticks=True,
+    )
+    fig, axes = grid.figure()
     for i, p in enumerate(fractions):
         for j, model in enumerate(models):
             cell = rows[(rows["poison_fraction"] == p) & (rows["model"] == model)]
@@ -87,11 +96,14 @@ def _deviation_figure(rows: pd.DataFrame, title: str) -> Figure:
             ax.set_title(f"{label}, p = {p:g}")
             ax.set_xlabel("ν = (1 − cos(w(0), w(β))) / 2")
         axes[i, 0].set_ylabel("ρ = ‖w(β)‖")
-    fig.suptitle(title)
+    # Every panel has its own norm axis: the margins follow its widest tick label.
+    grid = replace(grid, ytick_width=ytick_label_width(axes.flat))
+    grid.fit(fig, axes)
+    grid.add_title(fig, title)
     return fig
 
 
-@register_figures("deviation", required_columns=DEVIATION_COLUMNS)
+@register_figures("deviation", required_columns=DEVIATION_COLUMNS, split_by=PAIR_SPLIT)
 @figure_plotter
 def plot_deviation_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     """F6: parameter-deviation paths (nu, rho), one figure per (dataset, pair).
@@ -103,7 +115,7 @@ def plot_deviation_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     Files ``deviation_<dataset>_<pair>[_<trigger>]`` (a plotter, see
     :func:`~backdoor_curves.plots.style.figure_plotter`).
     """
-    for (dataset, pair), pair_rows in groups(table, ["dataset", "pair"]):
+    for (dataset, pair), pair_rows in groups(table, list(PAIR_SPLIT)):
         for (tag,), rows in groups(pair_rows, ["trigger_tag"]):
             title = (
                 f"Parameter deviation\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, "

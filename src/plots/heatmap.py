@@ -17,11 +17,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from backdoor_curves.naming import format_value, model_label, model_order
+from backdoor_curves.plots.layout import PanelGrid
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.slope import FIGURE_SPLIT, slope_groups
 from backdoor_curves.plots.style import (
     ACCURACY_CMAP,
-    PanelGrid,
     figure_plotter,
 )
 from backdoor_curves.plots.tables import seed_note

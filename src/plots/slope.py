@@ -30,10 +30,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from backdoor_curves.naming import format_value, model_label, model_order
+from backdoor_curves.plots.layout import PanelGrid
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import (
     C_CMAP,
-    PanelGrid,
     figure_plotter,
     model_colour,
 )
