@@ -192,6 +192,9 @@ class PanelGrid:
         """
         fig.set_size_inches(self.size)
         axes.flat[0].get_subplotspec().get_gridspec().update(**self._gridspec_params())
+        # The grid moves the panels of pyplot's figures only.
+        for ax in axes.flat:
+            ax.set_position(ax.get_subplotspec().get_position(fig))
 
     def add_title(self, fig: Figure, text: str) -> None:
         """Put the figure title in the top margin."""
