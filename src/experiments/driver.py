@@ -362,20 +362,25 @@ def draw_figures(
     return paths
 
 
-def report_step(settings: DriverSettings, reference: Path | None) -> None:
+def report_step(
+    settings: DriverSettings, reference: Path | None, check: ReferenceCheck | None = None
+) -> None:
     """Write ``out_dir/report.html`` and print ``[report] PATH`` (nothing with ``--no-report``).
 
-    ``reference`` is the folder the report compares the slope and curves tables with. The
-    run's tables are written by then: a report that cannot be made (an unreadable manifest
-    elsewhere in the results root, a full disk) is one line, and the run's status stands.
+    ``reference`` is the folder the report compares the slope and curves tables with; the run
+    folders that ``check``, the run's own comparison with that folder, has compared are not
+    compared again. The run's tables are written by then: a report that cannot be made (an
+    unreadable manifest elsewhere in the results root, a full disk) is one line, and the
+    run's status stands.
     """
     if not settings.report:
         return
     # The report reads the figure families (matplotlib): imported only when it is written.
     from backdoor_curves.experiments.report import write_report  # noqa: PLC0415
 
+    known = check.by_folder if check is not None and check.reference_root == reference else None
     try:
-        path = write_report(settings.out_dir, reference)
+        path = write_report(settings.out_dir, reference, known=known)
     except (OSError, ValueError) as error:
         print(f"[report] not written: {error}")
         return

@@ -17,7 +17,7 @@ a finished run's tables over the reference (the command line of both is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from backdoor_curves.experiments.recording import folder_variant
@@ -45,6 +45,7 @@ def compare_tree(
     reference_root: Path,
     kind: str,
     folders: Sequence[str] | None = None,
+    known: Mapping[Path, Comparison] | None = None,
 ) -> Comparison:
     """Compare the run folders of ``kind`` under ``run_root`` with the reference.
 
@@ -56,20 +57,27 @@ def compare_tree(
         ``"slope"`` or ``"curves"``.
     folders : sequence of str, optional
         Run folder names to compare (default: every folder of ``run_root/kind``).
+    known : mapping of Path to Comparison, optional
+        Comparisons of run folders (``run_root/<kind>/<folder>``) with the same reference,
+        already made (:attr:`ReferenceCheck.by_folder` of the driver run that wrote them):
+        used as they are instead of reading both tables again.
 
     Returns
     -------
     Comparison
+        Folder by folder in the order of ``folders``.
     """
     spec = table_spec(kind)
     comparison = Comparison(spec)
     names = folders if folders is not None else [p.name for p in run_folders(run_root, kind, None)]
+    known = known or {}
     for name in names:
-        run_table = run_root / kind / name / RESULTS_FILENAME
-        if run_table.is_file():
-            comparison.merge(
-                compare_table(run_table, reference_root / kind / name / RESULTS_FILENAME, spec)
-            )
+        run_dir = run_root / kind / name
+        if run_dir in known:
+            comparison.merge(known[run_dir])
+        elif (run_dir / RESULTS_FILENAME).is_file():
+            reference_table = reference_root / kind / name / RESULTS_FILENAME
+            comparison.merge(compare_table(run_dir / RESULTS_FILENAME, reference_table, spec))
     return comparison
 
 
@@ -97,6 +105,8 @@ class ReferenceCheck:
         self.reference_root = reference_root
         self.fail_on_difference = fail_on_difference
         self.comparison = Comparison(self.spec)
+        self.by_folder: dict[Path, Comparison] = {}
+        """The comparison of each run folder compared so far (reused by the report)."""
         self._into_reference = False
 
     def add(self, run_dir: Path) -> None:
@@ -107,9 +117,11 @@ class ReferenceCheck:
         if _same_folder(run_dir, reference_dir):
             self._into_reference = True
             return
-        self.comparison.merge(
-            compare_table(run_dir / RESULTS_FILENAME, reference_dir / RESULTS_FILENAME, self.spec)
+        compared = compare_table(
+            run_dir / RESULTS_FILENAME, reference_dir / RESULTS_FILENAME, self.spec
         )
+        self.by_folder[run_dir] = compared
+        self.comparison.merge(compared)
 
     def report(self, emit: Callable[[str], None] = print) -> int:
         """Emit the comparison lines (prefixed ``[<kind>]``); return the exit status.

@@ -41,7 +41,7 @@ _COLORBAR_INCHES = (0.22, 0.13, 0.62)
 
 def _text_inches(lines: int, rc_size: str) -> float:
     """Height of ``lines`` lines of text at the font size of rc parameter ``rc_size``."""
-    size = STYLE[rc_size]  # type: ignore[index]  # every size key used here is in STYLE
+    size = STYLE[rc_size]
     return lines * size * _LINE_INCHES_PER_POINT
 
 

@@ -309,5 +309,5 @@ def run_slope(settings: SlopeSettings) -> int:
     if settings.figures is FigureStep.DRAW:
         _draw_figures(settings, first_request)
     status = check.report()
-    report_step(common, common.reference)
+    report_step(common, common.reference, check)
     return status

@@ -231,5 +231,5 @@ def run_curves(settings: CurvesSettings) -> int:
         variant = data_variant(common.request(pairs[0]), config, common.profile)
         draw_figures("curves", common.out_dir, ("curves", "deviation"), variant)
     status = check.report()
-    report_step(common, common.reference)
+    report_step(common, common.reference, check)
     return status

@@ -15,6 +15,7 @@ on its own.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ from backdoor_curves.experiments.report.summaries import (
     spearman_table,
     status_table,
 )
+from backdoor_curves.experiments.table_comparison import Comparison
 from backdoor_curves.plots.registry import table_kinds
 from backdoor_curves.utilities.atomic import atomic_write_text
 from backdoor_curves.utilities.store import RESULTS_FILENAME
@@ -93,7 +95,11 @@ def _check_not_empty(root: Path, folders: list[RunFolderInfo], n_figures: int) -
 
 
 def collect_report(
-    root: Path, reference: Path | None = None, *, embed: bool = False
+    root: Path,
+    reference: Path | None = None,
+    *,
+    embed: bool = False,
+    known: Mapping[Path, Comparison] | None = None,
 ) -> ReportContent:
     """Read the results folder ``root`` into a :class:`ReportContent`.
 
@@ -105,6 +111,10 @@ def collect_report(
         The reference the slope and curves tables are compared with (None: not compared).
     embed : bool, default False
         Embed the figures as base64 PNG (see :func:`figure_sections`).
+    known : mapping of Path to Comparison, optional
+        Run folders under ``root`` already compared with ``reference`` by the driver run
+        that wrote them (``ReferenceCheck.by_folder``,
+        :mod:`~backdoor_curves.experiments.reference_tables`): not compared again.
 
     Raises
     ------
@@ -124,7 +134,7 @@ def collect_report(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         totals=run_totals(folders),
         folders=tuple(folders),
-        reference=tuple(reference_summaries(root, reference)),
+        reference=tuple(reference_summaries(root, reference, known=known)),
         tables=tuple(table for table in tables if table is not None),
         sections=tuple(sections),
     )
@@ -159,12 +169,18 @@ def render_report(content: ReportContent) -> str:
     return _environment().get_template("report.html.j2").render(report=content)
 
 
-def write_report(root: Path, reference: Path | None = None, *, embed: bool = False) -> Path:
+def write_report(
+    root: Path,
+    reference: Path | None = None,
+    *,
+    embed: bool = False,
+    known: Mapping[Path, Comparison] | None = None,
+) -> Path:
     """Write ``root/report.html`` (atomically) and return its path.
 
     See :func:`collect_report` for the parameters and errors; on an error nothing is written.
     """
-    html = render_report(collect_report(root, reference, embed=embed))
+    html = render_report(collect_report(root, reference, embed=embed, known=known))
     path = root / REPORT_FILENAME
     atomic_write_text(path, html)
     return path

@@ -17,14 +17,14 @@ Each returns :class:`Table` s of plain values (text or numbers); nothing here is
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from backdoor_curves.experiments.reference_tables import compare_tree
-from backdoor_curves.experiments.table_comparison import COMPARED_KINDS
+from backdoor_curves.experiments.table_comparison import COMPARED_KINDS, Comparison
 from backdoor_curves.plots.slope import model_panels, spearman_theta_ba
 from backdoor_curves.plots.tables import read_table, with_labels
 from backdoor_curves.utilities.store import RESULTS_FILENAME
@@ -170,12 +170,17 @@ def _same_folder(a: Path, b: Path) -> bool:
 
 
 def reference_summaries(
-    root: Path, reference: Path | None, kinds: Sequence[str] = tuple(COMPARED_KINDS)
+    root: Path,
+    reference: Path | None,
+    kinds: Sequence[str] = tuple(COMPARED_KINDS),
+    known: Mapping[Path, Comparison] | None = None,
 ) -> list[ReferenceSummary]:
     """Compare the tables of each kind under ``root`` with ``reference`` (if it is another folder).
 
     Returns one summary per kind that has tables; with ``reference`` None, missing, or
-    ``root`` itself, the line says why nothing was compared.
+    ``root`` itself, the line says why nothing was compared. ``known`` holds comparisons of
+    run folders under ``root`` with ``reference`` already made by the driver run
+    (:func:`~backdoor_curves.experiments.reference_tables.compare_tree`).
     """
     summaries = []
     for kind in kinds:
@@ -189,7 +194,7 @@ def reference_summaries(
             line = "this folder is the reference: runs are compared with it"
             summaries.append(ReferenceSummary(kind, (line,), False))
             continue
-        comparison = compare_tree(root, reference, kind)
+        comparison = compare_tree(root, reference, kind, known=known)
         headline = comparison.lines(reference)[0]
         lines = (headline, *(f"note: {note}" for note in comparison.notes))
         differences = None
