@@ -1,9 +1,11 @@
-"""Time the slope figures of ``./run_mnist.sh all``: ten figures, PDF and PNG.
+"""Time the figure step of a job: the slope figures of ``./run_mnist.sh all`` (PDF and PNG).
 
-    python benchmarks/bench_plots.py [--results results/mnist] [--repeat 1]
+    python benchmarks/bench_plots.py [--results results/mnist] [--repeat 1] [--kinds slope]
 
-Reads the committed slope tables (nothing is recomputed), draws every slope figure (F3/F5 per
-pair and trigger, F4 heat maps, overviews) into a temporary folder, and prints the wall time
+Reads the committed tables (nothing is recomputed), draws every figure of ``--kinds`` (default
+``slope``: F3/F5 per pair and trigger, F4 heat maps, overviews, the ten figures of
+``./run_mnist.sh all``; ``curves deviation``: the 18 F2 and F6 figures of
+``python incremental_curves.py``) into a temporary folder, and prints the wall time
 (issue 7: 5 s on 2 cores where the code of its day took about 15 s; ``bench_slope.py
 --baseline`` times both on this machine), the CPU time of this process and its worker
 processes, and the number of figures. Importing matplotlib and the package is timed apart: the
@@ -33,12 +35,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=ROOT / "results" / "mnist")
     parser.add_argument("--repeat", type=int, default=1, help="draw the figures this many times")
+    parser.add_argument(
+        "--kinds", nargs="+", default=["slope"], help="table kinds whose figures are drawn"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     from backdoor_curves import plots  # noqa: PLC0415  # the import is part of what is timed
 
     import_seconds = time.perf_counter() - start
-    tables = plots.load_requested_tables(args.results, ["slope"])
+    tables = plots.load_requested_tables(args.results, args.kinds)
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             cpu, wall = _cpu_seconds(), time.perf_counter()
@@ -46,7 +51,8 @@ def main() -> int:
             wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
         n_figures = len({path.stem for path in written})
         print(
-            f"slope figures: {n_figures} figures ({len(written)} files) in {wall:.2f} s wall, "
+            f"{' + '.join(args.kinds)} figures: {n_figures} figures ({len(written)} files) "
+            f"in {wall:.2f} s wall, "
             f"{cpu:.2f} s CPU; import {import_seconds:.2f} s"
         )
     return 0
