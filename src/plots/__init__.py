@@ -25,6 +25,7 @@ Modules, one per figure family plus what they share:
 - :mod:`~backdoor_curves.plots.triggers`: clean and triggered example images (drawn from
   images, not tables);
 - :mod:`~backdoor_curves.plots.style` (one style, atomic PDF/PNG save),
+  :mod:`~backdoor_curves.plots.layout` (panels placed by hand, without a layout engine),
   :mod:`~backdoor_curves.plots.tables` (reading and labelling tables),
   :mod:`~backdoor_curves.plots.registry` (table kind -> plotters),
   :mod:`~backdoor_curves.plots.figures` (draw every registered figure),
