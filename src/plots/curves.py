@@ -26,18 +26,15 @@ from backdoor_curves.naming import BREAKPOINT, format_value, model_label
 from backdoor_curves.plots.layout import PanelGrid, ytick_label_width
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import P_CMAP, figure_plotter, model_loss
-from backdoor_curves.plots.tables import groups, optional_part, seed_note
+from backdoor_curves.plots.tables import PAIR_COLUMNS, groups, optional_part, seed_note
 
-__all__ = ["CURVES_COLUMNS", "PAIR_SPLIT", "plot_curve_figures", "tangent_beta_range"]
+__all__ = ["CURVES_COLUMNS", "plot_curve_figures", "tangent_beta_range"]
 
 CURVES_COLUMNS = (
     *("dataset", "pair", "trigger", "trigger_size", "trigger_eps", "clf", "C", "gamma"),
     *("lambda", "poison_fraction", "seed", "beta", "clean_loss", "backdoor_loss", "slope_if"),
 )
 """Columns of a ``curves`` table that its figures read."""
-
-PAIR_SPLIT = ("dataset", "pair")
-"""Columns whose values select the rows of one pair's figures (F2 and F6 are drawn per pair)."""
 
 
 def tangent_beta_range(
@@ -185,7 +182,7 @@ def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -
     return fig
 
 
-@register_figures("curves", required_columns=CURVES_COLUMNS, split_by=PAIR_SPLIT)
+@register_figures("curves", required_columns=CURVES_COLUMNS, split_by=PAIR_COLUMNS)
 @figure_plotter
 def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     """F2: backdoor and clean test loss vs beta, one figure per (dataset, pair, model).
@@ -200,7 +197,7 @@ def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     Files ``curves_<dataset>_<pair>_<model>[_<trigger>]`` (a plotter, see
     :func:`~backdoor_curves.plots.style.figure_plotter`).
     """
-    for (dataset, pair), pair_rows in groups(table, list(PAIR_SPLIT)):
+    for (dataset, pair), pair_rows in groups(table, list(PAIR_COLUMNS)):
         colours = _p_colours(pair_rows)
         for (tag, model), rows in groups(pair_rows, ["trigger_tag", "model"]):
             label = model_label(rows["clf"].iloc[0], rows["gamma"].iloc[0])

@@ -20,11 +20,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from backdoor_curves.naming import format_value, model_label
-from backdoor_curves.plots.curves import PAIR_SPLIT
 from backdoor_curves.plots.layout import PanelGrid, ytick_label_width
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import LAMBDA_COLOURS, figure_plotter
 from backdoor_curves.plots.tables import (
+    PAIR_COLUMNS,
     groups,
     models_in_order,
     optional_part,
@@ -103,7 +103,7 @@ def _deviation_figure(rows: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-@register_figures("deviation", required_columns=DEVIATION_COLUMNS, split_by=PAIR_SPLIT)
+@register_figures("deviation", required_columns=DEVIATION_COLUMNS, split_by=PAIR_COLUMNS)
 @figure_plotter
 def plot_deviation_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     """F6: parameter-deviation paths (nu, rho), one figure per (dataset, pair).
@@ -115,7 +115,7 @@ def plot_deviation_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     Files ``deviation_<dataset>_<pair>[_<trigger>]`` (a plotter, see
     :func:`~backdoor_curves.plots.style.figure_plotter`).
     """
-    for (dataset, pair), pair_rows in groups(table, list(PAIR_SPLIT)):
+    for (dataset, pair), pair_rows in groups(table, list(PAIR_COLUMNS)):
         for (tag,), rows in groups(pair_rows, ["trigger_tag"]):
             title = (
                 f"Parameter deviation\n{dataset} {pair}, {rows['trigger_label'].iloc[0]}, "

@@ -29,6 +29,7 @@ from backdoor_curves.naming import model_order, model_tag, trigger_label, trigge
 from backdoor_curves.plots.registry import required_columns, table_kinds
 
 __all__ = [
+    "PAIR_COLUMNS",
     "TEXT_COLUMNS",
     "groups",
     "load_requested_tables",
@@ -43,6 +44,9 @@ __all__ = [
 
 TEXT_COLUMNS = ("dataset", "data_source", "pair", "trigger", "clf", "status")
 """Columns read as text, so that a pair such as ``"7-1"`` stays a string."""
+
+PAIR_COLUMNS = ("dataset", "pair")
+"""Columns whose values select the rows of one pair (the F2 and F6 figures are drawn per pair)."""
 
 # The columns with_labels reads; read_table checks that every row can be labelled.
 _LABEL_COLUMNS = ["trigger", "trigger_size", "trigger_eps", "clf", "gamma"]
