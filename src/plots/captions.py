@@ -85,8 +85,9 @@ FIGURE_FAMILIES: tuple[FigureFamily, ...] = (
         "Learning curves (F2)",
         "curves_<ds>_<pair>_<model>",
         "Fig. 2",
-        "one panel per lambda, one colour per p: backdoor test loss (solid), clean test loss "
-        "(dotted) and the influence tangent at beta = 0 against beta",
+        "one panel per lambda, one colour per p (by rank among the pair's fractions): backdoor "
+        "test loss (solid), clean test loss (dotted) and the influence tangent at beta = 0 "
+        "against beta; for the SVMs, ticks along the top at the breakpoints of the exact path",
         r"curves_",
     ),
     FigureFamily(
