@@ -18,12 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import findfont, get_font
+from matplotlib.text import Text
+from matplotlib.transforms import ScaledTranslation
 
 from backdoor_curves.plots.style import MIN_FIGURE_WIDTH, STYLE
 
-__all__ = ["PanelGrid", "ytick_label_width"]
+__all__ = ["PanelGrid", "set_panel_title", "ytick_label_width"]
 
 # Inches of one line of text per point of font size (matplotlib's line spacing is 1.2).
 _LINE_INCHES_PER_POINT = 1.2 / 72
@@ -197,8 +201,16 @@ class PanelGrid:
             ax.set_position(ax.get_subplotspec().get_position(fig))
 
     def add_title(self, fig: Figure, text: str) -> None:
-        """Put the figure title in the top margin."""
-        fig.suptitle(text, y=1 - _EDGE_INCHES / self.size[1], va="top")
+        """Put the figure title in the top margin, one text per line (see set_panel_title)."""
+        top = 1 - _EDGE_INCHES / self.size[1]
+        if "\n" not in text:
+            fig.suptitle(text, y=top, va="top")
+            return
+        *above, last = text.split("\n")
+        title = fig.suptitle(last, y=top, va="baseline")
+        first, pitch = _line_spacing(title)
+        title.set_y(top - (first + len(above) * pitch) / 72 / self.size[1])
+        _add_lines_above(fig, title, above[::-1], pitch)
 
     def add_colorbar(self, fig: Figure, mappable: Any, label: str) -> None:
         """Draw a colour bar for ``mappable`` in the right margin, 90% of the panels' height."""
@@ -244,3 +256,52 @@ def ytick_label_width(axes: Sequence[Any]) -> float:
         labels = ax.yaxis.get_major_formatter().format_ticks(locations)
         widest = max(widest, *(len(label) for label in labels))
     return _TICK_CHARACTER_INCHES * widest
+
+
+def _line_spacing(text: Text) -> tuple[float, float]:
+    """Where matplotlib puts the lines of a text of several lines on the Agg canvas, in points.
+
+    Returns ``(first, pitch)``: the first baseline lies ``first`` below the top of the text and
+    every further one ``pitch`` below the one above, from the font's OS/2 metrics: ascender plus
+    half the line gap, and ascender + descender + line gap (for glyphs within those metrics, as
+    the letters and digits of the titles are).
+    """
+    font = get_font(findfont(text.get_fontproperties()))
+    metrics, head = font.get_sfnt_table("OS/2"), font.get_sfnt_table("head")
+    size = float(text.get_fontsize())
+    if metrics is None or head is None:  # matplotlib's spacing without those tables
+        return 0.9 * size, 1.2 * size
+    scale = size / float(head["unitsPerEm"])
+    ascender, descender = float(metrics["sTypoAscender"]), float(metrics["sTypoDescender"])
+    gap = float(metrics["sTypoLineGap"])
+    return (ascender + gap / 2) * scale, (ascender - descender + gap) * scale
+
+
+def _add_lines_above(
+    container: Axes | Figure, text: Text, lines: Sequence[str], pitch: float
+) -> None:
+    """Draw ``lines`` above the one-line ``text`` of ``container``, ``pitch`` points apart.
+
+    The first of ``lines`` goes right above ``text``, the next above it, and so on.
+    """
+    inches = container.figure.dpi_scale_trans
+    for k, line in enumerate(lines, start=1):
+        offset = ScaledTranslation(0, k * pitch / 72, inches)
+        container.text(
+            *text.get_position(), line, transform=text.get_transform() + offset,
+            ha=text.get_horizontalalignment(), va="baseline",
+            fontproperties=text.get_fontproperties(), color=text.get_color(),
+        )  # fmt: skip
+
+
+def set_panel_title(ax: Axes, text: str) -> None:
+    """Title ``ax`` with ``text``, one text per line, the last line where a one-line title goes.
+
+    Matplotlib draws a text of several lines line by line without the text's font features, so
+    a title of several lines would keep its ligatures, and a PDF a second font subset (see
+    :func:`~backdoor_curves.plots.style.save_figure`); here every line is a text of its own,
+    spaced as matplotlib spaces the lines of one text on the PNG canvas.
+    """
+    *above, last = text.split("\n")
+    title = ax.set_title(last)
+    _add_lines_above(ax, title, above[::-1], _line_spacing(title)[1])

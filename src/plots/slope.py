@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from backdoor_curves.naming import format_value, model_label, model_order
-from backdoor_curves.plots.layout import PanelGrid
+from backdoor_curves.plots.layout import PanelGrid, set_panel_title
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import (
     C_CMAP,
@@ -200,7 +200,7 @@ def _draw_slope_panel(ax, rows: pd.DataFrame, title: str, cmap, norm: Normalize)
     _mark_safe(ax, drawn)
     _set_log_theta_axis(ax, drawn["theta"])
     ax.set_ylim(-0.03, 1.03)
-    ax.set_title(f"{title}\n{_spearman_text(rows)}")
+    set_panel_title(ax, f"{title}\n{_spearman_text(rows)}")
     ax.set_xlabel(f"θ (normalised slope, log scale){_dropped_note(rows)}")
     if drawn.empty:
         ax.text(0.5, 0.5, "no positive θ to draw", transform=ax.transAxes, ha="center")
@@ -375,7 +375,7 @@ def _overview_figure(rows: pd.DataFrame, title: str) -> Figure:
         for j, clf in enumerate(clfs):
             cell = rows[(rows["pair"] == pair) & (rows["clf"] == clf)]
             _draw_overview_panel(axes[i, j], cell, model_colour(clf, clfs))
-            axes[i, j].set_title(f"{model_label(clf)}, {pair}\n{_spearman_text(cell)}")
+            set_panel_title(axes[i, j], f"{model_label(clf)}, {pair}\n{_spearman_text(cell)}")
         axes[i, 0].set_ylabel("accuracy")
     if n_dropped == len(rows):
         # The x-axis is shared: fixing one panel's limits fixes them all.
