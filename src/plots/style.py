@@ -182,7 +182,9 @@ def new_figure(width: float, height: float, min_width: float = MIN_FIGURE_WIDTH)
 # HarfBuzz, whose default "liga" feature draws "fi" and "fl" (influence, classifier) as one
 # ligature glyph. A ligature has no character code of its own, so the PDF backend embeds it in a
 # second subset of the font, and each subset parses the whole font file again: about as costly
-# as drawing the figure. Without the feature the two letters are drawn side by side.
+# as drawing the figure. Without the feature the two letters are drawn side by side. Matplotlib
+# ignores a text's features when the text has several lines: titles of several lines are drawn
+# one text per line (plots.layout.set_panel_title, PanelGrid.add_title).
 _FONT_FEATURES = ("-liga",)
 
 
