@@ -1,8 +1,9 @@
 """The problem layer: which data a grid cell uses, loaded once, poisoned, as model inputs.
 
 - :class:`DataRequest` names a binary task (dataset, class pair, subset sizes, data seed).
-- :func:`load_pair` loads it (a driver loads each pair once and hands it to the grid's
-  workers in their workspace, :mod:`backdoor_curves.experiments.workspace`).
+- :func:`load_pairs` loads the pairs of a run from one read of the data (a driver loads
+  each pair once and hands it to the grid's workers in their workspace,
+  :mod:`backdoor_curves.experiments.workspace`); :func:`load_pair` loads one.
 - :func:`poisoned_images` builds one (pair, trigger, poison fraction, seed) instance in image
   space: a :class:`PoisonedImages` (the poisoned training set and the backdoor test set).
 - :func:`poisoned_problem` turns it into what the binary models see: a :class:`PoisonedProblem`
@@ -19,7 +20,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,7 +35,7 @@ from backdoor_curves.attacks.poisoning import (
 )
 from backdoor_curves.attacks.triggers import TriggerKind, TriggerSpec
 from backdoor_curves.classifiers.inputs import read_only
-from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_task, parse_pair
+from backdoor_curves.utilities.data import PairTask, dataset_info, load_pair_tasks, parse_pair
 
 __all__ = [
     "DataRequest",
@@ -43,6 +44,7 @@ __all__ = [
     "PoisonedProblem",
     "clean_problem_features",
     "load_pair",
+    "load_pairs",
     "poisoned_images",
     "poisoned_problem",
     "to_features",
@@ -80,12 +82,27 @@ def load_pair(
     verbose: bool = False,
     download: bool = False,
 ) -> PairTask:
-    """Load the pair task of ``request`` from ``data_dir`` (every call reads the data).
+    """Load the pair task of ``request``: :func:`load_pairs` of ``[request]`` (see there)."""
+    return load_pairs([request], data_dir, verbose=verbose, download=download)[0]
+
+
+def load_pairs(
+    requests: Sequence[DataRequest],
+    data_dir: str | Path | None,
+    *,
+    verbose: bool = False,
+    download: bool = False,
+) -> list[PairTask]:
+    """Load the pair task of every request from ``data_dir`` (every call reads the data).
+
+    Requests that differ only in their pair are loaded from one read of the dataset's files
+    (:func:`~backdoor_curves.utilities.data.load_pair_tasks`), each drawn as it would be
+    alone: a driver that runs several pairs reads its data once.
 
     Parameters
     ----------
-    request : DataRequest
-        The task.
+    requests : sequence of DataRequest
+        The tasks.
     data_dir : str, path or None
         Dataset root (None: ``$BACKDOOR_CURVES_DATA``, else ``./data``).
     verbose : bool, default False
@@ -95,20 +112,29 @@ def load_pair(
 
     Returns
     -------
-    PairTask
-        The images and labels of the pair (read-only arrays).
+    list of PairTask
+        The images and labels of each pair (read-only arrays), in the order of ``requests``.
     """
     notify: Callable[[str], None] | None = functools.partial(print, "notice:") if verbose else None
-    return load_pair_task(
-        request.dataset,
-        parse_pair(request.pair, dataset_info(request.dataset).n_classes),
-        n_train=request.n_train,
-        n_test=request.n_test,
-        data_seed=request.data_seed,
-        data_dir=None if data_dir is None else str(data_dir),
-        download=download,
-        notify=notify,
-    )
+    reads: dict[tuple[str, int | None, int | None, int], list[int]] = {}
+    for index, request in enumerate(requests):
+        read = (request.dataset, request.n_train, request.n_test, request.data_seed)
+        reads.setdefault(read, []).append(index)
+    loaded: dict[int, PairTask] = {}
+    for (dataset, n_train, n_test, data_seed), indices in reads.items():
+        n_classes = dataset_info(dataset).n_classes
+        tasks = load_pair_tasks(
+            dataset,
+            [parse_pair(requests[index].pair, n_classes) for index in indices],
+            n_train=n_train,
+            n_test=n_test,
+            data_seed=data_seed,
+            data_dir=None if data_dir is None else str(data_dir),
+            download=download,
+            notify=notify,
+        )
+        loaded.update(zip(indices, tasks, strict=True))
+    return [loaded[index] for index in range(len(requests))]
 
 
 def to_features(images: np.ndarray, features: str) -> np.ndarray:

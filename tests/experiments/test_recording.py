@@ -63,13 +63,13 @@ def test_invisible_trigger_folder_uses_the_eps_tag() -> None:
 def decode_counter(monkeypatch: pytest.MonkeyPatch) -> list[DataRequest]:
     """The list of the requests actually decoded."""
     decoded: list[DataRequest] = []
-    real = problem.load_pair_task
+    real = problem.load_pair_tasks
 
-    def counting(dataset: str, pair: tuple[int, int], **options: object):  # type: ignore[no-untyped-def]
-        decoded.append((dataset, pair))  # type: ignore[arg-type]  # test bookkeeping
-        return real(dataset, pair, **options)  # type: ignore[arg-type]
+    def counting(dataset: str, pairs: list[tuple[int, int]], **options: object):  # type: ignore[no-untyped-def]
+        decoded.extend((dataset, pair) for pair in pairs)  # type: ignore[misc]  # bookkeeping
+        return real(dataset, pairs, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(problem, "load_pair_task", counting)
+    monkeypatch.setattr(problem, "load_pair_tasks", counting)
     return decoded
 
 

@@ -38,7 +38,7 @@ from backdoor_curves.experiments.driver import (
 )
 from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant
 from backdoor_curves.experiments.flags import pairs_from_args
-from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_images
+from backdoor_curves.experiments.problem import DataRequest, load_pairs, poisoned_images
 from backdoor_curves.experiments.recording import data_variant, run_folder_name
 from backdoor_curves.naming import trigger_spec_label
 from backdoor_curves.utilities.commands import name_list
@@ -217,12 +217,12 @@ def _loaded_pairs(
 ) -> dict[str, tuple[DataRequest, PairTask]]:
     """Load every pair once and poison it with each of its triggers (which validates them)."""
     common = settings.common
-    loaded = {}
+    requests = {pair: common.request(pair) for pair, _ in plan}
+    tasks = load_pairs(
+        list(requests.values()), common.data_dir, verbose=True, download=common.download
+    )
+    loaded = dict(zip(requests, zip(requests.values(), tasks, strict=True), strict=True))
     for pair, trigger in plan:
-        if pair not in loaded:
-            request = common.request(pair)
-            pair_task = load_pair(request, common.data_dir, verbose=True, download=common.download)
-            loaded[pair] = request, pair_task
         poisoned_images(loaded[pair][1], trigger, fraction, 0)
     return loaded
 

@@ -43,7 +43,7 @@ from backdoor_curves.experiments.driver import (
 )
 from backdoor_curves.experiments.feature_stage import CachedFeatures, PoisonVariant
 from backdoor_curves.experiments.flags import pairs_from_args
-from backdoor_curves.experiments.problem import load_pair, poisoned_images
+from backdoor_curves.experiments.problem import load_pairs, poisoned_images
 from backdoor_curves.experiments.recording import data_variant, run_folder_name
 from backdoor_curves.utilities.atomic import atomic_write_text
 from backdoor_curves.utilities.commands import name_list
@@ -125,9 +125,10 @@ def _plan(settings: CurvesSettings, features: str | CachedFeatures) -> list[RunF
     trigger = _trigger(settings, config)
     models = _curve_models(settings.models, config)
     folders = []
-    for pair in pairs_from_args(settings.pairs, config):
-        request = common.request(pair)
-        pair_task = load_pair(request, common.data_dir, verbose=True, download=common.download)
+    pairs = pairs_from_args(settings.pairs, config)
+    requests = [common.request(pair) for pair in pairs]
+    pair_tasks = load_pairs(requests, common.data_dir, verbose=True, download=common.download)
+    for pair, request, pair_task in zip(pairs, requests, pair_tasks, strict=True):
         for fraction in fractions:  # validates the trigger and the poison counts
             poisoned_images(pair_task, trigger, fraction, 0)
         tasks = tuple(

@@ -55,7 +55,7 @@ from backdoor_curves.experiments.flags import pairs_from_args
 from backdoor_curves.experiments.problem import (
     DataRequest,
     FeatureStage,
-    load_pair,
+    load_pairs,
     poisoned_images,
 )
 from backdoor_curves.experiments.recording import run_folder_name
@@ -237,9 +237,9 @@ def _loaded_pairs(settings: ExplainSettings) -> list[tuple[DataRequest, PairTask
     config = common.config
     first_seed = common.seeds_or(config.seeds)[0]
     loaded = []
-    for pair in pairs_from_args(settings.pairs, config):
-        request = common.request(pair)
-        pair_task = load_pair(request, common.data_dir, verbose=True, download=common.download)
+    requests = [common.request(pair) for pair in pairs_from_args(settings.pairs, config)]
+    pair_tasks = load_pairs(requests, common.data_dir, verbose=True, download=common.download)
+    for request, pair_task in zip(requests, pair_tasks, strict=True):
         _check_sizes(settings, pair_task, first_seed)
         name = run_folder_name(request, config.main_trigger, config, common.profile)
         loaded.append((request, pair_task, common.out_dir / "explanations" / name))

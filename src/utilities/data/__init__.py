@@ -42,7 +42,12 @@ from backdoor_curves.utilities.data.imagenette import (
     ImagenetteClass,
     load_imagenette,
 )
-from backdoor_curves.utilities.data.pairs import load_pair_task, task_from_reader, task_from_splits
+from backdoor_curves.utilities.data.pairs import (
+    load_pair_task,
+    load_pair_tasks,
+    task_from_splits,
+    tasks_from_reader,
+)
 from backdoor_curves.utilities.data.sources import PairRequest, PairTask, parse_pair
 from backdoor_curves.utilities.data.files import DATA_DIR_ENV, DownloadError, resolve_data_dir
 from backdoor_curves.utilities.data.sources import (
@@ -74,9 +79,10 @@ __all__ = [
     "load_mnist_embedded",
     "load_mnist_idx",
     "load_pair_task",
+    "load_pair_tasks",
     "parse_pair",
     "register_data_source",
     "resolve_data_dir",
-    "task_from_reader",
+    "tasks_from_reader",
     "task_from_splits",
 ]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from backdoor_curves.utilities.data.pairs import task_from_reader
+from backdoor_curves.utilities.data.pairs import tasks_from_reader
 from backdoor_curves.utilities.data.sources import PairRequest, PairTask
 from backdoor_curves.utilities.data.files import (
     missing_data_message,
@@ -173,8 +173,12 @@ class Cifar10Source:
 
     def load_pair(self, request: PairRequest, notify: Notify | None) -> PairTask:
         """Draw the pair's subsets from the train and test batches."""
-        source = f"cifar10-batches ({request.root / _CIFAR_DIR})"
-        return task_from_reader(request, source, _read_cifar10_uint8, unit_float32)
+        return self.load_pairs([request], notify)[0]
+
+    def load_pairs(self, requests: Sequence[PairRequest], notify: Notify | None) -> list[PairTask]:
+        """Draw every pair's subsets from the train and test batches, read once."""
+        source = f"cifar10-batches ({requests[0].root / _CIFAR_DIR})" if requests else ""
+        return tasks_from_reader(requests, source, _read_cifar10_uint8, unit_float32)
 
 
 CIFAR10 = register_data_source(Cifar10Source())

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from backdoor_curves.utilities.data.pairs import task_from_reader
+from backdoor_curves.utilities.data.pairs import tasks_from_reader
 from backdoor_curves.utilities.data.sources import PairRequest, PairTask
 from backdoor_curves.utilities.data.files import (
     is_int,
@@ -268,9 +268,13 @@ class ImagenetteSource:
 
     def load_pair(self, request: PairRequest, notify: Notify | None) -> PairTask:
         """Draw the pair's subsets from the train and val folders; decode only those."""
-        return task_from_reader(
-            request,
-            f"imagenette-folder ({request.root / _IMAGENETTE_DIR})",
+        return self.load_pairs([request], notify)[0]
+
+    def load_pairs(self, requests: Sequence[PairRequest], notify: Notify | None) -> list[PairTask]:
+        """Draw every pair's subsets from the folders (listed once); decode only those."""
+        return tasks_from_reader(
+            requests,
+            f"imagenette-folder ({requests[0].root / _IMAGENETTE_DIR})" if requests else "",
             lambda root, train: _imagenette_file_split(root, "train" if train else "val"),
             _decode_path_array,
         )

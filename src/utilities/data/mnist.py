@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from backdoor_curves.utilities.data.files import (
     torchvision_download,
     unit_float32,
 )
-from backdoor_curves.utilities.data.pairs import binary_labels, task_from_reader
+from backdoor_curves.utilities.data.pairs import binary_labels, tasks_from_reader
 from backdoor_curves.utilities.data.sources import (
     DatasetInfo,
     Notify,
@@ -285,9 +286,14 @@ def load_mnist_embedded() -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     return images, digits
 
 
-def _embedded_mnist_task(request: PairRequest) -> PairTask:
-    """Split the pair's 1,000 embedded digits into train and test by the data seed."""
-    images, labels = load_mnist_embedded()
+def _embedded_mnist_task(
+    request: PairRequest, digits: tuple[NDArray[np.float32], NDArray[np.int64]]
+) -> PairTask:
+    """Split the pair's 1,000 embedded digits into train and test by the data seed.
+
+    ``digits`` are the images and labels :func:`load_mnist_embedded` read.
+    """
+    images, labels = digits
     n_train = _EMBEDDED_DEFAULT_N_TRAIN if request.n_train is None else request.n_train
     n_test = _EMBEDDED_DEFAULT_N_TEST if request.n_test is None else request.n_test
     candidates = request.rng.permutation(np.flatnonzero(np.isin(labels, request.classes)))
@@ -350,12 +356,20 @@ class MnistSource:
 
     def load_pair(self, request: PairRequest, notify: Notify | None) -> PairTask:
         """Full MNIST when its IDX files are present, else the embedded subset with a notice."""
-        if not _mnist_present_files(request.root):
+        return self.load_pairs([request], notify)[0]
+
+    def load_pairs(self, requests: Sequence[PairRequest], notify: Notify | None) -> list[PairTask]:
+        """:meth:`load_pair` for every request (of one root), the files read once."""
+        if not requests:
+            return []
+        root = requests[0].root
+        if not _mnist_present_files(root):
             if notify is not None:
-                notify(_embedded_notice(request.root))
-            return _embedded_mnist_task(request)
-        source = f"mnist-idx ({_mnist_raw_dir(request.root)})"
-        return task_from_reader(request, source, _read_mnist_uint8, unit_float32)
+                notify(_embedded_notice(root))
+            digits = load_mnist_embedded()
+            return [_embedded_mnist_task(request, digits) for request in requests]
+        source = f"mnist-idx ({_mnist_raw_dir(root)})"
+        return tasks_from_reader(requests, source, _read_mnist_uint8, unit_float32)
 
 
 MNIST = register_data_source(MnistSource())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ from backdoor_curves.utilities.data.sources import (
 __all__ = [
     "binary_labels",
     "load_pair_task",
-    "task_from_reader",
+    "load_pair_tasks",
+    "tasks_from_reader",
     "task_from_splits",
 ]
 
@@ -88,24 +89,26 @@ def task_from_splits(
     )
 
 
-def task_from_reader(
-    request: PairRequest,
+def tasks_from_reader(
+    requests: Sequence[PairRequest],
     source: str,
     read_split: Callable[[Path, bool], tuple[NDArray[Any], NDArray[np.int64]]],
     to_float32: Callable[[NDArray[Any]], NDArray[np.float32]],
-) -> PairTask:
-    """:func:`task_from_splits` over ``read_split(root, True)`` (train) and ``(root, False)``.
+) -> list[PairTask]:
+    """:func:`task_from_splits` for every request, over ``read_split(root, True)`` (train)
+    and ``(root, False)``, each split read once for all the requests (of one root).
 
     ``read_split(root, train)`` returns a split's per-image items and original labels, the way
     every on-disk source reads its files.
     """
-    return task_from_splits(
-        request,
-        source,
-        read_split(request.root, True),
-        read_split(request.root, False),
-        to_float32,
-    )
+    if not requests:
+        return []
+    roots = {request.root for request in requests}
+    if len(roots) > 1:
+        raise ValueError(f"requests of one read must share their data folder, got {sorted(roots)}")
+    root = requests[0].root
+    train, test = read_split(root, True), read_split(root, False)
+    return [task_from_splits(request, source, train, test, to_float32) for request in requests]
 
 
 def load_pair_task(
@@ -119,14 +122,35 @@ def load_pair_task(
     download: bool = False,
     notify: Notify | None = _print_to_stderr,
 ) -> PairTask:
-    """Load a class pair of a dataset as a binary task (class ``a`` -> 0, class ``b`` -> 1).
+    """Load one class pair: :func:`load_pair_tasks` for ``[pair]`` (see there)."""
+    return load_pair_tasks(
+        dataset, [pair], n_train=n_train, n_test=n_test, data_seed=data_seed,
+        data_dir=data_dir, download=download, notify=notify,
+    )[0]  # fmt: skip
+
+
+def load_pair_tasks(
+    dataset: str,
+    pairs: Sequence[tuple[int, int]],
+    *,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    data_seed: int = DEFAULT_DATA_SEED,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    notify: Notify | None = _print_to_stderr,
+) -> list[PairTask]:
+    """Load class pairs of a dataset as binary tasks (class ``a`` -> 0, class ``b`` -> 1).
+
+    The dataset's files are read once for all the pairs; each pair is drawn as a call for
+    that pair alone would draw it (its own generator seeded with ``data_seed``).
 
     Parameters
     ----------
     dataset : {"mnist", "cifar10", "imagenette"}
         Dataset name.
-    pair : tuple of int
-        Distinct original class ids ``(a, b)`` (see :func:`parse_pair` for ``"a-b"`` text).
+    pairs : sequence of tuple of int
+        Each distinct original class ids ``(a, b)`` (see :func:`parse_pair` for ``"a-b"``).
     n_train, n_test : int, optional
         Subset sizes. Defaults: 1500 / 500 drawn from the train / test split of the full dataset;
         750 / 250 for MNIST's embedded subset, whose 1,000 images of a pair are split in two.
@@ -143,8 +167,9 @@ def load_pair_task(
 
     Returns
     -------
-    PairTask
-        Read-only float32 images in ``[0, 1]`` of the dataset's ``(C, H, W)`` and int64 labels.
+    list of PairTask
+        One per pair, in order: read-only float32 images in ``[0, 1]`` of the dataset's
+        ``(C, H, W)`` and int64 labels.
 
     Raises
     ------
@@ -158,15 +183,22 @@ def load_pair_task(
     info = dataset_info(dataset)
     if not is_int(data_seed) or data_seed < 0:
         raise ValueError(f"data_seed must be a non-negative integer, got {data_seed!r}")
-    request = PairRequest(
-        info=info,
-        classes=check_pair(pair, info.n_classes),
-        n_train=None if n_train is None else positive_int(n_train, "n_train"),
-        n_test=None if n_test is None else positive_int(n_test, "n_test"),
-        root=resolve_data_dir(data_dir),
-        rng=np.random.default_rng(int(data_seed)),
-    )
+    root = resolve_data_dir(data_dir)
+    requests = [
+        PairRequest(
+            info=info,
+            classes=check_pair(pair, info.n_classes),
+            n_train=None if n_train is None else positive_int(n_train, "n_train"),
+            n_test=None if n_test is None else positive_int(n_test, "n_test"),
+            root=root,
+            rng=np.random.default_rng(int(data_seed)),
+        )
+        for pair in pairs
+    ]
     source = data_source(info.name)
-    if download and not source.is_present(request.root):
-        source.download(request.root)
-    return source.load_pair(request, notify)
+    if download and not source.is_present(root):
+        source.download(root)
+    load_pairs = getattr(source, "load_pairs", None)  # optional (see DataSource)
+    if load_pairs is not None:
+        return list(load_pairs(requests, notify))
+    return [source.load_pair(request, notify) for request in requests]

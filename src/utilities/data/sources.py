@@ -263,6 +263,10 @@ class PairRequest:
 class DataSource(Protocol):
     """What a data source provides (one module per source).
 
+    A source may also define ``load_pairs(requests, notify) -> list[PairTask]``, the
+    requests' tasks (all of one root) from one read of its files; without it, several pairs
+    are loaded by one :meth:`load_pair` each.
+
     Attributes
     ----------
     info : DatasetInfo

@@ -24,6 +24,7 @@ from backdoor_curves.utilities.data import (
     load_imagenette,
     load_mnist_idx,
     load_pair_task,
+    load_pair_tasks,
     parse_pair,
     register_data_source,
     resolve_data_dir,
@@ -43,7 +44,6 @@ from generated_data import (
     write_imagenette,
     colour_class,
 )
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,3 +595,31 @@ def test_a_registered_source_loads_pairs_and_downloads_only_when_asked(tmp_path,
     assert len(toy_source.downloads) == 1  # present data is not fetched again
     with pytest.raises(ValueError, match="already registered"):
         register_data_source(ToySource())
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["idx", "embedded"])
+def test_several_pairs_read_the_files_once_and_equal_single_loads(tmp_path, monkeypatch, full):
+    from backdoor_curves.utilities.data import mnist
+
+    if full:
+        write_mnist(tmp_path)
+    reads = {"count": 0}
+    reader = mnist._read_mnist_uint8 if full else mnist.load_mnist_embedded
+
+    def counted(*args):
+        reads["count"] += 1
+        return reader(*args)
+
+    monkeypatch.setattr(mnist, "_read_mnist_uint8" if full else "load_mnist_embedded", counted)
+    sizes = {"n_train": 12, "n_test": 8, "data_seed": 3, "data_dir": tmp_path, "notify": None}
+    notices = []
+    together = load_pair_tasks(
+        "mnist", [(7, 1), (3, 0), (5, 2)], **{**sizes, "notify": notices.append}
+    )
+    assert reads["count"] == (2 if full else 1)  # the train and test splits, or the one file
+    assert len(notices) == (0 if full else 1)  # one notice for the run, not one per pair
+    for pair, task in zip([(7, 1), (3, 0), (5, 2)], together, strict=True):
+        alone = load_pair_task("mnist", pair, **sizes)
+        assert task.classes == pair and task.source == alone.source
+        for name in ("X_train", "y_train", "X_test", "y_test", "train_indices", "test_indices"):
+            np.testing.assert_array_equal(getattr(task, name), getattr(alone, name))
