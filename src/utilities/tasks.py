@@ -125,12 +125,17 @@ def task_key(task: Any) -> str:
 def unique_task_keys(tasks: Sequence[Any]) -> list[str]:
     """Keys of ``tasks`` in order; raises if two tasks share a key."""
     keys = [task_key(task) for task in tasks]
+    _check_unique(keys)
+    return keys
+
+
+def _check_unique(keys: Sequence[str]) -> None:
+    """Raise naming the first key that occurs twice."""
     seen: set[str] = set()
     for key in keys:
         if key in seen:
             raise ValueError(f"duplicate task {key}; every task of a grid must be distinct")
         seen.add(key)
-    return keys
 
 
 @runtime_checkable
@@ -164,7 +169,7 @@ def cell_keys(tasks: Sequence[Any]) -> list[list[str]]:
     stored twice, so it is an error, named by the cell's key.
     """
     keys = [[task_key(cell) for cell in task_cells(task)] for task in tasks]
-    unique_task_keys([cell for task in tasks for cell in task_cells(task)])
+    _check_unique([key for task_keys in keys for key in task_keys])
     return keys
 
 
