@@ -93,6 +93,17 @@ class WeightSensitivity:
     residual: float = float("nan")
 
 
+def _init_parameter_names(cls: type) -> tuple[str, ...]:
+    """Return the keyword arguments of ``cls.__init__`` (no self, ``*args``, ``**kwargs``)."""
+    signature = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own __init__
+    return tuple(
+        name
+        for name, parameter in signature.parameters.items()
+        if name != "self"
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    )
+
+
 class BinaryClassifier(ABC):
     """Base class of the binary models (see the module docstring for the objective).
 
@@ -106,6 +117,7 @@ class BinaryClassifier(ABC):
     """
 
     loss_name: ClassVar[str]
+    _parameter_names: ClassVar[tuple[str, ...]]
     _fit_data: FitData
 
     def __init__(self, C: float = 1.0, *, precomputed: bool = False) -> None:
@@ -113,16 +125,17 @@ class BinaryClassifier(ABC):
         self.precomputed = precomputed
 
     # --- parameters ------------------------------------------------------------------------
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._parameter_names = _init_parameter_names(cls)
+
     @classmethod
     def parameter_names(cls) -> tuple[str, ...]:
-        """Names of the hyperparameters (the keyword arguments of ``__init__``)."""
-        signature = inspect.signature(cls.__init__)
-        return tuple(
-            name
-            for name, parameter in signature.parameters.items()
-            if name != "self"
-            and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-        )
+        """Names of the hyperparameters (the keyword arguments of ``__init__``).
+
+        Read from the signature of ``__init__`` once, when the class is defined.
+        """
+        return cls._parameter_names
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as ``{name: value}`` (what ``__init__`` stored)."""
