@@ -42,10 +42,11 @@ def to_signed(y: np.ndarray) -> np.ndarray:
         If ``y`` holds values other than 0 and 1.
     """
     y = np.asarray(y)
-    bad = np.setdiff1d(np.unique(y), [0, 1])
-    if bad.size:
+    positive = y == 1
+    if not (positive | (y == 0)).all():
+        bad = np.setdiff1d(np.unique(y), [0, 1])
         raise ValueError(f"binary labels must be 0 or 1, got {bad[:5].tolist()}")
-    return np.where(y == 1, 1.0, -1.0)
+    return np.where(positive, 1.0, -1.0)
 
 
 @dataclass(frozen=True)
