@@ -82,8 +82,9 @@ CURVE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """Columns of the curves table (from ``slope_if`` on, per curve, repeated on its rows).
 
-``point`` is ``"grid"`` or ``"breakpoint"``; ``n_breakpoints`` and ``path_status`` are those of
-the exact SVM path (empty for logistic and ridge, whose rows are the grid's).
+``point`` is ``"grid"``, ``"breakpoint"`` (SVMs) or ``"refined"`` (logistic steps);
+``n_breakpoints`` and ``path_status`` are those of the exact SVM path (empty for logistic and
+ridge).
 """
 
 
