@@ -109,6 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from backdoor_curves.experiments.flags import exit_process
+    from backdoor_curves.utilities.commands import exit_process
 
     exit_process(main())
