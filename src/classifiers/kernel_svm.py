@@ -276,14 +276,12 @@ class KernelSVM(BinaryClassifier):
     # --- predictions -----------------------------------------------------------------------
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """``f(x) = sum_i alpha_i y_i k(x_i, x) + b``, shape (n,)."""
-        K = self._support_kernel(self._eval_inputs(X, self.alpha_.size))
-        return K @ self.dual_coef_[self.support_] + self.intercept_
-
-    def _support_kernel(self, X: np.ndarray) -> np.ndarray:
-        """``k(X, support vectors)`` (the support columns of kernel rows when precomputed)."""
-        if self.precomputed:
-            return X[:, self.support_]
-        return self.kernel(X, self.support_vectors_)
+        X = self._eval_inputs(X, self.alpha_.size)
+        if self.precomputed:  # kernel rows against every training point: one product
+            return X @ self.dual_coef_ + self.intercept_
+        return self.kernel(X, self.support_vectors_) @ self.dual_coef_[self.support_] + (
+            self.intercept_
+        )
 
     def weight_norm_sq(self) -> float:
         """``||w||^2 = (alpha y)^T K (alpha y)`` (in the RKHS for non-linear kernels)."""
