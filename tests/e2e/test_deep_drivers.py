@@ -86,7 +86,14 @@ SHELL_SMOKE = {
 }  # fmt: skip
 
 
-@pytest.fixture(params=list(SHELL_SMOKE))
+# The two datasets run the same driver code; Imagenette's run is the slow tests' (its source
+# is tested on its own in tests/utilities/data/).
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=pytest.mark.slow) if name == "imagenette" else name
+        for name in SHELL_SMOKE
+    ]
+)
 def smoke_dataset(request: pytest.FixtureRequest) -> str:
     return request.param
 
