@@ -20,4 +20,4 @@ if [ "${1:-}" = "--unit" ]; then
     markers=(-m "not slow and not e2e and not processes and not torch")
 fi
 source scripts/bootstrap.sh
-exec "$PYTHON" -m pytest -q -n "${BACKDOOR_CURVES_TEST_WORKERS:-auto}" --dist loadfile "${markers[@]}" "$@"
+exec "$PYTHON" -m pytest -q -n "${BACKDOOR_CURVES_TEST_WORKERS:-auto}" --dist worksteal "${markers[@]}" "$@"

@@ -130,10 +130,20 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of ``tests/e2e/`` with ``e2e`` and those of torch modules with ``torch``."""
+    """Mark the tests of ``tests/e2e/`` with ``e2e`` and those of torch modules with ``torch``.
+
+    Then put the files of long tests (end to end, processes, torch) first, in their order, so
+    that the short tests are what the workers share out (``--dist worksteal``) at the end.
+    """
     for item in items:
         path = Path(str(item.path)).resolve()
         if E2E_FOLDER in path.parents:
             item.add_marker(pytest.mark.e2e)
         if _imports_torch(path):
             item.add_marker(pytest.mark.torch)
+    long_files = {
+        item.path
+        for item in items
+        if any(item.get_closest_marker(name) for name in ("e2e", "processes", "torch"))
+    }
+    items.sort(key=lambda item: item.path not in long_files)  # stable: order kept within
