@@ -255,9 +255,17 @@ class RecordedRun:
     manifest: dict[str, Any]
 
 
-def start_run(settings: DriverSettings) -> None:
-    """Connect once to the Dask scheduler, if any: an unreachable one fails first."""
+def start_run(settings: DriverSettings) -> DatasetConfig:
+    """Start a driver run: return its configuration after checking the Dask scheduler.
+
+    An unreachable scheduler fails first (one connection, before any data is read). What a
+    run (``run_slope``, ``run_curves``, ``run_explain``) raises, it raises before anything
+    is written: ``ValueError`` (bad settings or data), ``FileNotFoundError`` (missing data
+    or weights), ``PermissionError`` (an unwritable folder), ``ConnectionError`` (an
+    unreachable scheduler); the command line turns each into one line and exit status 2.
+    """
     check_scheduler(settings.execution)
+    return settings.config
 
 
 def open_stage(settings: DriverSettings, data_seed: int) -> OpenedStage | None:

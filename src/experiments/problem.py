@@ -47,6 +47,7 @@ __all__ = [
     "load_pairs",
     "poisoned_images",
     "poisoned_problem",
+    "problem_from_images",
     "to_features",
     "trigger_columns",
 ]
@@ -267,7 +268,17 @@ def poisoned_problem(
         The feature stage: flattened pixels, or a stage object such as
         :class:`~backdoor_curves.experiments.feature_stage.CachedFeatures`.
     """
-    images = poisoned_images(task, trigger, fraction, seed)
+    return problem_from_images(task, poisoned_images(task, trigger, fraction, seed), features)
+
+
+def problem_from_images(
+    task: PairTask, images: PoisonedImages, features: str | FeatureStage
+) -> PoisonedProblem:
+    """Map a poisoned instance in image space (:func:`poisoned_images`) to model inputs.
+
+    ``features`` as in :func:`poisoned_problem`; a caller that also needs the images (the
+    explanations) poisons once and maps them here.
+    """
     if not isinstance(features, str):
         return features.problem(task, images)
     poisoned = images.poisoned

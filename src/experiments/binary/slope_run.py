@@ -262,12 +262,10 @@ def run_slope(settings: SlopeSettings) -> int:
     Raises
     ------
     ValueError, FileNotFoundError, PermissionError, ConnectionError
-        Bad settings, data or weights, an unwritable folder or an unreachable scheduler,
-        before anything is written.
+        Before anything is written (see :func:`~backdoor_curves.experiments.driver.start_run`).
     """
     common = settings.common
-    start_run(common)
-    config = common.config
+    config = start_run(common)
     fraction, plan = _validated_plan(settings)
     first_request = common.request(plan[0][0])
     if settings.figures is FigureStep.ONLY:

@@ -201,12 +201,10 @@ def run_curves(settings: CurvesSettings) -> int:
     Raises
     ------
     ValueError, FileNotFoundError, PermissionError, ConnectionError
-        Bad settings, data or weights, an unwritable folder or an unreachable scheduler,
-        before anything is written.
+        Before anything is written (see :func:`~backdoor_curves.experiments.driver.start_run`).
     """
     common = settings.common
-    start_run(common)
-    config = common.config
+    config = start_run(common)
     data_seed = config.data_seed if common.data_seed is None else common.data_seed
     pairs_from_args(settings.pairs, config)  # a bad pair fails before the network loads
     # A missing weights file fails here; the network loads (and its weights are verified)

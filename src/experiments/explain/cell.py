@@ -36,7 +36,7 @@ from backdoor_curves.experiments.problem import (
     DataRequest,
     FeatureStage,
     poisoned_images,
-    poisoned_problem,
+    problem_from_images,
     trigger_columns,
 )
 from backdoor_curves.experiments.workspace import Workspace, WorkspaceFactory
@@ -110,20 +110,9 @@ def explained_problem(
     as in every other driver, so the poisons are the ones of the slope and curve tables. The
     explained images are the first ``n_images`` points of the backdoor test set.
 
-    Parameters
-    ----------
-    pair_task : PairTask
-        The pair's images and labels.
-    trigger : TriggerSpec
-        The trigger.
-    fraction : float
-        Poison fraction in (0, 1).
-    seed : int
-        Experiment seed.
-    n_images : int
-        Triggered test images to explain.
-    features : ``"pixels"`` or FeatureStage
-        The feature stage (deep features are read from the driver's cache).
+    ``pair_task``, ``trigger``, ``fraction``, ``seed`` and ``features`` are those of
+    :func:`~backdoor_curves.experiments.problem.poisoned_problem` (deep features are read from
+    the driver's cache); ``n_images`` is the number of triggered test images to explain.
 
     Raises
     ------
@@ -135,7 +124,7 @@ def explained_problem(
         raise ValueError(
             f"--n-images {n_images} exceeds the backdoor test set ({len(images.X_backdoor)} images)"
         )
-    problem = poisoned_problem(pair_task, trigger, fraction, seed, features)
+    problem = problem_from_images(pair_task, images, features)
     return ExplainedProblem(
         train_images=np.asarray(images.poisoned.X),
         X_train=problem.X_train,

@@ -294,13 +294,11 @@ def run_explain(settings: ExplainSettings) -> int:
     Raises
     ------
     ValueError, FileNotFoundError, PermissionError, ConnectionError
-        Bad settings, data or weights, an unwritable folder or an unreachable scheduler,
-        before anything is written.
+        Before anything is written (see :func:`~backdoor_curves.experiments.driver.start_run`).
     """
     common = settings.common
     check_settings(settings)
-    start_run(common)
-    config = common.config
+    config = start_run(common)
     gamma = _gamma(settings.gamma, config)
     loaded = _loaded_pairs(settings)
     if settings.figures is FigureStep.ONLY:

@@ -105,13 +105,19 @@ def test_partial_folder_shows_what_exists_and_compares_it(tmp_path, capsys):
     assert "<b>curves</b>" not in page  # no curves tables: no curves line
 
 
-def test_a_differing_cell_is_listed(tmp_path):
+def run_with_first_cell(tmp_path, column: str, text: str):
+    """A run folder holding the reference's 7-1 slope table with its first ``column`` set."""
     run = tmp_path / "mnist"
     folder = run / "slope" / "7-1_badnet3"
     shutil.copytree(REFERENCE / "slope" / "7-1_badnet3", folder)
     table = pd.read_csv(folder / "results.csv", dtype=str, keep_default_na=False)
-    table.loc[0, "backdoor_acc"] = "0.5"
+    table.loc[0, column] = text
     table.to_csv(folder / "results.csv", index=False)
+    return run
+
+
+def test_a_differing_cell_is_listed(tmp_path):
+    run = run_with_first_cell(tmp_path, "backdoor_acc", "0.5")
     page = write_report(run, REFERENCE).read_text(encoding="utf-8")
     assert "DIFFERS from the reference" in page
     assert "BA 0.5 vs 0.136" in page
@@ -159,12 +165,7 @@ def test_unreadable_manifest_writes_nothing(tmp_path, capsys):
 
 
 def test_text_from_the_tables_is_escaped(tmp_path):
-    run = tmp_path / "mnist"
-    folder = run / "slope" / "7-1_badnet3"
-    shutil.copytree(REFERENCE / "slope" / "7-1_badnet3", folder)
-    table = pd.read_csv(folder / "results.csv", dtype=str, keep_default_na=False)
-    table.loc[0, "status"] = "<script>alert(1)</script>"
-    table.to_csv(folder / "results.csv", index=False)
+    run = run_with_first_cell(tmp_path, "status", "<script>alert(1)</script>")
     page = write_report(run, None).read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
