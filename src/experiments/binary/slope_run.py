@@ -259,10 +259,7 @@ def _run_folder(
 def run_slope(settings: SlopeSettings) -> int:
     """Run the slope sweep (or only its figures); return the exit status.
 
-    Raises
-    ------
-    ValueError, FileNotFoundError, PermissionError, ConnectionError
-        Before anything is written (see :func:`~backdoor_curves.experiments.driver.start_run`).
+    What it raises, it raises before anything is written (:func:`.driver.start_run` lists it).
     """
     common = settings.common
     config = start_run(common)

@@ -198,10 +198,7 @@ def _derive_deviation(recorded: RecordedRun, fraction: float) -> None:
 def run_curves(settings: CurvesSettings) -> int:
     """Run the learning curves and parameter deviation; return the exit status.
 
-    Raises
-    ------
-    ValueError, FileNotFoundError, PermissionError, ConnectionError
-        Before anything is written (see :func:`~backdoor_curves.experiments.driver.start_run`).
+    What it raises, it raises before anything is written (:func:`.driver.start_run` lists it).
     """
     common = settings.common
     config = start_run(common)

@@ -291,10 +291,7 @@ def _run_folder(
 def run_explain(settings: ExplainSettings) -> int:
     """Run the explanation grid and draw its figures (or only draw); return the exit status.
 
-    Raises
-    ------
-    ValueError, FileNotFoundError, PermissionError, ConnectionError
-        Before anything is written (see :func:`~backdoor_curves.experiments.driver.start_run`).
+    What it raises, it raises before anything is written (:func:`.driver.start_run` lists it).
     """
     common = settings.common
     check_settings(settings)
