@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Backdoor learning slope on CIFAR-10 AlexNet features (SPEC 5.1, 5.5): ./run_cifar.sh {all|cifar_60|cifar_25|cifar_09|double_trigger}
+# Backdoor learning slope on CIFAR-10 AlexNet features (docs/drivers.md, docs/data.md): ./run_cifar.sh {all|cifar_60|cifar_25|cifar_09|double_trigger}
 DATASET=cifar10
 RESULTS="${BACKDOOR_CURVES_RESULTS:-runs}/cifar"
 declare -A JOBS=(

@@ -26,7 +26,7 @@ Tables: runs/imagenette/slope/<pair>_<trigger>/results.csv; figures: runs/imagen
 --profile smoke: one pair, 20 train / 10 test images, a tiny grid (seconds on CPU).
 Extra flags go to the driver: backdoor-curves slope --help (or python -m backdoor_curves slope --help)"
 if [ "${1:-}" = imagenette_full ]; then
-    # The paper's network experiment (SPEC 5.6): ResNet18/50 fine-tuned on 10-class Imagenette.
+    # The paper's network experiment (docs/networks.md): ResNet18/50 fine-tuned on 10-class Imagenette.
     set -euo pipefail
     shift
     cd "$(dirname "$0")"

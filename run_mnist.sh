@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Backdoor learning slope on MNIST (SPEC 5.1): ./run_mnist.sh {all|mnist_71|mnist_30|mnist_52|double_trigger}
+# Backdoor learning slope on MNIST (docs/drivers.md): ./run_mnist.sh {all|mnist_71|mnist_30|mnist_52|double_trigger}
 DATASET=mnist
 RESULTS="${BACKDOOR_CURVES_RESULTS:-runs}/mnist"
 declare -A JOBS=(

@@ -1,4 +1,4 @@
-"""Tests of the frozen AlexNet fc7 feature extractor (SPEC section 5.5).
+"""Tests of the frozen AlexNet fc7 feature extractor (docs/data.md, deep features).
 
 The reference is torchvision's own AlexNet with the same (random) weights, run whole with a
 forward hook on the ReLU after fc7 and fed by torchvision's own ``Resize`` and ``Normalize``.
