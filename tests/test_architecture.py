@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import shutil
 import subprocess
 import sys
@@ -211,3 +212,21 @@ def test_importing_attacks_and_the_pixel_drivers_imports_no_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+SPEC_CITATION = re.compile(r"\bSPEC(?: section| §)? ?\d")
+
+
+def test_code_cites_the_docs_not_the_specification() -> None:
+    """Comments and docstrings point to ``docs/`` pages, which users have, not to SPEC sections."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py", "*.sh", "*.toml", "*.cfg"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    citing = [
+        f"{name}:{number}"
+        for name in tracked
+        for number, line in enumerate((ROOT / name).read_text(encoding="utf-8").splitlines(), 1)
+        if SPEC_CITATION.search(line)
+    ]
+    assert not citing, citing
