@@ -15,6 +15,7 @@ import resource
 import subprocess
 import sys
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,3 +79,26 @@ def extract_commit(commit: str, tmp: Path, env: dict[str, str]) -> Checkout:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     }
     return Checkout(tree, environment)
+
+
+def time_command(command: str, env: dict[str, str]) -> float:
+    """Wall seconds of a shell command of the user's (``bash -c COMMAND``), output discarded.
+
+    The benchmarks' ``--authors-command``: a command that runs another implementation of the
+    same job (e.g. the authors' original code, in its own environment, which this repository
+    neither contains nor builds) from a clean state, so that both are timed on this machine
+    in one run.
+
+    Raises
+    ------
+    SystemExit
+        The command failed: the benchmark stops with one line naming its exit status.
+    """
+    start = time.perf_counter()
+    done = subprocess.run(
+        ["bash", "-c", command], env=env, check=False,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"--authors-command failed (exit status {done.returncode}): {command}")
+    return time.perf_counter() - start

@@ -1,6 +1,7 @@
 """Time ``./run_mnist.sh all --force`` on the embedded MNIST digits and split the time.
 
     python benchmarks/bench_slope.py [--n-jobs 2] [--baseline [COMMIT]] [--rounds 2]
+        [--authors-command COMMAND]
 
 Runs the real shell driver into a temporary results root (``BACKDOOR_CURVES_RESULTS``), so
 nothing under ``results/`` changes, and prints:
@@ -32,12 +33,19 @@ for ``--rounds`` rounds, and prints the ratios current / baseline next to the ra
 issue's targets ask for (25 s / 40 s and 5 s / 15 s). The baseline is extracted with
 ``git archive`` into a temporary folder and runs with this interpreter and its packages; both
 sides read the embedded digits (``BACKDOOR_CURVES_DATA`` points at an empty folder).
+
+``--authors-command COMMAND`` also times the authors' original code in every round: a shell
+command of yours that runs their MNIST slope job (their ``./run_mnist.sh all`` and
+``double_trigger``, the same four runs) from a clean state in its own environment (their code
+needs Python 3.8 and secml; this repository neither contains nor builds it); it prints the
+median ratio current / authors against issue 23's goal for the slope grid (<= 0.10).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -54,6 +62,7 @@ from _common import (
     embedded_data_env,
     extract_commit,
     is_commit,
+    time_command,
 )
 from threadpoolctl import threadpool_limits
 
@@ -235,6 +244,11 @@ def main() -> int:
         help=f"also time COMMIT (default {ISSUE_BASELINE}, issue 7's baseline) alternately",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=2, help="baseline/current rounds")
+    parser.add_argument(
+        "--authors-command", metavar="COMMAND",
+        help="shell command that runs the authors' MNIST slope job (their run_mnist.sh all and "
+        "double_trigger) from a clean state in its own environment; timed in every round",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.n_jobs < 1 or args.rounds < 1:
         parser.error("--n-jobs and --rounds must be positive integers")
@@ -244,20 +258,40 @@ def main() -> int:
         tmp = Path(tmp_name)
         env = embedded_data_env(tmp)
         current = Checkout(ROOT, env)
-        if args.baseline is None:
+        if args.baseline is None and args.authors_command is None:
             _report(_time_job(current, tmp / "current", args.n_jobs), args.n_jobs)
             return 0
-        (tmp / "baseline").mkdir()
-        baseline = extract_commit(args.baseline, tmp / "baseline", env)
-        pairs = []
+        baseline = None
+        if args.baseline is not None:
+            (tmp / "baseline").mkdir()
+            baseline = extract_commit(args.baseline, tmp / "baseline", env)
+        pairs, authors = [], []
         for number in range(args.rounds):
             runs = tmp / f"round{number}"
-            old = _time_job(baseline, runs / "baseline", args.n_jobs)
+            old = None if baseline is None else _time_job(baseline, runs / "baseline", args.n_jobs)
             new = _time_job(current, runs / "current", args.n_jobs)
             pairs.append((old, new))
+            if args.authors_command is not None:
+                authors.append(time_command(args.authors_command, {**os.environ}))
         _report(pairs[-1][1], args.n_jobs)
-        _compare(pairs, args.baseline)
+        if args.baseline is not None:
+            _compare([(old, new) for old, new in pairs if old is not None], args.baseline)
+        if authors:
+            _compare_authors([new for _, new in pairs], authors, args.authors_command)
     return 0
+
+
+def _compare_authors(current: list[Timing], authors: list[float], command: str) -> None:
+    """Print the current job's wall time against the authors' (issue 23 item 6's goal)."""
+    print("\nagainst the authors' code (--authors-command), same machine, alternating:")
+    rounds = list(zip(current, authors, strict=True))
+    for number, (new, theirs) in enumerate(rounds, 1):
+        print(f"  round {number}: the authors' code {theirs:6.1f} s, current {new.wall:5.1f} s")
+    ratio = statistics.median(new.wall / theirs for new, theirs in rounds)
+    met = "met" if ratio <= AUTHORS_RATIO_GOAL else "NOT met"
+    print(f"  current / the authors' code = {ratio:.3f}, median of {len(authors)} (issue 23 asks "
+          f"for <= {AUTHORS_RATIO_GOAL:.2f}: {met})")  # fmt: skip
+    print(f"  --authors-command: {command}")
 
 
 if __name__ == "__main__":
