@@ -1,7 +1,7 @@
 """Time ``./run_mnist.sh all --force`` on the embedded MNIST digits and split the time.
 
     python benchmarks/bench_slope.py [--n-jobs 2] [--baseline [COMMIT]] [--rounds 2]
-        [--authors-command COMMAND]
+        [--current-flags FLAGS] [--authors-command COMMAND]
 
 Runs the real shell driver into a temporary results root (``BACKDOOR_CURVES_RESULTS``), so
 nothing under ``results/`` changes, and prints:
@@ -46,11 +46,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,12 +100,13 @@ class Timing:
     results: Path
 
 
-def _time_job(checkout: Checkout, results: Path, n_jobs: int) -> Timing:
-    """Run ``./run_mnist.sh all --force`` of ``checkout`` into ``results``, then its figures."""
+def _time_job(checkout: Checkout, results: Path, n_jobs: int, flags: Sequence[str] = ()) -> Timing:
+    """Run ``./run_mnist.sh all --force FLAGS`` of ``checkout`` into ``results``, then figures."""
     env = {**checkout.env, "BACKDOOR_CURVES_RESULTS": str(results)}
     start, start_cpu = time.perf_counter(), children_cpu_seconds()
     subprocess.run(
-        [str(checkout.root / "run_mnist.sh"), "all", "--force", "--quiet", "--n-jobs", str(n_jobs)],
+        [str(checkout.root / "run_mnist.sh"), "all", "--force", "--quiet", "--n-jobs", str(n_jobs),
+         *flags],
         cwd=checkout.root, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     wall, cpu = time.perf_counter() - start, children_cpu_seconds() - start_cpu
@@ -245,6 +248,11 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=2, help="baseline/current rounds")
     parser.add_argument(
+        "--current-flags", default="", metavar="FLAGS",
+        help="extra driver flags of the current side only, e.g. '--no-report' to leave out a "
+        "step that the baseline does not have",
+    )  # fmt: skip
+    parser.add_argument(
         "--authors-command", metavar="COMMAND",
         help="shell command that runs the authors' MNIST slope job (their run_mnist.sh all and "
         "double_trigger) from a clean state in its own environment; timed in every round",
@@ -259,7 +267,8 @@ def main() -> int:
         env = embedded_data_env(tmp)
         current = Checkout(ROOT, env)
         if args.baseline is None and args.authors_command is None:
-            _report(_time_job(current, tmp / "current", args.n_jobs), args.n_jobs)
+            flags = shlex.split(args.current_flags)
+            _report(_time_job(current, tmp / "current", args.n_jobs, flags), args.n_jobs)
             return 0
         baseline = None
         if args.baseline is not None:
@@ -269,7 +278,7 @@ def main() -> int:
         for number in range(args.rounds):
             runs = tmp / f"round{number}"
             old = None if baseline is None else _time_job(baseline, runs / "baseline", args.n_jobs)
-            new = _time_job(current, runs / "current", args.n_jobs)
+            new = _time_job(current, runs / "current", args.n_jobs, shlex.split(args.current_flags))
             pairs.append((old, new))
             if args.authors_command is not None:
                 authors.append(time_command(args.authors_command, {**os.environ}))
