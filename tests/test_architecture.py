@@ -214,6 +214,23 @@ def test_importing_attacks_and_the_pixel_drivers_imports_no_torch() -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.processes
+def test_the_network_command_checks_its_flags_before_importing_torch() -> None:
+    """``backdoor-curves nn --help`` and every flag error come before torch is imported."""
+    code = (
+        "import sys\n"
+        "from backdoor_curves.experiments.nn import backdoor_slope\n"
+        "assert backdoor_slope.main(['--lr', '-1']) == 2\n"
+        "assert backdoor_slope.main(['--betas', '0.5']) == 2\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "backdoor_slope.build_parser().parse_args(['--help'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "--poison-weighting" in done.stdout
+    assert "learning rate must be > 0" in done.stderr and "must include 0" in done.stderr
+
+
 SPEC_CITATION = re.compile(r"\bSPEC(?: section| §)? ?\d")
 
 

@@ -1,4 +1,4 @@
-"""Tests of the incremental beta paths and the parameter deviation (docs/method.md: curves, parameter deviation).
+"""Tests of the incremental beta paths and the parameter deviation (docs/method.md).
 
 Every point of ``BinaryClassifier.beta_path`` must be the optimum an independent cold fit
 with weights ``s_i = 1`` (clean) / ``beta`` (poison) finds; the ridge path must equal the

@@ -1,4 +1,4 @@
-"""End-to-end tests of the learning-curves driver (docs/drivers.md, learning curves): tables, manifests, errors.
+"""End-to-end tests of the learning-curves driver (docs/drivers.md): tables, manifests, errors.
 
 One small run of ``--profile smoke`` (pair 7-1 of the embedded MNIST digits, 120 train / 60
 test points, the four smoke models, p = 0.1, two seeds, four betas) goes through ``main([...])``

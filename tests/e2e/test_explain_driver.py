@@ -1,4 +1,4 @@
-"""End-to-end tests of the explanation script on the embedded MNIST digits (docs/drivers.md, explanations).
+"""End-to-end tests of the explanation script on the embedded MNIST digits (docs/drivers.md).
 
 Tiny runs (pair 7-1, 80 train / 40 test points, one or two seeds, two ``C`` values) through
 ``main([...])`` in this process; one check runs the script by path for its ``--help``.

@@ -1,4 +1,4 @@
-"""End-to-end tests of the slope driver (docs/drivers.md, learning slope): table, manifest, flags, errors, resume.
+"""End-to-end tests of the slope driver (docs/drivers.md): table, manifest, flags, errors, resume.
 
 Every run is tiny (pair 7-1 of the embedded MNIST digits, 60 train / 30 test points, two
 seeds, two ``C`` values, one RBF ``gamma``) and goes through ``main([...])`` in this process,

@@ -41,6 +41,7 @@ from torch.nn import functional
 from tqdm.auto import tqdm
 
 from backdoor_curves.classifiers.nn.pretrained import ALEXNET_FC7
+from backdoor_curves.classifiers.nn.settings import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "ALEXNET_FEATURE_DIM",
@@ -64,11 +65,6 @@ ALEXNET_FEATURE_DIM = 4096
 INPUT_SIZE = 224
 """Side of the square image AlexNet receives."""
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-"""Per-channel mean of ImageNet, the normalisation of torchvision's ImageNet weights."""
-
-IMAGENET_STD = (0.229, 0.224, 0.225)
-"""Per-channel standard deviation of ImageNet."""
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 """Values of the ``--device`` flag."""

@@ -23,34 +23,13 @@ See ``docs/method.md``, section "Networks: beta-weighted training and the head s
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import torch
 from torch import nn
 
 from backdoor_curves.classifiers.nn.pretrained import PretrainedWeights
-from backdoor_curves.naming import enum_member
+from backdoor_curves.classifiers.nn.settings import Architecture, Stem, parse_architecture
 
 __all__ = ["Architecture", "Stem", "build_resnet", "parse_architecture"]
-
-
-class Architecture(StrEnum):
-    """torchvision ResNets the trainer supports."""
-
-    RESNET18 = "resnet18"
-    RESNET50 = "resnet50"
-
-
-class Stem(StrEnum):
-    """First layers of the network: torchvision's (ImageNet) or a small-image stem."""
-
-    IMAGENET = "imagenet"
-    SMALL = "small"
-
-
-def parse_architecture(name: object) -> Architecture:
-    """Return ``name`` as an :class:`Architecture`, or raise listing the valid names."""
-    return enum_member(Architecture, name, "architecture")
 
 
 def _small_stem(model: nn.Module, in_channels: int, width: int) -> None:

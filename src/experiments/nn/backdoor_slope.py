@@ -23,15 +23,14 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.nn.pretrained import resolve_weights
-from backdoor_curves.classifiers.nn.resnet import parse_architecture
-from backdoor_curves.classifiers.nn.weighted_trainer import (
+from backdoor_curves.classifiers.nn.settings import (
     PoisonWeighting,
     TrainSettings,
     check_beta,
+    parse_architecture,
     parse_weighting,
 )
 from backdoor_curves.experiments.flags import (
@@ -40,12 +39,15 @@ from backdoor_curves.experiments.flags import (
     execution_config_from_args,
 )
 from backdoor_curves.experiments.nn.config import PROFILES, NetworkConfig, get_network_config
-from backdoor_curves.experiments.nn.data import check_available
-from backdoor_curves.experiments.nn.devices import default_worker_count, resolve_device
-from backdoor_curves.experiments.nn.run import NetworkRequest, run_network_experiment
 from backdoor_curves.utilities.atomic import check_writable
 from backdoor_curves.utilities.backends import check_scheduler
 from backdoor_curves.utilities.commands import DriverParser, float_list, int_list, report_errors
+
+if TYPE_CHECKING:
+    from backdoor_curves.experiments.nn.run import NetworkRequest
+
+# The modules that train and evaluate networks import torch: they are imported when a run is
+# prepared, not when the parser is built, so that ``--help`` and flag errors are immediate.
 
 __all__ = ["build_parser", "main"]
 
@@ -203,6 +205,8 @@ def _weights_paths(
                     f"--weights {item!r}: with several architecture name each, "
                     "e.g. resnet18=PATH,resnet50=PATH"
                 )
+    from backdoor_curves.classifiers.nn.pretrained import resolve_weights  # noqa: PLC0415
+
     resolved = []
     for arch in config.archs:
         weights = resolve_weights(
@@ -225,6 +229,13 @@ def _request_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     except ValueError as error:
         parser.error(str(error))
     config = _config_from_args(args)
+    from backdoor_curves.experiments.nn.data import check_available  # noqa: PLC0415
+    from backdoor_curves.experiments.nn.devices import (  # noqa: PLC0415
+        default_worker_count,
+        resolve_device,
+    )
+    from backdoor_curves.experiments.nn.run import NetworkRequest  # noqa: PLC0415
+
     device = resolve_device(args.device)
     if args.n_jobs is None and not args.scheduler:
         execution = dataclasses.replace(execution, n_jobs=default_worker_count(device))
@@ -255,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the network grid, write the tables and figure F8; return the exit status."""
     parser = build_parser()
     request = _request_from_args(parser.parse_args(argv), parser)
+    from backdoor_curves.experiments.nn.run import run_network_experiment  # noqa: PLC0415
+
     return run_network_experiment(request)
 
 

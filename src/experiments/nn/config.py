@@ -29,9 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from backdoor_curves.attacks.triggers import TriggerSpec
-from backdoor_curves.classifiers.nn.resnet import Architecture, Stem
-from backdoor_curves.classifiers.nn.weighted_trainer import PoisonWeighting
-from backdoor_curves.experiments.nn.data import IMAGENET_MEAN, IMAGENET_STD
+from backdoor_curves.classifiers.nn.settings import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Architecture,
+    PoisonWeighting,
+    Stem,
+)
 
 __all__ = ["PROFILES", "NetworkConfig", "get_network_config"]
 
