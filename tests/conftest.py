@@ -1,6 +1,7 @@
 """Fixtures shared by the tests; ``e2e`` and ``torch`` markers applied by location and imports."""
 
 import datetime
+import inspect
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -114,8 +115,19 @@ _TORCH_IMPORT = re.compile(
 )
 
 
+# A test function that imports torch or torchvision itself (its module does not).
+_TORCH_IMPORT_IN_FUNCTION = re.compile(r"^\s+(?:import|from) (?:torch|torchvision)\b", re.MULTILINE)
+
+
 def _imports_torch(path: Path) -> bool:
     return path.suffix == ".py" and bool(_TORCH_IMPORT.search(path.read_text(encoding="utf-8")))
+
+
+def _function_imports_torch(item: pytest.Item) -> bool:
+    function = getattr(item, "function", None)
+    return function is not None and bool(
+        _TORCH_IMPORT_IN_FUNCTION.search(inspect.getsource(function))
+    )
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -130,7 +142,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of ``tests/e2e/`` with ``e2e`` and those of torch modules with ``torch``.
+    """Mark the tests of ``tests/e2e/`` with ``e2e``, those that import torch with ``torch``.
+
+    A test imports torch when its module does (at its top) or its own function does.
 
     Then put the files of long tests (end to end, processes, torch) first, in their order, so
     that the short tests are what the workers share out (``--dist worksteal``) at the end.
@@ -139,7 +153,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = Path(str(item.path)).resolve()
         if E2E_FOLDER in path.parents:
             item.add_marker(pytest.mark.e2e)
-        if _imports_torch(path):
+        if _imports_torch(path) or _function_imports_torch(item):
             item.add_marker(pytest.mark.torch)
     long_files = {
         item.path
