@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fresh_python import run_without_torch
 
 from backdoor_curves.experiments import cli
 
@@ -201,32 +202,24 @@ def test_grid_drivers_share_one_skeleton() -> None:
 @pytest.mark.processes
 def test_importing_attacks_and_the_pixel_drivers_imports_no_torch() -> None:
     """Torch code lives in classifiers/nn; the explanation maths and MNIST drivers need none."""
-    code = (
-        "import sys\n"
-        "import backdoor_curves.attacks, backdoor_curves.attacks.explanations\n"
-        "import backdoor_curves.analyses\n"
-        "from backdoor_curves.experiments.binary import slope\n"
-        "from backdoor_curves.experiments.curves import cli\n"
-        "from backdoor_curves.experiments.explain import cli\n"
-        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    run_without_torch(
+        "import backdoor_curves.attacks, backdoor_curves.attacks.explanations",
+        "import backdoor_curves.analyses",
+        "from backdoor_curves.experiments.binary import slope",
+        "from backdoor_curves.experiments.curves import cli",
+        "from backdoor_curves.experiments.explain import cli",
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.processes
 def test_the_network_command_checks_its_flags_before_importing_torch() -> None:
     """``backdoor-curves nn --help`` and every flag error come before torch is imported."""
-    code = (
-        "import sys\n"
-        "from backdoor_curves.experiments.nn import backdoor_slope\n"
-        "assert backdoor_slope.main(['--lr', '-1']) == 2\n"
-        "assert backdoor_slope.main(['--betas', '0.5']) == 2\n"
-        "assert 'torch' not in sys.modules, 'torch was imported'\n"
-        "backdoor_slope.build_parser().parse_args(['--help'])\n"
+    done = run_without_torch(
+        "from backdoor_curves.experiments.nn import backdoor_slope",
+        "assert backdoor_slope.main(['--lr', '-1']) == 2",
+        "assert backdoor_slope.main(['--betas', '0.5']) == 2",
+        then="backdoor_slope.build_parser().parse_args(['--help'])",
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
     assert "--poison-weighting" in done.stdout
     assert "learning rate must be > 0" in done.stderr and "must include 0" in done.stderr
 

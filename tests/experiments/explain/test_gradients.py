@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from fresh_python import run_without_torch
 
 from backdoor_curves.attacks.explanations import PixelFeatures
 from backdoor_curves.experiments.explain.gradients import GradientMaps, deep_feature_name
@@ -38,12 +36,8 @@ def test_deep_features_are_named_by_extractor_and_weights() -> None:
 @pytest.mark.processes
 def test_pixels_need_no_torch() -> None:
     """The MNIST explanation modules and a pixel map import no torch."""
-    code = (
-        "import sys\n"
-        "from backdoor_curves.experiments.explain import cli, gradients\n"
-        "from backdoor_curves.experiments.feature_extraction import FeatureSettings\n"
-        "gradients.GradientMaps(FeatureSettings()).get('pixels')\n"
-        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    run_without_torch(
+        "from backdoor_curves.experiments.explain import cli, gradients",
+        "from backdoor_curves.experiments.feature_extraction import FeatureSettings",
+        "gradients.GradientMaps(FeatureSettings()).get('pixels')",
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
