@@ -181,8 +181,18 @@ def slope_table(path: Path, slopes: list[float], **changes: list) -> Path:
     return path / "results.csv"
 
 
-def curves_table(path: Path, status: list[str], betas: list[float]) -> Path:
-    """Write a curves-like table: one cell per beta of one curve."""
+def curves_table(
+    path: Path,
+    status: list[str],
+    betas: list[float],
+    points: list[str] | None = None,
+    backdoor_loss: list[float] | None = None,
+) -> Path:
+    """Write a curves-like table: one cell per beta of one curve.
+
+    ``points`` are the rows' kinds (default: no ``point`` column); ``backdoor_loss``
+    defaults to ``2 - beta``.
+    """
     n = len(betas)
     columns = {
         "task_key": ["clf=svm|seed=1"] * n,
@@ -195,11 +205,13 @@ def curves_table(path: Path, status: list[str], betas: list[float]) -> Path:
         "seed": [1] * n,
         "beta": betas,
         "clean_loss": [0.3] * n,
-        "backdoor_loss": [2.0 - b for b in betas],
+        "backdoor_loss": [2.0 - b for b in betas] if backdoor_loss is None else backdoor_loss,
         "clean_acc": [0.95] * n,
         "backdoor_acc": [0.1] * n,
         "slope_status": status,
     }
+    if points is not None:
+        columns["point"] = points
     path.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(columns).to_csv(path / "results.csv", index=False)
     return path / "results.csv"

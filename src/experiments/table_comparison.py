@@ -3,6 +3,11 @@ r"""Compare a run's table with a reference table, cell by cell, within stated to
 - cells are matched on their identity columns (pair, trigger, classifier, ``C``, ``gamma``,
   seed, poison fraction, and ``beta`` for curves), read as text, so that a run over a sub-grid
   (``--seeds 1 -clf svm``) is compared cell by cell with the full reference;
+- a curve's breakpoints and refined points sit at betas the run computes, whose last digits
+  move with rounding (another BLAS): a curves cell left unmatched as text meets the reference
+  cell of its curve and kind (``point``) with the nearest beta, within a relative
+  :data:`COMPUTED_RTOL`, and its losses are compared with the reference curve interpolated
+  linearly at the run's beta;
 - for every matched cell and every compared column (slope: ``slope``, ``clean_acc`` (CA),
   ``backdoor_acc`` (BA); curves: ``clean_loss``, ``backdoor_loss``, CA, BA) the relative
   difference
@@ -34,6 +39,7 @@ import pandas as pd
 __all__ = [
     "ATOL",
     "COMPARED_KINDS",
+    "COMPUTED_RTOL",
     "CONDITION_FACTOR",
     "RTOL",
     "CellDifference",
@@ -55,6 +61,14 @@ there by 1e-6)."""
 
 ATOL = 1e-12
 """Absolute tolerance, for values that are zero (or nearly) in both tables."""
+
+COMPUTED_RTOL = 1e-4
+"""Relative distance within which a computed identity value (the beta of a breakpoint or of a
+refined point) matches the reference's. Such betas move with rounding: the step control that
+places refined points compares nearly equal numbers, so optima that differ by a relative
+1e-10 (another BLAS, another correct solver path) can move a refined beta by 1e-6. The
+values compared there are interpolated to the run's beta, so the match window does not loosen
+the comparison."""
 
 _MAX_LISTED = 20
 """Differing cells listed one per line; the rest are counted."""
@@ -85,6 +99,20 @@ class TableSpec:
     conditioned : tuple of str, default ()
         Compared columns computed by a linear solve whose condition number is in the
         ``condition_number`` column: their tolerance grows with it (:data:`CONDITION_FACTOR`).
+    computed : str, default ""
+        An identity column whose value the run computes rather than chooses (the beta of a
+        curve's breakpoint or refined point; ``""``: every identity column is matched as
+        text only). A cell that no reference cell matches as text is matched to the
+        reference cell with the nearest such value, among those agreeing on every other
+        identity column and on ``computed_kind``, when the two values agree within
+        :data:`COMPUTED_RTOL`; its ``smooth`` columns are then compared with the reference
+        curve interpolated linearly at the run's value.
+    computed_kind : str, default ""
+        The column naming what kind of point a cell is (``point``: grid, breakpoint,
+        refined); cells of different kinds never match.
+    smooth : tuple of str, default ()
+        Compared columns that vary smoothly with ``computed`` (the losses; not the
+        accuracies, which are step functions of beta).
     """
 
     kind: str
@@ -92,6 +120,9 @@ class TableSpec:
     compared: tuple[tuple[str, str], ...]
     status: str
     conditioned: tuple[str, ...] = ()
+    computed: str = ""
+    computed_kind: str = ""
+    smooth: tuple[str, ...] = ()
 
 
 _SLOPE_TABLE = TableSpec(
@@ -109,6 +140,9 @@ _CURVES_TABLE = TableSpec(
     (("clean_loss", "clean loss"), ("backdoor_loss", "backdoor loss"), ("clean_acc", "CA"),
      ("backdoor_acc", "BA")),
     "slope_status",
+    computed="beta",
+    computed_kind="point",
+    smooth=("clean_loss", "backdoor_loss"),
 )  # fmt: skip
 
 COMPARED_KINDS: dict[str, TableSpec] = {spec.kind: spec for spec in (_SLOPE_TABLE, _CURVES_TABLE)}
@@ -253,6 +287,53 @@ def _tolerance(matched: pd.DataFrame, conditioned: bool) -> np.ndarray | float:
     return np.maximum(RTOL, widened)
 
 
+def _match_computed(
+    run: pd.DataFrame,
+    free: pd.DataFrame,
+    reference: pd.DataFrame,
+    identity: list[str],
+    spec: TableSpec,
+) -> pd.DataFrame:
+    """Match run cells to the free reference cells with the nearest computed value.
+
+    ``run`` holds the run's cells left unmatched as text, ``free`` the reference cells no run
+    cell matched. Cells pair within groups agreeing on the other identity columns (and
+    ``spec.computed_kind``), when their computed values agree within
+    :data:`COMPUTED_RTOL`; a reference cell pairs with one run cell at most (the nearest).
+    The ``spec.smooth`` columns of a pair hold the reference curve (every cell of
+    ``reference`` agreeing on the other identity columns) interpolated at the run's value.
+    Returns the pairs as the text merge returns its matches (reference columns ``_ref``).
+    """
+    key, kind = spec.computed, spec.computed_kind
+    curve = [c for c in identity if c != key]
+    by = [*curve, kind] if kind in run.columns and kind in free.columns else curve
+    ours = run.assign(_value=pd.to_numeric(run[key], errors="coerce")).dropna(subset="_value")
+    theirs = free.assign(_value=pd.to_numeric(free[key], errors="coerce")).dropna(subset="_value")
+    if ours.empty or theirs.empty:
+        return run.iloc[:0]
+    theirs = theirs.rename(columns={c: f"{c}_ref" for c in theirs.columns if c not in by})
+    paired = pd.merge_asof(
+        ours.sort_values("_value"), theirs.sort_values("_value_ref"),
+        left_on="_value", right_on="_value_ref", by=by or None, direction="nearest",
+    )  # fmt: skip
+    distance = (paired["_value"] - paired["_value_ref"]).abs()
+    window = COMPUTED_RTOL * np.maximum(paired["_value"].abs(), paired["_value_ref"].abs())
+    paired = paired.assign(_distance=distance)[distance <= window]
+    # One run cell per reference cell, the nearest: an extra point of the run stays unmatched.
+    paired = paired.sort_values("_distance").drop_duplicates([*by, "_value_ref"])
+    smooth = [c for c in spec.smooth if c in reference.columns and f"{c}_ref" in paired.columns]
+    if smooth and curve and not paired.empty:
+        points = reference.assign(_value=pd.to_numeric(reference[key], errors="coerce"))
+        curves = points.sort_values("_value").groupby(curve, sort=False)
+        for name, rows in paired.groupby(curve, sort=False):
+            found = curves.get_group(name)
+            for column in smooth:
+                values = pd.to_numeric(found[column], errors="coerce").to_numpy(dtype=float)
+                at = np.interp(rows["_value"], found["_value"].to_numpy(dtype=float), values)
+                paired.loc[rows.index, f"{column}_ref"] = [repr(float(v)) for v in at]
+    return paired.drop(columns=["_value", "_value_ref", "_distance"])
+
+
 def _read_text_table(path: Path) -> pd.DataFrame:
     """Read a results table with every cell as text (identities match on the written text)."""
     return pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -295,7 +376,15 @@ def compare_table(run_table: Path, reference_table: Path, spec: TableSpec) -> Co
     identity = [c for c in spec.identity if c in run.columns and c in reference.columns]
     merged = run.merge(reference, on=identity, how="left", suffixes=("", "_ref"), indicator=True)
     matched = merged[merged["_merge"] == "both"]
-    result.n_unmatched = int((merged["_merge"] == "left_only").sum())
+    unmatched = run[(merged["_merge"] == "left_only").to_numpy()]
+    result.n_unmatched = len(unmatched)
+    if spec.computed in identity and result.n_unmatched:
+        taken = matched[identity].drop_duplicates()
+        free = reference.merge(taken, on=identity, how="left", indicator=True)
+        free = free[free["_merge"] == "left_only"].drop(columns="_merge")
+        nearest = _match_computed(unmatched, free, reference, identity, spec)
+        matched = pd.concat([matched, nearest], ignore_index=True)
+        result.n_unmatched -= len(nearest)
     result.n_compared = len(matched)
     if matched.empty:
         return result

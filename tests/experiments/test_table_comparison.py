@@ -117,3 +117,50 @@ def test_listed_shows_twenty_entries_and_counts_the_rest() -> None:
     lines = listed([f"cell {i}" for i in range(23)])
     assert lines[:2] == ["  cell 0", "  cell 1"] and len(lines) == 21
     assert lines[-1] == "  ... and 3 more"
+
+
+def _curve(folder: Path, betas: list[float], points: list[str]) -> Path:
+    """One curve whose backdoor loss is ``2 - beta`` (linear: exact between any two cells)."""
+    return curves_table(folder, ["ok"] * len(betas), betas, points)
+
+
+POINTS = ["grid", "breakpoint", "grid", "grid", "refined", "grid"]
+
+
+def _betas(moved: float) -> list[float]:
+    """The grid 0, 0.25, 0.5, 1, a breakpoint near 0.1 and a refined point near 0.7."""
+    return [0.0, 0.1 * (1 + moved), 0.25, 0.5, 0.7 * (1 - moved), 1.0]
+
+
+def test_computed_betas_that_moved_with_rounding_still_meet_their_cells(tmp_path: Path) -> None:
+    ref = _curve(tmp_path / "ref" / "7-1_badnet6", _betas(0.0), POINTS)
+    # Another machine's breakpoint and refined point, moved by a relative 5e-6: matched to
+    # the reference's, and their losses compared with the reference curve at the run's beta
+    # (the losses themselves differ by a relative 2.7e-6, beyond RTOL).
+    run = _curve(tmp_path / "run" / "7-1_badnet6", _betas(5e-6), POINTS)
+    comparison = compare_table(run, ref, CURVES)
+    assert (comparison.n_compared, comparison.n_unmatched) == (6, 0)
+    assert comparison.reproduces
+    assert comparison.max_rel["backdoor_loss"] < 1e-12
+
+
+def test_a_computed_point_off_the_reference_curve_differs(tmp_path: Path) -> None:
+    ref = _curve(tmp_path / "ref" / "7-1_badnet6", _betas(0.0), POINTS)
+    run_betas = _betas(1e-9)
+    losses = [2.0 - beta for beta in run_betas]
+    losses[4] *= 1 + 1e-4  # the refined point's loss is wrong by far more than rounding
+    run = curves_table(tmp_path / "run" / "7-1_badnet6", ["ok"] * 6, run_betas, POINTS, losses)
+    comparison = compare_table(run, ref, CURVES)
+    assert [d.cell for d in comparison.differences] == [
+        f"clf=svm C=0.01 seed=1 poison_fraction=0.1 beta={run_betas[4]!r}"
+    ]
+
+
+def test_computed_points_match_only_their_kind_and_only_nearby(tmp_path: Path) -> None:
+    ref = _curve(tmp_path / "ref" / "7-1_badnet6", _betas(0.0), POINTS)
+    # The breakpoint moved beyond COMPUTED_RTOL; the refined point became a breakpoint.
+    kinds = ["grid", "breakpoint", "grid", "grid", "breakpoint", "grid"]
+    run = _curve(tmp_path / "run" / "7-1_badnet6", _betas(1e-3), kinds)
+    comparison = compare_table(run, ref, CURVES)
+    assert (comparison.n_compared, comparison.n_unmatched) == (4, 2)
+    assert "2 cell(s) not in the reference" in comparison.lines(tmp_path / "ref")[0]
