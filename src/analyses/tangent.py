@@ -16,16 +16,29 @@ defines the tangent ``L(0) + s beta``. This module measures how well it describe
       \le \mathrm{tol} \, \lvert L(0) - L(\beta) \rvert,
 
   (both drops below ``1e-12`` count as agreement), and ``tangent_valid_until`` is the
-  largest grid beta up to which it is valid at every grid point.
+  largest grid beta up to which it is valid at every grid point;
+- the exact validity range of a mean hinge loss whose scores are affine between consecutive
+  betas, as along an SVM's exact path with a beta at every breakpoint
+  (:func:`hinge_tangent_valid_until`): the largest ``beta`` such that the tangent is valid on
+  all of ``[0, beta]``, found in closed form between the last beta where it holds and the
+  first where it misses.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TANGENT_TOLERANCE", "slope_fd", "slope_ratio", "tangent_valid_until"]
+__all__ = [
+    "TANGENT_TOLERANCE",
+    "hinge_tangent_valid_until",
+    "slope_fd",
+    "slope_ratio",
+    "tangent_valid_until",
+]
 
 TANGENT_TOLERANCE = 0.1
 """Relative miss of the tangent's predicted loss drop that ends its validity."""
@@ -95,3 +108,109 @@ def tangent_valid_until(
             break
         valid_until = float(beta)
     return valid_until
+
+
+def hinge_tangent_valid_until(
+    betas: Sequence[float],
+    scores: np.ndarray,
+    signed: np.ndarray,
+    slope: float,
+    tolerance: float = TANGENT_TOLERANCE,
+) -> float:
+    """Exact validity range of the tangent of a mean hinge loss with piecewise-affine scores.
+
+    ``L(beta) = mean_t max(0, 1 - y_t f_t(beta))`` where every score ``f_t`` is affine
+    between consecutive ``betas`` (an SVM's exact path, evaluated at every grid beta and
+    breakpoint). Returns the largest ``beta`` such that the tangent ``L(0) + slope * beta`` is
+    valid (module docstring) on all of ``[0, beta]``, not only at the given betas: between
+    the last given beta where it holds and the first where it misses, ``L`` is affine between
+    the points where a score crosses its margin (``y f = 1``), the miss is affine between the
+    points where a drop or the tangent's error changes sign, and the validity ends at a root of
+    an affine function.
+
+    Parameters
+    ----------
+    betas : sequence of float
+        Increasing, starting at 0.
+    scores : ndarray of shape (len(betas), n)
+        The decision values at ``betas``.
+    signed : ndarray of shape (n,)
+        Labels in {-1, +1}.
+    slope : float
+        ``dL/dbeta`` at 0.
+    tolerance : float, default TANGENT_TOLERANCE
+
+    Returns
+    -------
+    float
+        The validity range, between the largest given beta up to which
+        :func:`tangent_valid_until` holds and the next given beta (the last beta when it
+        holds everywhere); NaN if ``slope`` is not finite.
+    """
+    if not np.isfinite(slope):
+        return float("nan")
+    grid = np.asarray(betas, dtype=np.float64)
+    # 1 - y f: the hinge loss is its positive part, with a kink where it crosses 0.
+    margins = 1.0 - signed * np.asarray(scores, dtype=np.float64)
+    check = _HingeTangent(float(np.maximum(margins[0], 0.0).mean()), slope, tolerance)
+    for index in range(grid.size - 1):
+        end = check.end_on_piece(grid[index], grid[index + 1], margins[index], margins[index + 1])
+        if end is not None:
+            return end
+    return float(grid[-1])
+
+
+@dataclass(frozen=True)
+class _HingeTangent:
+    """The tangent check of a mean hinge loss on one affine piece of its scores."""
+
+    start_loss: float
+    slope: float
+    tolerance: float
+
+    def errors(self, margins: np.ndarray, beta: float) -> tuple[float, float]:
+        """Return the tangent's error in the drop and the actual drop at ``beta``."""
+        actual = self.start_loss - float(np.maximum(margins, 0.0).mean())
+        return -self.slope * beta - actual, actual
+
+    def excess(self, margins: np.ndarray, beta: float) -> float:
+        """Return ``|error| - tol |drop|``: positive where the tangent misses (negligible: 0)."""
+        error, actual = self.errors(margins, beta)
+        if max(abs(actual), abs(self.slope * beta)) <= _NEGLIGIBLE_DROP:
+            return 0.0
+        return abs(error) - self.tolerance * abs(actual)
+
+    def end_on_piece(
+        self, left: float, right: float, start: np.ndarray, end: np.ndarray
+    ) -> float | None:
+        """Return where the validity ends in ``(left, right]`` (None: it holds throughout).
+
+        ``start`` and ``end`` are the margins ``1 - y f`` at ``left`` and ``right``, affine in
+        between. The loss is affine between the points where a margin crosses 0, and the
+        excess between those and the points where the error or the drop changes sign.
+        """
+
+        def margins(beta: float) -> np.ndarray:
+            return start + (beta - left) / (right - left) * (end - start)
+
+        moving = start != end
+        crossing = np.divide(start, start - end, out=np.full_like(start, np.nan), where=moving)
+        inside = crossing[(crossing > 0) & (crossing < 1)]
+        knots = np.unique(np.r_[left, right, left + (right - left) * inside])
+        points = [left]
+        for low, high in itertools.pairwise(knots):
+            low_values = self.errors(margins(low), low)
+            high_values = self.errors(margins(high), high)
+            for a, b in zip(low_values, high_values, strict=True):
+                if a * b < 0:
+                    points.append(low + (high - low) * a / (a - b))
+            points.append(high)
+        previous, previous_excess = left, min(self.excess(start, left), 0.0)  # holds at left
+        for point in np.unique(points)[1:]:
+            current = self.excess(margins(point), point)
+            if current > 0:
+                # The excess is affine on [previous, point]: its root ends the validity.
+                share = previous_excess / (previous_excess - current)
+                return float(min(max(previous + (point - previous) * share, previous), point))
+            previous, previous_excess = point, current
+        return None

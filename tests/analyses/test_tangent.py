@@ -7,6 +7,7 @@ import pytest
 
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
+    hinge_tangent_valid_until,
     slope_fd,
     slope_ratio,
     tangent_valid_until,
@@ -78,3 +79,36 @@ def test_validity_of_a_parabola_ends_where_the_closed_form_says(curvature: float
     expected = betas[betas <= limit].max()
     assert tangent_valid_until(betas, losses, slope) == pytest.approx(expected)
     assert slope_fd(betas, losses) == pytest.approx(slope + curvature * betas[1])
+
+
+# One backdoor point (y = +1) whose score rises from -1 to 3 along beta in [0, 1]: its hinge
+# loss 2 - 4 beta reaches 0 at beta = 0.5 and stays there. The tangent (slope -4) predicts a
+# drop of 4 beta against the actual 2: 10% off at 4 beta - 2 = 0.1 * 2, beta = 0.55.
+ONE_POINT = (np.array([[-1.0], [3.0]]), np.array([1.0]), -4.0)
+
+
+@pytest.mark.parametrize("betas", [[0.0, 1.0], [0.0, 0.25, 1.0], [0.0, 0.5, 0.6, 1.0]])
+def test_the_hinge_validity_range_is_exact_between_the_given_betas(betas: list[float]) -> None:
+    scores = np.interp(betas, [0.0, 1.0], ONE_POINT[0][:, 0])[:, None]
+    valid = hinge_tangent_valid_until(betas, scores, ONE_POINT[1], ONE_POINT[2])
+    assert valid == pytest.approx(0.55, rel=1e-12)
+    losses = np.maximum(1.0 - scores[:, 0], 0.0)
+    # Checked at the given betas only, the range ends at the last one where it holds.
+    assert tangent_valid_until(betas, losses, ONE_POINT[2]) == max(b for b in betas if b < 0.55)
+
+
+def test_the_hinge_validity_range_of_two_points_ends_between_their_kinks() -> None:
+    # Scores -1 + 4 beta (kink at 0.5) and 0.5 + beta (kink at 0.5 too, loss 0.5 - beta):
+    # L = (2.5 - 5 beta) / 2 up to 0.5, then 0; slope -2.5; the tangent's error
+    # 2.5 beta - 1.25 reaches 0.1 * 1.25 at beta = 0.55.
+    scores = np.array([[-1.0, 0.5], [3.0, 1.5]])
+    valid = hinge_tangent_valid_until([0.0, 1.0], scores, np.array([1.0, 1.0]), -2.5)
+    assert valid == pytest.approx(0.55, rel=1e-12)
+
+
+def test_a_hinge_tangent_that_holds_everywhere_or_is_undefined() -> None:
+    scores, signed, _ = ONE_POINT
+    # Up to beta = 0.5 the loss is its tangent: valid up to the last beta given.
+    half = np.array([[-1.0], [1.0]])
+    assert hinge_tangent_valid_until([0.0, 0.5], half, signed, -4.0) == 0.5
+    assert np.isnan(hinge_tangent_valid_until([0.0, 1.0], scores, signed, float("nan")))

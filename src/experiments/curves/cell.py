@@ -15,8 +15,9 @@ Every point gives one row of :data:`CURVE_COLUMNS`: clean and backdoor test loss
 model's own loss), CA, BA, the parameter deviation (:mod:`backdoor_curves.analyses.deviation`)
 and, repeated on every row of the curve, the influence slope at beta = 0 with the tangent check
 (:mod:`backdoor_curves.analyses.tangent`): ``slope_fd`` from the first grid step, and
-``tangent_valid_until`` over every row of the curve, so that for the SVMs it is the last
-breakpoint (or grid beta) up to which the tangent holds, not a grid estimate.
+``tangent_valid_until`` over every row of the curve; for the SVMs, whose scores are affine
+between rows, it is exact: the largest beta up to which the tangent holds everywhere
+(:func:`~backdoor_curves.analyses.tangent.hinge_tangent_valid_until`), not a grid estimate.
 :data:`DEVIATION_COLUMNS` are the columns of the deviation table the driver derives (grid rows).
 The models take the problem's kernel matrices (``precomputed``), which come, with the problem,
 from the group's :class:`~backdoor_curves.experiments.workspace.Workspace`: the curves of one
@@ -36,6 +37,7 @@ from backdoor_curves.analyses.deviation import parameter_deviation, path_deviati
 from backdoor_curves.analyses.path_tolerance import follow_logistic_losses
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
+    hinge_tangent_valid_until,
     slope_fd,
     slope_ratio,
     tangent_valid_until,
@@ -225,7 +227,7 @@ def _logistic_models(
 def _path_rows(
     task: CurveTask, problem: PoisonedProblem, model: BinaryClassifier, kernels: ProblemKernels
 ) -> list[dict[str, Any]]:
-    """Evaluate the curve; one row per point (without the per-curve columns).
+    """Evaluate the curve; one row per point (without the identity columns).
 
     ``model`` is the unfitted model, ``kernels`` its inputs: the SVMs on their exact path
     (all points at once), the others model by model along the grid.
@@ -241,7 +243,7 @@ def _path_rows(
     loss = curve.start.margin_loss
     clean_loss = loss.value(to_signed(problem.y_test), curve.test).mean(axis=1)
     backdoor_loss = loss.value(to_signed(problem.y_backdoor), curve.backdoor).mean(axis=1)
-    return [
+    rows = [
         {
             "beta": beta,
             "point": point,
@@ -258,13 +260,18 @@ def _path_rows(
         }
         for r, (beta, point) in enumerate(zip(curve.betas, curve.points, strict=True))
     ]
+    per_curve = _tangent_columns(rows, curve, to_signed(problem.y_backdoor))
+    return [{**row, **per_curve} for row in rows]
 
 
-def _tangent_columns(rows: list[dict[str, Any]]) -> dict[str, float]:
+def _tangent_columns(
+    rows: list[dict[str, Any]], curve: _Curve, signed_backdoor: np.ndarray
+) -> dict[str, float]:
     """Return the per-curve columns of the tangent check (``analyses.tangent``).
 
-    ``slope_fd`` is the first step of the grid; the validity range runs over every row
-    (grid and breakpoints).
+    ``slope_fd`` is the first step of the grid. The validity range runs over every row (grid,
+    breakpoints, refined points); on the exact SVM path, whose backdoor scores are affine
+    between rows, it is exact (:func:`hinge_tangent_valid_until`), not only checked at rows.
     """
     grid = [row for row in rows if row["point"] == GRID_POINT]
     slope_if = float(rows[0]["slope_if"])
@@ -272,11 +279,17 @@ def _tangent_columns(rows: list[dict[str, Any]]) -> dict[str, float]:
         [row["beta"] for row in grid], [float(row["backdoor_loss"]) for row in grid]
     )
     betas = [row["beta"] for row in rows]
-    losses = [float(row["backdoor_loss"]) for row in rows]
+    if curve.n_breakpoints is not None:
+        valid_until = hinge_tangent_valid_until(
+            betas, curve.backdoor, signed_backdoor, slope_if, TANGENT_TOLERANCE
+        )
+    else:
+        losses = [float(row["backdoor_loss"]) for row in rows]
+        valid_until = tangent_valid_until(betas, losses, slope_if, TANGENT_TOLERANCE)
     return {
         "slope_fd": finite_difference,
         "slope_ratio": slope_ratio(slope_if, finite_difference),
-        "tangent_valid_until": tangent_valid_until(betas, losses, slope_if, TANGENT_TOLERANCE),
+        "tangent_valid_until": valid_until,
     }
 
 
@@ -305,6 +318,4 @@ def run_curve_task(task: CurveTask, workspace: Workspace) -> list[dict[str, obje
         "poison_fraction": task.poison_fraction,
         "seed": task.seed,
     }
-    rows = _path_rows(task, problem, model, kernels)
-    per_curve = _tangent_columns(rows)
-    return [{**identity, **row, **per_curve} for row in rows]
+    return [{**identity, **row} for row in _path_rows(task, problem, model, kernels)]

@@ -1,4 +1,5 @@
-"""Rows of one curve: the SVMs' batched rows equal the rows of the path's models one by one."""
+"""Rows of one curve: the SVMs' batched rows equal the path's models one by one; the exact
+tangent validity range of an SVM curve, checked against fresh fits."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from generated_data import random_problem
 
 from backdoor_curves.analyses.deviation import parameter_deviation
+from backdoor_curves.analyses.tangent import TANGENT_TOLERANCE
 from backdoor_curves.classifiers.exact_path import exact_beta_path
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
@@ -64,3 +66,28 @@ def test_svm_rows_equal_the_rows_of_each_model_of_the_path(clf: str, gamma: floa
         got = np.array([row[column] for row in rows])
         want = np.array([row[column] for row in expected])
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=column)
+
+
+def tangent_holds(problem, model, kernels, beta: float, start_loss: float, slope: float) -> bool:
+    """Whether the tangent is within 10% of a fresh fit's backdoor-loss drop at ``beta``."""
+    weights = np.where(problem.is_poison, beta, 1.0)
+    fitted = model.with_params().fit(kernels.train, problem.y_train, weights)
+    scores = fitted.decision_function(kernels.backdoor)
+    actual = start_loss - fitted.margin_loss.value(to_signed(problem.y_backdoor), scores).mean()
+    return abs(-slope * beta - actual) <= TANGENT_TOLERANCE * abs(actual)
+
+
+@pytest.mark.parametrize(("clf", "gamma"), [("svm", None), ("svm-rbf", 0.3)])
+def test_svm_tangent_validity_is_exact_against_fresh_fits(clf: str, gamma: float | None) -> None:
+    task, problem, model, kernels = curve_inputs(clf, gamma)
+    rows = _path_rows(task, problem, model, kernels)
+    valid, slope = rows[0]["tangent_valid_until"], rows[0]["slope_if"]
+    betas = [row["beta"] for row in rows]
+    # It ends strictly between two rows: found on the path, not at a row.
+    assert 0.0 < valid < betas[-1] and valid not in betas
+    args = (problem, model, kernels)
+    start = rows[0]["backdoor_loss"]
+    inside = np.linspace(0, valid, 25)[1:-1]
+    assert all(tangent_holds(*args, beta, start, slope) for beta in inside)
+    assert tangent_holds(*args, valid * (1 - 1e-6), start, slope)
+    assert not tangent_holds(*args, valid * (1 + 1e-6), start, slope)
