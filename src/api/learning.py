@@ -48,6 +48,9 @@ from backdoor_curves.api.inputs import (
 )
 from backdoor_curves.attacks import influence
 from backdoor_curves.classifiers.base import BinaryClassifier
+from backdoor_curves.classifiers.exact_path import exact_beta_path
+from backdoor_curves.classifiers.kernel_svm import KernelSVM
+from backdoor_curves.classifiers.losses import to_signed
 
 __all__ = [
     "CURVE_BETAS",
@@ -141,7 +144,8 @@ class LearningCurve:
         ``slope / slope_fd``.
     tangent_valid_until : float
         Largest beta up to which the tangent predicts the drop of ``L_bt`` within
-        :data:`backdoor_curves.analyses.tangent.TANGENT_TOLERANCE`.
+        :data:`backdoor_curves.analyses.tangent.TANGENT_TOLERANCE`: exact for ``SVC`` (on the
+        exact path, between the betas too), the largest such beta of ``betas`` otherwise.
     """
 
     table: pd.DataFrame
@@ -252,15 +256,41 @@ def learning_curve(
         )
     table = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
     finite_difference = tangent.slope_fd(grid, table["backdoor_loss"].tolist())
+    if isinstance(model, KernelSVM):
+        valid_until = _exact_valid_until(fitted, training, grid[-1], X_bt, y_bt, report.slope)
+    else:
+        valid_until = tangent.tangent_valid_until(
+            grid, table["backdoor_loss"].tolist(), report.slope
+        )
     return LearningCurve(
         table=table,
         slope=report,
         slope_fd=finite_difference,
         slope_ratio=tangent.slope_ratio(report.slope, finite_difference),
-        tangent_valid_until=tangent.tangent_valid_until(
-            grid, table["backdoor_loss"].tolist(), report.slope
-        ),
+        tangent_valid_until=valid_until,
     )
+
+
+def _exact_valid_until(
+    fitted: AnalysedModel,
+    training: TrainingSet,
+    beta_end: float,
+    X_backdoor: np.ndarray,
+    y_backdoor: np.ndarray,
+    slope: float,
+) -> float:
+    """Return the SVM's exact tangent validity range, on its exact path up to ``beta_end``.
+
+    The backdoor scores are affine between the path's breakpoints, so the range is found in
+    closed form (:func:`~backdoor_curves.analyses.tangent.hinge_tangent_valid_until`), between
+    the grid's betas as well as at them.
+    """
+    exact = exact_beta_path(
+        fitted.make(), training.X, training.y, training.is_poison, beta_end=beta_end
+    )
+    betas = np.unique(np.r_[0.0, exact.path.inner_breakpoints, beta_end])
+    scores = exact.optima(betas).decision_function(X_backdoor)
+    return tangent.hinge_tangent_valid_until(betas, scores, to_signed(y_backdoor), slope)
 
 
 def parameter_deviation(

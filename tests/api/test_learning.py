@@ -205,6 +205,27 @@ def test_learning_curve_points_are_refits_of_the_estimator():
     assert curve.tangent_valid_until in betas
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(
+    "estimator", [SVC(C=10.0, tol=1e-10), SVC(kernel="linear", tol=1e-10)], ids=repr
+)
+def test_svc_tangent_validity_is_exact_against_refits_of_the_estimator(estimator, seed):
+    X, y, is_poison, X_backdoor, y_backdoor = backdoor_blobs(seed)
+    betas = [0.0, 0.05, 0.3, 1.0]
+    curve = learning_curve(estimator, X, y, is_poison, X_backdoor, y_backdoor, betas)
+    valid, slope, start = curve.tangent_valid_until, curve.slope.slope, curve.slope.backdoor_loss
+
+    def holds(beta):
+        refit = clone(estimator).fit(X, y, sample_weight=np.where(is_poison, beta, 1.0))
+        actual = start - mean_own_loss(refit, X_backdoor, y_backdoor, "hinge")
+        return abs(-slope * beta - actual) <= 0.1 * abs(actual)
+
+    # Found on the exact path between the grid's betas, where refits start to miss.
+    assert 0.0 < valid < 1.0 and valid not in betas
+    assert all(holds(beta) for beta in np.linspace(0.0, valid, 8)[1:-1])
+    assert holds(valid * (1 - 1e-4)) and not holds(valid * (1 + 1e-4))
+
+
 def test_learning_curve_without_a_clean_test_set_has_nan_clean_columns():
     problem = backdoor_blobs(6)
     table = learning_curve(SVC(C=10.0), *problem, [0.0, 0.5]).table
