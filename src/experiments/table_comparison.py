@@ -192,6 +192,8 @@ class Comparison:
         Cells found in both tables.
     n_unmatched : int
         Cells of the run that the reference does not have.
+    n_nearby : int
+        Compared cells matched at a nearby computed value (:attr:`TableSpec.computed`).
     max_rel : dict of str to float
         Largest relative difference per compared column (0 when nothing was compared).
     differences : list of CellDifference
@@ -203,6 +205,7 @@ class Comparison:
     spec: TableSpec
     n_compared: int = 0
     n_unmatched: int = 0
+    n_nearby: int = 0
     max_rel: dict[str, float] = field(default_factory=dict)
     differences: list[CellDifference] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -211,6 +214,7 @@ class Comparison:
         """Add ``other`` (same kind) into this comparison."""
         self.n_compared += other.n_compared
         self.n_unmatched += other.n_unmatched
+        self.n_nearby += other.n_nearby
         for column, value in other.max_rel.items():
             self.max_rel[column] = max(self.max_rel.get(column, 0.0), value)
         self.differences += other.differences
@@ -233,17 +237,18 @@ class Comparison:
         """Return the report: one line when it reproduces, else the differing cells (and notes)."""
         where = reference / self.spec.kind
         extra = f"; {self.n_unmatched} cell(s) not in the reference" if self.n_unmatched else ""
+        nearby = f", {self.n_nearby} at a nearby {self.spec.computed}" if self.n_nearby else ""
         if self.reproduces:
             return [
-                f"reproduces the reference {where} ({self.n_compared} cells, max rel. diff "
-                f"{self.max_rel_text()}){extra}"
+                f"reproduces the reference {where} ({self.n_compared} cells{nearby}, max rel. "
+                f"diff {self.max_rel_text()}){extra}"
             ]
         if self.n_compared == 0:
             why = "; ".join(self.notes) or "no cell of this run is in the reference"
             return [f"not compared with the reference {where}: {why}"]
         lines = [
             f"DIFFERS from the reference {where}: {len(self.differences)} of "
-            f"{self.n_compared} cells beyond rtol {RTOL:g} (max rel. diff "
+            f"{self.n_compared} cells{nearby} beyond rtol {RTOL:g} (max rel. diff "
             f"{self.max_rel_text()}){extra}"
         ]
         lines += listed([f"{d.folder} {d.cell}: {d.what}" for d in self.differences])
@@ -385,6 +390,7 @@ def compare_table(run_table: Path, reference_table: Path, spec: TableSpec) -> Co
         nearest = _match_computed(unmatched, free, reference, identity, spec)
         matched = pd.concat([matched, nearest], ignore_index=True)
         result.n_unmatched -= len(nearest)
+        result.n_nearby = len(nearest)
     result.n_compared = len(matched)
     if matched.empty:
         return result

@@ -139,9 +139,11 @@ def test_computed_betas_that_moved_with_rounding_still_meet_their_cells(tmp_path
     # (the losses themselves differ by a relative 2.7e-6, beyond RTOL).
     run = _curve(tmp_path / "run" / "7-1_badnet6", _betas(5e-6), POINTS)
     comparison = compare_table(run, ref, CURVES)
-    assert (comparison.n_compared, comparison.n_unmatched) == (6, 0)
+    assert (comparison.n_compared, comparison.n_unmatched, comparison.n_nearby) == (6, 0, 2)
     assert comparison.reproduces
     assert comparison.max_rel["backdoor_loss"] < 1e-12
+    (line,) = comparison.lines(tmp_path / "ref")
+    assert "(6 cells, 2 at a nearby beta, max rel. diff" in line
 
 
 def test_a_computed_point_off_the_reference_curve_differs(tmp_path: Path) -> None:
