@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -29,6 +30,10 @@ from backdoor_curves.plots.style import P_CMAP, figure_plotter, model_loss
 from backdoor_curves.plots.tables import PAIR_COLUMNS, groups, optional_part, seed_note
 
 __all__ = ["CURVES_COLUMNS", "plot_curve_figures", "tangent_beta_range"]
+
+VALIDITY = "tangent_valid_until"
+"""The optional column of a curves table: how far the tangent predicts the curve (10%)."""
+_VALIDITY_MARK: dict[str, Any] = {"ls": "", "marker": "D", "ms": 4.0, "mew": 0.6, "mec": "0.1"}
 
 CURVES_COLUMNS = (
     *("dataset", "pair", "trigger", "trigger_size", "trigger_eps", "clf", "C", "gamma"),
@@ -73,8 +78,12 @@ def _breakpoints(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds per (lambda, p, beta) of the losses and the influence slope (grid rows)."""
+    """Mean over seeds per (lambda, p, beta) of the grid rows' curve columns.
+
+    The losses, the influence slope and, when the table has it, the tangent's validity range.
+    """
     columns = ["clean_loss", "backdoor_loss", "slope_if"]
+    columns += [VALIDITY] if VALIDITY in rows else []
     keys = ["lambda", "poison_fraction", "beta"]
     return _grid_rows(rows).groupby(keys, sort=True)[columns].mean().reset_index()
 
@@ -92,16 +101,24 @@ def _p_colours(table: pd.DataFrame) -> dict[float, tuple]:
 
 
 def _draw_tangent(ax, curve: pd.DataFrame, colour) -> None:
-    """Thin line for ``backdoor_loss(0) + slope_if * beta``, only where it stays in the panel."""
+    """Thin line for ``backdoor_loss(0) + slope_if * beta``, only where it stays in the panel.
+
+    Where the tangent stops predicting the loss drop within 10% (``tangent_valid_until``,
+    before the last beta), a small bar across it marks the spot.
+    """
     at_zero = curve[curve["beta"] == 0]
     if at_zero.empty:
         return
     intercept, slope = at_zero["backdoor_loss"].iloc[0], at_zero["slope_if"].iloc[0]
     y_low, y_high = ax.get_ylim()
     span = tangent_beta_range(intercept, slope, curve["beta"].max(), y_low, y_high)
-    if span is not None:
-        betas = np.array(span)
-        ax.plot(betas, intercept + slope * betas, color=colour, lw=0.8, alpha=0.9)
+    if span is None:
+        return
+    betas = np.array(span)
+    ax.plot(betas, intercept + slope * betas, color=colour, lw=0.8, alpha=0.9)
+    valid = at_zero[VALIDITY].iloc[0] if VALIDITY in at_zero else np.nan
+    if span[0] <= valid <= span[1] and valid < curve["beta"].max():
+        ax.plot([valid], [intercept + slope * valid], **_VALIDITY_MARK, color=colour)
 
 
 def _draw_curve_panel(
@@ -124,28 +141,39 @@ def _draw_curve_panel(
 
 
 def _curve_legend_handles(
-    fractions: list[float], colours: dict[float, tuple], *, breakpoints: bool
-) -> list[Line2D]:
-    """Legend entries laid out as two rows: the p colours, then the line-style key.
-
-    Matplotlib fills legend columns top to bottom, so the two rows are interleaved column by
-    column (short rows padded with blank entries); use ``ncols = len(handles) // 2``.
-    """
-    colour_row = [Line2D([], [], color=colours[p], lw=1.8, label=f"p = {p:g}") for p in fractions]
-    style_row = [
-        Line2D([], [], color="0.25", lw=1.8, label="backdoor test loss"),
-        Line2D([], [], color="0.25", lw=1.4, ls=":", label="clean test loss"),
-        Line2D([], [], color="0.25", lw=0.8, label="tangent at β = 0 (influence)"),
+    fractions: list[float], colours: dict[float, tuple], *, breakpoints: bool, validity: bool
+) -> list[list[Line2D]]:
+    """Legend rows: the p colours, the line styles, then the marks (when any are drawn)."""
+    rows = [
+        [Line2D([], [], color=colours[p], lw=1.8, label=f"p = {p:g}") for p in fractions],
+        [
+            Line2D([], [], color="0.25", lw=1.8, label="backdoor test loss"),
+            Line2D([], [], color="0.25", lw=1.4, ls=":", label="clean test loss"),
+            Line2D([], [], color="0.25", lw=0.8, label="tangent at β = 0 (influence)"),
+        ],
     ]
+    marks = []
+    if validity:
+        marks.append(
+            Line2D([], [], **_VALIDITY_MARK, color="0.25", label="tangent 10% off the drop")
+        )
     if breakpoints:
-        style_row.append(
+        marks.append(
             Line2D([], [], color="0.25", ls="", marker="|", ms=7, label="path breakpoints")
         )
-    n_cols = max(len(colour_row), len(style_row))
+    return [*rows, marks] if marks else rows
+
+
+def _interleaved(rows: list[list[Line2D]]) -> tuple[list[Line2D], int]:
+    """Return the handles and the column count that lay ``rows`` out row by row.
+
+    Matplotlib fills legend columns top to bottom, so the rows are interleaved column by column
+    (short rows padded with blank entries).
+    """
+    n_cols = max(len(row) for row in rows)
     blank = Line2D([], [], ls="", label=" ")
-    colour_row += [blank] * (n_cols - len(colour_row))
-    style_row += [blank] * (n_cols - len(style_row))
-    return [handle for pair in zip(colour_row, style_row, strict=True) for handle in pair]
+    padded = [row + [blank] * (n_cols - len(row)) for row in rows]
+    return [handle for column in zip(*padded, strict=True) for handle in column], n_cols
 
 
 # Width and height of one F2 panel, in inches.
@@ -163,8 +191,16 @@ def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -
         legend_rows=2,
         inner_yticks=True,
     )
-    fig, axes = grid.figure()
     breakpoints = _breakpoints(rows)
+    validity = VALIDITY in rows and bool((rows[VALIDITY] < rows["beta"].max()).any())
+    legend = _curve_legend_handles(
+        sorted(means["poison_fraction"].unique()),
+        colours,
+        breakpoints=not breakpoints.empty,
+        validity=validity,
+    )
+    grid = replace(grid, legend_rows=len(legend))
+    fig, axes = grid.figure()
     for ax, lam in zip(axes.flat, lambdas, strict=True):
         _draw_curve_panel(
             ax, means[means["lambda"] == lam], breakpoints[breakpoints["lambda"] == lam], colours
@@ -175,9 +211,8 @@ def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -
     # Every panel has its own loss axis: the margins follow its widest tick label.
     grid = replace(grid, ytick_width=ytick_label_width(axes.flat))
     grid.fit(fig, axes)
-    fractions = sorted(means["poison_fraction"].unique())
-    handles = _curve_legend_handles(fractions, colours, breakpoints=not breakpoints.empty)
-    grid.add_legend(fig, handles, ncols=len(handles) // 2)
+    handles, n_cols = _interleaved(legend)
+    grid.add_legend(fig, handles, ncols=n_cols)
     grid.add_title(fig, title)
     return fig
 
@@ -191,8 +226,10 @@ def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     a pair, see :func:`_p_colours`; the pairs are drawn in parallel);
     solid = backdoor test loss, dotted = clean test loss, both means over seeds; a thin line is
     the tangent at beta = 0, ``backdoor_loss(0) + slope_if * beta``, drawn only where it stays
-    inside the panel's y-range. For the SVMs, whose path in beta is exact, short ticks along the
-    top mark its breakpoints (every seed's), where a training point changes set.
+    inside the panel's y-range, with a small diamond where it stops predicting the drop of the
+    backdoor loss within 10% (``tangent_valid_until``, mean over seeds; exact for the SVMs;
+    none when it holds to the last beta). For the SVMs, whose path in beta is exact, short ticks
+    along the top mark its breakpoints (every seed's), where a training point changes set.
 
     Files ``curves_<dataset>_<pair>_<model>[_<trigger>]`` (a plotter, see
     :func:`~backdoor_curves.plots.style.figure_plotter`).

@@ -470,3 +470,30 @@ def test_curve_figures_mark_the_breakpoints_of_exact_paths() -> None:
     assert all(beta in BETAS for mark in marks if mark[0] == "curve" for beta in mark[1:])
     marks, labels = drawn(grid)
     assert all(mark[0] == "curve" for mark in marks) and "path breakpoints" not in labels
+
+
+def test_curve_figures_mark_where_the_tangent_stops_predicting_the_drop() -> None:
+    from backdoor_curves.plots import curves  # noqa: PLC0415
+
+    table = path_rows("curves", models=(("svm", np.nan),), lambdas=(10.0,), fractions=(0.1,))
+
+    def marks(frame: pd.DataFrame) -> tuple[list[tuple[float, float]], list[str]]:
+        figure = curves._curve_figure(frame, curves._p_colours(frame), "title")
+        drawn = [
+            (line.get_xdata()[0], line.get_ydata()[0])
+            for line in figure.axes[0].lines
+            if line.get_marker() == "D"
+        ]
+        labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+        return drawn, labels
+
+    # The tables' tangent holds up to 0.05: one diamond there, on the tangent at beta = 0.
+    start = table[table["beta"] == 0].iloc[0]
+    (drawn,), labels = marks(table)
+    assert drawn == pytest.approx((0.05, start["backdoor_loss"] + 0.05 * start["slope_if"]))
+    assert "tangent 10% off the drop" in labels
+    # Holding to the last beta, or not recorded: no diamond, no legend entry.
+    holding = table.assign(tangent_valid_until=max(BETAS))
+    for frame in (holding, table.drop(columns=curves.VALIDITY)):
+        drawn, labels = marks(frame)
+        assert drawn == [] and "tangent 10% off the drop" not in labels
