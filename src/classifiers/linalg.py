@@ -25,6 +25,7 @@ factored matrix (LAPACK 1-norm estimate) are reported.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,14 +53,28 @@ class CholeskyFactor:
         The factor ``L`` with ``L L^T = A + damping I``.
     damping : float
         Diagonal damping that was needed (0.0 when ``A`` factored as is).
-    condition_number : float
-        Estimated 1-norm condition number of ``A + damping I``, rounded by
-        :func:`reproducible_estimate`.
+    norm : float
+        1-norm of ``A + damping I``.
+    rcond : float or None
+        LAPACK's estimate of its reciprocal 1-norm condition number, when already computed.
     """
 
     lower: np.ndarray
     damping: float
-    condition_number: float
+    norm: float
+    rcond: float | None = None
+
+    @functools.cached_property
+    def condition_number(self) -> float:
+        """Estimated 1-norm condition number of ``A + damping I`` (rounded).
+
+        :func:`reproducible_estimate` of ``1 / rcond``, with ``rcond`` estimated by ``dpocon``
+        when first asked for if the factorisation did not estimate it.
+        """
+        rcond = self.rcond
+        if rcond is None:
+            rcond, _ = scipy.linalg.lapack.dpocon(self.lower, self.norm, uplo="L")
+        return reproducible_estimate(rcond)
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve ``(A + damping I) x = rhs`` for a vector or a matrix of right-hand sides."""
@@ -92,7 +107,11 @@ def reproducible_estimate(reciprocal: float) -> float:
 
 
 def damped_cholesky(
-    matrix: np.ndarray, *, rcond_min: float = 1e-13, allow_damping: bool = True
+    matrix: np.ndarray,
+    *,
+    rcond_min: float = 1e-13,
+    allow_damping: bool = True,
+    least_eigenvalue: float = 0.0,
 ) -> CholeskyFactor:
     """Cholesky-factor a symmetric positive semi-definite matrix, damping it if needed.
 
@@ -100,6 +119,13 @@ def damped_cholesky(
     the reciprocal 1-norm condition number estimate (``dpocon``) is at least ``rcond_min``.
     The dampings tried are ``delta = 0`` and then, if ``allow_damping``,
     ``delta = 10^k * mean(|diag|)`` for ``k = -10, -9, ..., 0`` (12 attempts in all).
+
+    With a positive ``least_eigenvalue`` ``m`` (a bound the caller knows, e.g. 1 for the
+    identity plus a PSD matrix), ``||A^{-1}||_1 <= sqrt(k) / m`` bounds the reciprocal
+    condition number from below by ``m / (sqrt(k) ||A||_1)``; when that bound already meets
+    ``rcond_min`` (so would the estimate, which never exceeds ``||A^{-1}||_1``), the factor is
+    accepted without ``dpocon``, and its condition number is estimated only when asked for
+    (a Newton step or a preconditioner never asks).
 
     Parameters
     ----------
@@ -109,6 +135,8 @@ def damped_cholesky(
         Smallest acceptable reciprocal condition number.
     allow_damping : bool
         If False, only ``delta = 0`` is tried.
+    least_eigenvalue : float, default 0
+        A lower bound on the smallest eigenvalue of ``matrix`` (0: none known).
 
     Raises
     ------
@@ -118,7 +146,7 @@ def damped_cholesky(
     """
     size = matrix.shape[0]
     if size == 0:
-        return CholeskyFactor(np.zeros((0, 0)), 0.0, 1.0)
+        return CholeskyFactor(np.zeros((0, 0)), 0.0, 0.0, 1.0)
     anorm = float(np.abs(matrix).sum(axis=0).max())
     dampings = [0.0]
     if allow_damping:
@@ -134,9 +162,12 @@ def damped_cholesky(
         if info != 0:
             failure = "not positive definite"
             continue
-        rcond, _ = scipy.linalg.lapack.dpocon(lower, anorm + damping, uplo="L")
+        norm = anorm + damping
+        if least_eigenvalue + damping >= rcond_min * np.sqrt(size) * norm:
+            return CholeskyFactor(lower, damping, norm)
+        rcond, _ = scipy.linalg.lapack.dpocon(lower, norm, uplo="L")
         if rcond >= rcond_min:
-            return CholeskyFactor(lower, damping, reproducible_estimate(rcond))
+            return CholeskyFactor(lower, damping, norm, rcond)
         failure = f"reciprocal condition number {rcond:.1e} < rcond_min={rcond_min:.1e}"
     raise np.linalg.LinAlgError(
         f"Cholesky of a {size}x{size} matrix failed ({failure}) with every damping tried, "
@@ -162,7 +193,7 @@ def _identity_plus_scaled(block: np.ndarray, root: np.ndarray) -> CholeskyFactor
     system = block * root
     system *= root[:, None]
     system.flat[:: root.size + 1] += 1.0
-    return damped_cholesky(system)
+    return damped_cholesky(system, least_eigenvalue=1.0)
 
 
 def _bias_schur(
@@ -244,7 +275,6 @@ class SampleSpaceHessian:
         self._coupling = self._X.T @ curvature[active]  # u = X^T c, the weight-bias block
         self._a_inv_coupling = self._solve_weights(self._coupling)
         self._schur, self.damping = _bias_schur(root, self._factor, curvature)
-        self.condition_number = self._factor.condition_number
 
     def _solve_weights(self, rhs: np.ndarray) -> np.ndarray:
         """Apply ``A^{-1} = I - R^T M^{-1} R`` to a vector or matrix."""
@@ -252,6 +282,11 @@ class SampleSpaceHessian:
             return rhs
         root = self._root if rhs.ndim == 1 else self._root[:, None]
         return rhs - self._X.T @ (root * self._factor.solve(root * (self._X @ rhs)))
+
+    @property
+    def condition_number(self) -> float:
+        """Estimated 1-norm condition number of ``M`` (estimated when first asked for)."""
+        return self._factor.condition_number
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve ``H z = rhs``; ``rhs`` has shape (d+1,) or (d+1, k)."""
@@ -301,7 +336,6 @@ class RepresenterHessian:
         self._factor = _identity_plus_scaled(block, root)
         self._p_coupling, _ = self._push_through(curvature)  # P c
         self._schur, self.damping = _bias_schur(root, self._factor, curvature)
-        self.condition_number = self._factor.condition_number
 
     def _push_through(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``P rhs`` and ``sqrt(c_A)^T M^{-1} R (K rhs)_A`` (``rhs``: (n,) or (n, k))."""
@@ -312,6 +346,11 @@ class RepresenterHessian:
         solved = self._factor.solve(root * (self._gram @ rhs)[self._active])
         result[self._active] -= root * solved
         return result, self._root @ solved
+
+    @property
+    def condition_number(self) -> float:
+        """Estimated 1-norm condition number of ``M`` (estimated when first asked for)."""
+        return self._factor.condition_number
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Return ``[u; z_b]`` for ``rhs = [p; q]``, both of shape (n+1,) or (n+1, k)."""

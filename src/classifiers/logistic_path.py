@@ -27,14 +27,15 @@ One step of :meth:`LogisticPath.optimum`, from the optimum at ``a`` to ``b``:
 - **predictor** ``theta*(a) + (b - a) d theta* / d beta (a)``, off by ``O((b - a)^2)``, kept
   only if it lowers ``J(.; b)``;
 - **corrector** Newton's method from the prediction
-  (:class:`~backdoor_curves.classifiers.logistic.LogisticClassifier`), starting on the
-  Hessian the path factored last (at or near the latest optimum; kept while each step
-  shrinks the gradient fourfold, refactored otherwise), to the solver's gradient tolerance:
-  every point is the optimum a cold fit reaches, whichever Hessian the steps used;
+  (:class:`~backdoor_curves.classifiers.logistic.LogisticClassifier`), on the Hessian
+  factored at the prediction (``O((b - a)^2)`` from the optimum; kept while each step shrinks
+  the gradient fourfold, refactored otherwise), to the solver's gradient tolerance: every
+  point is the optimum a cold fit reaches, whichever Hessian the steps used. Starting on the
+  previous point's factorisation instead, ``O(b - a)`` away, saves that factorisation but
+  converges slowly enough to cost more (``benchmarks/README.md``, logistic curves);
 - **tangent** ``d theta* / d beta (b)`` solves ``H z = -r`` at the optimum by iterative
-  refinement preconditioned by the corrector's last factorisation (a point ``O((b - a)^2)``
-  away, so a few products ``H z`` suffice), or on a fresh factorisation when that converges
-  slowly: at most one factorisation per step, none when the steps are short.
+  refinement preconditioned by the corrector's last factorisation (close to the optimum, so
+  a few products ``H z`` suffice), or on a fresh factorisation when that converges slowly.
 
 A quantity of the model along the path, e.g. the mean loss over an evaluation set
 ``L(beta) = mean_t ell(y_t, f_t)``, has the derivative (:meth:`LogisticPath.mean_losses`)
@@ -115,9 +116,6 @@ class LogisticPath:
         self._X, self._signed, _ = check_fit_input(X, y, None)
         self._coordinates = self._model._coordinates(self._X, None)
         self._poisons = np.flatnonzero(self._is_poison)
-        # The Hessian factored last (at the latest optimum, or near it): the corrector starts
-        # on it, and refactors when it stops shrinking the gradient fourfold per step.
-        self._recent: HessianSolver | None = None
 
     def _weight(self, beta: float) -> np.ndarray:
         return np.where(self._is_poison, beta, 1.0)
@@ -139,17 +137,14 @@ class LogisticPath:
         """
         check_beta_path(self._X, self._is_poison, [beta])
         model, coordinates, weight = self._model, self._coordinates, self._weight(beta)
-        parameters, solver = np.zeros(coordinates.size + 1), None
+        parameters = np.zeros(coordinates.size + 1)
         if start is not None:
             parameters = model._predict_along_path(
                 coordinates, start.parameters, self._signed, weight, beta - start.beta,
                 start.tangent,
             )  # fmt: skip
-            solver = self._recent
-        parameters = model._newton(coordinates, parameters, self._signed, weight, solver=solver)
-        tangent, self._recent = self._tangent(
-            parameters, weight, getattr(model, "_last_solver", None)
-        )
+        parameters = model._newton(coordinates, parameters, self._signed, weight)
+        tangent = self._tangent(parameters, weight, getattr(model, "_last_solver", None))
         return PathPoint(float(beta), parameters, tangent, model.n_iter_)
 
     def _curvature(self, parameters: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -159,8 +154,8 @@ class LogisticPath:
 
     def _tangent(
         self, parameters: np.ndarray, weight: np.ndarray, solver: HessianSolver | None
-    ) -> tuple[np.ndarray, HessianSolver]:
-        """Return ``d theta* / d beta`` at the optimum ``parameters`` and the solver used.
+    ) -> np.ndarray:
+        """Return ``d theta* / d beta`` at the optimum ``parameters``.
 
         ``H z = -r`` (``r = d grad J / d beta``) is solved by iterative refinement,
         ``z <- z + M^{-1} (-r - H z)``, with ``M`` the Hessian the corrector factored last
@@ -181,12 +176,11 @@ class LogisticPath:
                 tangent = tangent + correction
                 size = float(np.abs(correction).max())
                 if size <= _REFINED * float(np.abs(tangent).max()):
-                    return tangent, solver
+                    return tangent
                 if size > 0.25 * previous:
                     break
                 previous = size
-        fresh = coordinates.solver(curvature)
-        return -fresh.solve(rhs), fresh
+        return -coordinates.solver(curvature).solve(rhs)
 
     def model_at(self, point: PathPoint) -> LogisticClassifier:
         """Return a new fitted model holding ``point``'s optimum (as :meth:`fit` sets it)."""
