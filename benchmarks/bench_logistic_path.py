@@ -8,7 +8,7 @@ Everything runs on the embedded MNIST digits, into temporary folders; nothing un
 
 1. For every logistic curve of the default MNIST curves grid (``--pairs`` x 2 lambdas x 3
    poison fractions, 20 betas), followed as the curves cell does
-   (``analyses.path_tolerance.follow_logistic_losses`` on ``classifiers.logistic_path``,
+   (``analyses.path_tolerance.follow_path_losses`` on ``classifiers.logistic_path``,
    ``REFINE_TOLERANCE``) on the problem's kernel matrices with one BLAS thread: the fits
    (evaluations: grid, accepted and rejected steps), the rejected steps, the reported rows
    and the CPU seconds, per lambda and in total.
@@ -41,7 +41,7 @@ from _common import (
 from bench_curves import default_tasks
 from threadpoolctl import threadpool_limits
 
-from backdoor_curves.analyses.path_tolerance import follow_logistic_losses
+from backdoor_curves.analyses.path_tolerance import follow_path_losses
 from backdoor_curves.classifiers.logistic_path import LogisticPath
 from backdoor_curves.classifiers.registry import make_classifier
 from backdoor_curves.experiments.curves.cell import CurveTask, curve_group
@@ -59,7 +59,7 @@ def follow(task: CurveTask, workspace: Workspace) -> tuple[int, int, int, float]
     evaluation = [(kernels.backdoor, problem.y_backdoor), (kernels.test, problem.y_test)]
     start = time.process_time()
     path = LogisticPath(model, kernels.train, problem.y_train, problem.is_poison)
-    curve = follow_logistic_losses(path, evaluation, task.betas)
+    curve = follow_path_losses(path, evaluation, task.betas)
     seconds = time.process_time() - start
     return curve.n_evaluations, curve.n_rejected, len(curve.points), seconds
 

@@ -44,17 +44,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from backdoor_curves.classifiers.logistic_path import LogisticPath, PathPoint
+from backdoor_curves.classifiers.primal_path import PathPoint, PrimalPath
 
 __all__ = [
     "REFINE_TOLERANCE",
     "CurvePoint",
     "FollowedCurve",
-    "follow_logistic_losses",
+    "follow_path_losses",
     "follow_to_tolerance",
     "hermite_chord_miss",
 ]
@@ -243,18 +243,19 @@ def _between(
     return inserted, evaluations, rejected, step
 
 
-def follow_logistic_losses(
-    path: LogisticPath,
+def follow_path_losses(
+    path: PrimalPath[Any],
     evaluation: Sequence[tuple[np.ndarray, np.ndarray]],
     betas: Sequence[float],
     tolerance: float = REFINE_TOLERANCE,
 ) -> FollowedCurve[PathPoint]:
-    """Follow a logistic model's mean losses on evaluation sets to ``tolerance``.
+    """Follow a model's mean losses on evaluation sets along its path to ``tolerance``.
 
-    Each point is :meth:`LogisticPath.optimum` predicted from the point it starts from and
-    corrected by Newton (an exact optimum); its quantities are
-    :meth:`LogisticPath.mean_losses` on ``evaluation`` (e.g. the backdoor and the clean test
-    set), with their exact derivatives in beta. See :func:`follow_to_tolerance`.
+    Each point is the path's optimum (:meth:`PrimalPath.optimum`: for logistic predicted
+    from the point it starts from and corrected by Newton, for ridge in closed form); its
+    quantities are :meth:`PrimalPath.mean_losses` on ``evaluation`` (e.g. the backdoor and
+    the clean test set), with their exact derivatives in beta. See
+    :func:`follow_to_tolerance`.
     """
 
     def evaluate(beta: float, start: CurvePoint[PathPoint] | None) -> CurvePoint[PathPoint]:

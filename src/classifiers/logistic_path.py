@@ -37,28 +37,18 @@ One step of :meth:`LogisticPath.optimum`, from the optimum at ``a`` to ``b``:
   refinement preconditioned by the corrector's last factorisation (close to the optimum, so
   a few products ``H z`` suffice), or on a fresh factorisation when that converges slowly.
 
-A quantity of the model along the path, e.g. the mean loss over an evaluation set
-``L(beta) = mean_t ell(y_t, f_t)``, has the derivative (:meth:`LogisticPath.mean_losses`)
-
-.. math::
-
-    \frac{dL}{d\beta} = \operatorname{mean}_t\, \ell'(y_t, f_t)\, \frac{df_t}{d\beta},
-    \qquad \frac{df_t}{d\beta} = x_{1,t}^\top \frac{d\theta^*}{d\beta},
-
-since the score ``f`` is linear in ``theta``.
+The data, the models at the points and the mean losses along the path with their exact
+derivatives are those of :class:`~backdoor_curves.classifiers.primal_path.PrimalPath`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 import numpy as np
 
-from backdoor_curves.classifiers.inputs import check_beta_path, check_fit_input
+from backdoor_curves.classifiers.inputs import check_beta_path
 from backdoor_curves.classifiers.logistic import LogisticClassifier
-from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.primal import HessianSolver
+from backdoor_curves.classifiers.primal_path import PathPoint, PrimalPath
 
 __all__ = ["LogisticPath", "PathPoint"]
 
@@ -66,30 +56,7 @@ _MAX_REFINEMENTS = 8
 _REFINED = 1e-10  # a tangent correction this small (relative) ends the iterative refinement
 
 
-@dataclass(frozen=True)
-class PathPoint:
-    """The optimum at one poison weight and its derivative along the path.
-
-    Attributes
-    ----------
-    beta : float
-        The poison weight.
-    parameters : ndarray of shape (size + 1,)
-        ``theta*(beta)`` in the solver's coordinates (weights or representer coefficients,
-        then the bias).
-    tangent : ndarray of shape (size + 1,)
-        ``d theta* / d beta`` in the same coordinates.
-    n_iter : int
-        Newton iterations of the corrector that reached it.
-    """
-
-    beta: float
-    parameters: np.ndarray
-    tangent: np.ndarray
-    n_iter: int
-
-
-class LogisticPath:
+class LogisticPath(PrimalPath[LogisticClassifier]):
     """The optimum ``theta*(beta)`` of a logistic model on one poisoned training set.
 
     See the module docstring for the equations. The model is not changed; the path works on
@@ -106,19 +73,6 @@ class LogisticPath:
     is_poison : ndarray of shape (n_samples,), bool
         Poison mask (at least one poison).
     """
-
-    def __init__(
-        self, model: LogisticClassifier, X: np.ndarray, y: np.ndarray, is_poison: np.ndarray
-    ) -> None:
-        self._is_poison = check_beta_path(X, is_poison, [0.0])
-        self._model = model.with_params()
-        self._model._validate_hyperparameters()
-        self._X, self._signed, _ = check_fit_input(X, y, None)
-        self._coordinates = self._model._coordinates(self._X, None)
-        self._poisons = np.flatnonzero(self._is_poison)
-
-    def _weight(self, beta: float) -> np.ndarray:
-        return np.where(self._is_poison, beta, 1.0)
 
     def optimum(self, beta: float, start: PathPoint | None = None) -> PathPoint:
         """Return the optimum at ``beta``, predicted from ``start`` and corrected by Newton.
@@ -182,48 +136,8 @@ class LogisticPath:
                 previous = size
         return -coordinates.solver(curvature).solve(rhs)
 
-    def model_at(self, point: PathPoint) -> LogisticClassifier:
-        """Return a new fitted model holding ``point``'s optimum (as :meth:`fit` sets it)."""
-        model = self._scoring_model(point.parameters)
-        model._set_optimum(self._X, self._signed, self._weight(point.beta))
+    def _fill(self, model: LogisticClassifier, point: PathPoint) -> LogisticClassifier:
+        """Set ``model``'s fitted state to ``point``'s optimum and its iteration count."""
+        super()._fill(model, point)
         model.n_iter_ = point.n_iter
         return model
-
-    def _scoring_model(self, parameters: np.ndarray) -> LogisticClassifier:
-        """Return a model whose scores are ``x1 . theta`` for ``parameters`` (scores only)."""
-        model = self._model.with_params()
-        model._set_parameters(self._X, self._coordinates, parameters)
-        return model
-
-    def mean_losses(
-        self, point: PathPoint, evaluation: Sequence[tuple[np.ndarray, np.ndarray]]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Mean logistic losses on evaluation sets at ``point`` and their ``beta``-derivatives.
-
-        Parameters
-        ----------
-        point : PathPoint
-            A point of this path.
-        evaluation : sequence of (X_eval, y_eval)
-            Evaluation inputs (kernel rows against the training points when
-            ``precomputed``) and binary labels in {0, 1}.
-
-        Returns
-        -------
-        values, derivatives : ndarray of shape (len(evaluation),)
-            ``L = mean_t ell(y_t, f_t)`` and ``dL / d beta`` (module docstring).
-        """
-        model = self._scoring_model(point.parameters)
-        # f is linear in theta: the scores of the tangent are d f / d beta.
-        derivative_model = self._scoring_model(point.tangent)
-        loss = model.margin_loss
-        values, derivatives = [], []
-        for X_eval, y_eval in evaluation:
-            signed = to_signed(y_eval)
-            decision = model.decision_function(X_eval)
-            values.append(float(loss.value(signed, decision).mean()))
-            slope = loss.first_derivative(signed, decision) * derivative_model.decision_function(
-                X_eval
-            )
-            derivatives.append(float(slope.mean()))
-        return np.array(values), np.array(derivatives)

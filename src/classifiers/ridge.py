@@ -7,7 +7,7 @@ X1`` (the objective, its derivatives and the coordinates are those of
 ``alpha = 1 / (2 C)`` (its objective divided by ``2 C``), the test oracle. The Hessian does not
 depend on ``theta``: the factor of a fit serves its own
 :meth:`~backdoor_curves.classifiers.primal.PrimalLinearModel.weight_sensitivity`, and the whole
-beta path follows from one factorisation (:meth:`RidgeClassifier.beta_path`).
+beta path, with its derivative, follows from one factorisation (:class:`RidgePath`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import numpy as np
 
 from backdoor_curves.classifiers.inputs import check_beta_path, check_fit_input
 from backdoor_curves.classifiers.primal import HessianMethod, PrimalLinearModel
+from backdoor_curves.classifiers.primal_path import PathPoint, PrimalPath
 
-__all__ = ["RidgeClassifier"]
+__all__ = ["RidgeClassifier", "RidgePath"]
 
 
 class RidgeClassifier(PrimalLinearModel):
@@ -76,49 +77,100 @@ class RidgeClassifier(PrimalLinearModel):
     ) -> Iterator[Self]:
         """Exact ridge path ``theta*(beta)`` for every beta from one factorisation.
 
-        With ``A = Lambda + 2C X1_c^T X1_c`` (the clean Hessian, factored once),
-        ``U = sqrt(2C) X1_P^T`` and the right-hand sides ``b0 = 2C X1_c^T y_c``,
-        ``b1 = 2C X1_P^T y_P``, the optimum solves ``(A + beta U U^T) theta = b0 + beta b1``.
-        Woodbury and one eigendecomposition ``U^T A^{-1} U = Q diag(l) Q^T`` give, for each
-        beta in O(n_poison (d + n_poison)),
-
-            theta(beta) = theta0 + beta t1 - V Q diag(beta / (1 + beta l)) Q^T (a0 + beta a1)
-
-        with ``theta0 = A^{-1} b0``, ``t1 = A^{-1} b1``, ``V = A^{-1} U``, ``a = U^T t``.
-        The same formulas hold in representer coefficients (``U``'s columns are then
-        ``sqrt(2C) [e_j; 1]``, and ``U^T t`` reads the scores of ``t`` at the poisons). See
+        The optimum at each beta is :class:`RidgePath`'s closed form. See
         :meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path` for the
         parameters.
         """
-        is_poison = check_beta_path(X, is_poison, betas)
-        self._validate_hyperparameters()
-        clean_weight = (~is_poison).astype(np.float64)
-        X, signed, _ = check_fit_input(X, y, clean_weight)
-        coordinates = self._coordinates(X, None)
-        clean_curvature = self._curvature(np.zeros(X.shape[0]), signed, clean_weight)
-        solver = coordinates.solver(clean_curvature)
-        poisons = np.flatnonzero(is_poison)
-        root = np.sqrt(2.0 * self.C)
+        check_beta_path(X, is_poison, betas)
+        path = RidgePath(self, X, y, is_poison)
+        for beta in betas:
+            path._fill(self, path.optimum(beta))
+            yield self
+
+
+class RidgePath(PrimalPath[RidgeClassifier]):
+    r"""The ridge optimum ``theta*(beta)`` and its tangent in closed form, at any beta.
+
+    With ``A = Lambda + 2C X1_c^T X1_c`` (the clean Hessian, factored once),
+    ``U = sqrt(2C) X1_P^T`` and the right-hand sides ``b0 = 2C X1_c^T y_c``,
+    ``b1 = 2C X1_P^T y_P``, the optimum solves ``(A + beta U U^T) theta = b0 + beta b1``.
+    Woodbury and one eigendecomposition ``U^T A^{-1} U = Q diag(l) Q^T`` give, for each
+    beta in O(n_poison (d + n_poison)),
+
+    .. math::
+
+        \theta(\beta) = \theta_0 + \beta t_1 - V Q\, g(\beta), \qquad
+        g(\beta) = \frac{\beta}{1 + \beta l} \odot (a_0 + \beta a_1),
+
+    with ``theta0 = A^{-1} b0``, ``t1 = A^{-1} b1``, ``V = A^{-1} U``, ``a = Q^T U^T t``, and
+    its derivative
+
+    .. math::
+
+        \frac{d\theta}{d\beta} = t_1 - V Q \Bigl(\frac{a_0 + \beta a_1}{(1 + \beta l)^2}
+        + \frac{\beta}{1 + \beta l} \odot a_1\Bigr).
+
+    The same formulas hold in representer coefficients (``U``'s columns are then
+    ``sqrt(2C) [e_j; 1]``, and ``U^T t`` reads the scores of ``t`` at the poisons). See
+    :class:`~backdoor_curves.classifiers.primal_path.PrimalPath` for the parameters.
+    """
+
+    def __init__(
+        self, model: RidgeClassifier, X: np.ndarray, y: np.ndarray, is_poison: np.ndarray
+    ) -> None:
+        super().__init__(model, X, y, is_poison)
+        model, coordinates, poisons = self._model, self._coordinates, self._poisons
+        clean_weight = (~self._is_poison).astype(np.float64)
+        signed = self._signed
+        self._clean_solver = coordinates.solver(
+            model._curvature(np.zeros(signed.size), signed, clean_weight)
+        )
+        root = np.sqrt(2.0 * model.C)
         U = root * np.vstack([coordinates.columns(poisons, np.ones(poisons.size)),
                               np.ones((1, poisons.size))])  # fmt: skip
-        V = solver.solve(U)
+        V = self._clean_solver.solve(U)
 
         def at_poisons(parameters: np.ndarray) -> np.ndarray:
             """``U^T parameters = sqrt(2C) (scores at the poisons)``."""
             return root * (coordinates.image(parameters[:-1])[poisons] + parameters[-1])
 
-        eigenvalues, Q = np.linalg.eigh(at_poisons(V))
-        clean_targets = 2.0 * self.C * clean_weight * signed
-        theta0 = solver.solve(np.append(coordinates.combine(clean_targets), clean_targets.sum()))
-        poison_targets = np.where(is_poison, 2.0 * self.C * signed, 0.0)
-        t1 = solver.solve(np.append(coordinates.combine(poison_targets), poison_targets.sum()))
-        VQ = V @ Q
-        qa0, qa1 = Q.T @ at_poisons(theta0), Q.T @ at_poisons(t1)
-        for beta in betas:
-            shrink = beta / (1.0 + beta * eigenvalues)
-            parameters = theta0 + beta * t1 - VQ @ (shrink * (qa0 + beta * qa1))
-            self._set_parameters(X, coordinates, parameters)
-            # The clean factor is this point's Hessian only at beta = 0.
-            self._keep_hessian(coordinates, None if beta else solver)
-            self._set_optimum(X, signed, np.where(is_poison, beta, 1.0))
-            yield self
+        self._eigenvalues, Q = np.linalg.eigh(at_poisons(V))
+        clean_targets = 2.0 * model.C * clean_weight * signed
+        self._theta0 = self._solve_normal(clean_targets)
+        self._t1 = self._solve_normal(np.where(self._is_poison, 2.0 * model.C * signed, 0.0))
+        self._VQ = V @ Q
+        self._a0, self._a1 = Q.T @ at_poisons(self._theta0), Q.T @ at_poisons(self._t1)
+
+    def _solve_normal(self, targets: np.ndarray) -> np.ndarray:
+        """``A^{-1} X1^T targets`` on the clean factor."""
+        combined = np.append(self._coordinates.combine(targets), targets.sum())
+        return self._clean_solver.solve(combined)
+
+    def optimum(self, beta: float, start: PathPoint | None = None) -> PathPoint:
+        """Return the optimum at ``beta`` and its tangent in closed form (``start`` unused).
+
+        Parameters
+        ----------
+        beta : float
+            Poison weight in [0, 1].
+        start : PathPoint or None
+            Ignored: every point is computed exactly on its own.
+
+        Returns
+        -------
+        PathPoint
+            The optimum, its tangent and ``n_iter = 0``.
+        """
+        check_beta_path(self._X, self._is_poison, [beta])
+        denominator = 1.0 + beta * self._eigenvalues
+        combined = self._a0 + beta * self._a1
+        parameters = self._theta0 + beta * self._t1 - self._VQ @ (beta / denominator * combined)
+        rate = combined / denominator**2 + beta / denominator * self._a1
+        tangent = self._t1 - self._VQ @ rate
+        return PathPoint(float(beta), parameters, tangent, 0)
+
+    def _fill(self, model: RidgeClassifier, point: PathPoint) -> RidgeClassifier:
+        """Set the optimum; the clean factor is this point's Hessian only at ``beta = 0``."""
+        super()._fill(model, point)
+        model._keep_hessian(self._coordinates, None if point.beta else self._clean_solver)
+        return model

@@ -78,14 +78,30 @@ def _breakpoints(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds per (lambda, p, beta) of the grid rows' curve columns.
+    """Mean over seeds per (lambda, p, beta) of the curve columns of the grid and refined rows.
 
     The losses, the influence slope and, when the table has it, the tangent's validity range.
+    A followed curve has refined rows at betas of its own, so each seed's curve is first
+    interpolated linearly (as its rows are read) onto the betas of every seed; the mean of a
+    column skips the seeds where it is NaN.
     """
     columns = ["clean_loss", "backdoor_loss", "slope_if"]
     columns += [VALIDITY] if VALIDITY in rows else []
-    keys = ["lambda", "poison_fraction", "beta"]
-    return _grid_rows(rows).groupby(keys, sort=True)[columns].mean().reset_index()
+    keys = ["lambda", "poison_fraction"]
+    rows = _grid_rows(rows)
+    if "seed" not in rows:
+        rows = rows.assign(seed=0)
+    parts = []
+    for (lam, p), group in rows.groupby(keys, sort=True):
+        betas = np.unique(group["beta"].to_numpy(dtype=float))
+        for _, curve in group.sort_values("beta").groupby("seed", sort=True):
+            on_betas = {
+                column: np.interp(betas, curve["beta"], curve[column]) for column in columns
+            }
+            parts.append(pd.DataFrame({"lambda": lam, "poison_fraction": p, "beta": betas,
+                                       **on_betas}))  # fmt: skip
+    interpolated = pd.concat(parts, ignore_index=True)
+    return interpolated.groupby([*keys, "beta"], sort=True)[columns].mean().reset_index()
 
 
 def _p_colours(table: pd.DataFrame) -> dict[float, tuple]:

@@ -1,7 +1,8 @@
-"""Step-size control to a chord tolerance: on constructed curves and along logistic paths.
+"""Step-size control to a chord tolerance: on constructed curves and along logistic and ridge
+paths.
 
-The oracle of the logistic curves is a fresh cold fit at random betas between the reported
-ones; the constructed curves are known in closed form.
+The oracle of the model curves is a fresh fit at random betas between the reported ones; the
+constructed curves are known in closed form.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import pytest
 from backdoor_curves.analyses.path_tolerance import (
     REFINE_TOLERANCE,
     CurvePoint,
-    follow_logistic_losses,
+    follow_path_losses,
     follow_to_tolerance,
     hermite_chord_miss,
 )
 from backdoor_curves.attacks.triggers import TriggerSpec
 from backdoor_curves.classifiers.logistic import LogisticClassifier
 from backdoor_curves.classifiers.logistic_path import LogisticPath
+from backdoor_curves.classifiers.ridge import RidgeClassifier, RidgePath
 from backdoor_curves.experiments.problem import DataRequest, load_pair, poisoned_problem
 
 GRID = (0.0, 0.01, 0.05, 0.2, 0.5, 1.0)
@@ -136,17 +138,30 @@ def mnist_problem():
     return X @ X.T, problem.y_train, problem.is_poison, sets
 
 
-@pytest.mark.parametrize(("problem", "C"), [("blobs-0", 1.0), ("blobs-1", 100.0), ("mnist", 100.0)])
+PATHS = {"logistic": (LogisticClassifier, LogisticPath), "ridge": (RidgeClassifier, RidgePath)}
+
+
+@pytest.mark.parametrize(
+    ("kind", "problem", "C"),
+    [
+        ("logistic", "blobs-0", 1.0),
+        ("logistic", "blobs-1", 100.0),
+        ("logistic", "mnist", 100.0),
+        ("ridge", "blobs-0", 1.0),
+        ("ridge", "mnist", 1.0),
+    ],
+)
 def test_fresh_fits_between_reported_betas_are_within_the_tolerance(
-    problem: str, C: float, global_random_seed: int
+    kind: str, problem: str, C: float, global_random_seed: int
 ) -> None:
     if problem == "mnist":
         X, y, is_poison, sets = mnist_problem()
     else:
         X, y, is_poison, sets = blob_problem(int(problem[-1]))
-    model = LogisticClassifier(C, precomputed=problem == "mnist")
-    path = LogisticPath(model, X, y, is_poison)
-    curve = follow_logistic_losses(path, sets, GRID)
+    model_class, path_class = PATHS[kind]
+    model = model_class(C, precomputed=problem == "mnist")
+    path = path_class(model, X, y, is_poison)
+    curve = follow_path_losses(path, sets, GRID)
     betas = np.array([point.beta for point in curve.points])
     values = np.array([point.values for point in curve.points])
     grid_values = values[np.array(curve.on_grid)]

@@ -112,9 +112,9 @@ def test_curves_table_has_all_columns_and_one_row_per_cell(curve_table: pd.DataF
     # The SVM curves also have a row at every breakpoint of their exact path; the others none.
     breakpoints = curve_table[curve_table["point"] == cell.BREAKPOINT]
     assert set(breakpoints["clf"]) <= {"svm", "svm-rbf"} and len(breakpoints) > 0
-    # Logistic curves get points where they leave the chord between grid betas; ridge none.
+    # Logistic and ridge curves get points where they leave the chord between grid betas.
     refined = curve_table[curve_table["point"] == REFINED]
-    assert set(refined["clf"]) == {"logistic"}
+    assert set(refined["clf"]) == {"logistic", "ridge"}
     for (clf, seed), rows in curve_table.groupby(["clf", "seed"]):
         if clf.startswith("svm"):
             assert (rows["n_breakpoints"] >= (rows["point"] == cell.BREAKPOINT).sum()).all()

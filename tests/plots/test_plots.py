@@ -497,3 +497,27 @@ def test_curve_figures_mark_where_the_tangent_stops_predicting_the_drop() -> Non
     for frame in (holding, table.drop(columns=curves.VALIDITY)):
         drawn, labels = marks(frame)
         assert drawn == [] and "tangent 10% off the drop" not in labels
+
+
+def test_curve_figures_average_seeds_whose_refined_rows_differ() -> None:
+    """Each seed's followed curve is read linearly between its rows before the mean."""
+    from backdoor_curves.plots import curves  # noqa: PLC0415
+
+    grid = path_rows("curves", models=(("logistic", np.nan),), lambdas=(10.0,), fractions=(0.1,))
+    grid["point"] = "grid"
+    grid.loc[grid["seed"] == 10, "backdoor_loss"] += 0.5
+    refined = [
+        grid[(grid["seed"] == seed) & (grid["beta"] == 0)].assign(
+            beta=beta, backdoor_loss=loss, point="refined"
+        )
+        for seed, beta, loss in ((1, 0.015, 0.9), (10, 0.035, 1.3))
+    ]
+    table = pd.concat([grid, *refined], ignore_index=True)
+    figure = curves._curve_figure(table, curves._p_colours(table), "title")
+    (line,) = [line for line in figure.axes[0].lines if line.get_marker() == "o"]
+    seeds = [part.sort_values("beta") for _, part in table.groupby("seed")]
+    expected = np.mean(
+        [np.interp(line.get_xdata(), s["beta"], s["backdoor_loss"]) for s in seeds], axis=0
+    )
+    assert {0.015, 0.035} <= set(line.get_xdata())
+    np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-12)

@@ -5,12 +5,13 @@ For the SVMs the optimum is known exactly along the whole curve: its path is pie
 beta (:mod:`backdoor_curves.classifiers.svm_path`), and the curve has a row at every beta of the
 grid (``point = "grid"``) and at every breakpoint of the path (``point = "breakpoint"``, where a
 training point changes set), with the number of breakpoints and the path's status on every row.
-For logistic the optimum is followed by predictor-corrector continuation
-(:mod:`backdoor_curves.classifiers.logistic_path`) with step-size control
-(:mod:`backdoor_curves.analyses.path_tolerance`): rows at every grid beta and at the steps
-(``point = "refined"``) that keep the chords between rows within ``REFINE_TOLERANCE`` of
-the backdoor and clean test loss curves. For ridge the closed-form path is evaluated on the
-grid (:meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path`).
+For logistic and ridge the optimum is followed with step-size control
+(:mod:`backdoor_curves.analyses.path_tolerance`) along its path, by predictor-corrector
+continuation for logistic (:mod:`backdoor_curves.classifiers.logistic_path`), in closed form
+for ridge (:class:`~backdoor_curves.classifiers.ridge.RidgePath`): rows at every grid beta and
+at the steps (``point = "refined"``) that keep the chords between rows within
+``REFINE_TOLERANCE`` of the backdoor and clean test loss curves. Any other registered model is
+fitted on the grid (:meth:`~backdoor_curves.classifiers.base.BinaryClassifier.beta_path`).
 Every point gives one row of :data:`CURVE_COLUMNS`: clean and backdoor test loss (the
 model's own loss), CA, BA, the parameter deviation (:mod:`backdoor_curves.analyses.deviation`)
 and, repeated on every row of the curve, the influence slope at beta = 0 with the tangent check
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from backdoor_curves.analyses.deviation import parameter_deviation, path_deviation
-from backdoor_curves.analyses.path_tolerance import follow_logistic_losses
+from backdoor_curves.analyses.path_tolerance import follow_path_losses
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
     hinge_tangent_valid_until,
@@ -50,7 +51,9 @@ from backdoor_curves.classifiers.kernel_svm import KernelSVM
 from backdoor_curves.classifiers.logistic import LogisticClassifier
 from backdoor_curves.classifiers.logistic_path import LogisticPath
 from backdoor_curves.classifiers.losses import to_signed
+from backdoor_curves.classifiers.primal_path import PrimalPath
 from backdoor_curves.classifiers.registry import make_classifier
+from backdoor_curves.classifiers.ridge import RidgeClassifier, RidgePath
 from backdoor_curves.experiments.feature_stage import CachedFeatures
 from backdoor_curves.experiments.problem import DataRequest, PoisonedProblem, trigger_columns
 from backdoor_curves.experiments.workspace import (
@@ -84,7 +87,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """Columns of the curves table (from ``slope_if`` on, per curve, repeated on its rows).
 
-``point`` is ``"grid"``, ``"breakpoint"`` (SVMs) or ``"refined"`` (logistic steps);
+``point`` is ``"grid"``, ``"breakpoint"`` (SVMs) or ``"refined"`` (logistic and ridge steps);
 ``n_breakpoints`` and ``path_status`` are those of the exact SVM path (empty for logistic and
 ridge).
 """
@@ -178,14 +181,43 @@ def _exact_curve(
 def _models_along(
     task: CurveTask, problem: PoisonedProblem, model: BinaryClassifier, kernels: ProblemKernels
 ) -> _Path:
-    """Return the fitted models of the curve (logistic to the tolerance, ridge on the grid)."""
-    X, y, is_poison = kernels.train, problem.y_train, problem.is_poison
-    if isinstance(model, LogisticClassifier):
-        return _Path(_logistic_models(task, problem, model, kernels))
-    path = model.beta_path(X, y, is_poison, task.betas)
+    """Return the fitted models of the curve, in increasing beta.
+
+    Logistic and ridge are followed to ``REFINE_TOLERANCE`` (:func:`_followed_models`); any
+    other model is fitted on the grid (its :meth:`~BinaryClassifier.beta_path`).
+    """
+    if isinstance(model, (LogisticClassifier, RidgeClassifier)):
+        return _followed_models(task, problem, model, kernels)
+    path = model.beta_path(kernels.train, problem.y_train, problem.is_poison, task.betas)
     fitted = {beta: copy.copy(model) for beta, model in zip(task.betas, path, strict=True)}
-    models = [(beta, GRID_POINT, fitted[beta]) for beta in sorted(fitted)]
-    return _Path(models)
+    return _Path([(beta, GRID_POINT, fitted[beta]) for beta in sorted(fitted)])
+
+
+def _followed_models(
+    task: CurveTask,
+    problem: PoisonedProblem,
+    model: LogisticClassifier | RidgeClassifier,
+    kernels: ProblemKernels,
+) -> _Path:
+    """Follow a logistic or ridge optimum over the grid to ``REFINE_TOLERANCE``.
+
+    The backdoor and the clean test loss are followed with step-size control
+    (``analyses.path_tolerance``) along the model's path: predictor-corrector for logistic
+    (``classifiers.logistic_path``), closed form for ridge (``classifiers.ridge``); each
+    point is an exact optimum.
+    """
+    X, y, is_poison = kernels.train, problem.y_train, problem.is_poison
+    path: PrimalPath[Any]
+    if isinstance(model, LogisticClassifier):
+        path = LogisticPath(model, X, y, is_poison)
+    else:
+        path = RidgePath(model, X, y, is_poison)
+    evaluation = [(kernels.backdoor, problem.y_backdoor), (kernels.test, problem.y_test)]
+    curve = follow_path_losses(path, evaluation, task.betas)
+    return _Path([
+        (point.beta, GRID_POINT if on_grid else REFINED, path.model_at(point.state))
+        for point, on_grid in zip(curve.points, curve.on_grid, strict=True)
+    ])  # fmt: skip
 
 
 def _fitted_curve(path: _Path, kernels: ProblemKernels) -> _Curve:
@@ -201,27 +233,6 @@ def _fitted_curve(path: _Path, kernels: ProblemKernels) -> _Curve:
         deviation[:, 1],
         start,
     )
-
-
-def _logistic_models(
-    task: CurveTask,
-    problem: PoisonedProblem,
-    model: LogisticClassifier,
-    kernels: ProblemKernels,
-) -> list[tuple[float, str, BinaryClassifier]]:
-    """Follow the logistic optimum over the grid to ``REFINE_TOLERANCE``.
-
-    The backdoor and the clean test loss are followed with step-size control
-    (``analyses.path_tolerance``) along the predictor-corrector path
-    (``classifiers.logistic_path``); each point is an exact optimum.
-    """
-    path = LogisticPath(model, kernels.train, problem.y_train, problem.is_poison)
-    evaluation = [(kernels.backdoor, problem.y_backdoor), (kernels.test, problem.y_test)]
-    curve = follow_logistic_losses(path, evaluation, task.betas)
-    return [
-        (point.beta, GRID_POINT if on_grid else REFINED, path.model_at(point.state))
-        for point, on_grid in zip(curve.points, curve.on_grid, strict=True)
-    ]
 
 
 def _path_rows(

@@ -3,10 +3,10 @@ r"""Learning curves and parameter deviation (``docs/drivers.md``): ``incremental
 For each model (svm, logistic, ridge, svm-rbf at two gammas), each of its two lambdas
 (``C = 1 / lambda``), each poison fraction ``p`` and seed, the optimum ``theta*(beta)`` is
 followed along beta (:mod:`backdoor_curves.experiments.curves.cell`): the SVMs' exact
-piecewise-affine path with a row at every breakpoint, logistic by predictor-corrector
-continuation to a stated tolerance, ridge in closed form on the grid. At every row the task
-records the clean and backdoor test loss (mean of the model's
-own loss), CA, BA and the parameter deviation
+piecewise-affine path with a row at every breakpoint, logistic (predictor-corrector
+continuation) and ridge (closed form) with step-size control to a stated tolerance. At every
+row the task records the clean and backdoor test loss (mean of the model's own loss), CA, BA
+and the parameter deviation
 
     nu(beta) = 1/2 (1 - cos(w(0), w(beta))),    rho(beta) = ||w(beta)||
 

@@ -8,11 +8,18 @@ import pytest
 from generated_data import random_problem
 
 from backdoor_curves.analyses.deviation import parameter_deviation
+from backdoor_curves.analyses.path_tolerance import REFINE_TOLERANCE
 from backdoor_curves.analyses.tangent import TANGENT_TOLERANCE
 from backdoor_curves.classifiers.exact_path import exact_beta_path
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
-from backdoor_curves.experiments.curves.cell import BREAKPOINT, GRID_POINT, CurveTask, _path_rows
+from backdoor_curves.experiments.curves.cell import (
+    BREAKPOINT,
+    GRID_POINT,
+    REFINED,
+    CurveTask,
+    _path_rows,
+)
 from backdoor_curves.experiments.problem import PoisonedProblem
 from backdoor_curves.experiments.workspace import ProblemKernels, on_kernels
 
@@ -20,15 +27,15 @@ BETAS = (0.0, 0.1, 0.25, 0.5, 1.0)
 NUMBERS = ("clean_loss", "backdoor_loss", "clean_acc", "backdoor_acc", "nu", "rho")
 
 
-def curve_inputs(clf: str, gamma: float | None):
+def curve_inputs(clf: str, gamma: float | None, C: float = 1.0):
     rng = np.random.default_rng(11)
     X, y, is_poison, X_backdoor, y_backdoor = random_problem(rng, n=40)
     X_test = rng.normal(size=(30, X.shape[1]))
     y_test = (X_test[:, 0] > 0).astype(np.int64)
     problem = PoisonedProblem(X, y, is_poison, X_test, y_test, X_backdoor, y_backdoor)
-    model = on_kernels(make_classifier(clf, 1.0, gamma))
+    model = on_kernels(make_classifier(clf, C, gamma))
     kernels = ProblemKernels(*(model.kernel(A, problem.X_train) for A in (X, X_test, X_backdoor)))
-    task = CurveTask(None, "pixels", None, clf, gamma, 1.0, 0.25, 0, BETAS)  # type: ignore[arg-type]
+    task = CurveTask(None, "pixels", None, clf, gamma, 1.0 / C, 0.25, 0, BETAS)  # type: ignore[arg-type]
     return task, problem, model, kernels
 
 
@@ -91,3 +98,31 @@ def test_svm_tangent_validity_is_exact_against_fresh_fits(clf: str, gamma: float
     assert all(tangent_holds(*args, beta, start, slope) for beta in inside)
     assert tangent_holds(*args, valid * (1 - 1e-6), start, slope)
     assert not tangent_holds(*args, valid * (1 + 1e-6), start, slope)
+
+
+def test_ridge_rows_hold_the_tolerance_between_rows_against_fresh_fits() -> None:
+    """Between consecutive rows the chord is within ``REFINE_TOLERANCE`` of fresh fits.
+
+    Ridge at a large C learns the poisons within a tiny beta: the grid alone misses there.
+    """
+    task, problem, model, kernels = curve_inputs("ridge", None, C=1e3)
+    rows = _path_rows(task, problem, model, kernels)
+    assert [row["beta"] for row in rows if row["point"] == GRID_POINT] == list(BETAS)
+    assert {row["point"] for row in rows} == {GRID_POINT, REFINED}
+    betas = np.array([row["beta"] for row in rows])
+    columns = ("backdoor_loss", "clean_loss")
+    values = np.array([[row[column] for column in columns] for row in rows])
+    on_grid = np.array([row["point"] == GRID_POINT for row in rows])
+    scale = REFINE_TOLERANCE * np.ptp(values[on_grid], axis=0)
+    rng = np.random.default_rng(5)
+    for i in range(betas.size - 1):
+        t = rng.uniform(size=3)
+        for beta in betas[i] + t * (betas[i + 1] - betas[i]):
+            weights = np.where(problem.is_poison, beta, 1.0)
+            fitted = model.with_params().fit(kernels.train, problem.y_train, weights)
+            actual = [
+                fitted.loss(kernels.backdoor, problem.y_backdoor).mean(),
+                fitted.loss(kernels.test, problem.y_test).mean(),
+            ]
+            chord = np.interp(beta, betas, values[:, 0]), np.interp(beta, betas, values[:, 1])
+            assert np.all(np.abs(np.subtract(actual, chord)) <= scale), (beta, i)

@@ -1,7 +1,9 @@
-"""The logistic optimum along beta: every point is a fresh exact fit, the tangent is exact.
+"""The logistic and ridge optima along beta: every point is a fresh exact fit, the tangent is
+exact.
 
-Oracles: independent cold fits (``LogisticClassifier.fit`` with weights 1 / beta) and their
-finite differences in beta, and the learning slope at beta = 0 (the influence code).
+Oracles: independent cold fits (``fit`` with weights 1 / beta; ridge's fit solves the normal
+equations, itself checked against scikit-learn's ``Ridge``) and their finite differences in
+beta, and the learning slope at beta = 0 (the influence code).
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ import pytest
 from backdoor_curves.attacks.influence import learning_slope
 from backdoor_curves.classifiers.logistic import LogisticClassifier
 from backdoor_curves.classifiers.logistic_path import LogisticPath
+from backdoor_curves.classifiers.primal import PrimalLinearModel
+from backdoor_curves.classifiers.primal_path import PrimalPath
+from backdoor_curves.classifiers.ridge import RidgeClassifier, RidgePath
+
+PATHS = {"logistic": (LogisticClassifier, LogisticPath), "ridge": (RidgeClassifier, RidgePath)}
 
 
 def poisoned_blobs(seed: int, n: int, d: int) -> dict[str, np.ndarray]:
@@ -43,10 +50,10 @@ CASES = {
 }
 
 
-def setting(case: str):
+def setting(case: str, kind: str = "logistic"):
     seed, n, d, C, precomputed = CASES[case]
     data = poisoned_blobs(seed, n, d)
-    model = LogisticClassifier(C, precomputed=precomputed)
+    model = PATHS[kind][0](C, precomputed=precomputed)
     if precomputed:
         X = data["X"]
         data = dict(
@@ -55,12 +62,16 @@ def setting(case: str):
     return model, data
 
 
-def fresh(model: LogisticClassifier, data, beta: float) -> LogisticClassifier:
+def make_path(kind: str, model: PrimalLinearModel, data) -> PrimalPath:
+    return PATHS[kind][1](model, data["X"], data["y"], data["is_poison"])
+
+
+def fresh(model: PrimalLinearModel, data, beta: float) -> PrimalLinearModel:
     weight = np.where(data["is_poison"], beta, 1.0)
     return model.with_params().fit(data["X"], data["y"], weight)
 
 
-def losses(model: LogisticClassifier, data) -> np.ndarray:
+def losses(model: PrimalLinearModel, data) -> np.ndarray:
     return np.array([
         model.loss(data["X_backdoor"], data["y_backdoor"]).mean(),
         model.loss(data["X_test"], data["y_test"]).mean(),
@@ -71,10 +82,11 @@ def evaluation(data):
     return [(data["X_backdoor"], data["y_backdoor"]), (data["X_test"], data["y_test"])]
 
 
+@pytest.mark.parametrize("kind", list(PATHS))
 @pytest.mark.parametrize("case", list(CASES))
-def test_each_point_is_a_fresh_exact_fit(case: str) -> None:
-    model, data = setting(case)
-    path = LogisticPath(model, data["X"], data["y"], data["is_poison"])
+def test_each_point_is_a_fresh_exact_fit(case: str, kind: str) -> None:
+    model, data = setting(case, kind)
+    path = make_path(kind, model, data)
     point = None
     for beta in (0.0, 0.003, 0.05, 0.4, 1.0):  # steps from tiny to large
         point = path.optimum(beta, point)
@@ -90,10 +102,11 @@ def test_each_point_is_a_fresh_exact_fit(case: str) -> None:
         assert on_path.exact_ and point.beta == beta
 
 
-def test_the_tangent_is_the_derivative_of_refits() -> None:
+@pytest.mark.parametrize("kind", list(PATHS))
+def test_the_tangent_is_the_derivative_of_refits(kind: str) -> None:
     """On weights (low-dim) the tangent is ``d [w, b] / d beta``: central differences."""
-    model, data = setting("low-dim")
-    path = LogisticPath(model, data["X"], data["y"], data["is_poison"])
+    model, data = setting("low-dim", kind)
+    path = make_path(kind, model, data)
     delta = 1e-5
     for beta in (0.02, 0.3, 0.9):
         point = path.optimum(beta)
@@ -104,29 +117,34 @@ def test_the_tangent_is_the_derivative_of_refits() -> None:
         np.testing.assert_allclose(point.tangent, difference, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("kind", list(PATHS))
 @pytest.mark.parametrize("case", list(CASES))
-def test_the_loss_derivatives_are_those_of_refits(case: str) -> None:
-    model, data = setting(case)
-    path = LogisticPath(model, data["X"], data["y"], data["is_poison"])
+def test_the_loss_derivatives_are_those_of_refits(case: str, kind: str) -> None:
+    model, data = setting(case, kind)
+    path = make_path(kind, model, data)
     delta = 1e-5
+    # Ridge's curves are steep at 0 (high-dim: the one-sided difference's delta^2 term is 8e-4
+    # of the slope at 1e-5): a shorter one-sided step (its fits are exact).
+    zero_delta = 1e-6 if kind == "ridge" else delta
     start = path.optimum(0.0)
     for beta in (0.0, 0.1, 0.7):
         point = path.optimum(beta, start)
         values, derivatives = path.mean_losses(point, evaluation(data))
         np.testing.assert_allclose(values, losses(fresh(model, data, beta), data), rtol=1e-9)
         if beta == 0.0:  # one-sided, second order: (-3 L(0) + 4 L(d) - L(2 d)) / (2 d)
-            one, two = (losses(fresh(model, data, k * delta), data) for k in (1, 2))
-            difference = (-3 * values + 4 * one - two) / (2 * delta)
+            one, two = (losses(fresh(model, data, k * zero_delta), data) for k in (1, 2))
+            difference = (-3 * values + 4 * one - two) / (2 * zero_delta)
         else:
             plus, minus = (losses(fresh(model, data, beta + s * delta), data) for s in (1, -1))
             difference = (plus - minus) / (2 * delta)
         np.testing.assert_allclose(derivatives, difference, rtol=1e-4, atol=1e-8)
 
 
+@pytest.mark.parametrize("kind", list(PATHS))
 @pytest.mark.parametrize("case", list(CASES))
-def test_at_zero_the_backdoor_derivative_is_the_learning_slope(case: str) -> None:
-    model, data = setting(case)
-    path = LogisticPath(model, data["X"], data["y"], data["is_poison"])
+def test_at_zero_the_backdoor_derivative_is_the_learning_slope(case: str, kind: str) -> None:
+    model, data = setting(case, kind)
+    path = make_path(kind, model, data)
     _, derivatives = path.mean_losses(path.optimum(0.0), evaluation(data))
     clean = fresh(model, data, 0.0)
     slope = learning_slope(
@@ -135,12 +153,13 @@ def test_at_zero_the_backdoor_derivative_is_the_learning_slope(case: str) -> Non
     assert derivatives[0] == pytest.approx(slope.slope, rel=1e-9)
 
 
-def test_bad_input_is_refused() -> None:
-    model, data = setting("low-dim")
+@pytest.mark.parametrize("kind", list(PATHS))
+def test_bad_input_is_refused(kind: str) -> None:
+    model, data = setting("low-dim", kind)
     with pytest.raises(ValueError, match="no training point"):
-        LogisticPath(model, data["X"], data["y"], np.zeros(data["y"].size, dtype=bool))
+        make_path(kind, model, dict(data, is_poison=np.zeros(data["y"].size, dtype=bool)))
     with pytest.raises(ValueError, match="C must be a positive"):
-        LogisticPath(model.with_params(C=-1.0), data["X"], data["y"], data["is_poison"])
-    path = LogisticPath(model, data["X"], data["y"], data["is_poison"])
+        make_path(kind, model.with_params(C=-1.0), data)
+    path = make_path(kind, model, data)
     with pytest.raises(ValueError, match=r"beta values must lie in \[0, 1\]"):
         path.optimum(1.5)
