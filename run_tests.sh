@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the test suite: every test but the slow ones, on one pytest-xdist worker per core.
+# Run the test suite: every test but the slow ones, on one pytest-xdist worker per core (one
+# BLAS thread each).
 #   ./run_tests.sh              what CI runs (.ci/run)
 #   ./run_tests.sh --unit       the unit tests only (no end-to-end driver runs, no tests that
 #                               start processes or import torch): the edit loop
@@ -20,4 +21,8 @@ if [ "${1:-}" = "--unit" ]; then
     markers=(-m "not slow and not e2e and not processes and not torch")
 fi
 source scripts/bootstrap.sh
+# The xdist workers already fill the cores: one BLAS / OpenMP thread each (as the drivers'
+# workers run), unless the caller chose otherwise. Threads on top of workers oversubscribe.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" \
+    MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 exec "$PYTHON" -m pytest -q -n "${BACKDOOR_CURVES_TEST_WORKERS:-auto}" --dist worksteal "${markers[@]}" "$@"

@@ -15,7 +15,8 @@ Inside:
 
 The preprocessing is the one AlexNet was trained with: each image ``x`` (C, H, W) with pixels in
 ``[0, 1]`` is resized to 224 x 224 (bilinear; with antialiasing when shrinking, as torchvision's
-``Resize`` does on tensors), a grayscale image (C = 1) is repeated over the three RGB channels,
+``Resize`` does on tensors), a grayscale image (C = 1) is repeated over the three RGB channels
+(before resizing: its features equal its RGB copy's bit for bit, whatever the thread count),
 and each channel is standardised, ``(x_c - mean_c) / std_c`` with the ImageNet statistics
 ``mean = (0.485, 0.456, 0.406)``, ``std = (0.229, 0.224, 0.225)``. The network is frozen: its
 parameters do not require gradients and it stays in evaluation mode (dropout is the identity),
@@ -161,6 +162,10 @@ class AlexNetFC7(nn.Module):
             raise ValueError(
                 f"images must have shape (n, C, H, W) with C = 1 or 3, got {tuple(images.shape)}"
             )
+        if images.shape[1] == 1:
+            # Repeated before resizing, so that a grayscale image and its RGB copy take the same
+            # (3-channel) interpolation kernels: with one thread they differ in rounding.
+            images = images.repeat(1, 3, 1, 1)
         if images.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
             shrinking = min(images.shape[-2:]) > INPUT_SIZE
             images = functional.interpolate(
@@ -170,8 +175,6 @@ class AlexNetFC7(nn.Module):
                 align_corners=False,
                 antialias=shrinking,
             )
-        if images.shape[1] == 1:
-            images = images.expand(-1, 3, -1, -1)
         return (images - self.mean) / self.std
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
