@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from backdoor_curves.naming import BREAKPOINT, format_value, model_label
+from backdoor_curves.naming import BREAKPOINT, GRID_POINT, format_value, model_label
 from backdoor_curves.plots.layout import PanelGrid, ytick_label_width
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import P_CMAP, figure_plotter, model_loss
@@ -67,28 +67,30 @@ def tangent_beta_range(
     return (start, end) if end > start else None
 
 
-def _grid_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """Return the rows on the beta grid (all rows of a table without a ``point`` column)."""
-    return rows if "point" not in rows else rows[rows["point"] != BREAKPOINT]
-
-
 def _breakpoints(rows: pd.DataFrame) -> pd.DataFrame:
     """Return the breakpoint rows of exact SVM paths (none in other tables)."""
     return rows.iloc[:0] if "point" not in rows else rows[rows["point"] == BREAKPOINT]
 
 
-def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds per (lambda, p, beta) of the curve columns of the grid and refined rows.
+def _grid_betas(rows: pd.DataFrame) -> np.ndarray:
+    """Return the betas of the grid rows (every row of a table without a ``point`` column)."""
+    grid = rows if "point" not in rows else rows[rows["point"] == GRID_POINT]
+    return np.unique(grid["beta"].to_numpy(dtype=float))
 
-    The losses, the influence slope and, when the table has it, the tangent's validity range.
-    A followed curve has refined rows at betas of its own, so each seed's curve is first
-    interpolated linearly (as its rows are read) onto the betas of every seed; the mean of a
-    column skips the seeds where it is NaN.
+
+def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds per (lambda, p, beta) of the curve columns, over every row of a curve.
+
+    The losses, the influence slope and, when the table has it, the tangent's validity range,
+    at every beta of the grid and of the rows between (breakpoints of the exact SVM paths,
+    refined steps of the followed ones), where a curve is linear or within its tolerance of it.
+    Those betas differ from seed to seed, so each seed's curve is first interpolated linearly
+    (as its rows are read) onto the betas of every seed; the mean of a column skips the seeds
+    where it is NaN. ``on_grid`` says which betas are grid betas.
     """
     columns = ["clean_loss", "backdoor_loss", "slope_if"]
     columns += [VALIDITY] if VALIDITY in rows else []
     keys = ["lambda", "poison_fraction"]
-    rows = _grid_rows(rows)
     if "seed" not in rows:
         rows = rows.assign(seed=0)
     parts = []
@@ -101,7 +103,8 @@ def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
             parts.append(pd.DataFrame({"lambda": lam, "poison_fraction": p, "beta": betas,
                                        **on_betas}))  # fmt: skip
     interpolated = pd.concat(parts, ignore_index=True)
-    return interpolated.groupby([*keys, "beta"], sort=True)[columns].mean().reset_index()
+    means = interpolated.groupby([*keys, "beta"], sort=True)[columns].mean().reset_index()
+    return means.assign(on_grid=means["beta"].isin(_grid_betas(rows)))
 
 
 def _p_colours(table: pd.DataFrame) -> dict[float, tuple]:
@@ -141,7 +144,10 @@ def _draw_curve_panel(
     ax, means: pd.DataFrame, breakpoints: pd.DataFrame, colours: dict[float, tuple]
 ) -> None:
     for p, curve in means.groupby("poison_fraction", sort=True):
-        ax.plot(curve["beta"], curve["backdoor_loss"], color=colours[p], lw=1.8, marker="o", ms=2.5)
+        # The lines pass through every row; the dots mark the grid betas.
+        ax.plot(curve["beta"], curve["backdoor_loss"], color=colours[p], lw=1.8)
+        grid = curve[curve["on_grid"]]
+        ax.plot(grid["beta"], grid["backdoor_loss"], color=colours[p], ls="", marker="o", ms=2.5)
         ax.plot(curve["beta"], curve["clean_loss"], color=colours[p], lw=1.4, ls=":")
     # Fix the y-range from the curves so that the tangents are clipped to it, not widen it.
     ax.set_ylim(ax.get_ylim())
@@ -240,7 +246,10 @@ def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
 
     One panel per lambda, one colour per poison fraction p (the same colours in every figure of
     a pair, see :func:`_p_colours`; the pairs are drawn in parallel);
-    solid = backdoor test loss, dotted = clean test loss, both means over seeds; a thin line is
+    solid = backdoor test loss (dots at the grid betas), dotted = clean test loss, both means
+    over seeds drawn through every row of the curves (the breakpoints of the exact SVM paths,
+    between which every score is affine in beta, and the refined steps of the followed
+    logistic and ridge paths, within ``REFINE_TOLERANCE`` of linear); a thin line is
     the tangent at beta = 0, ``backdoor_loss(0) + slope_if * beta``, drawn only where it stays
     inside the panel's y-range, with a small diamond where it stops predicting the drop of the
     backdoor loss within 10% (``tangent_valid_until``, mean over seeds; exact for the SVMs;

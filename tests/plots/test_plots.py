@@ -461,15 +461,17 @@ def test_curve_figures_mark_the_breakpoints_of_exact_paths() -> None:
         ax = figure.axes[0]
         ticks = [list(line.get_xdata()) for line in ax.lines if line.get_marker() == "|"]
         labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
-        lines = [list(line.get_xdata()) for line in ax.lines if line.get_marker() == "o"]
-        return ticks + [["curve", *points] for points in lines], labels
+        dots = [list(line.get_xdata()) for line in ax.lines if line.get_marker() == "o"]
+        lines = [list(line.get_xdata()) for line in ax.lines if line.get_linewidth() == 1.8]
+        return ticks + [["dots", *x] for x in dots] + [["line", *x] for x in lines], labels
 
     marks, labels = drawn(table)
     assert [0.013, 0.27, 0.61] in marks and "path breakpoints" in labels
-    # The curve itself is the grid's (mean over seeds), breakpoints only ticks.
-    assert all(beta in BETAS for mark in marks if mark[0] == "curve" for beta in mark[1:])
+    # The line passes through the breakpoints (the curve is exact there); dots at the grid.
+    assert ["line", *sorted([*BETAS, 0.013, 0.27, 0.61])] in marks
+    assert ["dots", *BETAS] in marks
     marks, labels = drawn(grid)
-    assert all(mark[0] == "curve" for mark in marks) and "path breakpoints" not in labels
+    assert all(mark[0] in ("dots", "line") for mark in marks) and "path breakpoints" not in labels
 
 
 def test_curve_figures_mark_where_the_tangent_stops_predicting_the_drop() -> None:
@@ -514,7 +516,7 @@ def test_curve_figures_average_seeds_whose_refined_rows_differ() -> None:
     ]
     table = pd.concat([grid, *refined], ignore_index=True)
     figure = curves._curve_figure(table, curves._p_colours(table), "title")
-    (line,) = [line for line in figure.axes[0].lines if line.get_marker() == "o"]
+    (line,) = [line for line in figure.axes[0].lines if line.get_linewidth() == 1.8]
     seeds = [part.sort_values("beta") for _, part in table.groupby("seed")]
     expected = np.mean(
         [np.interp(line.get_xdata(), s["beta"], s["backdoor_loss"]) for s in seeds], axis=0

@@ -3,9 +3,13 @@ tangent validity range of an SVM curve, checked against fresh fits."""
 
 from __future__ import annotations
 
+import tempfile
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from generated_data import random_problem
+from threadpoolctl import threadpool_limits
 
 from backdoor_curves.analyses.deviation import parameter_deviation
 from backdoor_curves.analyses.path_tolerance import REFINE_TOLERANCE
@@ -13,15 +17,17 @@ from backdoor_curves.analyses.tangent import TANGENT_TOLERANCE
 from backdoor_curves.classifiers.exact_path import exact_beta_path
 from backdoor_curves.classifiers.losses import to_signed
 from backdoor_curves.classifiers.registry import make_classifier
+from backdoor_curves.experiments.config import mnist_config
 from backdoor_curves.experiments.curves.cell import (
     BREAKPOINT,
     GRID_POINT,
     REFINED,
     CurveTask,
     _path_rows,
+    curve_group,
 )
-from backdoor_curves.experiments.problem import PoisonedProblem
-from backdoor_curves.experiments.workspace import ProblemKernels, on_kernels
+from backdoor_curves.experiments.problem import DataRequest, PoisonedProblem
+from backdoor_curves.experiments.workspace import ProblemKernels, Workspace, on_kernels
 
 BETAS = (0.0, 0.1, 0.25, 0.5, 1.0)
 NUMBERS = ("clean_loss", "backdoor_loss", "clean_acc", "backdoor_acc", "nu", "rho")
@@ -129,3 +135,50 @@ def test_followed_rows_hold_the_tolerance_against_fresh_fits(clf: str) -> None:
             ]
             chord = np.interp(beta, betas, values[:, 0]), np.interp(beta, betas, values[:, 1])
             assert np.all(np.abs(np.subtract(actual, chord)) <= scale), (beta, i)
+
+
+@pytest.mark.slow
+def test_lines_through_the_rows_of_the_mnist_svm_curves_are_close_to_the_exact_path() -> None:
+    """Every SVM curve of the default run on MNIST 7-1 (docs/method.md, F2's lines).
+
+    Between consecutive rows (grid betas and breakpoints) the losses bend only where a test
+    score crosses its margin: at 8 betas inside every interval the line through the rows is
+    within 1e-3 (backdoor loss) and 1e-2 (clean loss) of the path's losses, relative to their
+    range over the grid.
+    """
+    config = mnist_config()
+    request = DataRequest("mnist", "7-1", None, None, config.data_seed)
+    inside = np.linspace(0, 1, 10)[1:-1]
+    with threadpool_limits(1), tempfile.TemporaryDirectory() as empty:
+        workspace = Workspace(data_dir=empty)
+        svms = [model for model in config.curves.models if model.clf.startswith("svm")]
+        curves = [
+            (model_config, lam, fraction)
+            for model_config in svms
+            for lam in model_config.lambdas
+            for fraction in config.curves.poison_fractions
+        ]
+        for model_config, lam, fraction in curves:
+            task = CurveTask(request, "pixels", config.curves.trigger, model_config.clf,
+                             model_config.gamma, lam, fraction, config.curves.seeds[0],
+                             config.curves.betas)  # fmt: skip
+            model = on_kernels(make_classifier(task.clf, 1.0 / lam, task.gamma))
+            key = curve_group(task)
+            kernels, problem = workspace.inputs(key, model), workspace.problem(key)
+            rows = _path_rows(task, problem, model, kernels)
+            betas = np.array([row["beta"] for row in rows])
+            exact = exact_beta_path(
+                model, kernels.train, problem.y_train, problem.is_poison, beta_end=betas[-1]
+            )
+            between = np.concatenate([a + inside * (b - a) for a, b in pairwise(betas)])
+            optima = exact.optima(list(between))
+            grid = np.array([row["point"] == GRID_POINT for row in rows])
+            for column, K, y, bound in (
+                ("backdoor_loss", kernels.backdoor, problem.y_backdoor, 1e-3),
+                ("clean_loss", kernels.test, problem.y_test, 1e-2),
+            ):
+                on_rows = np.array([row[column] for row in rows])
+                scores = optima.decision_function(K)
+                actual = exact.start.margin_loss.value(to_signed(y), scores).mean(axis=1)
+                miss = np.abs(actual - np.interp(between, betas, on_rows))
+                assert miss.max() <= bound * np.ptp(on_rows[grid]), (task.clf, lam, column)
