@@ -59,35 +59,15 @@ _REFINED = 1e-10  # a tangent correction this small (relative) ends the iterativ
 class LogisticPath(PrimalPath[LogisticClassifier]):
     """The optimum ``theta*(beta)`` of a logistic model on one poisoned training set.
 
-    See the module docstring for the equations. The model is not changed; the path works on
-    copies of its hyperparameters.
-
-    Parameters
-    ----------
-    model : LogisticClassifier
-        The model (fitted or not); ``precomputed`` models take kernel matrices.
-    X : ndarray of shape (n_samples, n_features)
-        Poisoned training inputs (the training kernel matrix when ``precomputed``).
-    y : ndarray of shape (n_samples,)
-        Binary labels in {0, 1}.
-    is_poison : ndarray of shape (n_samples,), bool
-        Poison mask (at least one poison).
+    See the module docstring for the equations and
+    :class:`~backdoor_curves.classifiers.primal_path.PrimalPath` for the parameters.
     """
 
     def optimum(self, beta: float, start: PathPoint | None = None) -> PathPoint:
         """Return the optimum at ``beta``, predicted from ``start`` and corrected by Newton.
 
-        Parameters
-        ----------
-        beta : float
-            Poison weight in [0, 1].
-        start : PathPoint or None
-            A point of this path (any beta); None: Newton from zero (a cold fit).
-
-        Returns
-        -------
-        PathPoint
-            The exact optimum (to the solver's tolerance) with its tangent.
+        ``start`` None: Newton from zero (a cold fit). The optimum is exact to the solver's
+        tolerance; see :meth:`PrimalPath.optimum`.
         """
         check_beta_path(self._X, self._is_poison, [beta])
         model, coordinates, weight = self._model, self._coordinates, self._weight(beta)

@@ -90,7 +90,20 @@ class PrimalPath(ABC, Generic[Model]):
 
     @abstractmethod
     def optimum(self, beta: float, start: PathPoint | None = None) -> PathPoint:
-        """Return the optimum at ``beta`` with its tangent (``start``: a point of this path)."""
+        """Return the optimum at ``beta`` with its tangent.
+
+        Parameters
+        ----------
+        beta : float
+            Poison weight in [0, 1].
+        start : PathPoint or None
+            A point of this path (any beta) to start from, or None.
+
+        Returns
+        -------
+        PathPoint
+            The optimum and its tangent ``d theta* / d beta``.
+        """
 
     def model_at(self, point: PathPoint) -> Model:
         """Return a new fitted model holding ``point``'s optimum (as :meth:`fit` sets it)."""

@@ -147,19 +147,10 @@ class RidgePath(PrimalPath[RidgeClassifier]):
         return self._clean_solver.solve(combined)
 
     def optimum(self, beta: float, start: PathPoint | None = None) -> PathPoint:
-        """Return the optimum at ``beta`` and its tangent in closed form (``start`` unused).
+        """Return the optimum at ``beta`` and its tangent in closed form, ``n_iter = 0``.
 
-        Parameters
-        ----------
-        beta : float
-            Poison weight in [0, 1].
-        start : PathPoint or None
-            Ignored: every point is computed exactly on its own.
-
-        Returns
-        -------
-        PathPoint
-            The optimum, its tangent and ``n_iter = 0``.
+        ``start`` is not needed: every point is exact on its own; see
+        :meth:`PrimalPath.optimum`.
         """
         check_beta_path(self._X, self._is_poison, [beta])
         denominator = 1.0 + beta * self._eigenvalues
