@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from backdoor_curves.analyses import deviation, tangent
+from backdoor_curves.analyses.path_tolerance import follow_path_losses
 from backdoor_curves.api.estimators import (
     AnalysedModel,
     analysed_model,
@@ -50,7 +51,10 @@ from backdoor_curves.attacks import influence
 from backdoor_curves.classifiers.base import BinaryClassifier
 from backdoor_curves.classifiers.exact_path import exact_beta_path
 from backdoor_curves.classifiers.kernel_svm import KernelSVM
+from backdoor_curves.classifiers.logistic import LogisticClassifier
+from backdoor_curves.classifiers.logistic_path import LogisticPath
 from backdoor_curves.classifiers.losses import to_signed
+from backdoor_curves.classifiers.ridge import RidgeClassifier, RidgePath
 
 __all__ = [
     "CURVE_BETAS",
@@ -145,7 +149,9 @@ class LearningCurve:
     tangent_valid_until : float
         Largest beta up to which the tangent predicts the drop of ``L_bt`` within
         :data:`backdoor_curves.analyses.tangent.TANGENT_TOLERANCE`: exact for ``SVC`` (on the
-        exact path, between the betas too), the largest such beta of ``betas`` otherwise.
+        exact path, between the betas too); for ``LogisticRegression`` and
+        ``RidgeClassifier`` the largest such beta among ``betas`` and the steps of their path
+        followed to ``REFINE_TOLERANCE`` between them (as in the learning curves driver).
     """
 
     table: pd.DataFrame
@@ -258,6 +264,8 @@ def learning_curve(
     finite_difference = tangent.slope_fd(grid, table["backdoor_loss"].tolist())
     if isinstance(model, KernelSVM):
         valid_until = _exact_valid_until(fitted, training, grid[-1], X_bt, y_bt, report.slope)
+    elif isinstance(model, (LogisticClassifier, RidgeClassifier)) and len(grid) > 1:
+        valid_until = _followed_valid_until(fitted, training, grid, X_bt, y_bt, report.slope)
     else:
         valid_until = tangent.tangent_valid_until(
             grid, table["backdoor_loss"].tolist(), report.slope
@@ -291,6 +299,29 @@ def _exact_valid_until(
     betas = np.unique(np.r_[0.0, exact.path.inner_breakpoints, beta_end])
     scores = exact.optima(betas).decision_function(X_backdoor)
     return tangent.hinge_tangent_valid_until(betas, scores, to_signed(y_backdoor), slope)
+
+
+def _followed_valid_until(
+    fitted: AnalysedModel,
+    training: TrainingSet,
+    betas: Sequence[float],
+    X_backdoor: np.ndarray,
+    y_backdoor: np.ndarray,
+    slope: float,
+) -> float:
+    """Return the tangent validity range of logistic or ridge over their followed path.
+
+    The backdoor loss is followed over ``betas`` to ``REFINE_TOLERANCE``
+    (:func:`~backdoor_curves.analyses.path_tolerance.follow_path_losses`), as the learning
+    curves driver does, and the range is checked at every reported beta: the grid's and the
+    steps between, where a steep curve leaves the tangent before the first grid step.
+    """
+    model = fitted.make()
+    path_class = LogisticPath if isinstance(model, LogisticClassifier) else RidgePath
+    path = path_class(model, training.X, training.y, training.is_poison)
+    curve = follow_path_losses(path, [(X_backdoor, y_backdoor)], betas)
+    losses = [float(point.values[0]) for point in curve.points]
+    return tangent.tangent_valid_until([point.beta for point in curve.points], losses, slope)
 
 
 def parameter_deviation(

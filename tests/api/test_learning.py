@@ -226,6 +226,32 @@ def test_svc_tangent_validity_is_exact_against_refits_of_the_estimator(estimator
     assert holds(valid * (1 - 1e-4)) and not holds(valid * (1 + 1e-4))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(
+    ("estimator", "loss"),
+    [
+        (LogisticRegression(C=100.0, tol=1e-12, max_iter=10_000), "logistic"),
+        (RidgeClassifier(alpha=0.01, solver="svd"), "squared"),
+    ],
+    ids=["logistic", "ridge"],
+)
+def test_smooth_tangent_validity_reads_the_followed_path_against_refits(estimator, loss, seed):
+    """A steep curve leaves the tangent before the first grid step: the followed path sees it."""
+    X, y, is_poison, X_backdoor, y_backdoor = backdoor_blobs(seed)
+    betas = [0.0, 0.05, 0.3, 1.0]
+    curve = learning_curve(estimator, X, y, is_poison, X_backdoor, y_backdoor, betas)
+    valid, slope, start = curve.tangent_valid_until, curve.slope.slope, curve.slope.backdoor_loss
+
+    def holds(beta):
+        refit = clone(estimator).fit(X, y, sample_weight=np.where(is_poison, beta, 1.0))
+        actual = start - mean_own_loss(refit, X_backdoor, y_backdoor, loss)
+        return abs(-slope * beta - actual) <= 0.1 * abs(actual)
+
+    # On the grid alone the range would be 0: refits already miss at the first step.
+    assert not holds(betas[1]) and 0.0 < valid < betas[1]
+    assert holds(valid) and holds(valid / 2)
+
+
 def test_learning_curve_without_a_clean_test_set_has_nan_clean_columns():
     problem = backdoor_blobs(6)
     table = learning_curve(SVC(C=10.0), *problem, [0.0, 0.5]).table
