@@ -99,7 +99,8 @@ FIGURE_FAMILIES: tuple[FigureFamily, ...] = (
         "Parameter deviation (F6)",
         "deviation_<ds>_<pair>",
         "Fig. 6",
-        "per model, the path (nu, rho) over beta for each lambda",
+        "per model, the path (nu, rho) over beta for each lambda, through every row of the "
+        "curves (breakpoints, refined steps), with markers at the grid betas",
         r"deviation_",
     ),
     FigureFamily(

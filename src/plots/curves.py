@@ -23,11 +23,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from backdoor_curves.naming import BREAKPOINT, GRID_POINT, format_value, model_label
+from backdoor_curves.naming import BREAKPOINT, format_value, model_label
 from backdoor_curves.plots.layout import PanelGrid, ytick_label_width
 from backdoor_curves.plots.registry import register_figures
 from backdoor_curves.plots.style import P_CMAP, figure_plotter, model_loss
-from backdoor_curves.plots.tables import PAIR_COLUMNS, groups, optional_part, seed_note
+from backdoor_curves.plots.tables import (
+    PAIR_COLUMNS,
+    groups,
+    optional_part,
+    seed_means,
+    seed_note,
+)
 
 __all__ = ["CURVES_COLUMNS", "plot_curve_figures", "tangent_beta_range"]
 
@@ -72,39 +78,17 @@ def _breakpoints(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.iloc[:0] if "point" not in rows else rows[rows["point"] == BREAKPOINT]
 
 
-def _grid_betas(rows: pd.DataFrame) -> np.ndarray:
-    """Return the betas of the grid rows (every row of a table without a ``point`` column)."""
-    grid = rows if "point" not in rows else rows[rows["point"] == GRID_POINT]
-    return np.unique(grid["beta"].to_numpy(dtype=float))
-
-
 def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per (lambda, p, beta) of the curve columns, over every row of a curve.
 
     The losses, the influence slope and, when the table has it, the tangent's validity range,
     at every beta of the grid and of the rows between (breakpoints of the exact SVM paths,
-    refined steps of the followed ones), where a curve is linear or within its tolerance of it.
-    Those betas differ from seed to seed, so each seed's curve is first interpolated linearly
-    (as its rows are read) onto the betas of every seed; the mean of a column skips the seeds
-    where it is NaN. ``on_grid`` says which betas are grid betas.
+    refined steps of the followed ones), where a curve is linear or within its tolerance of it
+    (:func:`~backdoor_curves.plots.tables.seed_means`).
     """
     columns = ["clean_loss", "backdoor_loss", "slope_if"]
     columns += [VALIDITY] if VALIDITY in rows else []
-    keys = ["lambda", "poison_fraction"]
-    if "seed" not in rows:
-        rows = rows.assign(seed=0)
-    parts = []
-    for (lam, p), group in rows.groupby(keys, sort=True):
-        betas = np.unique(group["beta"].to_numpy(dtype=float))
-        for _, curve in group.sort_values("beta").groupby("seed", sort=True):
-            on_betas = {
-                column: np.interp(betas, curve["beta"], curve[column]) for column in columns
-            }
-            parts.append(pd.DataFrame({"lambda": lam, "poison_fraction": p, "beta": betas,
-                                       **on_betas}))  # fmt: skip
-    interpolated = pd.concat(parts, ignore_index=True)
-    means = interpolated.groupby([*keys, "beta"], sort=True)[columns].mean().reset_index()
-    return means.assign(on_grid=means["beta"].isin(_grid_betas(rows)))
+    return seed_means(rows, ["lambda", "poison_fraction"], columns)
 
 
 def _p_colours(table: pd.DataFrame) -> dict[float, tuple]:
@@ -145,9 +129,9 @@ def _draw_curve_panel(
 ) -> None:
     for p, curve in means.groupby("poison_fraction", sort=True):
         # The lines pass through every row; the dots mark the grid betas.
-        ax.plot(curve["beta"], curve["backdoor_loss"], color=colours[p], lw=1.8)
-        grid = curve[curve["on_grid"]]
-        ax.plot(grid["beta"], grid["backdoor_loss"], color=colours[p], ls="", marker="o", ms=2.5)
+        grid = np.flatnonzero(curve["on_grid"]).tolist()
+        ax.plot(curve["beta"], curve["backdoor_loss"], color=colours[p], lw=1.8, marker="o",
+                ms=2.5, markevery=grid)  # fmt: skip
         ax.plot(curve["beta"], curve["clean_loss"], color=colours[p], lw=1.4, ls=":")
     # Fix the y-range from the curves so that the tangents are clipped to it, not widen it.
     ax.set_ylim(ax.get_ylim())

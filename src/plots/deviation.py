@@ -28,6 +28,7 @@ from backdoor_curves.plots.tables import (
     groups,
     models_in_order,
     optional_part,
+    seed_means,
     seed_note,
 )
 
@@ -41,11 +42,11 @@ DEVIATION_COLUMNS = (
 
 
 def _draw_deviation_panel(ax, rows: pd.DataFrame) -> None:
-    """One nu-rho path per lambda (means over seeds), markers at the betas."""
-    means = rows.groupby(["lambda", "beta"], sort=True)[["nu", "rho", "backdoor_acc"]].mean()
-    lambdas = sorted(means.index.get_level_values("lambda").unique(), reverse=True)
+    """One nu-rho path per lambda (means over seeds) through every row, markers at the grid."""
+    means = seed_means(rows, ["lambda"], ["nu", "rho", "backdoor_acc"])
+    lambdas = sorted(means["lambda"].unique(), reverse=True)
     for k, lam in enumerate(lambdas):
-        path = means.loc[lam]
+        path = means[means["lambda"] == lam]
         final_ba = path["backdoor_acc"].iloc[-1]
         colour = LAMBDA_COLOURS[k % len(LAMBDA_COLOURS)]
         ax.plot(
@@ -55,6 +56,7 @@ def _draw_deviation_panel(ax, rows: pd.DataFrame) -> None:
             lw=1.2,
             marker="o",
             ms=3,
+            markevery=np.flatnonzero(path["on_grid"]).tolist(),
             label=f"λ = {format_value(lam)}, BA = {final_ba:.2f}",
         )
     rho = means["rho"].to_numpy()
@@ -108,9 +110,10 @@ def _deviation_figure(rows: pd.DataFrame, title: str) -> Figure:
 def plot_deviation_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     """F6: parameter-deviation paths (nu, rho), one figure per (dataset, pair).
 
-    One panel per model (rows per poison fraction when several), one path per lambda with a
-    marker at each beta; the legend gives lambda and the backdoor accuracy at the largest beta
-    (means over seeds).
+    One panel per model (rows per poison fraction when several), one path per lambda drawn
+    through every row of the table (the breakpoints of the exact SVM paths and the refined
+    steps too) with a marker at each grid beta; the legend gives lambda and the backdoor
+    accuracy at the largest beta (means over seeds).
 
     Files ``deviation_<dataset>_<pair>[_<trigger>]`` (a plotter, see
     :func:`~backdoor_curves.plots.style.figure_plotter`).

@@ -8,7 +8,9 @@ Inside:
 - :func:`with_safe_flags`: a slope table with the ``safe`` flag of its run folder's
   ``safe_region.csv`` (the cells the figures outline);
 - :func:`with_labels`: adds the ``trigger_label``, ``trigger_tag`` and ``model`` columns
-  (names from :mod:`backdoor_curves.naming`), and the grouping helpers the families share.
+  (names from :mod:`backdoor_curves.naming`), and the grouping helpers the families share;
+- :func:`seed_means`: the mean over seeds of curves in beta whose rows sit at betas of
+  their own (breakpoints, refined steps), for the F2 and F6 lines.
 
 The figures never recompute an experiment: they read these tables only.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from backdoor_curves.analyses.safe_region import (
@@ -25,7 +28,13 @@ from backdoor_curves.analyses.safe_region import (
     SAFE_REGION_FILENAME,
     group_columns,
 )
-from backdoor_curves.naming import model_order, model_tag, trigger_label, trigger_tag
+from backdoor_curves.naming import (
+    GRID_POINT,
+    model_order,
+    model_tag,
+    trigger_label,
+    trigger_tag,
+)
 from backdoor_curves.plots.registry import required_columns, table_kinds
 
 __all__ = [
@@ -37,6 +46,7 @@ __all__ = [
     "models_in_order",
     "optional_part",
     "read_table",
+    "seed_means",
     "seed_note",
     "with_labels",
     "with_safe_flags",
@@ -260,3 +270,35 @@ def seed_note(rows: pd.DataFrame) -> str:
     """``"1 seed"`` or ``"mean over <n> seeds"`` for the rows of one figure."""
     n_seeds = rows["seed"].nunique()
     return "1 seed" if n_seeds == 1 else f"mean over {n_seeds} seeds"
+
+
+def seed_means(rows: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """Mean over seeds, per ``keys`` and beta, of ``columns`` of curves in beta.
+
+    A curve's rows beyond the grid (breakpoints of an exact SVM path, refined steps of a
+    followed one) sit at betas of their own, which differ from seed to seed: each seed's curve
+    is interpolated linearly (as its rows are read) onto the betas of every seed of its
+    ``keys`` before the mean, which skips the seeds where a column is NaN. The column
+    ``on_grid`` says which betas are grid betas (every beta of a table without a ``point``
+    column).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``keys``, ``beta``, ``columns`` and ``on_grid``, sorted by ``keys`` and beta.
+    """
+    if "seed" not in rows:
+        rows = rows.assign(seed=0)
+    grid = rows if "point" not in rows else rows[rows["point"] == GRID_POINT]
+    parts = []
+    for key, group in rows.groupby(keys, sort=True):
+        betas = np.unique(group["beta"].to_numpy(dtype=float))
+        for _, curve in group.sort_values("beta").groupby("seed", sort=True):
+            on_betas = {
+                column: np.interp(betas, curve["beta"], curve[column]) for column in columns
+            }
+            parts.append(pd.DataFrame({**dict(zip(keys, key, strict=True)), "beta": betas,
+                                       **on_betas}))  # fmt: skip
+    interpolated = pd.concat(parts, ignore_index=True)
+    means = interpolated.groupby([*keys, "beta"], sort=True)[columns].mean().reset_index()
+    return means.assign(on_grid=means["beta"].isin(np.unique(grid["beta"])))

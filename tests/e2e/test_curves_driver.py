@@ -191,13 +191,14 @@ def test_deviation_table_is_the_curves_at_the_deviation_fraction(
     assert smoke_config().curves.deviation_fraction == FRACTION
     assert set(REQUIRED_DEVIATION_COLUMNS) <= set(deviation_table.columns)
     assert list(deviation_table.columns) == list(cell.DEVIATION_COLUMNS)
-    grid = curve_table[curve_table["point"] == cell.GRID_POINT]
-    assert len(deviation_table) == len(grid)
+    # Every row of the curves at that fraction: grid, breakpoints and refined steps.
+    rows = curve_table[curve_table["poison_fraction"] == FRACTION]
+    assert len(deviation_table) == len(rows) > len(rows[rows["point"] == cell.GRID_POINT])
     columns = list(cell.DEVIATION_COLUMNS)
     key = [*CURVE_KEY, "beta"]
     pd.testing.assert_frame_equal(
         deviation_table.sort_values(key).reset_index(drop=True),
-        grid[columns].sort_values(key).reset_index(drop=True),
+        rows[columns].sort_values(key).reset_index(drop=True),
     )
     assert deviation_table["nu"].between(0.0, 1.0).all()
     assert (deviation_table["rho"] > 0).all()

@@ -461,8 +461,9 @@ def test_curve_figures_mark_the_breakpoints_of_exact_paths() -> None:
         ax = figure.axes[0]
         ticks = [list(line.get_xdata()) for line in ax.lines if line.get_marker() == "|"]
         labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
-        dots = [list(line.get_xdata()) for line in ax.lines if line.get_marker() == "o"]
-        lines = [list(line.get_xdata()) for line in ax.lines if line.get_linewidth() == 1.8]
+        solid = [line for line in ax.lines if line.get_linewidth() == 1.8]
+        lines = [list(line.get_xdata()) for line in solid]
+        dots = [[line.get_xdata()[i] for i in line.get_markevery()] for line in solid]
         return ticks + [["dots", *x] for x in dots] + [["line", *x] for x in lines], labels
 
     marks, labels = drawn(table)
@@ -523,3 +524,23 @@ def test_curve_figures_average_seeds_whose_refined_rows_differ() -> None:
     )
     assert {0.015, 0.035} <= set(line.get_xdata())
     np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-12)
+
+
+def test_deviation_paths_pass_through_every_row_with_markers_at_the_grid() -> None:
+    from backdoor_curves.plots import deviation  # noqa: PLC0415
+    from backdoor_curves.plots.tables import with_labels  # noqa: PLC0415
+
+    grid = path_rows("deviation", models=(("svm", np.nan),), lambdas=(10.0,), fractions=(0.1,))
+    grid = grid[grid["seed"] == 1].assign(point="grid")
+    breakpoints = (
+        grid[grid["beta"] > 0]
+        .head(2)
+        .assign(beta=[0.013, 0.27], nu=[0.5, 0.6], rho=[3.0, 4.0], point="breakpoint")
+    )
+    table = with_labels(pd.concat([grid, breakpoints], ignore_index=True))
+    figure = deviation._deviation_figure(table, "title")
+    (line,) = figure.axes[0].lines
+    # Through the breakpoints (nu 0.5 and 0.6), in beta order; the markers only at the grid.
+    assert {0.5, 0.6} <= set(line.get_xdata()) and len(line.get_xdata()) == len(BETAS) + 2
+    marked = {line.get_xdata()[i] for i in line.get_markevery()}
+    assert marked == set(grid["nu"])

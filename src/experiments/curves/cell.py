@@ -19,7 +19,8 @@ and, repeated on every row of the curve, the influence slope at beta = 0 with th
 ``tangent_valid_until`` over every row of the curve; for the SVMs, whose scores are affine
 between rows, it is exact: the largest beta up to which the tangent holds everywhere
 (:func:`~backdoor_curves.analyses.tangent.hinge_tangent_valid_until`), not a grid estimate.
-:data:`DEVIATION_COLUMNS` are the columns of the deviation table the driver derives (grid rows).
+:data:`DEVIATION_COLUMNS` are the columns of the deviation table the driver derives (every row
+of the curves at one poison fraction).
 The models take the problem's kernel matrices (``precomputed``), which come, with the problem,
 from the group's :class:`~backdoor_curves.experiments.workspace.Workspace`: the curves of one
 problem (:func:`curve_group`) share them. The driver plans the cells and records them; this
@@ -93,8 +94,8 @@ ridge).
 """
 
 
-DEVIATION_COLUMNS: tuple[str, ...] = (*_IDENTITY, "beta", "nu", "rho", "backdoor_acc")
-"""Columns of the parameter-deviation table."""
+DEVIATION_COLUMNS: tuple[str, ...] = (*_IDENTITY, "beta", "point", "nu", "rho", "backdoor_acc")
+"""Columns of the parameter-deviation table (every row of a curve: grid, breakpoints, steps)."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ the slope is undefined); the equations
 live in :mod:`backdoor_curves.analyses.tangent`. This module only orchestrates.
 
 Tables: ``results/<dataset>/curves/<pair>_<trigger>/results.csv`` (one row per beta) and
-``results/<dataset>/deviation/<pair>_<trigger>/results.csv`` (the rows with
+``results/<dataset>/deviation/<pair>_<trigger>/results.csv`` (every row with
 ``p = deviation fraction``, derived from the curves table), each with a manifest; runs on
 other data than the configuration's get a folder suffix (``_smoke``, ``_n<train>-<test>``,
 ``_ds<seed>``). Figures (unless ``--no-figures``): ``<out-dir>/figures<suffix>/``, drawn from the

@@ -5,8 +5,8 @@
 shares (:mod:`backdoor_curves.experiments.driver`) with the curves' own plan: one run folder
 per pair, whose grid holds one task per (model, lambda, poison fraction, seed), computed by
 :func:`~backdoor_curves.experiments.curves.cell.run_curve_task`. Every pair's curves table is
-followed by its deviation table: the rows with ``p`` the configuration's deviation fraction,
-with their own manifest (``derived_from`` the curves table).
+followed by its deviation table: the rows with ``p`` the configuration's deviation fraction
+(grid, breakpoint and refined rows), with their own manifest (``derived_from`` the curves table).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from backdoor_curves.experiments.config import CurveModel, DatasetConfig
 from backdoor_curves.experiments.curves.cell import (
     CURVE_COLUMNS,
     DEVIATION_COLUMNS,
-    GRID_POINT,
     CurveTask,
     curve_group,
     run_curve_task,
@@ -170,7 +169,7 @@ def write_deviation(
     its manifest (``manifest`` as its config, ``source`` as its data source) are written
     atomically. Returns False, writing nothing, when the curves table has no such row.
     """
-    rows = table[np.isclose(table["poison_fraction"], fraction) & (table["point"] == GRID_POINT)]
+    rows = table[np.isclose(table["poison_fraction"], fraction)]
     if rows.empty:
         return False
     store = ResultStore(deviation_dir, DEVIATION_COLUMNS)

@@ -48,14 +48,15 @@ def test_the_deviation_table_is_the_rows_of_its_fraction(tmp_path) -> None:
         | {
             "poison_fraction": [0.1, 0.2, 0.1000000001, 0.1],
             "beta": [0, 1, 2, 1.5],
-            "point": ["grid", "grid", "grid", "breakpoint"],  # breakpoints are not deviations
+            "point": ["grid", "grid", "grid", "breakpoint"],  # breakpoints are rows too
         }
     )
     (tmp_path / "dev").mkdir()  # the driver checked it writable before the grid
     assert write_deviation(tmp_path / "dev", curves, 0.1, {"driver": "x"}, "digits")
     table = pd.read_csv(tmp_path / "dev" / "results.csv")
     assert list(table.columns) == list(DEVIATION_COLUMNS)
-    assert table["beta"].tolist() == [0, 2] and np.allclose(table["poison_fraction"], 0.1)
+    assert table["beta"].tolist() == [0, 2, 1.5] and np.allclose(table["poison_fraction"], 0.1)
+    assert table["point"].tolist() == ["grid", "grid", "breakpoint"]
     manifest = json.loads((tmp_path / "dev" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["config"] == {"driver": "x"} and manifest["data_source"] == "digits"
     assert not write_deviation(tmp_path / "none", curves, 0.3, {}, "digits")
