@@ -33,7 +33,6 @@ The result (:class:`BetaPath`) gives ``alpha`` and ``b`` at any ``beta`` in clos
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -140,12 +139,12 @@ class _Piece:
     def __init__(self, K: np.ndarray, y: np.ndarray, free: np.ndarray) -> None:
         system = bordered_kkt_matrix(margin_hessian(K, y, free), y[free])
         self.K, self.y, self.free, self.system = K, y, free, system
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-            self.factor = scipy.linalg.lu_factor(system, check_finite=False)
+        # LAPACK's LU directly: what scipy.linalg.lu_factor / lu_solve call, the same numbers
+        # without their argument checks (a path factors thousands of small systems).
+        self.lu, self.pivots, _ = scipy.linalg.lapack.dgetrf(system)
         #: An exactly singular system (more margin vectors than a linear kernel's dimension
         #: allows): the margin set does not decide the optimum, the one-sided rule does.
-        self.singular = not np.all(np.diag(self.factor[0]))
+        self.singular = not np.all(np.diag(self.lu))
 
     def solve(self, fixed: np.ndarray, ones: float) -> tuple[np.ndarray, float, float]:
         """Solve for the free values given the fixed ones; return them, ``b`` and the residual.
@@ -157,7 +156,7 @@ class _Piece:
         rhs = np.empty(free.size + 1)
         rhs[:-1] = ones - y[free] * (self.K[free] @ (fixed * y))
         rhs[-1] = -(y @ fixed)
-        solution = scipy.linalg.lu_solve(self.factor, rhs, check_finite=False)
+        solution, _ = scipy.linalg.lapack.dgetrs(self.lu, self.pivots, rhs)
         residual = float(np.linalg.norm(self.system @ solution - rhs)) / (
             1.0 + float(np.linalg.norm(rhs))
         )
