@@ -43,6 +43,7 @@ previous interval and the one that the interval's own miss proposes.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -58,6 +59,7 @@ __all__ = [
     "follow_path_losses",
     "follow_to_tolerance",
     "hermite_chord_miss",
+    "loss_along",
 ]
 
 REFINE_TOLERANCE = 1e-3
@@ -267,3 +269,25 @@ def follow_path_losses(
         return CurvePoint(beta, values, derivatives, point)
 
     return follow_to_tolerance(evaluate, betas, tolerance)
+
+
+def loss_along(
+    path: PrimalPath[Any],
+    curve: FollowedCurve[PathPoint],
+    evaluation: tuple[np.ndarray, np.ndarray],
+) -> Callable[[float], tuple[float, float]]:
+    """Return ``loss_at(beta)``: a mean loss and its beta-derivative anywhere on a followed path.
+
+    ``loss_at`` computes the optimum at ``beta`` from the reported point at or before it
+    (:meth:`PrimalPath.optimum`) and its mean loss on ``evaluation`` (inputs, labels) with the
+    exact derivative (:meth:`PrimalPath.mean_losses`), e.g. to refine the tangent check
+    between rows (:func:`~backdoor_curves.analyses.tangent.smooth_tangent_valid_until`).
+    """
+    betas = [point.beta for point in curve.points]
+
+    def loss_at(beta: float) -> tuple[float, float]:
+        start = curve.points[max(bisect.bisect_right(betas, beta) - 1, 0)].state
+        values, derivatives = path.mean_losses(path.optimum(beta, start), [evaluation])
+        return float(values[0]), float(derivatives[0])
+
+    return loss_at

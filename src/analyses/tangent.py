@@ -21,13 +21,17 @@ defines the tangent ``L(0) + s beta``. This module measures how well it describe
   betas, as along an SVM's exact path with a beta at every breakpoint
   (:func:`hinge_tangent_valid_until`): the largest ``beta`` such that the tangent is valid on
   all of ``[0, beta]``, found in closed form between the last beta where it holds and the
-  first where it misses.
+  first where it misses;
+- the validity range of a smooth curve that can be evaluated with its derivative at any beta,
+  as along a followed logistic or ridge path (:func:`smooth_tangent_valid_until`): between the
+  last row where the tangent holds and the first where it misses, the root of the miss
+  function, found by Newton's method safeguarded by bisection.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +40,7 @@ __all__ = [
     "TANGENT_TOLERANCE",
     "hinge_tangent_valid_until",
     "slope_fd",
+    "smooth_tangent_valid_until",
     "slope_ratio",
     "tangent_valid_until",
 ]
@@ -45,6 +50,9 @@ TANGENT_TOLERANCE = 0.1
 
 _NEGLIGIBLE_DROP = 1e-12
 """Drops (actual and predicted) both below this count as agreement."""
+
+_ROOT_XTOL = 1e-12  # relative width at which the root of a smooth curve's miss is found
+_MAX_ROOT_STEPS = 60
 
 
 def slope_fd(betas: Sequence[float], losses: Sequence[float]) -> float:
@@ -108,6 +116,81 @@ def tangent_valid_until(
             break
         valid_until = float(beta)
     return valid_until
+
+
+def smooth_tangent_valid_until(
+    betas: Sequence[float],
+    losses: Sequence[float],
+    slope: float,
+    loss_at: Callable[[float], tuple[float, float]],
+    tolerance: float = TANGENT_TOLERANCE,
+) -> float:
+    r"""Return the validity range of a smooth curve, refined between its rows.
+
+    The range at the rows (:func:`tangent_valid_until`) ends at the last row before the first
+    row where the tangent misses; between those two rows the miss
+
+    .. math::
+
+        m(\beta) = \bigl|(-s \beta) - D(\beta)\bigr| - \mathrm{tol}\,|D(\beta)|,
+        \qquad D(\beta) = L(0) - L(\beta),
+
+    goes from ``m <= 0`` to ``m > 0``. Its root is found by Newton's method on ``m / beta``
+    (the same root, without the one at ``beta = 0``), with the exact derivative
+    ``m' = sign(e) (-s + L') + tol sign(D) L'`` (``e = -s beta - D``), each step kept inside
+    the bracket (bisection otherwise), to ``1e-12`` of beta.
+
+    Parameters
+    ----------
+    betas, losses, slope, tolerance
+        As for :func:`tangent_valid_until` (``betas``: every row of the curve).
+    loss_at : callable
+        ``loss_at(beta)`` returns ``(L(beta), dL/dbeta)`` exactly, for ``beta`` between rows.
+
+    Returns
+    -------
+    float
+        The root between the two rows; the row-based value when the tangent holds at every
+        row (the last beta) or ``slope`` is not finite (NaN).
+    """
+    valid_until = tangent_valid_until(betas, losses, slope, tolerance)
+    if not np.isfinite(valid_until) or valid_until == betas[-1]:
+        return valid_until
+    start = losses[0]
+    left = list(betas).index(valid_until)
+
+    def miss(beta: float, loss: float) -> float:
+        drop = start - loss
+        return abs(-slope * beta - drop) - tolerance * abs(drop)
+
+    low, high = float(betas[left]), float(betas[left + 1])
+    low_miss, high_miss = miss(low, losses[left]), miss(high, losses[left + 1])
+    # The secant root of the rows' misses, unless it sits on an end.
+    beta = low - low_miss * (high - low) / (high_miss - low_miss)
+    if not low < beta < high:
+        beta = 0.5 * (low + high)
+    for _ in range(_MAX_ROOT_STEPS):
+        loss, derivative = loss_at(beta)
+        value = miss(beta, loss)
+        if value <= 0.0:
+            low = beta
+        else:
+            high = beta
+        error, drop = -slope * beta - (start - loss), start - loss
+        rate = np.sign(error) * (derivative - slope) + tolerance * np.sign(drop) * derivative
+        # Newton on m / beta, which has the same sign and root for beta > 0 but not the root
+        # at 0 that slows Newton on m when the bracket starts there.
+        denominator = rate * beta - value
+        newton = beta - value * beta / denominator if denominator != 0.0 else np.nan
+        if low < newton < high:
+            if abs(newton - beta) <= _ROOT_XTOL * high:
+                return float(newton)
+            beta = newton
+        else:
+            beta = 0.5 * (low + high)
+        if high - low <= _ROOT_XTOL * high:
+            break
+    return float(low)
 
 
 def hinge_tangent_valid_until(

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from backdoor_curves.analyses import deviation, tangent
-from backdoor_curves.analyses.path_tolerance import follow_path_losses
+from backdoor_curves.analyses.path_tolerance import follow_path_losses, loss_along
 from backdoor_curves.api.estimators import (
     AnalysedModel,
     analysed_model,
@@ -150,8 +150,9 @@ class LearningCurve:
         Largest beta up to which the tangent predicts the drop of ``L_bt`` within
         :data:`backdoor_curves.analyses.tangent.TANGENT_TOLERANCE`: exact for ``SVC`` (on the
         exact path, between the betas too); for ``LogisticRegression`` and
-        ``RidgeClassifier`` the largest such beta among ``betas`` and the steps of their path
-        followed to ``REFINE_TOLERANCE`` between them (as in the learning curves driver).
+        ``RidgeClassifier`` checked at ``betas`` and at the steps of their path followed to
+        ``REFINE_TOLERANCE`` between them, then refined to the root of the miss on that path
+        (as in the learning curves driver).
     """
 
     table: pd.DataFrame
@@ -313,15 +314,19 @@ def _followed_valid_until(
 
     The backdoor loss is followed over ``betas`` to ``REFINE_TOLERANCE``
     (:func:`~backdoor_curves.analyses.path_tolerance.follow_path_losses`), as the learning
-    curves driver does, and the range is checked at every reported beta: the grid's and the
-    steps between, where a steep curve leaves the tangent before the first grid step.
+    curves driver does; the range is checked at every reported beta (the grid's and the steps
+    between, where a steep curve leaves the tangent before the first grid step) and refined to
+    the root of the miss between the last row where it holds and the next
+    (:func:`~backdoor_curves.analyses.tangent.smooth_tangent_valid_until`).
     """
     model = fitted.make()
     path_class = LogisticPath if isinstance(model, LogisticClassifier) else RidgePath
     path = path_class(model, training.X, training.y, training.is_poison)
     curve = follow_path_losses(path, [(X_backdoor, y_backdoor)], betas)
     losses = [float(point.values[0]) for point in curve.points]
-    return tangent.tangent_valid_until([point.beta for point in curve.points], losses, slope)
+    loss_at = loss_along(path, curve, (X_backdoor, y_backdoor))
+    followed = [point.beta for point in curve.points]
+    return tangent.smooth_tangent_valid_until(followed, losses, slope, loss_at)
 
 
 def parameter_deviation(

@@ -88,10 +88,9 @@ FIGURE_FAMILIES: tuple[FigureFamily, ...] = (
         "one panel per lambda, one colour per p (by rank among the pair's fractions): backdoor "
         "test loss (solid, dots at the grid betas), clean test loss (dotted), both through every "
         "row (breakpoints of the exact SVM paths, refined steps), and the influence tangent at "
-        "beta = 0 "
-        "against beta, with a diamond where the tangent stops predicting the loss drop within "
-        "10% (`tangent_valid_until`; exact for the SVMs); for the SVMs, ticks along the top at "
-        "the breakpoints of the exact path",
+        "beta = 0 against beta, with a diamond where the tangent stops predicting the loss drop "
+        "within 10% (`tangent_valid_until`, found on the path between rows); for the SVMs, ticks "
+        "along the top at the breakpoints of the exact path",
         r"curves_",
     ),
     FigureFamily(

@@ -236,7 +236,7 @@ def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     logistic and ridge paths, within ``REFINE_TOLERANCE`` of linear); a thin line is
     the tangent at beta = 0, ``backdoor_loss(0) + slope_if * beta``, drawn only where it stays
     inside the panel's y-range, with a small diamond where it stops predicting the drop of the
-    backdoor loss within 10% (``tangent_valid_until``, mean over seeds; exact for the SVMs;
+    backdoor loss within 10% (``tangent_valid_until``, mean over seeds; found on the path;
     none when it holds to the last beta). For the SVMs, whose path in beta is exact, short ticks
     along the top mark its breakpoints (every seed's), where a training point changes set.
 

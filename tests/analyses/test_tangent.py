@@ -10,6 +10,7 @@ from backdoor_curves.analyses.tangent import (
     hinge_tangent_valid_until,
     slope_fd,
     slope_ratio,
+    smooth_tangent_valid_until,
     tangent_valid_until,
 )
 
@@ -79,6 +80,38 @@ def test_validity_of_a_parabola_ends_where_the_closed_form_says(curvature: float
     expected = betas[betas <= limit].max()
     assert tangent_valid_until(betas, losses, slope) == pytest.approx(expected)
     assert slope_fd(betas, losses) == pytest.approx(slope + curvature * betas[1])
+
+
+@pytest.mark.parametrize("curvature", [0.3, -0.3, 40.0])
+@pytest.mark.parametrize("n_rows", [3, 11, 201])
+def test_the_smooth_validity_range_is_the_root_of_the_miss(curvature: float, n_rows: int) -> None:
+    """The parabola above, evaluated with its derivative between rows: ``b*`` itself."""
+    slope, tol = -1.0, TANGENT_TOLERANCE
+    betas = np.linspace(0.0, 1.0, n_rows)
+    losses = 2.0 + slope * betas + curvature * betas**2
+    calls: list[float] = []
+
+    def loss_at(beta: float) -> tuple[float, float]:
+        calls.append(beta)
+        return 2.0 + slope * beta + curvature * beta**2, slope + 2.0 * curvature * beta
+
+    limit = tol / (abs(curvature) + tol * curvature)
+    valid = smooth_tangent_valid_until(betas, losses, slope, loss_at)
+    assert valid == pytest.approx(limit, rel=1e-11)
+    # Only between the two rows around the limit, in a few Newton steps (on m / beta: exact
+    # for the parabola's miss up to its kinks).
+    assert all(betas[betas <= limit].max() < beta < betas[betas > limit].min() for beta in calls)
+    assert 0 < len(calls) <= 6
+
+
+def test_a_smooth_tangent_that_holds_everywhere_or_is_undefined() -> None:
+    betas = np.linspace(0.0, 1.0, 5)
+
+    def loss_at(beta: float) -> tuple[float, float]:
+        raise AssertionError("nothing to refine")
+
+    assert smooth_tangent_valid_until(betas, 2.0 - betas, -1.0, loss_at) == 1.0
+    assert np.isnan(smooth_tangent_valid_until(betas, 2.0 - betas, float("nan"), loss_at))
 
 
 # One backdoor point (y = +1) whose score rises from -1 to 3 along beta in [0, 1]: its hinge

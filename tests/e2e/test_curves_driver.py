@@ -175,12 +175,10 @@ def test_per_curve_columns_follow_from_the_curve(curve_table: pd.DataFrame) -> N
                 betas, every["backdoor_loss"].to_numpy(), first["slope_if"]
             )
             assert at_rows in set(betas)
-            if first["clf"].startswith("svm"):
-                # Exact on the path: from there up to the next row, where the tangent misses.
-                following = [beta for beta in betas if beta > at_rows] or [at_rows]
-                assert at_rows <= first["tangent_valid_until"] <= following[0], key
-            else:
-                assert first["tangent_valid_until"] == at_rows, key
+            # Exact on the path (the SVMs' closed form, the followed paths' root): from there
+            # up to the next row, where the tangent misses.
+            following = [beta for beta in betas if beta > at_rows] or [at_rows]
+            assert at_rows <= first["tangent_valid_until"] <= following[0], key
         else:
             assert np.isnan(first["slope_if"]) and np.isnan(first["tangent_valid_until"]), key
 

@@ -16,9 +16,11 @@ Every point gives one row of :data:`CURVE_COLUMNS`: clean and backdoor test loss
 model's own loss), CA, BA, the parameter deviation (:mod:`backdoor_curves.analyses.deviation`)
 and, repeated on every row of the curve, the influence slope at beta = 0 with the tangent check
 (:mod:`backdoor_curves.analyses.tangent`): ``slope_fd`` from the first grid step, and
-``tangent_valid_until`` over every row of the curve; for the SVMs, whose scores are affine
-between rows, it is exact: the largest beta up to which the tangent holds everywhere
-(:func:`~backdoor_curves.analyses.tangent.hinge_tangent_valid_until`), not a grid estimate.
+``tangent_valid_until`` over every row of the curve, refined between rows: for the SVMs,
+whose scores are affine between rows, the largest beta up to which the tangent holds
+everywhere (:func:`~backdoor_curves.analyses.tangent.hinge_tangent_valid_until`); for logistic
+and ridge the root of the miss on the followed path after the last row where it holds
+(:func:`~backdoor_curves.analyses.tangent.smooth_tangent_valid_until`); not a grid estimate.
 :data:`DEVIATION_COLUMNS` are the columns of the deviation table the driver derives (every row
 of the curves at one poison fraction).
 The models take the problem's kernel matrices (``precomputed``), which come, with the problem,
@@ -30,18 +32,20 @@ module computes one and calls only the layers below it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from backdoor_curves.analyses.deviation import parameter_deviation, path_deviation
-from backdoor_curves.analyses.path_tolerance import follow_path_losses
+from backdoor_curves.analyses.path_tolerance import follow_path_losses, loss_along
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
     hinge_tangent_valid_until,
     slope_fd,
     slope_ratio,
+    smooth_tangent_valid_until,
     tangent_valid_until,
 )
 from backdoor_curves.attacks.influence import learning_slope
@@ -129,9 +133,14 @@ def curve_group(task: CurveTask) -> ProblemKey:
 
 @dataclass(frozen=True)
 class _Path:
-    """The models along a curve: ``(beta, point, model)`` in increasing beta."""
+    """The models along a curve: ``(beta, point, model)`` in increasing beta.
+
+    ``backdoor_loss_at(beta)`` gives the backdoor loss and its derivative at any beta of a
+    followed path (None for a grid).
+    """
 
     models: list[tuple[float, str, BinaryClassifier]]
+    backdoor_loss_at: Callable[[float], tuple[float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,7 @@ class _Curve:
     ``test`` and ``backdoor`` are the decision values, shapes (m, n_test) and
     (m, n_backdoor); ``nu`` and ``rho`` (m,) the parameter deviation; ``start`` the model at
     ``beta = 0``; ``n_breakpoints`` and ``status`` those of the exact SVM path (None for a
-    grid).
+    grid); ``backdoor_loss_at`` that of :class:`_Path`.
     """
 
     betas: list[float]
@@ -153,6 +162,7 @@ class _Curve:
     start: BinaryClassifier
     n_breakpoints: int | None = None
     status: str | None = None
+    backdoor_loss_at: Callable[[float], tuple[float, float]] | None = None
 
 
 def _exact_curve(
@@ -215,10 +225,11 @@ def _followed_models(
         path = RidgePath(model, X, y, is_poison)
     evaluation = [(kernels.backdoor, problem.y_backdoor), (kernels.test, problem.y_test)]
     curve = follow_path_losses(path, evaluation, task.betas)
-    return _Path([
+    models = [
         (point.beta, GRID_POINT if on_grid else REFINED, path.model_at(point.state))
         for point, on_grid in zip(curve.points, curve.on_grid, strict=True)
-    ])  # fmt: skip
+    ]
+    return _Path(models, loss_along(path, curve, evaluation[0]))
 
 
 def _fitted_curve(path: _Path, kernels: ProblemKernels) -> _Curve:
@@ -233,6 +244,7 @@ def _fitted_curve(path: _Path, kernels: ProblemKernels) -> _Curve:
         deviation[:, 0],
         deviation[:, 1],
         start,
+        backdoor_loss_at=path.backdoor_loss_at,
     )
 
 
@@ -282,8 +294,9 @@ def _tangent_columns(
     """Return the per-curve columns of the tangent check (``analyses.tangent``).
 
     ``slope_fd`` is the first step of the grid. The validity range runs over every row (grid,
-    breakpoints, refined points); on the exact SVM path, whose backdoor scores are affine
-    between rows, it is exact (:func:`hinge_tangent_valid_until`), not only checked at rows.
+    breakpoints, refined points) and is refined between rows: on the exact SVM path, whose
+    backdoor scores are affine between rows, in closed form (:func:`hinge_tangent_valid_until`);
+    on a followed path, at the root of the miss (:func:`smooth_tangent_valid_until`).
     """
     grid = [row for row in rows if row["point"] == GRID_POINT]
     slope_if = float(rows[0]["slope_if"])
@@ -294,6 +307,11 @@ def _tangent_columns(
     if curve.n_breakpoints is not None:
         valid_until = hinge_tangent_valid_until(
             betas, curve.backdoor, signed_backdoor, slope_if, TANGENT_TOLERANCE
+        )
+    elif curve.backdoor_loss_at is not None:
+        losses = [float(row["backdoor_loss"]) for row in rows]
+        valid_until = smooth_tangent_valid_until(
+            betas, losses, slope_if, curve.backdoor_loss_at, TANGENT_TOLERANCE
         )
     else:
         losses = [float(row["backdoor_loss"]) for row in rows]

@@ -17,9 +17,9 @@ Beyond influence functions, made measurable: the influence slope ``slope_if`` (t
 derivative at beta = 0, :func:`learning_slope`) is compared with the curve's first finite
 difference ``slope_fd = (L(beta_1) - L(0)) / beta_1`` (``slope_ratio = slope_if / slope_fd``),
 and ``tangent_valid_until`` is the largest beta up to which the tangent's predicted
-drop ``-slope_if * beta`` stays within 10% of the actual drop ``L(0) - L(beta)``: at the
-reported betas for logistic and ridge, everywhere on the exact path for the SVMs (NaN when
-the slope is undefined); the equations
+drop ``-slope_if * beta`` stays within 10% of the actual drop ``L(0) - L(beta)``: on the
+exact path for the SVMs, at the reported betas and then at the root of the miss on the
+followed path for logistic and ridge (NaN when the slope is undefined); the equations
 live in :mod:`backdoor_curves.analyses.tangent`. This module only orchestrates.
 
 Tables: ``results/<dataset>/curves/<pair>_<trigger>/results.csv`` (one row per beta) and

@@ -90,9 +90,15 @@ def tangent_holds(problem, model, kernels, beta: float, start_loss: float, slope
     return abs(-slope * beta - actual) <= TANGENT_TOLERANCE * abs(actual)
 
 
-@pytest.mark.parametrize(("clf", "gamma"), [("svm", None), ("svm-rbf", 0.3)])
-def test_svm_tangent_validity_is_exact_against_fresh_fits(clf: str, gamma: float | None) -> None:
-    task, problem, model, kernels = curve_inputs(clf, gamma)
+@pytest.mark.parametrize(
+    ("clf", "gamma", "C"),
+    [("svm", None, 1.0), ("svm-rbf", 0.3, 1.0), ("logistic", None, 1e3), ("ridge", None, 1e3)],
+)
+def test_tangent_validity_is_exact_against_fresh_fits(
+    clf: str, gamma: float | None, C: float
+) -> None:
+    """SVMs: in closed form on the exact path; logistic and ridge: the root on the followed path."""
+    task, problem, model, kernels = curve_inputs(clf, gamma, C)
     rows = _path_rows(task, problem, model, kernels)
     valid, slope = rows[0]["tangent_valid_until"], rows[0]["slope_if"]
     betas = [row["beta"] for row in rows]
