@@ -209,21 +209,27 @@ def test_learning_curve_points_are_refits_of_the_estimator():
     assert at_rows <= curve.tangent_valid_until <= following[0]
 
 
+def validity_and_refit_check(estimator, loss, seed, betas):
+    """The curve's ``tangent_valid_until`` and ``holds(beta)``: does a refit's drop match it?"""
+    X, y, is_poison, X_backdoor, y_backdoor = backdoor_blobs(seed)
+    curve = learning_curve(estimator, X, y, is_poison, X_backdoor, y_backdoor, betas)
+    slope, start = curve.slope.slope, curve.slope.backdoor_loss
+
+    def holds(beta):
+        refit = clone(estimator).fit(X, y, sample_weight=np.where(is_poison, beta, 1.0))
+        actual = start - mean_own_loss(refit, X_backdoor, y_backdoor, loss)
+        return abs(-slope * beta - actual) <= 0.1 * abs(actual)
+
+    return curve.tangent_valid_until, holds
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize(
     "estimator", [SVC(C=10.0, tol=1e-10), SVC(kernel="linear", tol=1e-10)], ids=repr
 )
 def test_svc_tangent_validity_is_exact_against_refits_of_the_estimator(estimator, seed):
-    X, y, is_poison, X_backdoor, y_backdoor = backdoor_blobs(seed)
     betas = [0.0, 0.05, 0.3, 1.0]
-    curve = learning_curve(estimator, X, y, is_poison, X_backdoor, y_backdoor, betas)
-    valid, slope, start = curve.tangent_valid_until, curve.slope.slope, curve.slope.backdoor_loss
-
-    def holds(beta):
-        refit = clone(estimator).fit(X, y, sample_weight=np.where(is_poison, beta, 1.0))
-        actual = start - mean_own_loss(refit, X_backdoor, y_backdoor, "hinge")
-        return abs(-slope * beta - actual) <= 0.1 * abs(actual)
-
+    valid, holds = validity_and_refit_check(estimator, "hinge", seed, betas)
     # Found on the exact path between the grid's betas, where refits start to miss.
     assert 0.0 < valid < 1.0 and valid not in betas
     assert all(holds(beta) for beta in np.linspace(0.0, valid, 8)[1:-1])
@@ -242,16 +248,8 @@ def test_svc_tangent_validity_is_exact_against_refits_of_the_estimator(estimator
 )
 def test_smooth_tangent_validity_reads_the_followed_path_against_refits(estimator, loss, seed):
     """A steep curve leaves the tangent before the first grid step: the followed path sees it."""
-    X, y, is_poison, X_backdoor, y_backdoor = backdoor_blobs(seed)
     betas = [0.0, 0.05, 0.3, 1.0]
-    curve = learning_curve(estimator, X, y, is_poison, X_backdoor, y_backdoor, betas)
-    valid, slope, start = curve.tangent_valid_until, curve.slope.slope, curve.slope.backdoor_loss
-
-    def holds(beta):
-        refit = clone(estimator).fit(X, y, sample_weight=np.where(is_poison, beta, 1.0))
-        actual = start - mean_own_loss(refit, X_backdoor, y_backdoor, loss)
-        return abs(-slope * beta - actual) <= 0.1 * abs(actual)
-
+    valid, holds = validity_and_refit_check(estimator, loss, seed, betas)
     # On the grid alone the range would be 0: refits already miss at the first step. The
     # range ends where refits start to miss (the root of the miss on the followed path).
     assert not holds(betas[1]) and 0.0 < valid < betas[1]
