@@ -93,7 +93,8 @@ class TableSpec:
     identity : tuple of str
         Columns naming a cell (matched as text; absent ones are ignored).
     compared : tuple of tuple of str
-        ``(column, label)`` of the numbers compared, in report order.
+        ``(column, label)`` of the numbers compared, in report order (a column that one of
+        the two tables lacks is not compared, with a note; one that both lack, silently).
     status : str
         Text column compared exactly (an empty string: none).
     conditioned : tuple of str, default ()
@@ -138,7 +139,7 @@ _CURVES_TABLE = TableSpec(
     ("pair", "trigger", "trigger_size", "trigger_eps", "clf", "gamma", "C", "poison_fraction",
      "seed", "n_train", "n_test", "beta"),
     (("clean_loss", "clean loss"), ("backdoor_loss", "backdoor loss"), ("clean_acc", "CA"),
-     ("backdoor_acc", "BA")),
+     ("backdoor_acc", "BA"), ("tangent_valid_until", "tangent range")),
     "slope_status",
     computed="beta",
     computed_kind="point",
@@ -226,11 +227,11 @@ class Comparison:
         return self.n_compared > 0 and not self.differences
 
     def max_rel_text(self) -> str:
-        """``slope 2.1e-13, CA 0, BA 0``: the largest relative difference per column."""
+        """``slope 2.1e-13, CA 0, BA 0``: the largest relative difference per compared column."""
         parts = []
         for column, label in self.spec.compared:
-            value = self.max_rel.get(column, 0.0)
-            parts.append(f"{label} {_format_rel(value)}")
+            if column in self.max_rel:
+                parts.append(f"{label} {_format_rel(self.max_rel[column])}")
         return ", ".join(parts)
 
     def lines(self, reference: Path) -> list[str]:
@@ -242,7 +243,7 @@ class Comparison:
             return [
                 f"reproduces the reference {where} ({self.n_compared} cells{nearby}, max rel. "
                 f"diff {self.max_rel_text()}){extra}"
-            ]
+            ] + [f"  note: {note}" for note in self.notes]
         if self.n_compared == 0:
             why = "; ".join(self.notes) or "no cell of this run is in the reference"
             return [f"not compared with the reference {where}: {why}"]
@@ -397,6 +398,10 @@ def compare_table(run_table: Path, reference_table: Path, spec: TableSpec) -> Co
     differs = np.zeros(len(matched), dtype=bool)
     whats: list[list[str]] = [[] for _ in range(len(matched))]
     for column, label in spec.compared:
+        if column not in run.columns or column not in reference.columns:
+            if (column in run.columns) != (column in reference.columns):
+                result.notes.append(f"{folder}: {label} not compared, one table has no {column}")
+            continue
         a = pd.to_numeric(matched[column], errors="coerce").to_numpy(dtype=float)
         b = pd.to_numeric(matched[f"{column}_ref"], errors="coerce").to_numpy(dtype=float)
         rel = _relative_difference(a, b)
