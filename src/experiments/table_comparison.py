@@ -195,6 +195,10 @@ class Comparison:
         Cells of the run that the reference does not have.
     n_nearby : int
         Compared cells matched at a nearby computed value (:attr:`TableSpec.computed`).
+    n_missing : int
+        Cells of the reference that the run does not have, among the curves the run
+        computed (tables with a :attr:`TableSpec.computed` column; e.g. a breakpoint or a
+        refined point the run no longer has).
     max_rel : dict of str to float
         Largest relative difference per compared column (0 when nothing was compared).
     differences : list of CellDifference
@@ -207,6 +211,7 @@ class Comparison:
     n_compared: int = 0
     n_unmatched: int = 0
     n_nearby: int = 0
+    n_missing: int = 0
     max_rel: dict[str, float] = field(default_factory=dict)
     differences: list[CellDifference] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -216,6 +221,7 @@ class Comparison:
         self.n_compared += other.n_compared
         self.n_unmatched += other.n_unmatched
         self.n_nearby += other.n_nearby
+        self.n_missing += other.n_missing
         for column, value in other.max_rel.items():
             self.max_rel[column] = max(self.max_rel.get(column, 0.0), value)
         self.differences += other.differences
@@ -238,6 +244,8 @@ class Comparison:
         """Return the report: one line when it reproduces, else the differing cells (and notes)."""
         where = reference / self.spec.kind
         extra = f"; {self.n_unmatched} cell(s) not in the reference" if self.n_unmatched else ""
+        if self.n_missing:
+            extra += f"; {self.n_missing} reference cell(s) of these curves not in the run"
         nearby = f", {self.n_nearby} at a nearby {self.spec.computed}" if self.n_nearby else ""
         if self.reproduces:
             return [
@@ -340,6 +348,21 @@ def _match_computed(
     return paired.drop(columns=["_value", "_value_ref", "_distance"])
 
 
+def _reference_cells_of_run_curves(
+    run: pd.DataFrame, reference: pd.DataFrame, identity: list[str], spec: TableSpec
+) -> int:
+    """Count the reference cells whose curve (identity but the computed column) the run has.
+
+    Each reference cell meets at most one run cell, so those the run did not meet are this
+    count less the compared cells.
+    """
+    curve = [c for c in identity if c != spec.computed]
+    if not curve:
+        return len(reference)
+    curves = run[curve].drop_duplicates()
+    return len(reference.merge(curves, on=curve, how="inner"))
+
+
 def _read_text_table(path: Path) -> pd.DataFrame:
     """Read a results table with every cell as text (identities match on the written text)."""
     return pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -393,6 +416,10 @@ def compare_table(run_table: Path, reference_table: Path, spec: TableSpec) -> Co
         result.n_unmatched -= len(nearest)
         result.n_nearby = len(nearest)
     result.n_compared = len(matched)
+    if spec.computed in identity:
+        result.n_missing = _reference_cells_of_run_curves(run, reference, identity, spec) - len(
+            matched
+        )
     if matched.empty:
         return result
     differs = np.zeros(len(matched), dtype=bool)

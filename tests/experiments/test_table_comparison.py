@@ -190,3 +190,22 @@ def test_computed_points_match_only_their_kind_and_only_nearby(tmp_path: Path) -
     comparison = compare_table(run, ref, CURVES)
     assert (comparison.n_compared, comparison.n_unmatched) == (4, 2)
     assert "2 cell(s) not in the reference" in comparison.lines(tmp_path / "ref")[0]
+
+
+def test_reference_cells_the_run_no_longer_has_are_reported(tmp_path: Path) -> None:
+    """A run whose curve lost a breakpoint says so; a curve it did not run is not counted."""
+    ref = _curve(tmp_path / "ref" / "7-1_badnet6", _betas(0.0), POINTS)
+    table = pd.read_csv(ref)
+    other = table.assign(seed=2)  # another curve of the reference, which the run did not run
+    pd.concat([table, other]).to_csv(ref, index=False)
+    keep = [i for i, point in enumerate(POINTS) if point != "breakpoint"]
+    betas = [_betas(0.0)[i] for i in keep]
+    run = _curve(tmp_path / "run" / "7-1_badnet6", betas, [POINTS[i] for i in keep])
+    comparison = compare_table(run, ref, CURVES)
+    assert (comparison.n_compared, comparison.n_unmatched, comparison.n_missing) == (5, 0, 1)
+    assert comparison.reproduces
+    (line,) = comparison.lines(tmp_path / "ref")
+    assert line.endswith("; 1 reference cell(s) of these curves not in the run")
+    # The whole curve: nothing missing.
+    full = _curve(tmp_path / "full" / "7-1_badnet6", _betas(0.0), POINTS)
+    assert compare_table(full, ref, CURVES).n_missing == 0
