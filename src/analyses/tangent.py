@@ -22,6 +22,8 @@ defines the tangent ``L(0) + s beta``. This module measures how well it describe
   (:func:`hinge_tangent_valid_until`): the largest ``beta`` such that the tangent is valid on
   all of ``[0, beta]``, found in closed form between the last beta where it holds and the
   first where it misses;
+- along such a path, the first breakpoint at which the loss has left the tangent
+  (:func:`breakpoint_tangent_valid_until`), the end of the piece on which it leaves;
 - the validity range of a smooth curve that can be evaluated with its derivative at any beta,
   as along a followed logistic or ridge path (:func:`smooth_tangent_valid_until`): between the
   last row where the tangent holds and the first where it misses, the root of the miss
@@ -38,6 +40,7 @@ import numpy as np
 
 __all__ = [
     "TANGENT_TOLERANCE",
+    "breakpoint_tangent_valid_until",
     "hinge_tangent_valid_until",
     "slope_fd",
     "smooth_tangent_valid_until",
@@ -109,13 +112,64 @@ def tangent_valid_until(
         return float("nan")
     valid_until = 0.0
     for beta, loss in zip(betas[1:], losses[1:], strict=True):
-        actual = losses[0] - loss
-        predicted = -slope * beta
-        miss = abs(predicted - actual)
-        if miss > tolerance * abs(actual) and max(abs(actual), abs(predicted)) > _NEGLIGIBLE_DROP:
+        if _misses(float(losses[0]), float(beta), float(loss), slope, tolerance):
             break
         valid_until = float(beta)
     return valid_until
+
+
+def _misses(start: float, beta: float, loss: float, slope: float, tolerance: float) -> bool:
+    """Whether the tangent from ``(0, start)`` misses the drop to ``loss`` at ``beta``."""
+    actual = start - loss
+    predicted = -slope * beta
+    miss = abs(predicted - actual)
+    return miss > tolerance * abs(actual) and max(abs(actual), abs(predicted)) > _NEGLIGIBLE_DROP
+
+
+def breakpoint_tangent_valid_until(
+    betas: Sequence[float],
+    losses: Sequence[float],
+    breakpoints: Sequence[float],
+    slope: float,
+    tolerance: float = TANGENT_TOLERANCE,
+) -> float:
+    """Return the first breakpoint of a piecewise path at which the loss has left the tangent.
+
+    Along an SVM's exact path the optimum is affine between breakpoints. This returns the
+    first breakpoint at which the tangent misses the drop (:func:`tangent_valid_until`'s
+    check), taking the last beta as the end of the last piece: the end of the first piece at
+    whose end the loss has left the tangent. The loss first leaves it at or before that
+    breakpoint, at the exact crossing (:func:`hinge_tangent_valid_until`).
+
+    Parameters
+    ----------
+    betas : sequence of float
+        Increasing, starting at 0, holding every breakpoint.
+    losses : sequence of float
+        ``L(beta)`` at ``betas``.
+    breakpoints : sequence of float
+        The path's breakpoints in ``(0, betas[-1]]``, increasing.
+    slope : float
+        ``dL/dbeta`` at 0.
+    tolerance : float, default TANGENT_TOLERANCE
+
+    Returns
+    -------
+    float
+        That breakpoint; the last beta when the tangent misses at no breakpoint; NaN if
+        ``slope`` is not finite.
+    """
+    if not np.isfinite(slope):
+        return float("nan")
+    grid = np.asarray(betas, dtype=np.float64)
+    ends = np.asarray(breakpoints, dtype=np.float64)
+    rows = np.searchsorted(grid, ends)
+    if ends.size and (ends[0] <= 0.0 or rows[-1] >= grid.size or not np.all(grid[rows] == ends)):
+        raise ValueError("every breakpoint must be one of the betas, after 0")
+    for beta, row in zip(ends, rows, strict=True):
+        if _misses(float(losses[0]), float(beta), float(losses[row]), slope, tolerance):
+            return float(beta)
+    return float(grid[-1])
 
 
 def smooth_tangent_valid_until(

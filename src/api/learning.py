@@ -146,19 +146,24 @@ class LearningCurve:
         First finite difference of the curve, ``(L(beta_1) - L(0)) / beta_1``.
     slope_ratio : float
         ``slope / slope_fd``.
-    tangent_valid_until : float
+    tangent_crossing : float
         Largest beta up to which the tangent predicts the drop of ``L_bt`` within
         :data:`backdoor_curves.analyses.tangent.TANGENT_TOLERANCE`: exact for ``SVC`` (on the
         exact path, between the betas too); for ``LogisticRegression`` and
         ``RidgeClassifier`` checked at ``betas`` and at the steps of their path followed to
         ``REFINE_TOLERANCE`` between them, then refined to the root of the miss on that path
         (as in the learning curves driver).
+    tangent_valid_until : float
+        ``tangent_crossing``, except for ``SVC``: the first breakpoint of its exact path at
+        which the loss has left the tangent, the last beta when none has
+        (:func:`~backdoor_curves.analyses.tangent.breakpoint_tangent_valid_until`).
     """
 
     table: pd.DataFrame
     slope: SlopeReport
     slope_fd: float
     slope_ratio: float
+    tangent_crossing: float
     tangent_valid_until: float
 
 
@@ -264,11 +269,15 @@ def learning_curve(
     table = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
     finite_difference = tangent.slope_fd(grid, table["backdoor_loss"].tolist())
     if isinstance(model, KernelSVM):
-        valid_until = _exact_valid_until(fitted, training, grid[-1], X_bt, y_bt, report.slope)
+        crossing, valid_until = _exact_valid_until(
+            fitted, training, grid[-1], X_bt, y_bt, report.slope
+        )
     elif isinstance(model, (LogisticClassifier, RidgeClassifier)) and len(grid) > 1:
-        valid_until = _followed_valid_until(fitted, training, grid, X_bt, y_bt, report.slope)
+        crossing = valid_until = _followed_valid_until(
+            fitted, training, grid, X_bt, y_bt, report.slope
+        )
     else:
-        valid_until = tangent.tangent_valid_until(
+        crossing = valid_until = tangent.tangent_valid_until(
             grid, table["backdoor_loss"].tolist(), report.slope
         )
     return LearningCurve(
@@ -276,6 +285,7 @@ def learning_curve(
         slope=report,
         slope_fd=finite_difference,
         slope_ratio=tangent.slope_ratio(report.slope, finite_difference),
+        tangent_crossing=crossing,
         tangent_valid_until=valid_until,
     )
 
@@ -287,19 +297,24 @@ def _exact_valid_until(
     X_backdoor: np.ndarray,
     y_backdoor: np.ndarray,
     slope: float,
-) -> float:
-    """Return the SVM's exact tangent validity range, on its exact path up to ``beta_end``.
+) -> tuple[float, float]:
+    """Return the SVM's exact tangent crossing and validity range, on its path to ``beta_end``.
 
-    The backdoor scores are affine between the path's breakpoints, so the range is found in
+    The backdoor scores are affine between the path's breakpoints, so the crossing is found in
     closed form (:func:`~backdoor_curves.analyses.tangent.hinge_tangent_valid_until`), between
-    the grid's betas as well as at them.
+    the grid's betas as well as at them; the range is the first breakpoint at which the tangent
+    misses (:func:`~backdoor_curves.analyses.tangent.breakpoint_tangent_valid_until`).
     """
     exact = exact_beta_path(
         fitted.make(), training.X, training.y, training.is_poison, beta_end=beta_end
     )
-    betas = np.unique(np.r_[0.0, exact.path.inner_breakpoints, beta_end])
+    breakpoints = exact.path.inner_breakpoints
+    betas = np.unique(np.r_[0.0, breakpoints, beta_end])
     scores = exact.optima(betas).decision_function(X_backdoor)
-    return tangent.hinge_tangent_valid_until(betas, scores, to_signed(y_backdoor), slope)
+    signed = to_signed(y_backdoor)
+    losses = exact.start.margin_loss.value(signed, scores).mean(axis=1)
+    crossing = tangent.hinge_tangent_valid_until(betas, scores, signed, slope)
+    return crossing, tangent.breakpoint_tangent_valid_until(betas, losses, breakpoints, slope)
 
 
 def _followed_valid_until(

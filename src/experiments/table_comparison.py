@@ -8,8 +8,8 @@ r"""Compare a run's table with a reference table, cell by cell, within stated to
   cell of its curve and kind (``point``) with the nearest beta, within a relative
   :data:`COMPUTED_RTOL`, and its losses are compared with the reference curve interpolated
   linearly at the run's beta;
-- for every matched cell and every compared column (slope: ``slope``, ``clean_acc`` (CA),
-  ``backdoor_acc`` (BA); curves: ``clean_loss``, ``backdoor_loss``, CA, BA) the relative
+- for every matched cell and every compared column of its kind (:data:`COMPARED_KINDS`:
+  slope, CA and BA; curves: the losses, CA, BA, the tangent range and crossing) the relative
   difference
 
   .. math:: r(a, b) = \frac{|a - b|}{\max(|a|, |b|)}, \quad r(0, 0) = r(\mathrm{nan},
@@ -64,11 +64,10 @@ ATOL = 1e-12
 
 COMPUTED_RTOL = 1e-4
 """Relative distance within which a computed identity value (the beta of a breakpoint or of a
-refined point) matches the reference's. Such betas move with rounding: the step control that
-places refined points compares nearly equal numbers, so optima that differ by a relative
-1e-10 (another BLAS, another correct solver path) can move a refined beta by 1e-6. The
-values compared there are interpolated to the run's beta, so the match window does not loosen
-the comparison."""
+refined point) matches the reference's. Such betas move with rounding: the step control that places
+refined points compares nearly equal numbers, so optima that differ by a relative 1e-10 (another
+BLAS, another correct solver path) can move a refined beta by 1e-6. The values compared there are
+interpolated to the run's beta, so the match window does not loosen the comparison."""
 
 _MAX_LISTED = 20
 """Differing cells listed one per line; the rest are counted."""
@@ -139,7 +138,8 @@ _CURVES_TABLE = TableSpec(
     ("pair", "trigger", "trigger_size", "trigger_eps", "clf", "gamma", "C", "poison_fraction",
      "seed", "n_train", "n_test", "beta"),
     (("clean_loss", "clean loss"), ("backdoor_loss", "backdoor loss"), ("clean_acc", "CA"),
-     ("backdoor_acc", "BA"), ("tangent_valid_until", "tangent range")),
+     ("backdoor_acc", "BA"), ("tangent_valid_until", "tangent range"),
+     ("tangent_crossing", "tangent crossing")),
     "slope_status",
     computed="beta",
     computed_kind="point",

@@ -89,7 +89,7 @@ FIGURE_FAMILIES: tuple[FigureFamily, ...] = (
         "test loss (solid, dots at the grid betas), clean test loss (dotted), both through every "
         "row (breakpoints of the exact SVM paths, refined steps), and the influence tangent at "
         "beta = 0 against beta, with a diamond where the tangent stops predicting the loss drop "
-        "within 10% (`tangent_valid_until`, found on the path between rows); for the SVMs, ticks "
+        "within 10% (`tangent_crossing`, found on the path between rows); for the SVMs, ticks "
         "along the top at the breakpoints of the exact path",
         r"curves_",
     ),

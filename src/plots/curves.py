@@ -37,8 +37,8 @@ from backdoor_curves.plots.tables import (
 
 __all__ = ["CURVES_COLUMNS", "plot_curve_figures", "tangent_beta_range"]
 
-VALIDITY = "tangent_valid_until"
-"""The optional column of a curves table: how far the tangent predicts the curve (10%)."""
+CROSSING = "tangent_crossing"
+"""The optional column of a curves table: where the loss leaves the tangent (10%)."""
 _VALIDITY_MARK: dict[str, Any] = {"ls": "", "marker": "D", "ms": 4.0, "mew": 0.6, "mec": "0.1"}
 
 CURVES_COLUMNS = (
@@ -87,7 +87,7 @@ def _curve_means(rows: pd.DataFrame) -> pd.DataFrame:
     (:func:`~backdoor_curves.plots.tables.seed_means`).
     """
     columns = ["clean_loss", "backdoor_loss", "slope_if"]
-    columns += [VALIDITY] if VALIDITY in rows else []
+    columns += [CROSSING] if CROSSING in rows else []
     return seed_means(rows, ["lambda", "poison_fraction"], columns)
 
 
@@ -106,8 +106,8 @@ def _p_colours(table: pd.DataFrame) -> dict[float, tuple]:
 def _draw_tangent(ax, curve: pd.DataFrame, colour) -> None:
     """Thin line for ``backdoor_loss(0) + slope_if * beta``, only where it stays in the panel.
 
-    Where the tangent stops predicting the loss drop within 10% (``tangent_valid_until``,
-    before the last beta), a small bar across it marks the spot.
+    Where the tangent stops predicting the loss drop within 10% (``tangent_crossing``,
+    before the last beta), a small diamond on it marks the spot.
     """
     at_zero = curve[curve["beta"] == 0]
     if at_zero.empty:
@@ -119,7 +119,7 @@ def _draw_tangent(ax, curve: pd.DataFrame, colour) -> None:
         return
     betas = np.array(span)
     ax.plot(betas, intercept + slope * betas, color=colour, lw=0.8, alpha=0.9)
-    valid = at_zero[VALIDITY].iloc[0] if VALIDITY in at_zero else np.nan
+    valid = at_zero[CROSSING].iloc[0] if CROSSING in at_zero else np.nan
     if span[0] <= valid <= span[1] and valid < curve["beta"].max():
         ax.plot([valid], [intercept + slope * valid], **_VALIDITY_MARK, color=colour)
 
@@ -198,7 +198,7 @@ def _curve_figure(rows: pd.DataFrame, colours: dict[float, tuple], title: str) -
         inner_yticks=True,
     )
     breakpoints = _breakpoints(rows)
-    validity = VALIDITY in rows and bool((rows[VALIDITY] < rows["beta"].max()).any())
+    validity = CROSSING in rows and bool((rows[CROSSING] < rows["beta"].max()).any())
     legend = _curve_legend_handles(
         sorted(means["poison_fraction"].unique()),
         colours,
@@ -236,7 +236,7 @@ def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     logistic and ridge paths, within ``REFINE_TOLERANCE`` of linear); a thin line is
     the tangent at beta = 0, ``backdoor_loss(0) + slope_if * beta``, drawn only where it stays
     inside the panel's y-range, with a small diamond where it stops predicting the drop of the
-    backdoor loss within 10% (``tangent_valid_until``, mean over seeds; found on the path;
+    backdoor loss within 10% (``tangent_crossing``, mean over seeds; found on the path;
     none when it holds to the last beta). For the SVMs, whose path in beta is exact, short ticks
     along the top mark its breakpoints (every seed's), where a training point changes set.
 

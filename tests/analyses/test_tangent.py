@@ -7,6 +7,7 @@ import pytest
 
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
+    breakpoint_tangent_valid_until,
     hinge_tangent_valid_until,
     slope_fd,
     slope_ratio,
@@ -145,3 +146,34 @@ def test_a_hinge_tangent_that_holds_everywhere_or_is_undefined() -> None:
     half = np.array([[-1.0], [1.0]])
     assert hinge_tangent_valid_until([0.0, 0.5], half, signed, -4.0) == 0.5
     assert np.isnan(hinge_tangent_valid_until([0.0, 1.0], scores, signed, float("nan")))
+
+
+@pytest.mark.parametrize(
+    ("breakpoints", "expected"),
+    [
+        # ONE_POINT leaves its tangent at 0.55: the first breakpoint past it.
+        ([0.3, 0.5, 0.6, 0.8], 0.6),
+        ([0.56], 0.56),
+        # No breakpoint where it has left: the end of the last piece, the last beta.
+        ([0.3, 0.5], 1.0),
+        ([], 1.0),
+    ],
+)
+def test_the_breakpoint_validity_range_is_the_first_breakpoint_past_the_crossing(
+    breakpoints: list[float], expected: float
+) -> None:
+    betas = sorted({0.0, 0.25, 1.0, *breakpoints})
+    scores = np.interp(betas, [0.0, 1.0], ONE_POINT[0][:, 0])[:, None]
+    losses = np.maximum(1.0 - scores[:, 0], 0.0)
+    valid = breakpoint_tangent_valid_until(betas, losses, breakpoints, ONE_POINT[2])
+    assert valid == expected
+    crossing = hinge_tangent_valid_until(betas, scores, ONE_POINT[1], ONE_POINT[2])
+    assert crossing == pytest.approx(0.55, rel=1e-12) and crossing <= valid + 1e-15
+
+
+def test_the_breakpoint_validity_range_checks_its_breakpoints() -> None:
+    betas, losses = [0.0, 0.5, 1.0], [2.0, 0.0, 0.0]
+    assert np.isnan(breakpoint_tangent_valid_until(betas, losses, [0.5], float("nan")))
+    for breakpoints in ([0.4], [0.0], [1.5]):
+        with pytest.raises(ValueError, match="every breakpoint must be one of the betas"):
+            breakpoint_tangent_valid_until(betas, losses, breakpoints, -4.0)

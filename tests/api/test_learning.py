@@ -210,7 +210,7 @@ def test_learning_curve_points_are_refits_of_the_estimator():
 
 
 def validity_and_refit_check(estimator, loss, seed, betas):
-    """The curve's ``tangent_valid_until`` and ``holds(beta)``: does a refit's drop match it?"""
+    """The curve and ``holds(beta)``: does a refit's drop match the tangent?"""
     X, y, is_poison, X_backdoor, y_backdoor = backdoor_blobs(seed)
     curve = learning_curve(estimator, X, y, is_poison, X_backdoor, y_backdoor, betas)
     slope, start = curve.slope.slope, curve.slope.backdoor_loss
@@ -220,7 +220,20 @@ def validity_and_refit_check(estimator, loss, seed, betas):
         actual = start - mean_own_loss(refit, X_backdoor, y_backdoor, loss)
         return abs(-slope * beta - actual) <= 0.1 * abs(actual)
 
-    return curve.tangent_valid_until, holds
+    return curve, holds
+
+
+def margin_sets(estimator, seed, beta):
+    """The free and the bounded support vectors of a refit at ``beta`` (``C s_i`` bounds)."""
+    X, y, is_poison, _, _ = backdoor_blobs(seed)
+    weight = np.where(is_poison, beta, 1.0)
+    refit = clone(estimator).fit(X, y, sample_weight=weight)
+    alpha = np.zeros(len(y))
+    alpha[refit.support_] = np.abs(refit.dual_coef_.ravel())
+    bound = estimator.C * weight
+    bounded = alpha >= bound * (1 - 1e-7)
+    free = (alpha > 1e-7 * bound) & ~bounded
+    return np.flatnonzero(free).tolist(), np.flatnonzero(bounded).tolist()
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -229,11 +242,19 @@ def validity_and_refit_check(estimator, loss, seed, betas):
 )
 def test_svc_tangent_validity_is_exact_against_refits_of_the_estimator(estimator, seed):
     betas = [0.0, 0.05, 0.3, 1.0]
-    valid, holds = validity_and_refit_check(estimator, "hinge", seed, betas)
-    # Found on the exact path between the grid's betas, where refits start to miss.
-    assert 0.0 < valid < 1.0 and valid not in betas
-    assert all(holds(beta) for beta in np.linspace(0.0, valid, 8)[1:-1])
-    assert holds(valid * (1 - 1e-4)) and not holds(valid * (1 + 1e-4))
+    curve, holds = validity_and_refit_check(estimator, "hinge", seed, betas)
+    crossing, valid = curve.tangent_crossing, curve.tangent_valid_until
+    # The crossing is found on the exact path between the grid's betas, where refits start
+    # to miss.
+    assert 0.0 < crossing < 1.0 and crossing not in betas
+    assert all(holds(beta) for beta in np.linspace(0.0, crossing, 8)[1:-1])
+    assert holds(crossing * (1 - 1e-4)) and not holds(crossing * (1 + 1e-4))
+    # The range is the path's breakpoint that ends the piece: the refits' margin set changes
+    # there, and they miss.
+    assert crossing < valid < 1.0 and not holds(valid)
+    assert margin_sets(estimator, seed, valid * (1 - 1e-3)) != margin_sets(
+        estimator, seed, valid * (1 + 1e-3)
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -249,7 +270,9 @@ def test_svc_tangent_validity_is_exact_against_refits_of_the_estimator(estimator
 def test_smooth_tangent_validity_reads_the_followed_path_against_refits(estimator, loss, seed):
     """A steep curve leaves the tangent before the first grid step: the followed path sees it."""
     betas = [0.0, 0.05, 0.3, 1.0]
-    valid, holds = validity_and_refit_check(estimator, loss, seed, betas)
+    curve, holds = validity_and_refit_check(estimator, loss, seed, betas)
+    valid = curve.tangent_valid_until
+    assert curve.tangent_crossing == valid
     # On the grid alone the range would be 0: refits already miss at the first step. The
     # range ends where refits start to miss (the root of the miss on the followed path).
     assert not holds(betas[1]) and 0.0 < valid < betas[1]

@@ -37,7 +37,7 @@ RUN_NAME = "7-1_badnet6_smoke"
 REQUIRED_CURVE_COLUMNS = (
     "dataset", "data_source", "pair", "trigger", "trigger_size", "trigger_eps", "clf", "C",
     "gamma", "poison_fraction", "seed", "beta", "clean_loss", "backdoor_loss", "clean_acc",
-    "backdoor_acc", "slope_if", "slope_fd", "tangent_valid_until",
+    "backdoor_acc", "slope_if", "slope_fd", "tangent_valid_until", "tangent_crossing",
 )  # fmt: skip
 REQUIRED_DEVIATION_COLUMNS = ("clf", "C", "gamma", "beta", "nu", "rho", "backdoor_acc")
 CURVE_KEY = ["clf", "C", "gamma", "poison_fraction", "seed"]
@@ -155,12 +155,24 @@ def test_curves_table_values_are_sane(curve_table: pd.DataFrame) -> None:
     assert (curve_table["slope_status"] == "ok").any()
 
 
+def first_missing_breakpoint(curve: pd.DataFrame, slope: float) -> float:
+    """The first breakpoint row at which the tangent misses on its own; else the last beta."""
+    start = curve["backdoor_loss"].iloc[0]
+    breakpoints = curve[curve["point"] == cell.BREAKPOINT]
+    for beta, loss in zip(breakpoints["beta"], breakpoints["backdoor_loss"], strict=True):
+        if tangent_valid_until([0.0, beta], [start, loss], slope) == 0.0:
+            return float(beta)
+    return float(curve["beta"].iloc[-1])
+
+
 def test_per_curve_columns_follow_from_the_curve(curve_table: pd.DataFrame) -> None:
     for key, every in curve_groups(curve_table):
         assert list(every["beta"]) == sorted(every["beta"]), key
         rows = every[every["point"] == cell.GRID_POINT]
         assert list(rows["beta"]) == list(BETAS), key
-        for column in ("slope_if", "slope_fd", "slope_ratio", "tangent_valid_until"):
+        for column in (
+            "slope_if", "slope_fd", "slope_ratio", "tangent_valid_until", "tangent_crossing"
+        ):  # fmt: skip
             assert every[column].nunique(dropna=False) == 1, (key, column)
         first = rows.iloc[0]
         losses = rows["backdoor_loss"].to_numpy()
@@ -178,7 +190,14 @@ def test_per_curve_columns_follow_from_the_curve(curve_table: pd.DataFrame) -> N
             # Exact on the path (the SVMs' closed form, the followed paths' root): from there
             # up to the next row, where the tangent misses.
             following = [beta for beta in betas if beta > at_rows] or [at_rows]
-            assert at_rows <= first["tangent_valid_until"] <= following[0], key
+            crossing, valid = first["tangent_crossing"], first["tangent_valid_until"]
+            assert at_rows <= crossing <= following[0], key
+            # The SVMs' range is the first breakpoint where the tangent misses; the others'
+            # is the crossing.
+            if (every["point"] == cell.BREAKPOINT).any():
+                assert valid == first_missing_breakpoint(every, first["slope_if"]), key
+            else:
+                assert valid == crossing, key
         else:
             assert np.isnan(first["slope_if"]) and np.isnan(first["tangent_valid_until"]), key
 

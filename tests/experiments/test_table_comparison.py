@@ -99,26 +99,30 @@ def test_a_curves_cell_whose_status_differs_with_equal_numbers_differs(tmp_path:
     assert comparison.lines(tmp_path / "ref")[0].startswith("DIFFERS from the reference")
 
 
-def with_tangent_range(path: Path, values: list[float]) -> Path:
-    table = pd.read_csv(path)
-    table.assign(tangent_valid_until=values).to_csv(path, index=False)
-    return path
+@pytest.mark.parametrize(
+    ("column", "label"),
+    [("tangent_valid_until", "tangent range"), ("tangent_crossing", "tangent crossing")],
+)
+def test_the_tangent_columns_of_a_curve_are_compared(
+    tmp_path: Path, column: str, label: str
+) -> None:
+    def with_column(path: Path, values: list[float]) -> Path:
+        pd.read_csv(path).assign(**{column: values}).to_csv(path, index=False)
+        return path
 
-
-def test_the_tangent_range_of_a_curve_is_compared(tmp_path: Path) -> None:
     ref = curves_table(tmp_path / "ref" / "7-1_badnet6", ["ok", "ok"], [0.0, 0.5])
     run = curves_table(tmp_path / "run" / "7-1_badnet6", ["ok", "ok"], [0.0, 0.5])
-    with_tangent_range(ref, [0.0123, 0.0123])
-    comparison = compare_table(with_tangent_range(run, [0.0123, 0.0123]), ref, CURVES)
-    assert comparison.reproduces and "tangent range 0" in comparison.lines(tmp_path / "ref")[0]
-    comparison = compare_table(with_tangent_range(run, [0.0124, 0.0124]), ref, CURVES)
+    with_column(ref, [0.0123, 0.0123])
+    comparison = compare_table(with_column(run, [0.0123, 0.0123]), ref, CURVES)
+    assert comparison.reproduces and f"{label} 0" in comparison.lines(tmp_path / "ref")[0]
+    comparison = compare_table(with_column(run, [0.0124, 0.0124]), ref, CURVES)
     assert len(comparison.differences) == 2
-    assert "tangent range 0.0124 vs 0.0123" in comparison.differences[0].what
+    assert f"{label} 0.0124 vs 0.0123" in comparison.differences[0].what
     # A reference written before the column: the rest is compared, with a note.
     bare = curves_table(tmp_path / "old" / "7-1_badnet6", ["ok", "ok"], [0.0, 0.5])
     comparison = compare_table(run, bare, CURVES)
-    assert comparison.reproduces and "tangent range" not in comparison.max_rel_text()
-    note = "7-1_badnet6: tangent range not compared, one table has no tangent_valid_until"
+    assert comparison.reproduces and label not in comparison.max_rel_text()
+    note = f"7-1_badnet6: {label} not compared, one table has no {column}"
     assert comparison.lines(tmp_path / "old")[1:] == [f"  note: {note}"]
 
 

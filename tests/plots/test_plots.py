@@ -109,7 +109,8 @@ def path_rows(
                 "clean_acc": 0.98,
                 "slope_if": -1.2 * rate,
                 "slope_fd": -1.2 * rate,
-                "tangent_valid_until": 0.05,
+                "tangent_valid_until": 0.07,
+                "tangent_crossing": 0.05,
             }
         else:
             common |= {"nu": 0.1 * (1 - np.exp(-rate * beta)), "rho": (1 + beta) / lam}
@@ -490,14 +491,15 @@ def test_curve_figures_mark_where_the_tangent_stops_predicting_the_drop() -> Non
         labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
         return drawn, labels
 
-    # The tables' tangent holds up to 0.05: one diamond there, on the tangent at beta = 0.
+    # The loss leaves the tangent at 0.05 (the crossing; an SVM's first breakpoint past it
+    # at 0.07): one diamond at the crossing, on the tangent at beta = 0.
     start = table[table["beta"] == 0].iloc[0]
     (drawn,), labels = marks(table)
     assert drawn == pytest.approx((0.05, start["backdoor_loss"] + 0.05 * start["slope_if"]))
     assert "tangent 10% off the drop" in labels
     # Holding to the last beta, or not recorded: no diamond, no legend entry.
-    holding = table.assign(tangent_valid_until=max(BETAS))
-    for frame in (holding, table.drop(columns=curves.VALIDITY)):
+    holding = table.assign(tangent_crossing=max(BETAS))
+    for frame in (holding, table.drop(columns=curves.CROSSING)):
         drawn, labels = marks(frame)
         assert drawn == [] and "tangent 10% off the drop" not in labels
 

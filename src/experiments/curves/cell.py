@@ -16,11 +16,16 @@ Every point gives one row of :data:`CURVE_COLUMNS`: clean and backdoor test loss
 model's own loss), CA, BA, the parameter deviation (:mod:`backdoor_curves.analyses.deviation`)
 and, repeated on every row of the curve, the influence slope at beta = 0 with the tangent check
 (:mod:`backdoor_curves.analyses.tangent`): ``slope_fd`` from the first grid step, and
-``tangent_valid_until`` over every row of the curve, refined between rows: for the SVMs,
+``tangent_crossing`` over every row of the curve, refined between rows: for the SVMs,
 whose scores are affine between rows, the largest beta up to which the tangent holds
 everywhere (:func:`~backdoor_curves.analyses.tangent.hinge_tangent_valid_until`); for logistic
 and ridge the root of the miss on the followed path after the last row where it holds
 (:func:`~backdoor_curves.analyses.tangent.smooth_tangent_valid_until`); not a grid estimate.
+``tangent_valid_until`` is the crossing for logistic and ridge; for the SVMs it is the first
+breakpoint of the path at which the loss has left the tangent, the end of the path's last piece
+(the last beta) when none has
+(:func:`~backdoor_curves.analyses.tangent.breakpoint_tangent_valid_until`): the crossing is at
+or before it.
 :data:`DEVIATION_COLUMNS` are the columns of the deviation table the driver derives (every row
 of the curves at one poison fraction).
 The models take the problem's kernel matrices (``precomputed``), which come, with the problem,
@@ -42,6 +47,7 @@ from backdoor_curves.analyses.deviation import parameter_deviation, path_deviati
 from backdoor_curves.analyses.path_tolerance import follow_path_losses, loss_along
 from backdoor_curves.analyses.tangent import (
     TANGENT_TOLERANCE,
+    breakpoint_tangent_valid_until,
     hinge_tangent_valid_until,
     slope_fd,
     slope_ratio,
@@ -87,14 +93,16 @@ _IDENTITY = (
 )  # fmt: skip
 CURVE_COLUMNS: tuple[str, ...] = (
     *_IDENTITY, "beta", "point", "clean_loss", "backdoor_loss", "clean_acc", "backdoor_acc",
-    "nu", "rho", "slope_if", "slope_fd", "slope_ratio", "tangent_valid_until", "slope_status",
-    "n_breakpoints", "path_status",
+    "nu", "rho", "slope_if", "slope_fd", "slope_ratio", "tangent_valid_until",
+    "tangent_crossing", "slope_status", "n_breakpoints", "path_status",
 )  # fmt: skip
 """Columns of the curves table (from ``slope_if`` on, per curve, repeated on its rows).
 
 ``point`` is ``"grid"``, ``"breakpoint"`` (SVMs) or ``"refined"`` (logistic and ridge steps);
 ``n_breakpoints`` and ``path_status`` are those of the exact SVM path (empty for logistic and
-ridge).
+ridge). ``tangent_crossing`` is the beta where the loss first leaves the tangent;
+``tangent_valid_until`` is the same for logistic and ridge, and for the SVMs the first
+breakpoint of the path at which the loss has left it (module docstring).
 """
 
 
@@ -149,8 +157,8 @@ class _Curve:
 
     ``test`` and ``backdoor`` are the decision values, shapes (m, n_test) and
     (m, n_backdoor); ``nu`` and ``rho`` (m,) the parameter deviation; ``start`` the model at
-    ``beta = 0``; ``n_breakpoints`` and ``status`` those of the exact SVM path (None for a
-    grid); ``backdoor_loss_at`` that of :class:`_Path`.
+    ``beta = 0``; ``breakpoints`` (increasing) and ``status`` those of the exact SVM path
+    (None for a grid); ``backdoor_loss_at`` that of :class:`_Path`.
     """
 
     betas: list[float]
@@ -160,7 +168,7 @@ class _Curve:
     nu: np.ndarray
     rho: np.ndarray
     start: BinaryClassifier
-    n_breakpoints: int | None = None
+    breakpoints: np.ndarray | None = None
     status: str | None = None
     backdoor_loss_at: Callable[[float], tuple[float, float]] | None = None
 
@@ -184,7 +192,7 @@ def _exact_curve(
         nu,
         rho,
         exact.start,
-        exact.path.inner_breakpoints.size,
+        exact.path.inner_breakpoints,
         exact.path.status,
     )
 
@@ -279,7 +287,7 @@ def _path_rows(
             "rho": float(curve.rho[r]),
             "slope_if": slope_result.slope,
             "slope_status": slope_result.status,
-            "n_breakpoints": curve.n_breakpoints,
+            "n_breakpoints": None if curve.breakpoints is None else curve.breakpoints.size,
             "path_status": curve.status,
         }
         for r, (beta, point) in enumerate(zip(curve.betas, curve.points, strict=True))
@@ -293,10 +301,12 @@ def _tangent_columns(
 ) -> dict[str, float]:
     """Return the per-curve columns of the tangent check (``analyses.tangent``).
 
-    ``slope_fd`` is the first step of the grid. The validity range runs over every row (grid,
+    ``slope_fd`` is the first step of the grid. The crossing runs over every row (grid,
     breakpoints, refined points) and is refined between rows: on the exact SVM path, whose
     backdoor scores are affine between rows, in closed form (:func:`hinge_tangent_valid_until`);
-    on a followed path, at the root of the miss (:func:`smooth_tangent_valid_until`).
+    on a followed path, at the root of the miss (:func:`smooth_tangent_valid_until`). The
+    validity range is the crossing, except on the SVM path: the first breakpoint at which the
+    tangent misses (:func:`breakpoint_tangent_valid_until`).
     """
     grid = [row for row in rows if row["point"] == GRID_POINT]
     slope_if = float(rows[0]["slope_if"])
@@ -304,22 +314,25 @@ def _tangent_columns(
         [row["beta"] for row in grid], [float(row["backdoor_loss"]) for row in grid]
     )
     betas = [row["beta"] for row in rows]
-    if curve.n_breakpoints is not None:
-        valid_until = hinge_tangent_valid_until(
+    losses = [float(row["backdoor_loss"]) for row in rows]
+    if curve.breakpoints is not None:
+        crossing = hinge_tangent_valid_until(
             betas, curve.backdoor, signed_backdoor, slope_if, TANGENT_TOLERANCE
         )
+        valid_until = breakpoint_tangent_valid_until(
+            betas, losses, curve.breakpoints, slope_if, TANGENT_TOLERANCE
+        )
     elif curve.backdoor_loss_at is not None:
-        losses = [float(row["backdoor_loss"]) for row in rows]
-        valid_until = smooth_tangent_valid_until(
+        crossing = valid_until = smooth_tangent_valid_until(
             betas, losses, slope_if, curve.backdoor_loss_at, TANGENT_TOLERANCE
         )
     else:
-        losses = [float(row["backdoor_loss"]) for row in rows]
-        valid_until = tangent_valid_until(betas, losses, slope_if, TANGENT_TOLERANCE)
+        crossing = valid_until = tangent_valid_until(betas, losses, slope_if, TANGENT_TOLERANCE)
     return {
         "slope_fd": finite_difference,
         "slope_ratio": slope_ratio(slope_if, finite_difference),
         "tangent_valid_until": valid_until,
+        "tangent_crossing": crossing,
     }
 
 

@@ -16,11 +16,13 @@ and the parameter deviation
 Beyond influence functions, made measurable: the influence slope ``slope_if`` (the exact
 derivative at beta = 0, :func:`learning_slope`) is compared with the curve's first finite
 difference ``slope_fd = (L(beta_1) - L(0)) / beta_1`` (``slope_ratio = slope_if / slope_fd``),
-and ``tangent_valid_until`` is the largest beta up to which the tangent's predicted
+and ``tangent_crossing`` is the largest beta up to which the tangent's predicted
 drop ``-slope_if * beta`` stays within 10% of the actual drop ``L(0) - L(beta)``: on the
 exact path for the SVMs, at the reported betas and then at the root of the miss on the
-followed path for logistic and ridge (NaN when the slope is undefined); the equations
-live in :mod:`backdoor_curves.analyses.tangent`. This module only orchestrates.
+followed path for logistic and ridge (NaN when the slope is undefined).
+``tangent_valid_until`` is the crossing for logistic and ridge, and for the SVMs the first
+breakpoint of the path at which the loss has left the tangent; the equations live in
+:mod:`backdoor_curves.analyses.tangent`. This module only orchestrates.
 
 Tables: ``results/<dataset>/curves/<pair>_<trigger>/results.csv`` (one row per beta) and
 ``results/<dataset>/deviation/<pair>_<trigger>/results.csv`` (every row with

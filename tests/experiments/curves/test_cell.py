@@ -100,7 +100,7 @@ def test_tangent_validity_is_exact_against_fresh_fits(
     """SVMs: in closed form on the exact path; logistic and ridge: the root on the followed path."""
     task, problem, model, kernels = curve_inputs(clf, gamma, C)
     rows = _path_rows(task, problem, model, kernels)
-    valid, slope = rows[0]["tangent_valid_until"], rows[0]["slope_if"]
+    valid, slope = rows[0]["tangent_crossing"], rows[0]["slope_if"]
     betas = [row["beta"] for row in rows]
     # It ends strictly between two rows: found on the path, not at a row.
     assert 0.0 < valid < betas[-1] and valid not in betas
@@ -110,6 +110,33 @@ def test_tangent_validity_is_exact_against_fresh_fits(
     assert all(tangent_holds(*args, beta, start, slope) for beta in inside)
     assert tangent_holds(*args, valid * (1 - 1e-6), start, slope)
     assert not tangent_holds(*args, valid * (1 + 1e-6), start, slope)
+
+
+@pytest.mark.parametrize(("clf", "gamma"), [("svm", None), ("svm-rbf", 0.3)])
+def test_svm_validity_range_is_the_first_breakpoint_where_fresh_fits_miss(
+    clf: str, gamma: float | None
+) -> None:
+    """``tangent_valid_until``: the first breakpoint at which the loss has left the tangent."""
+    task, problem, model, kernels = curve_inputs(clf, gamma, 1.0)
+    rows = _path_rows(task, problem, model, kernels)
+    valid, crossing = rows[0]["tangent_valid_until"], rows[0]["tangent_crossing"]
+    breakpoints = [row["beta"] for row in rows if row["point"] == BREAKPOINT]
+    assert valid in breakpoints and crossing < valid
+
+    def holds(beta: float) -> bool:
+        start, slope = rows[0]["backdoor_loss"], rows[0]["slope_if"]
+        return tangent_holds(problem, model, kernels, beta, start, slope)
+
+    # A fresh fit misses at it and holds at every breakpoint before it.
+    assert not holds(valid)
+    assert all(holds(beta) for beta in breakpoints if beta < valid)
+
+
+@pytest.mark.parametrize("clf", ["ridge", "logistic"])
+def test_followed_validity_range_is_the_crossing(clf: str) -> None:
+    """Logistic and ridge have no breakpoints: the range is the root of the miss."""
+    rows = _path_rows(*curve_inputs(clf, None, 1e3))
+    assert rows[0]["tangent_valid_until"] == rows[0]["tangent_crossing"]
 
 
 @pytest.mark.parametrize("clf", ["ridge", "logistic"])
