@@ -130,6 +130,8 @@ def test_svm_validity_range_is_the_first_breakpoint_where_fresh_fits_miss(
     # A fresh fit misses at it and holds at every breakpoint before it.
     assert not holds(valid)
     assert all(holds(beta) for beta in breakpoints if beta < valid)
+    if clf == "svm-rbf":  # here the row after the crossing is a grid beta, not the range
+        assert any(crossing < beta < valid for beta in BETAS)
 
 
 @pytest.mark.parametrize("clf", ["ridge", "logistic"])
