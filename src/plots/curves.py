@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from backdoor_curves.naming import BREAKPOINT, format_value, model_label
 from backdoor_curves.plots.layout import PanelGrid, ytick_label_width
@@ -127,14 +129,45 @@ def _draw_tangent(ax, curve: pd.DataFrame, colour) -> None:
 def _draw_curve_panel(
     ax, means: pd.DataFrame, breakpoints: pd.DataFrame, colours: dict[float, tuple]
 ) -> None:
+    _draw_curves(ax, means, breakpoints, colours)
+    ax.set_xlabel("β (poison weight)")
+    end = _zoom_end(means)
+    box = None if end is None else _inset_box(ax, means)
+    if end is None or box is None:
+        return
+    inset = ax.inset_axes(box)
+    # The rows up to the zoom's end and the next one, so that the lines reach its edge.
+    shown = means[means["beta"] <= means.loc[means["beta"] > end, "beta"].min()]
+    _draw_curves(inset, shown, breakpoints[breakpoints["beta"] <= end], colours, ms=2.0)
+    inset.set_xlim(0.0, end)
+    inset.tick_params(labelsize=6, length=2, pad=1.5)
+    for axis in (inset.xaxis, inset.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=3))
+    inset.spines[["top", "right"]].set_visible(True)
+    # The zoomed region, outlined in the panel (no connectors: they would cross the curves).
+    y_low, y_high = inset.get_ylim()
+    ax.add_patch(Rectangle((0.0, y_low), end, y_high - y_low, fill=False, ec="0.45", lw=0.6))
+
+
+def _draw_curves(
+    ax,
+    means: pd.DataFrame,
+    breakpoints: pd.DataFrame,
+    colours: dict[float, tuple],
+    *,
+    ms: float = 2.5,
+) -> None:
+    """Draw the curves, tangents and breakpoint ticks of one panel (or of its inset)."""
     for p, curve in means.groupby("poison_fraction", sort=True):
         # The lines pass through every row; the dots mark the grid betas.
         grid = np.flatnonzero(curve["on_grid"]).tolist()
         ax.plot(curve["beta"], curve["backdoor_loss"], color=colours[p], lw=1.8, marker="o",
-                ms=2.5, markevery=grid)  # fmt: skip
+                ms=ms, markevery=grid)  # fmt: skip
         ax.plot(curve["beta"], curve["clean_loss"], color=colours[p], lw=1.4, ls=":")
-    # Fix the y-range from the curves so that the tangents are clipped to it, not widen it.
-    ax.set_ylim(ax.get_ylim())
+    # Fix the y-range from the curves so that the tangents are clipped to it, not widen it,
+    # with room above them for the breakpoint ticks.
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + (0.08 * (high - low) if not breakpoints.empty else 0.0))
     for p, curve in means.groupby("poison_fraction", sort=True):
         _draw_tangent(ax, curve, colours[p])
     # Breakpoints of the exact paths (every seed): short ticks along the top of the panel.
@@ -143,7 +176,71 @@ def _draw_curve_panel(
             points["beta"], np.full(len(points), 0.97), ls="", marker="|", ms=5, mew=0.5,
             color=colours[p], alpha=0.6, transform=ax.get_xaxis_transform(),
         )  # fmt: skip
-    ax.set_xlabel("β (poison weight)")
+
+
+# A panel whose backdoor losses all make half their drop within this share of the beta axis
+# gets an inset on that start; curves that drop less than a tenth of the largest drop do not
+# count. The inset shows twice the range where they are 90% done, at most ten times the range
+# of the half drop and a quarter of the axis.
+_ZOOM_SHARE = 0.05
+_ZOOM_NEGLIGIBLE = 0.1
+
+
+# The inset (axes fraction): its left edge and width, the band it may take vertically (below
+# the breakpoint ticks, above the x-axis), its largest and smallest height, and its clearance
+# from the curves.
+_ZOOM_X = (0.36, 0.6)
+_ZOOM_BAND = (0.08, 0.9)
+_ZOOM_HEIGHT = (0.3, 0.5)
+_ZOOM_CLEARANCE = 0.06
+
+
+def _zoom_end(means: pd.DataFrame) -> float | None:
+    """Return the end of the beta range an inset shows, or None when the panel needs none.
+
+    A curve has made a share of its drop (to its lowest value) at the first beta where it is
+    that share below its start; see ``_ZOOM_SHARE`` for when and how far the inset zooms.
+    """
+    beta_max = float(means["beta"].max())
+    drops, half, most = [], [], []
+    for _, curve in means.groupby("poison_fraction", sort=True):
+        betas, losses = curve["beta"].to_numpy(), curve["backdoor_loss"].to_numpy()
+        drop = float(losses[0] - np.nanmin(losses))
+        drops.append(drop)
+        half.append(float(betas[np.argmax(losses <= losses[0] - 0.5 * drop)]))
+        most.append(float(betas[np.argmax(losses <= losses[0] - 0.9 * drop)]))
+    largest = max(drops, default=0.0)
+    if not largest > 0.0:
+        return None
+    counted = [drop >= _ZOOM_NEGLIGIBLE * largest for drop in drops]
+    half_end = max(b for b, count in zip(half, counted, strict=True) if count)
+    most_end = max(b for b, count in zip(most, counted, strict=True) if count)
+    if not 0.0 < half_end <= _ZOOM_SHARE * beta_max:
+        return None
+    return min(2.0 * most_end, 10.0 * half_end, 0.25 * beta_max)
+
+
+def _inset_box(ax, means: pd.DataFrame) -> tuple[float, float, float, float] | None:
+    """Return where the inset goes (axes fraction), clear of the curves, or None.
+
+    The curves right of the inset's left edge leave room above them (the inset's first
+    choice) or below them, at least ``_ZOOM_HEIGHT[0]`` of the panel high.
+    """
+    low, high = ax.get_ylim()
+    x_low, x_high = ax.get_xlim()
+    right = means[means["beta"] >= x_low + _ZOOM_X[0] * (x_high - x_low)]
+    values = np.r_[right["backdoor_loss"], right["clean_loss"]]
+    values = (values[np.isfinite(values)] - low) / (high - low)
+    if values.size == 0:
+        return None
+    above = (max(float(values.max()) + _ZOOM_CLEARANCE, _ZOOM_BAND[0]), _ZOOM_BAND[1])
+    below = (_ZOOM_BAND[0], min(float(values.min()) - _ZOOM_CLEARANCE, _ZOOM_BAND[1]))
+    for bottom, top in (above, below):
+        height = min(top - bottom, _ZOOM_HEIGHT[1])
+        if height >= _ZOOM_HEIGHT[0]:
+            start = top - height if (bottom, top) == above else bottom
+            return (_ZOOM_X[0], start, _ZOOM_X[1], height)
+    return None
 
 
 def _curve_legend_handles(
@@ -238,7 +335,10 @@ def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     inside the panel's y-range, with a small diamond where it stops predicting the drop of the
     backdoor loss within 10% (``tangent_crossing``, mean over seeds; found on the path;
     none when it holds to the last beta). For the SVMs, whose path in beta is exact, short ticks
-    along the top mark its breakpoints (every seed's), where a training point changes set.
+    along the top mark its breakpoints (every seed's), where a training point changes set. A
+    panel whose backdoor losses make half their drop within the first 5% of the beta axis gets
+    an inset on that start (outlined in the panel), placed above or below the curves where
+    they leave room (:func:`_zoom_end`).
 
     Files ``curves_<dataset>_<pair>_<model>[_<trigger>]`` (a plotter, see
     :func:`~backdoor_curves.plots.style.figure_plotter`).

@@ -546,3 +546,46 @@ def test_deviation_paths_pass_through_every_row_with_markers_at_the_grid() -> No
     assert {0.5, 0.6} <= set(line.get_xdata()) and len(line.get_xdata()) == len(BETAS) + 2
     marked = {line.get_xdata()[i] for i in line.get_markevery()}
     assert marked == set(grid["nu"])
+
+
+def dense_curves(floors: dict[float, float], rate: float) -> pd.DataFrame:
+    """Logistic curves, one per p, falling as ``floor + (3.2 - floor) exp(-rate beta)``."""
+    template = path_rows("curves", models=(("logistic", np.nan),), lambdas=(0.01,))
+    template = template[(template["beta"] == 0) & (template["seed"] == 1)]
+    betas = np.r_[0.0, np.geomspace(1e-4, 1.0, 60)]
+    parts = []
+    for p, floor in floors.items():
+        start = template[template["poison_fraction"] == p]
+        curve = start.loc[start.index.repeat(betas.size)].assign(beta=betas)
+        parts.append(curve.assign(backdoor_loss=floor + (3.2 - floor) * np.exp(-rate * betas)))
+    return pd.concat(parts, ignore_index=True).assign(clean_loss=0.1, slope_if=-3.0 * rate)
+
+
+def test_a_panel_whose_curves_drop_at_once_gets_an_inset_on_the_drop() -> None:
+    from backdoor_curves.plots import curves  # noqa: PLC0415
+
+    def panel(frame: pd.DataFrame):
+        figure = curves._curve_figure(frame, curves._p_colours(frame), "title")
+        figure.draw_without_rendering()  # places the inset
+        return figure.axes[0]
+
+    low = {0.01: 0.2, 0.1: 0.2, 0.2: 0.2}
+    ax = panel(dense_curves(low, rate=300.0))
+    (inset,) = ax.child_axes
+    # Twice the range where the curves are 90% done, read on the rows (1.17 apart).
+    start, end = inset.get_xlim()
+    assert start == 0.0 and 2 * np.log(10) / 300 <= end <= 1.2 * 2 * np.log(10) / 300
+    # Its lines are the curves' (every row up to the first one past its end).
+    solid = [line for line in inset.lines if line.get_linewidth() == 1.8]
+    assert len(solid) == 3 and all(line.get_xdata()[-2] <= end < line.get_xdata()[-1]
+                                   for line in solid)  # fmt: skip
+    # It sits above the curves right of its left edge, clear of them.
+    outer, box = ax.get_position(), inset.get_position()
+    left = ax.get_xlim()[0] + (box.x0 - outer.x0) / outer.width * np.diff(ax.get_xlim())[0]
+    bottom = ax.get_ylim()[0] + (box.y0 - outer.y0) / outer.height * np.diff(ax.get_ylim())[0]
+    right = [line.get_ydata()[np.asarray(line.get_xdata()) >= left] for line in ax.lines
+             if line.get_linewidth() > 1]  # fmt: skip
+    assert max(values.max() for values in right if values.size) < bottom
+    # Slow curves need no inset; curves that leave no room above or below get none.
+    assert panel(dense_curves(low, rate=3.0)).child_axes == []
+    assert panel(dense_curves({0.01: 2.0, 0.1: 0.2, 0.2: 0.2}, rate=300.0)).child_axes == []
