@@ -91,7 +91,7 @@ FIGURE_FAMILIES: tuple[FigureFamily, ...] = (
         "beta = 0 against beta, with a diamond where the tangent stops predicting the loss drop "
         "within 10% (`tangent_crossing`, found on the path between rows); for the SVMs, ticks "
         "along the top at the breakpoints of the exact path; a panel whose backdoor losses make "
-        "half their drop within the first 5% of beta has an inset on that start",
+        "half their drop within the first 3% of beta has an inset on that start",
         r"curves_",
     ),
     FigureFamily(

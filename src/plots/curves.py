@@ -182,7 +182,7 @@ def _draw_curves(
 # gets an inset on that start; curves that drop less than a tenth of the largest drop do not
 # count. The inset shows twice the range where they are 90% done, at most ten times the range
 # of the half drop and a quarter of the axis.
-_ZOOM_SHARE = 0.05
+_ZOOM_SHARE = 0.03
 _ZOOM_NEGLIGIBLE = 0.1
 
 
@@ -336,7 +336,7 @@ def plot_curve_figures(table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
     backdoor loss within 10% (``tangent_crossing``, mean over seeds; found on the path;
     none when it holds to the last beta). For the SVMs, whose path in beta is exact, short ticks
     along the top mark its breakpoints (every seed's), where a training point changes set. A
-    panel whose backdoor losses make half their drop within the first 5% of the beta axis gets
+    panel whose backdoor losses make half their drop within the first 3% of the beta axis gets
     an inset on that start (outlined in the panel), placed above or below the curves where
     they leave room (:func:`_zoom_end`).
 
