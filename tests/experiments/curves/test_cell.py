@@ -172,18 +172,10 @@ def test_followed_rows_hold_the_tolerance_against_fresh_fits(clf: str) -> None:
             assert np.all(np.abs(np.subtract(actual, chord)) <= scale), (beta, i)
 
 
-@pytest.mark.slow
-def test_lines_through_the_rows_of_the_mnist_svm_curves_are_close_to_the_exact_path() -> None:
-    """Every SVM curve of the default run on MNIST 7-1 (docs/method.md, F2's lines).
-
-    Between consecutive rows (grid betas and breakpoints) the losses bend only where a test
-    score crosses its margin: at 8 betas inside every interval the line through the rows is
-    within 1e-3 (backdoor loss) and 1e-2 (clean loss) of the path's losses, relative to their
-    range over the grid.
-    """
+def mnist_svm_curves():
+    """The SVM curves of the default run on MNIST 7-1: ``(task, model, kernels, problem, rows)``."""
     config = mnist_config()
     request = DataRequest("mnist", "7-1", None, None, config.data_seed)
-    inside = np.linspace(0, 1, 10)[1:-1]
     with threadpool_limits(1), tempfile.TemporaryDirectory() as empty:
         workspace = Workspace(data_dir=empty)
         svms = [model for model in config.curves.models if model.clf.startswith("svm")]
@@ -200,20 +192,53 @@ def test_lines_through_the_rows_of_the_mnist_svm_curves_are_close_to_the_exact_p
             model = on_kernels(make_classifier(task.clf, 1.0 / lam, task.gamma))
             key = curve_group(task)
             kernels, problem = workspace.inputs(key, model), workspace.problem(key)
-            rows = _path_rows(task, problem, model, kernels)
-            betas = np.array([row["beta"] for row in rows])
-            exact = exact_beta_path(
-                model, kernels.train, problem.y_train, problem.is_poison, beta_end=betas[-1]
-            )
-            between = np.concatenate([a + inside * (b - a) for a, b in pairwise(betas)])
-            optima = exact.optima(list(between))
-            grid = np.array([row["point"] == GRID_POINT for row in rows])
-            for column, K, y, bound in (
-                ("backdoor_loss", kernels.backdoor, problem.y_backdoor, 1e-3),
-                ("clean_loss", kernels.test, problem.y_test, 1e-2),
-            ):
-                on_rows = np.array([row[column] for row in rows])
-                scores = optima.decision_function(K)
-                actual = exact.start.margin_loss.value(to_signed(y), scores).mean(axis=1)
-                miss = np.abs(actual - np.interp(between, betas, on_rows))
-                assert miss.max() <= bound * np.ptp(on_rows[grid]), (task.clf, lam, column)
+            yield task, model, kernels, problem, _path_rows(task, problem, model, kernels)
+
+
+@pytest.mark.slow
+def test_lines_through_the_rows_of_the_mnist_svm_curves_are_close_to_the_exact_path() -> None:
+    """Every SVM curve of the default run on MNIST 7-1 (docs/method.md, F2's lines).
+
+    Between consecutive rows (grid betas and breakpoints) the losses bend only where a test
+    score crosses its margin: at 8 betas inside every interval the line through the rows is
+    within 1e-3 (backdoor loss) and 1e-2 (clean loss) of the path's losses, relative to their
+    range over the grid.
+    """
+    inside = np.linspace(0, 1, 10)[1:-1]
+    for task, model, kernels, problem, rows in mnist_svm_curves():
+        betas = np.array([row["beta"] for row in rows])
+        exact = exact_beta_path(
+            model, kernels.train, problem.y_train, problem.is_poison, beta_end=betas[-1]
+        )
+        between = np.concatenate([a + inside * (b - a) for a, b in pairwise(betas)])
+        optima = exact.optima(list(between))
+        grid = np.array([row["point"] == GRID_POINT for row in rows])
+        for column, K, y, bound in (
+            ("backdoor_loss", kernels.backdoor, problem.y_backdoor, 1e-3),
+            ("clean_loss", kernels.test, problem.y_test, 1e-2),
+        ):
+            on_rows = np.array([row[column] for row in rows])
+            scores = optima.decision_function(K)
+            actual = exact.start.margin_loss.value(to_signed(y), scores).mean(axis=1)
+            miss = np.abs(actual - np.interp(between, betas, on_rows))
+            assert miss.max() <= bound * np.ptp(on_rows[grid]), (task.clf, task.lam, column)
+
+
+@pytest.mark.slow
+def test_the_tangent_columns_of_the_mnist_svm_curves_against_fresh_fits() -> None:
+    """On MNIST 7-1, fresh fits leave the tangent at the crossing and miss at the range."""
+    checked = 0
+    for task, model, kernels, problem, rows in mnist_svm_curves():
+        crossing, valid = rows[0]["tangent_crossing"], rows[0]["tangent_valid_until"]
+        if not crossing < task.betas[-1]:
+            continue
+        fits, tangent = (problem, model, kernels), (rows[0]["backdoor_loss"], rows[0]["slope_if"])
+        key = (task.clf, task.lam, task.poison_fraction)
+        assert tangent_holds(*fits, crossing * (1 - 1e-6), *tangent), key
+        assert not tangent_holds(*fits, crossing * (1 + 1e-6), *tangent), key
+        breakpoints = [row["beta"] for row in rows if row["point"] == BREAKPOINT]
+        assert valid in breakpoints and not tangent_holds(*fits, valid, *tangent), key
+        earlier = [beta for beta in breakpoints if beta < valid]
+        assert not earlier or tangent_holds(*fits, earlier[-1], *tangent), key
+        checked += 1
+    assert checked == 18  # every curve leaves its tangent before beta = 1
