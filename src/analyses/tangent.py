@@ -143,15 +143,10 @@ def breakpoint_tangent_valid_until(
 
     Parameters
     ----------
-    betas : sequence of float
-        Increasing, starting at 0, holding every breakpoint.
-    losses : sequence of float
-        ``L(beta)`` at ``betas``.
+    betas, losses, slope, tolerance
+        As for :func:`tangent_valid_until` (``betas``: every row, every breakpoint among them).
     breakpoints : sequence of float
         The path's breakpoints in ``(0, betas[-1]]``, increasing.
-    slope : float
-        ``dL/dbeta`` at 0.
-    tolerance : float, default TANGENT_TOLERANCE
 
     Returns
     -------
